@@ -1,0 +1,52 @@
+"""Atomic file writes: write to a temporary name beside the target, then rename.
+
+A crash or Ctrl-C therefore never leaves a half-written file under the final
+name; the user's previous file, if any, stays intact until the new one is
+complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
+
+    The temporary file is removed if the block raises. ``suffix`` defaults to the
+    target's own suffix, so libraries that look at the extension (``np.savez``,
+    Keras, Pillow) behave as for the final name.
+
+    Example:
+        >>> with atomic_path("weights.npz") as tmp:   # doctest: +SKIP
+        ...     np.savez(tmp, w=w)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=(path.suffix if suffix is None else suffix)
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,45 @@
+"""The ``cnnlab`` command line: a thin Typer app over the library.
+
+Each command group lives in its own module and only parses, calls the library
+and prints. Errors about the user's input (:class:`cnnlab.errors.CnnlabError`
+and ``ValueError``) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer  # noqa: E402
+
+from cnnlab.cli._common import run_cli  # noqa: E402
+
+app = typer.Typer(
+    name="cnnlab",
+    help="Foundations of convolutional neural networks: ops, models, data and pictures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from cnnlab.cli import bench, data, explain, train
+
+    app.command("bench")(bench.bench)
+    app.add_typer(data.app, name="data")
+    app.add_typer(explain.app, name="explain")
+    app.command("show")(train.show)
+    app.command("train")(train.train)
+    app.command("evaluate")(train.evaluate)
+    app.command("predict")(train.predict)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``cnnlab`` script."""
+    sys.exit(run_cli(app))
