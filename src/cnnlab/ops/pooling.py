@@ -1,0 +1,149 @@
+"""Fast 2-D max and average pooling, NHWC, forward and backward.
+
+Both modes walk the window offsets (``ph * pw`` of them), each step one
+vectorized expression over the whole batch.
+
+- Max pooling remembers, for every output, which offset held the maximum: the
+  first one in row-major order, as TensorFlow does. The backward pass sends each
+  output's gradient to exactly that one input, so ties (say, all zeros after a
+  ReLU) never multiply the gradient.
+- Average pooling divides by the number of real (unpadded) elements under the
+  window, as TensorFlow does for 'same' padding.
+
+Shapes:
+    x: (N, H, W, C)
+    y: (N, H_out, W_out, C)
+
+Example:
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    >>> y, cache = pool2d_forward(x, 2)
+    >>> y[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    >>> pool2d_backward(np.ones_like(y), cache)[0, :, :, 0]
+    array([[0., 0., 0., 0.],
+           [0., 1., 0., 1.],
+           [0., 0., 0., 0.],
+           [0., 1., 0., 1.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from cnnlab.ops.padding import is_zero, pad_nhwc, unpad_nhwc
+from cnnlab.ops.windows import Windows, check_nhwc, make_windows
+
+MODES = ("max", "average")
+
+
+class Pool2DCache(NamedTuple):
+    """What :func:`pool2d_backward` needs from the forward pass."""
+
+    mode: str
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    windows: Windows
+    argmax: np.ndarray | None  # max: (N, H_out, W_out, C) offset index of the first maximum
+    counts: np.ndarray | None  # average: (1, H_out, W_out, 1) real elements per window
+
+
+def _normalize_mode(mode: str) -> str:
+    key = mode.lower() if isinstance(mode, str) else mode
+    if key in ("avg", "mean"):
+        key = "average"
+    if key not in MODES:
+        raise ValueError(f"`mode` must be 'max' or 'average'. Received: mode={mode!r}")
+    return key
+
+
+def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray:
+    """(1, H_out, W_out, 1): how many real (unpadded) input elements each window covers."""
+    ones = pad_nhwc(np.ones((1, *windows.in_hw, 1), dtype=dtype), windows.pads)
+    counts = np.zeros((1, *windows.out_hw, 1), dtype=dtype)
+    for _, _, index in windows.offsets():
+        counts += ones[index]
+    return counts
+
+
+def pool2d_forward(
+    x: np.ndarray, pool_size, stride=None, padding="valid", mode: str = "max"
+) -> tuple[np.ndarray, Pool2DCache]:
+    """Pool every ``pool_size`` window of ``x`` with its maximum or its average.
+
+    Args:
+        x: input, (N, H, W, C).
+        pool_size: an int or ``(ph, pw)``.
+        stride: an int or ``(sh, sw)``; None means ``pool_size``, as in Keras.
+        padding: ``"valid"``, ``"same"`` (TensorFlow's rule), an int, ``(ph, pw)`` or
+            ``((top, bottom), (left, right))``. Padded positions never win a max and
+            are not counted in an average.
+        mode: ``"max"`` or ``"average"``.
+
+    Returns:
+        ``(y, cache)`` with y of shape (N, H_out, W_out, C).
+
+    Raises:
+        ValueError: wrong number of dimensions, a size or stride of 0, an unknown
+            mode or padding, or a window larger than the padded input.
+    """
+    mode = _normalize_mode(mode)
+    x = check_nhwc(x, "x")
+    windows = make_windows(x.shape, pool_size, stride, padding, kernel_name="pool_size")
+    n, c = x.shape[0], x.shape[3]
+    out_shape = (n, *windows.out_hw, c)
+
+    if mode == "max":
+        xp = pad_nhwc(x, windows.pads, value=-np.inf)
+        y = np.full(out_shape, -np.inf, dtype=x.dtype)
+        argmax = np.zeros(out_shape, dtype=np.int32)
+        better = np.empty(out_shape, dtype=bool)
+        for k, (_, _, index) in enumerate(windows.offsets()):
+            candidate = xp[index]
+            np.greater(candidate, y, out=better)  # strict: the first maximum keeps its place
+            np.copyto(y, candidate, where=better)
+            argmax[better] = k
+        return y, Pool2DCache(mode, x.shape, x.dtype, windows, argmax, None)
+
+    xp = pad_nhwc(x, windows.pads)
+    y = np.zeros(out_shape, dtype=x.dtype)
+    for _, _, index in windows.offsets():
+        y += xp[index]
+    counts = None
+    if is_zero(windows.pads):
+        y /= windows.kernel[0] * windows.kernel[1]
+    else:
+        counts = _window_counts(windows, x.dtype)
+        y /= counts
+    return y, Pool2DCache(mode, x.shape, x.dtype, windows, None, counts)
+
+
+def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
+    """Gradient of a pooling with respect to its input.
+
+    Args:
+        dy: gradient of the loss with respect to ``y``, (N, H_out, W_out, C).
+        cache: from :func:`pool2d_forward`.
+
+    Returns:
+        dx of shape (N, H, W, C).
+    """
+    mode, x_shape, dtype, windows, argmax, counts = cache
+    n, h, w, c = x_shape
+    expected = (n, *windows.out_hw, c)
+    dy = np.asarray(dy)
+    if dy.shape != expected:
+        raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
+    dy = dy.astype(dtype, copy=False)
+    dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
+
+    if mode == "max":
+        for k, (_, _, index) in enumerate(windows.offsets()):
+            dxp[index] += np.where(argmax == k, dy, 0)
+    else:
+        share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
+        for _, _, index in windows.offsets():
+            dxp[index] += share
+    return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, (h, w)))
