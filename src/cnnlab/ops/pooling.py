@@ -3,7 +3,7 @@
 Both modes walk the window offsets (``ph * pw`` of them), each step one
 vectorized expression over the whole batch.
 
-- Max pooling remembers, for every output, which offset held the maximum: the
+- Max pooling finds, for every output, which offset held the maximum: the
   first one in row-major order, as TensorFlow does. The backward pass sends each
   output's gradient to exactly that one input, so ties (say, all zeros after a
   ReLU) never multiply the gradient.
@@ -46,7 +46,8 @@ class Pool2DCache(NamedTuple):
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype
     windows: Windows
-    argmax: np.ndarray | None  # max: (N, H_out, W_out, C) offset index of the first maximum
+    xp: np.ndarray | None  # max: the padded input (N, Hp, Wp, C); x itself when unpadded
+    y: np.ndarray | None  # max: the output, to find each window's first maximum again
     counts: np.ndarray | None  # average: (1, H_out, W_out, 1) real elements per window
 
 
@@ -97,15 +98,12 @@ def pool2d_forward(
 
     if mode == "max":
         xp = pad_nhwc(x, windows.pads, value=-np.inf)
-        y = np.full(out_shape, -np.inf, dtype=x.dtype)
-        argmax = np.zeros(out_shape, dtype=np.int32)
-        better = np.empty(out_shape, dtype=bool)
-        for k, (_, _, index) in enumerate(windows.offsets()):
-            candidate = xp[index]
-            np.greater(candidate, y, out=better)  # strict: the first maximum keeps its place
-            np.copyto(y, candidate, where=better)
-            argmax[better] = k
-        return y, Pool2DCache(mode, x.shape, x.dtype, windows, argmax, None)
+        offsets = windows.offsets()
+        _, _, first = next(offsets)
+        y = xp[first].copy()
+        for _, _, index in offsets:
+            np.maximum(y, xp[index], out=y)
+        return y, Pool2DCache(mode, x.shape, x.dtype, windows, xp, y, None)
 
     xp = pad_nhwc(x, windows.pads)
     y = np.zeros(out_shape, dtype=x.dtype)
@@ -117,7 +115,7 @@ def pool2d_forward(
     else:
         counts = _window_counts(windows, x.dtype)
         y /= counts
-    return y, Pool2DCache(mode, x.shape, x.dtype, windows, None, counts)
+    return y, Pool2DCache(mode, x.shape, x.dtype, windows, None, None, counts)
 
 
 def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
@@ -130,7 +128,7 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     Returns:
         dx of shape (N, H, W, C).
     """
-    mode, x_shape, dtype, windows, argmax, counts = cache
+    mode, x_shape, dtype, windows, xp, y, counts = cache
     n, h, w, c = x_shape
     expected = (n, *windows.out_hw, c)
     dy = np.asarray(dy)
@@ -140,8 +138,15 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
 
     if mode == "max":
-        for k, (_, _, index) in enumerate(windows.offsets()):
-            dxp[index] += np.where(argmax == k, dy, 0)
+        # Walk the offsets in row-major order; the first one equal to the maximum takes
+        # the whole gradient and later ties get nothing.
+        unclaimed = np.ones(y.shape, dtype=bool)
+        hit = np.empty(y.shape, dtype=bool)
+        for _, _, index in windows.offsets():
+            np.equal(xp[index], y, out=hit)
+            hit &= unclaimed
+            unclaimed &= ~hit
+            dxp[index] += np.where(hit, dy, 0)
     else:
         share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
         for _, _, index in windows.offsets():
