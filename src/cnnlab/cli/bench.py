@@ -1,5 +1,91 @@
-"""Placeholder until its issue lands."""
+"""``cnnlab bench``: the speed ladder of one convolution on this machine."""
 
-def bench() -> None:
-    """Show the speed ladder for one convolution (filled in by the ops work)."""
-    raise NotImplementedError
+from __future__ import annotations
+
+import os
+import platform
+
+import typer
+
+
+def bench(
+    batch: int = typer.Option(16, help="Images in the batch."),
+    size: int = typer.Option(64, help="Height and width of each image."),
+    channels: int = typer.Option(3, help="Input channels."),
+    filters: int = typer.Option(32, help="Output channels (number of filters)."),
+    kernel: int = typer.Option(7, help="Filter height and width."),
+    pad: int = typer.Option(3, help="Zero padding on every side."),
+    stride: int = typer.Option(1, help="Step of the filter."),
+    repeats: int = typer.Option(5, help="Timed calls of the fast rungs (median reported)."),
+    loop_images: int = typer.Option(
+        1, help="Images given to the slow course loops; their time is scaled to the batch."
+    ),
+    tensorflow: bool = typer.Option(True, help="Include TensorFlow (tf.nn.conv2d)."),
+) -> None:
+    """Time one convolution with the course loops, cnnlab's fast NumPy ops and TensorFlow.
+
+    The default is the Happy model's convolution: 16 images of 64x64x3, padded by 3,
+    32 filters of 7x7.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlab.ops.ladder import speed_ladder
+
+    console = Console()
+    with console.status("timing (the course loops take a while)..."):
+        rows = speed_ladder(
+            batch=batch,
+            size=size,
+            channels=channels,
+            filters=filters,
+            kernel=kernel,
+            pad=pad,
+            stride=stride,
+            repeats=repeats,
+            loop_images=loop_images,
+            include_tensorflow=tensorflow,
+        )
+
+    out = (size + 2 * pad - kernel) // stride + 1
+    console.print(
+        f"Convolution x ({batch}, {size}, {size}, {channels}) * w ({kernel}, {kernel}, "
+        f"{channels}, {filters}), pad {pad}, stride {stride} -> ({batch}, {out}, {out}, "
+        f"{filters}), float32, forward only"
+    )
+    console.print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU core(s), "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+    slowest = rows[0].seconds
+    has_tensorflow = any(row.name == "TensorFlow" for row in rows)
+    table = Table(
+        title="Speed ladder",
+        caption=f"loops: {rows[0].measured_images} image(s) timed, scaled to the batch; "
+        f"others: median of {repeats} calls"
+        + ("; TensorFlow inside tf.function" if has_tensorflow else ""),
+    )
+    table.add_column("implementation")
+    table.add_column("batch", justify="right")
+    table.add_column("per image", justify="right")
+    table.add_column("speed-up vs loops", justify="right")
+    table.add_column("max |diff|", justify="right")
+    for row in rows:
+        table.add_row(
+            row.name,
+            _format_seconds(row.seconds),
+            _format_seconds(row.seconds_per_image),
+            f"{slowest / row.seconds:,.0f}x",
+            f"{row.max_abs_diff:.1e}",
+        )
+    console.print(table)
+    if tensorflow and not has_tensorflow:
+        console.print("TensorFlow: not installed, rung skipped.")
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"

@@ -93,8 +93,12 @@ def pool2d_forward(
     mode = _normalize_mode(mode)
     x = check_nhwc(x, "x")
     windows = make_windows(x.shape, pool_size, stride, padding, kernel_name="pool_size")
-    n, c = x.shape[0], x.shape[3]
-    out_shape = (n, *windows.out_hw, c)
+    (top, bottom), (left, right) = windows.pads
+    if max(top, bottom) >= windows.kernel[0] or max(left, right) >= windows.kernel[1]:
+        raise ValueError(
+            "`padding` must be smaller than `pool_size` on every side, or a window would hold "
+            f"only padding. Received: padding={padding!r}, pool_size={pool_size!r}"
+        )
 
     if mode == "max":
         xp = pad_nhwc(x, windows.pads, value=-np.inf)
@@ -106,7 +110,7 @@ def pool2d_forward(
         return y, Pool2DCache(mode, x.shape, x.dtype, windows, xp, y, None)
 
     xp = pad_nhwc(x, windows.pads)
-    y = np.zeros(out_shape, dtype=x.dtype)
+    y = np.zeros((x.shape[0], *windows.out_hw, x.shape[3]), dtype=x.dtype)
     for _, _, index in windows.offsets():
         y += xp[index]
     counts = None

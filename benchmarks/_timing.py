@@ -1,0 +1,53 @@
+"""Timing and table helpers shared by the scripts in benchmarks/.
+
+``time_call`` is the library's (:func:`cnnlab.ops.ladder.time_call`): warmup calls,
+then the median and best of ``repeats`` timed calls with the garbage collector paused.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Sequence
+
+from cnnlab.ops.ladder import Timing, time_call
+
+__all__ = ["Timing", "format_ms", "geomean", "machine_line", "print_table", "time_call"]
+
+
+def geomean(values: Sequence[float]) -> float:
+    """Geometric mean of positive numbers (the fair average of ratios)."""
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(f"values must be positive and non-empty. Received: values={values}")
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def format_ms(seconds: float | None) -> str:
+    """Seconds as milliseconds with two decimals; '-' when missing."""
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def machine_line() -> str:
+    """One line describing this machine and the library versions."""
+    import numpy as np
+
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, NumPy {np.__version__}"
+    )
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print a plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        first = str(cells[0]).ljust(widths[0])
+        rest = [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest])
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))

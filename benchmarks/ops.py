@@ -1,0 +1,289 @@
+"""Speed of cnnlab's fast NumPy convolution and max pooling against TensorFlow (and PyTorch).
+
+Everything is float32 and timed in one run on the same machine, so the ratios are
+comparable even on a busy machine (the absolute times are not). Each cell reports the
+best of ``--repeats`` calls by default (interference from other processes only ever
+adds time); ``--stat median`` reports the median instead. TensorFlow runs inside
+``tf.function`` (a compiled graph, as Keras trains), which is its fast path; its
+eager mode adds Python dispatch per op and would flatter cnnlab. PyTorch (NCHW,
+its native layout) runs eagerly, which is how it is normally used.
+
+Forward+backward means: the forward pass, then the gradients with respect to the
+input, the kernel and the bias for an upstream gradient ``dy`` drawn once.
+
+Shapes (the issue's): the Happy model's convolution, the SIGNS model's first
+convolution, a 3x3 convolution with 64 channels, and the SIGNS model's 8x8 max pool.
+Target: geometric mean of the forward+backward ratios cnnlab / TensorFlow <= 1.5.
+
+Run:
+    uv run python benchmarks/ops.py              # best of 10 timed calls per cell
+    uv run python benchmarks/ops.py --quick      # quarter batches, 3 calls: a smoke test
+    uv run python benchmarks/ops.py --threads 1  # one thread for every library
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# NumPy, TensorFlow and cnnlab are imported in main(), after --threads has set the
+# thread-count variables that BLAS reads when it loads.
+
+TARGET = 1.5
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    name: str
+    x_shape: tuple[int, int, int, int]
+    kernel: int
+    filters: int
+    padding: str
+
+
+CONV_CASES = [
+    ConvCase("happy 7x7 valid", (16, 70, 70, 3), 7, 32, "valid"),
+    ConvCase("signs 4x4 same", (64, 64, 64, 3), 4, 8, "same"),
+    ConvCase("3x3x64 same", (32, 32, 32, 64), 3, 64, "same"),
+]
+POOL_SHAPE, POOL_SIZE = (64, 64, 64, 8), 8
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) -> dict:
+    import numpy as np
+
+    from cnnlab.ops import conv2d_backward, conv2d_forward
+
+    n, h, w, c = case.x_shape
+    shape = (max(1, n // batch_div), h, w, c)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    k = (rng.standard_normal((case.kernel, case.kernel, c, case.filters)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(case.filters).astype(np.float32)
+    y, _ = conv2d_forward(x, k, b, padding=case.padding)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+
+    def fast_fwd():
+        return conv2d_forward(x, k, b, padding=case.padding)
+
+    def fast_fwd_bwd():
+        out, cache = conv2d_forward(x, k, b, padding=case.padding)
+        return conv2d_backward(dy, cache)
+
+    result = {
+        "shape": shape,
+        "fast_fwd": measure(fast_fwd),
+        "fast_fwd_bwd": measure(fast_fwd_bwd),
+    }
+
+    tx, tk, tb, tdy = (tf.constant(a) for a in (x, k, b, dy))
+    pad = case.padding.upper()
+
+    @tf.function
+    def tf_fwd(x, k, b):
+        return tf.nn.conv2d(x, k, strides=1, padding=pad) + b
+
+    @tf.function
+    def tf_fwd_bwd(x, k, b, dy):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k, b])
+            out = tf.nn.conv2d(x, k, strides=1, padding=pad) + b
+        return tape.gradient(out, [x, k, b], output_gradients=dy)
+
+    result["max_diff"] = float(np.max(np.abs(tf_fwd(tx, tk, tb).numpy() - y)))
+    result["tf_fwd"] = measure(lambda: tf_fwd(tx, tk, tb))
+    result["tf_fwd_bwd"] = measure(lambda: tf_fwd_bwd(tx, tk, tb, tdy))
+
+    if torch is not None:
+        import torch.nn.functional as F
+
+        px = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+        pk = torch.from_numpy(k.transpose(3, 2, 0, 1).copy()).requires_grad_(True)
+        pb = torch.from_numpy(b.copy()).requires_grad_(True)
+        pdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+
+        def torch_fwd():
+            with torch.no_grad():
+                return F.conv2d(px, pk, pb, padding=case.padding)
+
+        def torch_fwd_bwd():
+            px.grad = pk.grad = pb.grad = None
+            F.conv2d(px, pk, pb, padding=case.padding).backward(pdy)
+
+        result["torch_fwd"] = measure(torch_fwd)
+        result["torch_fwd_bwd"] = measure(torch_fwd_bwd)
+    return result
+
+
+def _pool_timings(tf, torch, measure: Callable, batch_div: int) -> dict:
+    import numpy as np
+
+    from cnnlab.ops import pool2d_backward, pool2d_forward
+
+    n, h, w, c = POOL_SHAPE
+    shape = (max(1, n // batch_div), h, w, c)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y, _ = pool2d_forward(x, POOL_SIZE, padding="same")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+
+    def fast_fwd():
+        return pool2d_forward(x, POOL_SIZE, padding="same")
+
+    def fast_fwd_bwd():
+        out, cache = pool2d_forward(x, POOL_SIZE, padding="same")
+        return pool2d_backward(dy, cache)
+
+    tx, tdy = tf.constant(x), tf.constant(dy)
+
+    @tf.function
+    def tf_fwd(x):
+        return tf.nn.max_pool2d(x, POOL_SIZE, POOL_SIZE, "SAME")
+
+    @tf.function
+    def tf_fwd_bwd(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.nn.max_pool2d(x, POOL_SIZE, POOL_SIZE, "SAME")
+        return tape.gradient(out, x, output_gradients=dy)
+
+    result = {
+        "shape": shape,
+        "max_diff": float(np.max(np.abs(tf_fwd(tx).numpy() - y))),
+        "fast_fwd": measure(fast_fwd),
+        "fast_fwd_bwd": measure(fast_fwd_bwd),
+        "tf_fwd": measure(lambda: tf_fwd(tx)),
+        "tf_fwd_bwd": measure(lambda: tf_fwd_bwd(tx, tdy)),
+    }
+    if torch is not None:
+        import torch.nn.functional as F
+
+        px = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+        pdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+
+        def torch_fwd():
+            with torch.no_grad():
+                return F.max_pool2d(px, POOL_SIZE)
+
+        def torch_fwd_bwd():
+            px.grad = None
+            F.max_pool2d(px, POOL_SIZE).backward(pdy)
+
+        result["torch_fwd"] = measure(torch_fwd)
+        result["torch_fwd_bwd"] = measure(torch_fwd_bwd)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per cell")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first")
+    parser.add_argument(
+        "--quick", action="store_true", help="quarter batches and 3 repeats (a smoke test)"
+    )
+    parser.add_argument(
+        "--stat",
+        choices=["best", "median"],
+        default="best",
+        help="figure reported per cell: the best call (robust on a shared machine) or the median",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for BLAS (NumPy), TensorFlow and PyTorch alike (default: each library's own)",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1. Received: {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1. Received: {args.threads}")
+    if args.threads is not None:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
+    repeats = 3 if args.quick else args.repeats
+    batch_div = 4 if args.quick else 1
+
+    import tensorflow as tf
+
+    from _timing import format_ms, geomean, machine_line, print_table, time_call
+
+    if args.threads is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    def measure(fn: Callable[[], object]) -> float:
+        return getattr(time_call(fn, repeats, args.warmup), args.stat)
+
+    torch = _import_torch()
+    if torch is not None and args.threads is not None:
+        torch.set_num_threads(args.threads)
+    print(f"Machine: {machine_line()}")
+    print(
+        f"TensorFlow {tf.__version__} (tf.function); PyTorch "
+        f"{torch.__version__ + ' (eager, NCHW)' if torch else 'not installed'}"
+    )
+    threads = "library defaults" if args.threads is None else str(args.threads)
+    print(
+        f"float32, {args.stat} of {repeats} calls after {args.warmup} warmup calls, times in ms, "
+        f"threads: {threads}"
+    )
+    if args.quick:
+        print("--quick: batches divided by 4; figures are a smoke test, not the benchmark")
+    print()
+
+    headers = ["case", "x shape", "part", "cnnlab", "TF", "cnnlab/TF", "torch", "max|diff|"]
+    rows, fwd_ratios, fwd_bwd_ratios = [], [], []
+    results = [
+        (case.name, _conv_timings(case, tf, torch, measure, batch_div)) for case in CONV_CASES
+    ]
+    results.append(
+        (
+            f"maxpool {POOL_SIZE}x{POOL_SIZE} same",
+            _pool_timings(tf, torch, measure, batch_div),
+        )
+    )
+    for index, (name, r) in enumerate(results):
+        is_conv = index < len(CONV_CASES)
+        for part, key in (("fwd", "fwd"), ("fwd+bwd", "fwd_bwd")):
+            ratio = r[f"fast_{key}"] / r[f"tf_{key}"]
+            if is_conv:
+                (fwd_ratios if key == "fwd" else fwd_bwd_ratios).append(ratio)
+            rows.append(
+                [
+                    name if part == "fwd" else "",
+                    str(r["shape"]) if part == "fwd" else "",
+                    part,
+                    format_ms(r[f"fast_{key}"]),
+                    format_ms(r[f"tf_{key}"]),
+                    f"{ratio:.2f}",
+                    format_ms(r.get(f"torch_{key}")),
+                    f"{r['max_diff']:.1e}" if part == "fwd" else "",
+                ]
+            )
+    print_table(headers, rows)
+    print()
+    gm_fwd, gm = geomean(fwd_ratios), geomean(fwd_bwd_ratios)
+    verdict = "meets" if gm <= TARGET else "misses"
+    print(
+        f"conv geometric mean cnnlab/TF: forward {gm_fwd:.2f}, forward+backward {gm:.2f} "
+        f"({verdict} the target <= {TARGET})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The speed ladder times real computations that agree with the course loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.ops.ladder import LadderRow, speed_ladder, time_call
+
+
+def test_time_call_runs_warmup_plus_repeats_and_reports_median_and_best() -> None:
+    calls = []
+    timing = time_call(lambda: calls.append(1), repeats=4, warmup=2)
+    assert len(calls) == 6
+    assert timing.repeats == 4
+    assert 0.0 <= timing.best <= timing.median
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"repeats": 0}, r"repeats must be at least 1. Received: repeats=0"),
+        ({"warmup": -1}, r"warmup must be non-negative. Received: warmup=-1"),
+    ],
+    ids=["repeats-0", "warmup-negative"],
+)
+def test_time_call_rejects_bad_counts(kwargs: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        time_call(lambda: None, **kwargs)
+
+
+def test_speed_ladder_on_a_tiny_convolution_with_tensorflow() -> None:
+    rows = speed_ladder(
+        batch=3,
+        size=6,
+        channels=2,
+        filters=3,
+        kernel=3,
+        pad=1,
+        stride=2,
+        repeats=2,
+        loop_images=2,
+    )
+    assert [row.name for row in rows] == ["course loops", "cnnlab fast", "TensorFlow"]
+    assert all(isinstance(row, LadderRow) for row in rows)
+    loops, fast, tf_row = rows
+    assert loops.measured_images == 2 and fast.measured_images == 3
+    assert loops.max_abs_diff == 0.0
+    # float32 results of the same convolution agree with the loops'.
+    assert fast.max_abs_diff < 1e-5 and tf_row.max_abs_diff < 1e-5
+    for row in rows:
+        assert row.seconds > 0
+        assert row.seconds_per_image == pytest.approx(row.seconds / 3)
+
+
+def test_speed_ladder_without_tensorflow_and_loop_images_capped_at_batch() -> None:
+    rows = speed_ladder(
+        batch=2,
+        size=5,
+        channels=1,
+        filters=2,
+        kernel=2,
+        pad=0,
+        repeats=1,
+        loop_images=9,
+        include_tensorflow=False,
+    )
+    assert [row.name for row in rows] == ["course loops", "cnnlab fast"]
+    assert rows[0].measured_images == 2
+    assert np.isfinite(rows[1].max_abs_diff) and rows[1].max_abs_diff < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"filters": 0}, r"filters must be positive. Received: filters=0"),
+        ({"pad": -1}, r"pad must be non-negative. Received: pad=-1"),
+        ({"kernel": 9, "size": 4, "pad": 1}, r"kernel must fit the padded input.*kernel=9"),
+        ({"repeats": 0}, r"repeats must be positive. Received: repeats=0"),
+    ],
+    ids=["filters-0", "pad-negative", "kernel-too-large", "repeats-0"],
+)
+def test_speed_ladder_rejects_bad_arguments(kwargs: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        speed_ladder(**{"batch": 1, "size": 4, "kernel": 3, "pad": 0, **kwargs})
