@@ -1,0 +1,242 @@
+"""The course's HDF5 layout: ``train_<name>.h5`` and ``test_<name>.h5``.
+
+A train file holds ``train_set_x`` (uint8, shape ``(N, H, W, 3)``), ``train_set_y``
+(shape ``(N,)``) and ``list_classes``; a test file holds ``test_set_x``,
+``test_set_y`` and ``list_classes``, as the course's ``train_happy.h5`` /
+``test_happy.h5`` and ``train_signs.h5`` / ``test_signs.h5`` do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab._io import atomic_path
+from cnnlab.data.dataset import Dataset
+from cnnlab.errors import DatasetError
+
+
+def partner_path(path: str | os.PathLike) -> Path | None:
+    """The other file of a course pair: ``train_x.h5`` <-> ``test_x.h5`` (``None`` if no match)."""
+    path = Path(path)
+    for a, b in (("train_", "test_"), ("test_", "train_")):
+        if path.name.startswith(a):
+            return path.with_name(b + path.name[len(a) :])
+    return None
+
+
+def _class_names(raw: np.ndarray, path: Path) -> list[str]:
+    raw = np.asarray(raw).reshape(-1)
+    names = []
+    for v in raw:
+        if isinstance(v, bytes | np.bytes_):
+            names.append(v.decode("utf-8", "replace"))
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            names.append(str(int(v)))
+        else:
+            names.append(str(v))
+    if not names:
+        raise DatasetError(f"{path}: list_classes is empty")
+    return names
+
+
+def _images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DatasetError(
+            f"{path}: {key} must have shape (N, H, W, 3) or (N, H, W, 1); got {x.shape}"
+        )
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            bad = int(np.size(x) - np.isfinite(x).sum())
+            raise DatasetError(f"{path}: {key} holds {bad} NaN or inf values")
+        scale = 255.0 if x.size and x.max() <= 1.0 else 1.0
+        x = x * scale
+    elif x.dtype.kind not in "iub":
+        raise DatasetError(f"{path}: {key} has dtype {x.dtype}; expected uint8 images")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise DatasetError(
+            f"{path}: {key} values must lie in 0..255 (or 0..1 for floats); "
+            f"got {x.min()}..{x.max()}"
+        )
+    return np.rint(x).astype(np.uint8)
+
+
+def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)  # the course reshapes labels to (1, N)
+    if y.ndim != 1:
+        raise DatasetError(f"{path}: {key} must have shape (N,) or (1, N); got {y.shape}")
+    if len(y) != n:
+        raise DatasetError(
+            f"{path}: {key} has {len(y)} labels but the images have {n} (lengths differ)"
+        )
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise DatasetError(f"{path}: {key} holds NaN or inf labels")
+        if not np.all(y == np.round(y)):
+            raise DatasetError(f"{path}: {key} holds non-integer labels")
+    elif y.dtype.kind not in "iub":
+        raise DatasetError(f"{path}: {key} has dtype {y.dtype}; expected integer labels")
+    return y.astype(np.int64)
+
+
+def read_h5_split(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read ``<split>_set_x``, ``<split>_set_y`` and ``list_classes`` from one course file.
+
+    Returns:
+        ``x`` uint8 ``(N, H, W, C)``, ``y`` int64 ``(N,)``, class names.
+
+    Raises:
+        DatasetError: missing file, not HDF5 or truncated, missing keys, bad shapes or
+            dtypes, NaN/inf, lengths that differ, labels outside ``list_classes``.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    kx, ky = f"{split}_set_x", f"{split}_set_y"
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"{path}: not an HDF5 file, or truncated ({exc})") from None
+    try:
+        with f:
+            missing = [k for k in (kx, ky, "list_classes") if k not in f]
+            if missing:
+                raise DatasetError(
+                    f"{path}: missing key(s) {', '.join(missing)} "
+                    f"(found: {', '.join(sorted(f.keys())) or 'none'})"
+                )
+            for k in (kx, ky, "list_classes"):
+                if not isinstance(f[k], h5py.Dataset):
+                    raise DatasetError(f"{path}: {k} is a group, expected an array")
+            x, y, raw_classes = f[kx][()], f[ky][()], f["list_classes"][()]
+    except DatasetError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise DatasetError(
+            f"{path}: cannot read HDF5 data, file damaged or truncated ({exc})"
+        ) from None
+    x = _images(np.asarray(x), path, kx)
+    y = _labels(np.asarray(y), len(x), path, ky)
+    names = _class_names(raw_classes, path)
+    if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        raise DatasetError(
+            f"{path}: {ky} holds labels outside list_classes (labels {y.min()}..{y.max()}, "
+            f"{len(names)} classes: {names})"
+        )
+    return x, y, names
+
+
+def _stem_name(path: Path) -> str:
+    stem = path.stem
+    for prefix in ("train_", "test_"):
+        if stem.startswith(prefix):
+            return stem[len(prefix) :]
+    return stem
+
+
+def load_h5(
+    train_path: str | os.PathLike | None = None, test_path: str | os.PathLike | None = None
+) -> Dataset:
+    """Load the course's HDF5 files; either may be given alone.
+
+    The result keeps the files' own split: ``x_train``/``y_train`` from the train file,
+    ``x_test``/``y_test`` from the test file, and an empty validation split (a file not
+    given leaves its split empty). ``load_dataset`` carves validation out of train.
+
+    Args:
+        train_path: e.g. ``train_happy.h5`` (``train_set_x`` ``(N, H, W, 3)`` uint8,
+            ``train_set_y`` ``(N,)``, ``list_classes``).
+        test_path: e.g. ``test_happy.h5`` (``test_set_x``, ``test_set_y``, ``list_classes``).
+
+    Example:
+        >>> ds = load_h5("datasets/train_happy.h5", "datasets/test_happy.h5")  # doctest: +SKIP
+        >>> ds.x_train.shape, ds.class_names                                    # doctest: +SKIP
+        ((600, 64, 64, 3), ['0', '1'])
+    """
+    if train_path is None and test_path is None:
+        raise ValueError("load_h5 needs train_path, test_path or both. Received: neither")
+    parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+    if train_path is not None:
+        parts["train"] = read_h5_split(train_path, "train")
+    if test_path is not None:
+        parts["test"] = read_h5_split(test_path, "test")
+    if len(parts) == 2:
+        (xa, _, na), (xb, _, nb) = parts["train"], parts["test"]
+        if na != nb:
+            raise DatasetError(f"{test_path}: list_classes {nb} differs from {na} in {train_path}")
+        if xa.shape[1:] != xb.shape[1:]:
+            raise DatasetError(
+                f"{test_path}: images of shape {xb.shape[1:]} differ from {xa.shape[1:]} "
+                f"in {train_path}"
+            )
+    some = next(iter(parts.values()))
+    names = some[2]
+    empty_x = np.zeros((0, *some[0].shape[1:]), dtype=np.uint8)
+    empty_y = np.zeros(0, dtype=np.int64)
+    x_tr, y_tr, _ = parts.get("train", (empty_x, empty_y, names))
+    x_te, y_te, _ = parts.get("test", (empty_x, empty_y, names))
+    first = Path(train_path if train_path is not None else test_path)
+    return Dataset(
+        name=_stem_name(first),
+        class_names=names,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_val=empty_x,
+        y_val=empty_y,
+        x_test=x_te,
+        y_test=y_te,
+        source=str(first),
+    )
+
+
+def export_h5(
+    dataset: Dataset, out_dir: str | os.PathLike, name: str | None = None
+) -> tuple[Path, Path]:
+    """Write ``dataset`` as the course's ``train_<name>.h5`` and ``test_<name>.h5``.
+
+    The train file holds the training and validation images (in that order), the test
+    file the test images; both hold ``list_classes`` (bytes strings). Each file is
+    written to a temporary name and renamed into place.
+
+    Args:
+        dataset: the dataset to write.
+        out_dir: folder to write into (created if missing).
+        name: file name part; defaults to ``dataset.name``.
+
+    Returns:
+        ``(train_file, test_file)``.
+    """
+    name = name or dataset.name
+    if not name or any(ch in name for ch in "/\\") or name.startswith("."):
+        raise ValueError(f"name must be a plain file name part. Received: name={name!r}")
+    import h5py
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    classes = np.array([c.encode("utf-8") for c in dataset.class_names])
+    splits = {
+        "train": (
+            np.concatenate([dataset.x_train, dataset.x_val]),
+            np.concatenate([dataset.y_train, dataset.y_val]),
+        ),
+        "test": (dataset.x_test, dataset.y_test),
+    }
+    paths = []
+    for split, (x, y) in splits.items():
+        path = out_dir / f"{split}_{name}.h5"
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset(f"{split}_set_x", data=x)
+                f.create_dataset(f"{split}_set_y", data=y.astype(np.int64))
+                f.create_dataset("list_classes", data=classes)
+        paths.append(path)
+    return paths[0], paths[1]

@@ -1,0 +1,380 @@
+"""Decode image files and folders of class subfolders into uint8 NHWC arrays, with a cache.
+
+A class folder root holds one subfolder per class; sorted subfolder names give the
+class index. JPEG, PNG and BMP files are read (anywhere below a class folder), EXIF
+orientation is applied, images are converted to RGB (or grayscale) and resized.
+Hidden files and folders (names starting with ``.``) are skipped, and links that lead
+outside the root are not followed.
+
+The decoded arrays are cached as an uncompressed ``.npz`` (read with
+``allow_pickle=False``) under ``<cache>/arrays``, keyed by the root, the target size,
+the color mode and every file's path, size and modification time, so a second load
+only lists the folder and reads one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab._io import atomic_path
+from cnnlab.data.cache import cache_dir
+from cnnlab.errors import DatasetError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+_FORMATS = ("JPEG", "PNG", "BMP")
+DEFAULT_IMAGE_SIZE = (64, 64)
+_CACHE_VERSION = 1
+
+
+def normalize_image_size(image_size) -> tuple[int, int] | None:
+    """Turn ``64``, ``(64, 64)`` or ``None`` into ``(H, W)`` or ``None``; else ``ValueError``."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
+        pair = (int(image_size), int(image_size))
+    else:
+        try:
+            pair = tuple(int(v) for v in image_size)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2 or any(isinstance(v, bool) for v in image_size):
+            raise ValueError(
+                f"image_size must be an int, a pair (height, width) or None. "
+                f"Received: image_size={image_size!r}"
+            )
+    if min(pair) < 1:
+        raise ValueError(f"image_size must be positive. Received: image_size={image_size!r}")
+    return pair
+
+
+def _pil():
+    from PIL import Image, ImageOps
+
+    return Image, ImageOps
+
+
+def decode_image(path: str | os.PathLike, image_size, grayscale: bool = False) -> np.ndarray:
+    """Read one image file into a uint8 array of shape ``(H, W, C)``.
+
+    Args:
+        path: a JPEG, PNG or BMP file.
+        image_size: ``(H, W)`` to resize to (bilinear), or ``None`` to keep the size.
+        grayscale: ``True`` gives ``C = 1`` (luminance), ``False`` gives RGB, ``C = 3``.
+
+    Raises:
+        DatasetError: the file is missing, corrupt, truncated or over Pillow's
+            decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    Image, _ = _pil()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return _decode(path, normalize_image_size(image_size), grayscale)
+
+
+def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+    """``decode_image`` without argument checks; the caller silences bomb warnings."""
+    Image, ImageOps = _pil()
+    mode = "L" if grayscale else "RGB"
+    try:
+        with Image.open(path, formats=_FORMATS) as im:
+            w, h = im.size
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and w * h > limit:
+                raise DatasetError(
+                    f"{path}: image of {w}x{h} pixels is over the decompression-bomb limit "
+                    f"of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS)"
+                )
+            if size is not None and im.format == "JPEG":
+                im.draft(mode, (size[1], size[0]))
+            if im.format == "PNG" or (im.format == "JPEG" and "exif" in im.info):
+                im = ImageOps.exif_transpose(im)  # BMP has no EXIF; a JPEG without it: skip
+            if im.mode != mode:
+                if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+                    im = im.convert("RGBA")
+                    bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
+                    im = Image.alpha_composite(bg, im)
+                if im.mode == "L" and mode == "RGB" and (size is None or im.size == size[::-1]):
+                    gray = np.asarray(im, dtype=np.uint8)
+                    return np.repeat(gray[:, :, None], 3, axis=2)
+                im = im.convert(mode)
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except DatasetError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: over the decompression-bomb limit ({exc})") from None
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except Image.UnidentifiedImageError:
+        raise DatasetError(
+            f"{path}: not an image Pillow can read (corrupt, or not JPEG/PNG/BMP)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: corrupt or truncated image ({exc})") from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _walk_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
+    """Image files below ``folder``: ``(path, size, mtime_ns)``, sorted by path.
+
+    Hidden entries are skipped; a link is followed only when its target lies inside
+    ``root`` (a resolved path), and each real folder is visited once.
+    """
+    found: list[tuple[str, int, int]] = []
+    seen: set[str] = set()
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        real = os.path.realpath(current)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = list(os.scandir(current))
+        except OSError as exc:
+            raise DatasetError(f"{current}: cannot list folder ({exc.strerror})") from None
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            if entry.is_symlink():
+                target = Path(os.path.realpath(entry.path))
+                if not _within(target, root) or not target.exists():
+                    continue
+            try:
+                if entry.is_dir():
+                    stack.append(Path(entry.path))
+                elif entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                    st = entry.stat()
+                    found.append((entry.path, st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+    found.sort()
+    return found
+
+
+def list_class_folders(
+    root: str | os.PathLike,
+) -> tuple[list[str], list[list[tuple[str, int, int]]]]:
+    """Class names (sorted subfolder names) and each class's image files.
+
+    Returns:
+        ``(class_names, files)`` where ``files[k]`` lists ``(path, size, mtime_ns)``.
+
+    Raises:
+        DatasetError: ``root`` is missing or not a folder, has no class subfolders, or a
+            class folder holds no JPEG/PNG/BMP image.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder of class subfolders")
+    real_root = Path(os.path.realpath(root))
+    classes: list[tuple[str, Path]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if _is_hidden(entry.name):
+            continue
+        if entry.is_symlink() and not _within(Path(os.path.realpath(entry.path)), real_root):
+            continue
+        if entry.is_dir():
+            classes.append((entry.name, Path(entry.path)))
+    if not classes:
+        raise DatasetError(
+            f"{root}: no class subfolders found (expected one folder of images per class)"
+        )
+    names, files = [], []
+    for name, folder in classes:
+        imgs = _walk_images(folder, real_root)
+        if not imgs:
+            raise DatasetError(
+                f"{folder}: empty class folder '{name}' (no {'/'.join(IMAGE_SUFFIXES)} images)"
+            )
+        names.append(name)
+        files.append(imgs)
+    return names, files
+
+
+def decode_many(
+    paths: list[str],
+    image_size,
+    grayscale: bool = False,
+    *,
+    progress: bool | None = None,
+    description: str = "decoding",
+    workers: int | None = None,
+) -> np.ndarray:
+    """Decode ``paths`` into one uint8 array ``(N, H, W, C)`` using a small thread pool.
+
+    With ``image_size=None`` every image must already share one size.
+    """
+    size = normalize_image_size(image_size)
+    c = 1 if grayscale else 3
+    if not paths:
+        h, w = size or (0, 0)
+        return np.zeros((0, h, w, c), dtype=np.uint8)
+    Image, _ = _pil()
+    with warnings.catch_warnings():
+        # Pillow warns above MAX_IMAGE_PIXELS; _decode raises DatasetError there instead.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        first = _decode(paths[0], size, grayscale)
+        out = np.empty((len(paths), *first.shape), dtype=np.uint8)
+        out[0] = first
+
+        def work(chunk: range) -> int:
+            for i in chunk:
+                arr = _decode(paths[i], size, grayscale)
+                if arr.shape != first.shape:
+                    raise DatasetError(
+                        f"{paths[i]}: image is {arr.shape[1]}x{arr.shape[0]} but {paths[0]} "
+                        f"is {first.shape[1]}x{first.shape[0]}; pass image_size to resize "
+                        "them to one size"
+                    )
+                out[i] = arr
+            return len(chunk)
+
+        step = 128
+        chunks = [range(i, min(i + step, len(paths))) for i in range(1, len(paths), step)]
+        workers = max(1, min(workers or (os.cpu_count() or 1), 8))
+        with _ProgressBar(progress, description, len(paths)) as advance:
+            advance(1)
+            if workers == 1:
+                for chunk in chunks:
+                    advance(work(chunk))
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    try:
+                        for n in pool.map(work, chunks):
+                            advance(n)
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)  # stop at the first error
+                        raise
+    return out
+
+
+class _ProgressBar:
+    """A rich progress bar when enabled (default: only when stdout is a terminal)."""
+
+    def __init__(self, enabled: bool | None, description: str, total: int | None) -> None:
+        self.enabled = sys.stdout.isatty() if enabled is None else enabled
+        self.description, self.total = description, total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True)
+        self._bar.start()
+        task = self._bar.add_task(self.description, total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _cache_key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load_folder_arrays(
+    root: str | os.PathLike,
+    image_size=DEFAULT_IMAGE_SIZE,
+    grayscale: bool = False,
+    *,
+    use_cache: bool = True,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a class-folder root into ``(x, y, class_names)``, through the array cache.
+
+    Args:
+        root: folder with one subfolder of images per class.
+        image_size: ``(H, W)`` (default 64x64) or ``None`` to keep the images' own size.
+        grayscale: one channel instead of RGB.
+        use_cache: read and write the preprocessed arrays in the cache.
+        progress: show a progress bar (default: when stdout is a terminal).
+
+    Returns:
+        ``x`` uint8 ``(N, H, W, C)``, ``y`` int64 ``(N,)``, sorted class names.
+    """
+    size = normalize_image_size(image_size)
+    names, files = list_class_folders(root)
+    real_root = os.path.realpath(root)
+    identity = {"v": _CACHE_VERSION, "root": real_root, "size": size, "gray": bool(grayscale)}
+    listing = [[os.path.relpath(p, root), s, m] for cls in files for (p, s, m) in cls]
+    prefix = _cache_key(identity)
+    key = _cache_key({"id": identity, "classes": names, "files": listing})
+    cache_file = cache_dir() / "arrays" / f"{prefix}-{key}.npz"
+    if use_cache and cache_file.is_file():
+        try:
+            with np.load(cache_file, allow_pickle=False) as z:
+                x, y = z["x"], z["y"]
+                cached_names = [str(s) for s in z["class_names"]]
+            if cached_names == names and len(x) == len(y) == len(listing):
+                return x, y, names
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is rebuilt below
+    paths = [p for cls in files for (p, _, _) in cls]
+    y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
+    x = decode_many(paths, size, grayscale, progress=progress, description=f"reading {root}")
+    if use_cache:
+        for stale in cache_file.parent.glob(f"{prefix}-*.npz"):
+            stale.unlink(missing_ok=True)
+        with atomic_path(cache_file) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, x=x, y=y, class_names=np.array(names, dtype=str))
+    return x, y, names
+
+
+def conform_images(x: np.ndarray, image_size, grayscale: bool) -> np.ndarray:
+    """Resize (bilinear) and convert the channels of uint8 images ``(N, H, W, C)``.
+
+    ``C`` may be 1 or 3. ``image_size=None`` keeps the size. Grayscale uses Pillow's
+    luminance (ITU-R 601-2: ``L = R*299/1000 + G*587/1000 + B*114/1000``); a gray image
+    becomes RGB by repeating its channel.
+
+    Returns:
+        uint8 ``(N, H', W', 1 if grayscale else 3)``.
+    """
+    Image, _ = _pil()
+    size = normalize_image_size(image_size)
+    n, h, w, c = x.shape
+    target_c = 1 if grayscale else 3
+    if (size is None or size == (h, w)) and c == target_c:
+        return x
+    oh, ow = size if size is not None else (h, w)
+    out = np.empty((n, oh, ow, target_c), dtype=np.uint8)
+    mode = "L" if grayscale else "RGB"
+    for i in range(n):
+        im = Image.fromarray(x[i, :, :, 0] if c == 1 else x[i], "L" if c == 1 else "RGB")
+        if im.mode != mode:
+            im = im.convert(mode)
+        if (oh, ow) != (h, w):
+            im = im.resize((ow, oh), Image.Resampling.BILINEAR)
+        arr = np.asarray(im)
+        out[i] = arr[:, :, None] if arr.ndim == 2 else arr
+    return out

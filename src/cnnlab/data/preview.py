@@ -1,0 +1,60 @@
+"""A PNG grid of sample images per class, for ``cnnlab data info``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab._io import atomic_path
+from cnnlab.data.dataset import Dataset
+
+
+def sample_grid(
+    dataset: Dataset, out: str | os.PathLike, per_class: int = 8, seed: int = 0
+) -> Path:
+    """Write a PNG with one row per class and up to ``per_class`` sample images each.
+
+    Samples are drawn (with ``numpy.random.default_rng(seed)``) from all splits. The
+    file is written atomically with matplotlib's Agg backend.
+
+    Returns:
+        The path written.
+    """
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer. Received: per_class={per_class!r}")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    x = np.concatenate([dataset.x_train, dataset.x_val, dataset.x_test])
+    y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+    rng = np.random.default_rng(seed)
+    rows = dataset.n_classes
+    fig = Figure(figsize=(1.1 * per_class + 1.2, 1.1 * rows + 0.4), dpi=100)
+    axes = fig.subplots(rows, per_class, squeeze=False)
+    for k, name in enumerate(dataset.class_names):
+        idx = np.flatnonzero(y == k)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[k][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(pick):
+                img = x[pick[j]]
+                if img.shape[-1] == 1:
+                    ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=255)
+                else:
+                    ax.imshow(img)
+            if j == 0:
+                ax.set_ylabel(f"{name}\n({len(idx)})", rotation=0, ha="right", va="center")
+    h, w, c = dataset.image_shape
+    fig.suptitle(f"{dataset.name}: {len(y)} images of {h}x{w}x{c}")
+    out = Path(out)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    return out
