@@ -1,10 +1,13 @@
 """Fast 2-D convolution (cross-correlation, as in every deep-learning library), NHWC.
 
 The forward pass lays every window out as one row of a matrix (``im2col``) and
-multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``: one large
-matrix product that BLAS runs on every core. The backward pass reuses those
-rows for the kernel gradient (a second product) and scatters the rows'
-gradients back onto the input (``col2im``), one window offset at a time.
+multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``. The backward
+pass builds the same rows again for the kernel gradient (a second product) and
+scatters the rows' gradients back onto the input (``col2im``), one window offset
+at a time. Both work through the batch in chunks of a few images, small enough
+for the window matrix to stay in the CPU's cache, on every core
+(:mod:`cnnlab.ops.parallel`); nothing larger than the input is kept between the
+two passes.
 
 Shapes:
     x:  (N, H, W, C_in)       input
@@ -32,60 +35,48 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnnlab.ops.padding import pad_nhwc, unpad_nhwc
+from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import Windows, check_nhwc, make_windows
 
 
 class Conv2DCache(NamedTuple):
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in): every window as a row
+    xp: np.ndarray  # (N, Hp, Wp, C_in) the padded input, C-contiguous
     x_shape: tuple[int, int, int, int]
     w: np.ndarray  # (kh, kw, C_in, C_out)
     windows: Windows
 
 
-def _row_windows(xp: np.ndarray, windows: Windows, i: int, writeable: bool = False) -> np.ndarray:
-    """A view (N, H_out, W_out, kw * C) of kernel row ``i`` of every window.
-
-    Within one kernel row a window covers ``kw * C`` consecutive values of the
-    contiguous (N, Hp, Wp, C) array ``xp``, so each row is one contiguous run.
-    """
-    n, _, _, c = xp.shape
-    (sh, sw), (oh, ow), kw = windows.stride, windows.out_hw, windows.kernel[1]
-    s_n, s_h, s_w, s_c = xp.strides
-    return as_strided(
-        xp[:, i:, :, :],
-        shape=(n, oh, ow, kw * c),
-        strides=(s_n, s_h * sh, s_w * sw, s_c),
-        writeable=writeable,
-    )
+# Below this many input channels the input gradient is scattered channel-first.
+_FEW_CHANNELS = 16
 
 
 def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
-    """Every window of the padded input ``xp`` as a row: (N * H_out * W_out, kh * kw * C)."""
-    n, c = xp.shape[0], xp.shape[3]
-    (kh, kw), (oh, ow) = windows.kernel, windows.out_hw
+    """Every window of the padded input ``xp`` as a row: (N * H_out * W_out, kh * kw * C).
+
+    Within one kernel row a window covers ``kw * C`` consecutive values of the
+    contiguous (N, Hp, Wp, C) array, so each kernel row is copied as one strided view.
+    """
     xp = np.ascontiguousarray(xp)
+    n, _, _, c = xp.shape
+    (kh, kw), (sh, sw), (oh, ow) = windows.kernel, windows.stride, windows.out_hw
+    s_n, s_h, s_w, s_c = xp.strides
     cols = np.empty((n, oh, ow, kh, kw * c), dtype=xp.dtype)
     for i in range(kh):
-        cols[:, :, :, i, :] = _row_windows(xp, windows, i)
+        cols[:, :, :, i, :] = as_strided(
+            xp[:, i:],
+            shape=(n, oh, ow, kw * c),
+            strides=(s_n, s_h * sh, s_w * sw, s_c),
+            writeable=False,
+        )
     return cols.reshape(n * oh * ow, kh * kw * c)
 
 
-# Below this many input channels the input gradient is scattered channel-first.
-_FEW_CHANNELS = 16
-# Rows of the window matrix reduced at once for the kernel gradient: small enough
-# that each block stays in the CPU's cache, which makes the product several times faster.
-_BLOCK_BYTES = 1 << 19
-
-
-def _sum_of_products(cols: np.ndarray, dy2: np.ndarray) -> np.ndarray:
-    """``cols.T @ dy2`` computed block by block over the (long) shared axis."""
-    rows = max(256, _BLOCK_BYTES // (cols.shape[1] * cols.itemsize))
-    out = np.zeros((cols.shape[1], dy2.shape[1]), dtype=cols.dtype)
-    for start in range(0, cols.shape[0], rows):
-        out += cols[start : start + rows].T @ dy2[start : start + rows]
-    return out
+def _chunks(n: int, windows: Windows, k: int, itemsize: int) -> list[tuple[int, int]]:
+    """Chunks of images whose window matrix (H_out * W_out rows of ``k`` values) fits in cache."""
+    oh, ow = windows.out_hw
+    return chunks_for(n, oh * ow * k * itemsize)
 
 
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -136,13 +127,22 @@ def conv2d_forward(
     windows = make_windows(x.shape, (kh, kw), stride, padding, kernel_name="w.shape[:2]")
     dtype = _common_dtype(x, w) if b is None else _common_dtype(x, w, b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    bias = None if b is None else b.astype(dtype, copy=False)
 
-    cols = im2col(pad_nhwc(x, windows.pads), windows)
-    y = cols @ w.reshape(kh * kw * c_in, c_out)
-    if b is not None:
-        y += b.astype(dtype, copy=False)
+    xp = np.ascontiguousarray(pad_nhwc(x, windows.pads))
     n, (oh, ow) = x.shape[0], windows.out_hw
-    return y.reshape(n, oh, ow, c_out), Conv2DCache(cols, x.shape, w, windows)
+    y = np.empty((n, oh, ow, c_out), dtype=dtype)
+    w2 = w.reshape(kh * kw * c_in, c_out)
+
+    def forward_chunk(chunk: tuple[int, int]) -> None:
+        a, z = chunk
+        out = y[a:z].reshape(-1, c_out)
+        np.matmul(im2col(xp[a:z], windows), w2, out=out)
+        if bias is not None:
+            out += bias
+
+    parallel_map(forward_chunk, _chunks(n, windows, w2.shape[0], y.itemsize))
+    return y, Conv2DCache(xp, x.shape, w, windows)
 
 
 def conv2d_backward(
@@ -157,7 +157,7 @@ def conv2d_backward(
     Returns:
         ``(dx, dw, db)`` of shapes (N, H, W, C_in), (kh, kw, C_in, C_out), (C_out,).
     """
-    cols, x_shape, w, windows = cache
+    xp, x_shape, w, windows = cache
     n, h, wd, c_in = x_shape
     kh, kw, _, c_out = w.shape
     oh, ow = windows.out_hw
@@ -165,25 +165,36 @@ def conv2d_backward(
     dy = np.asarray(dy)
     if dy.shape != expected:
         raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
-    dy2 = dy.astype(w.dtype, copy=False).reshape(n * oh * ow, c_out)
-
-    dw = _sum_of_products(cols, dy2).reshape(w.shape)
-    db = dy2.sum(axis=0)
+    dy = dy.astype(w.dtype, copy=False)
     w2 = w.reshape(kh * kw * c_in, c_out)
-    hp, wp = windows.padded_hw
-    if c_in < _FEW_CHANNELS:
+    few = c_in < _FEW_CHANNELS
+    if few:
         # Few input channels: scatter channel-first, where every window offset adds
-        # whole rows of width W_out at once, then transpose back to NHWC.
-        dy_t = np.ascontiguousarray(dy2.T)  # (C_out, N * H_out * W_out)
-        per_offset = (w2 @ dy_t).reshape(kh * kw, c_in, n, oh, ow)
-        dxp_t = np.zeros((c_in, n, hp, wp), dtype=w.dtype)
-        for k, (_, _, index) in enumerate(windows.offsets()):
-            dxp_t[(slice(None), *index[:3])] += per_offset[k]
-        dxp = dxp_t.transpose(1, 2, 3, 0)
+        # whole rows of width W_out at once; transposed back to NHWC at the end.
+        dxp = np.zeros((c_in, *xp.shape[:3]), dtype=w.dtype)
     else:
-        # One (N * H_out * W_out, C_in) block per window offset, each added where it came from.
-        per_offset = np.matmul(dy2, w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
-        dxp = np.zeros((n, hp, wp, c_in), dtype=w.dtype)
-        for k, (_, _, index) in enumerate(windows.offsets()):
-            dxp[index] += per_offset[k].reshape(n, oh, ow, c_in)
+        dxp = np.zeros(xp.shape, dtype=w.dtype)
+        w_per_offset = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
+
+    def backward_chunk(chunk: tuple[int, int]) -> np.ndarray:
+        a, z = chunk
+        dy2 = dy[a:z].reshape(-1, c_out)
+        dw = im2col(xp[a:z], windows).T @ dy2
+        if few:
+            per_offset = (w2 @ np.ascontiguousarray(dy2.T)).reshape(kh * kw, c_in, z - a, oh, ow)
+            target = dxp[:, a:z]
+            for k, (_, _, index) in enumerate(windows.offsets()):
+                target[(slice(None), *index[:3])] += per_offset[k]
+        else:
+            per_offset = np.matmul(dy2, w_per_offset).reshape(kh * kw, z - a, oh, ow, c_in)
+            target = dxp[a:z]
+            for k, (_, _, index) in enumerate(windows.offsets()):
+                target[index] += per_offset[k]
+        return dw
+
+    partial_dw = parallel_map(backward_chunk, _chunks(n, windows, w2.shape[0], w.itemsize))
+    dw = np.add.reduce(partial_dw).reshape(w.shape)
+    db = dy.reshape(-1, c_out).sum(axis=0)
+    if few:
+        dxp = dxp.transpose(1, 2, 3, 0)
     return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, (h, wd))), dw, db

@@ -60,6 +60,15 @@ def _normalize_mode(mode: str) -> str:
     return key
 
 
+def _tiles(x: np.ndarray, windows: Windows) -> np.ndarray | None:
+    """``x`` as (N, H_out, ph, W_out, pw, C) when the windows tile it exactly, else None."""
+    (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
+    exact = windows.stride == windows.kernel and x.shape[1:3] == (oh * ph, ow * pw)
+    if not exact or not is_zero(windows.pads):
+        return None
+    return x.reshape(x.shape[0], oh, ph, ow, pw, x.shape[3])
+
+
 def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray:
     """(1, H_out, W_out, 1): how many real (unpadded) input elements each window covers."""
     ones = pad_nhwc(np.ones((1, *windows.in_hw, 1), dtype=dtype), windows.pads)
@@ -139,8 +148,15 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     if dy.shape != expected:
         raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
     dy = dy.astype(dtype, copy=False)
-    dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
 
+    if mode == "max" and (tiled := _tiles(xp, windows)) is not None:
+        # Windows tile the input exactly: compare every element with its window's
+        # maximum at once. Valid when no window holds two maxima (the usual case).
+        is_max = tiled == y[:, :, None, :, None, :]
+        if np.count_nonzero(is_max) == y.size:
+            return (is_max * dy[:, :, None, :, None, :]).reshape(x_shape)
+
+    dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
     if mode == "max":
         # Walk the offsets in row-major order; the first one equal to the maximum takes
         # the whole gradient and later ties get nothing.
@@ -149,8 +165,8 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
         for _, _, index in windows.offsets():
             np.equal(xp[index], y, out=hit)
             hit &= unclaimed
-            unclaimed &= ~hit
-            dxp[index] += np.where(hit, dy, 0)
+            unclaimed ^= hit
+            dxp[index] += hit * dy
     else:
         share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
         for _, _, index in windows.offsets():

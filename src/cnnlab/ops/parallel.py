@@ -1,0 +1,103 @@
+"""Run an op's independent chunks on every core.
+
+NumPy runs element-wise work and copies on one core; only BLAS (matrix
+products) uses several, and on small products it uses them badly. The fast
+ops therefore split the batch into chunks small enough to stay in the CPU's
+cache and hand the chunks to a pool of threads (NumPy releases the GIL while
+it copies and multiplies), with BLAS held to one thread for the duration so the
+two levels of threading don't fight over the cores.
+
+:func:`set_num_threads` changes the number of threads; 1 runs every chunk in
+the calling thread and leaves BLAS alone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_num_threads: int = max(
+    1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+)
+_blas = None
+
+
+def get_num_threads() -> int:
+    """How many threads the fast ops use."""
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in the fast ops (default: the cores this process may use).
+
+    Raises:
+        ValueError: if ``n`` is not a positive int.
+    """
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"The number of threads must be a positive int. Received: n={n!r}")
+    with _lock:
+        if _pool is not None and n != _num_threads:
+            _pool.shutdown(wait=True)
+            _pool = None
+        _num_threads = n
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="cnnlab-ops")
+        return _pool
+
+
+def _one_blas_thread():
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+def split(n: int, parts: int, min_size: int = 1) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into at most ``parts`` contiguous ``(start, stop)`` chunks.
+
+    Chunks hold at least ``min_size`` items where ``n`` allows, and their sizes differ
+    by at most one.
+
+    Example:
+        >>> split(10, 3)
+        [(0, 4), (4, 7), (7, 10)]
+    """
+    parts = max(1, min(parts, n // max(1, min_size), n))
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(parts)]
+
+
+def chunks_for(n: int, bytes_per_item: int, target_bytes: int = 2 << 20) -> list[tuple[int, int]]:
+    """Chunks of a batch of ``n`` items sized to about ``target_bytes`` of work each.
+
+    There are always at least as many chunks as threads (when ``n`` allows), so every
+    core gets work.
+    """
+    per_chunk = max(1, target_bytes // max(1, bytes_per_item))
+    parts = max(-(-n // per_chunk), min(n, _num_threads))
+    return split(n, parts)
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T] | Iterable[T]) -> list[R]:
+    """``[fn(item) for item in items]``, on the op threads when there is more than one item."""
+    items = list(items)
+    if _num_threads == 1 or len(items) < 2:
+        return [fn(item) for item in items]
+    with _one_blas_thread():
+        return list(_executor().map(fn, items))
