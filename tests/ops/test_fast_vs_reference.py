@@ -129,3 +129,19 @@ def test_fast_ops_accept_non_contiguous_inputs() -> None:
         np.testing.assert_allclose(
             pool2d_backward(dp, pcache), pool2d_backward(np.ascontiguousarray(dp), pcache_c)
         )
+
+
+def test_views_with_unusual_strides_on_size_one_axes():
+    """`x[None, :, :, None]` may carry any stride on its size-1 axes; results must not care."""
+    rng = np.random.default_rng(7)
+    image = rng.standard_normal((6, 7))
+    edge = np.array([[1.0, 0.0, -1.0]] * 3)
+    x, w = image[None, :, :, None], edge[:, :, None, None]
+    fast, _ = conv2d_forward(x, w, np.zeros(1), stride=1, padding=1)
+    slow, _ = ref.conv_forward(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(w),
+        np.zeros((1, 1, 1, 1)),
+        {"pad": 1, "stride": 1},
+    )
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)

@@ -59,9 +59,11 @@ def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
     contiguous (N, Hp, Wp, C) array, so each kernel row is copied as one strided view.
     """
     xp = np.ascontiguousarray(xp)
-    n, _, _, c = xp.shape
+    n, hp, wp, c = xp.shape
     (kh, kw), (sh, sw), (oh, ow) = windows.kernel, windows.stride, windows.out_hw
-    s_n, s_h, s_w, s_c = xp.strides
+    # Strides from the shape, not xp.strides: NumPy may give a size-1 axis any stride.
+    s_c = xp.itemsize
+    s_w, s_h, s_n = c * s_c, wp * c * s_c, hp * wp * c * s_c
     cols = np.empty((n, oh, ow, kh, kw * c), dtype=xp.dtype)
     for i in range(kh):
         cols[:, :, :, i, :] = as_strided(
