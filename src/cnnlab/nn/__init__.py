@@ -1,0 +1,75 @@
+"""cnnlab.nn: a small NumPy deep-learning engine with a Keras-like API.
+
+    >>> from cnnlab import nn
+    >>> model = nn.Sequential([
+    ...     nn.Input(shape=(64, 64, 3)),
+    ...     nn.ZeroPadding2D(3),
+    ...     nn.Conv2D(32, 7),
+    ...     nn.BatchNormalization(axis=3),
+    ...     nn.ReLU(),
+    ...     nn.MaxPool2D(),
+    ...     nn.Flatten(),
+    ...     nn.Dense(1, activation="sigmoid"),
+    ... ], seed=0)
+    >>> model.count_params()
+    37633
+
+Layers, losses, optimizers and ``Sequential`` mirror Keras 3 (names, arguments, defaults, weight
+order and shapes); ``from_keras`` / ``to_keras`` move models between the engines and
+``save`` / ``load_model`` store them in one ``.npz`` file. Imports no TensorFlow.
+"""
+
+from cnnlab.nn import activations, initializers, losses, metrics, optimizers
+from cnnlab.nn.interop import from_keras, to_keras
+from cnnlab.nn.layers import (
+    Activation,
+    AveragePooling2D,
+    AvgPool2D,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    InputLayer,
+    Layer,
+    MaxPool2D,
+    MaxPooling2D,
+    ReLU,
+    Weight,
+    ZeroPadding2D,
+    clear_session,
+)
+from cnnlab.nn.model import History, Sequential
+from cnnlab.nn.saving import load_model, save_model
+
+__all__ = [
+    "Activation",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "History",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
+    "ReLU",
+    "Sequential",
+    "Weight",
+    "ZeroPadding2D",
+    "activations",
+    "clear_session",
+    "from_keras",
+    "initializers",
+    "load_model",
+    "losses",
+    "metrics",
+    "optimizers",
+    "save_model",
+    "to_keras",
+]

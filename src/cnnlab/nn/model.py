@@ -1,0 +1,687 @@
+"""``Sequential``: a stack of layers that compiles, fits, evaluates, predicts and saves like Keras.
+
+Example:
+    >>> import numpy as np
+    >>> from cnnlab import nn
+    >>> model = nn.Sequential([
+    ...     nn.Input(shape=(8, 8, 1)),
+    ...     nn.Conv2D(4, 3, padding="same", activation="relu"),
+    ...     nn.Flatten(),
+    ...     nn.Dense(1, activation="sigmoid"),
+    ... ], seed=0)
+    >>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    >>> x = np.random.default_rng(0).random((16, 8, 8, 1), dtype="float32")
+    >>> history = model.fit(x, (x.mean(axis=(1, 2, 3)) > 0.5), epochs=2, verbose=0, seed=0)
+    >>> sorted(history.history)
+    ['accuracy', 'loss']
+
+Intermediate activations (for feature-map pictures): ``model.forward_all(x)`` returns an ordered
+dict ``{layer name: output}``; or call the layers one by one: ``for layer in model.layers:
+x = layer(x)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from cnnlab.nn import losses as losses_mod
+from cnnlab.nn import metrics as metrics_mod
+from cnnlab.nn import optimizers as optimizers_mod
+from cnnlab.nn.layers import (
+    InputLayer,
+    Layer,
+    Weight,
+    _Activated,
+    _dtype,
+    deserialize,
+    serialize,
+    unique_name,
+)
+
+
+class History:
+    """What ``fit`` returns: ``history`` maps each key ("loss", "accuracy", "val_loss",
+    "val_accuracy") to one value per epoch; ``epoch`` lists the epoch indices run."""
+
+    def __init__(self, model: Sequential | None = None, params: dict | None = None):
+        self.model = model
+        self.params = params or {}
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"<History epochs={len(self.epoch)} keys={sorted(self.history)}>"
+
+
+def _readable_size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.2f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.2f} GB"  # pragma: no cover
+
+
+def _batch_size(batch_size: Any) -> int:
+    if batch_size is None:
+        return 32
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size <= 0
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    return int(batch_size)
+
+
+class Sequential:
+    """A linear stack of layers, with Keras's training API.
+
+    Args:
+        layers: optional list of layers; may start with :func:`~cnnlab.nn.Input`.
+        name: model name (default "sequential", "sequential_1", ...).
+        seed: int seed of the model's ``numpy.random.Generator``, which draws the initial
+            weights, dropout masks and (unless ``fit(seed=...)``) the shuffling order. Two models
+            built with the same seed have bit-identical weights.
+        dtype: optional "float32" or "float64" for every layer (default: each layer's own,
+            float32).
+
+    Attributes:
+        layers: the layers (without the Input), ``input_shape`` / ``output_shape`` with a batch
+        axis of ``None``, ``optimizer``, ``loss``, ``stop_training``.
+    """
+
+    def __init__(
+        self,
+        layers: Iterable[Layer] | None = None,
+        name: str | None = None,
+        seed: int | None = None,
+        dtype: Any = None,
+    ):
+        self.name = name if name is not None else unique_name("sequential")
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.dtype = None if dtype is None else _dtype(dtype)
+        self._input: InputLayer | None = None
+        self._layers: list[Layer] = []
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self.loss: losses_mod.Loss | None = None
+        self._metric_ids: list[Any] = []
+        self._metrics: list[metrics_mod.Accuracy] | None = None
+        self._fused = False
+        self.stop_training = False
+        self.history: History | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---- structure -----------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        """Append a layer (or set the input with :func:`~cnnlab.nn.Input` first)."""
+        if isinstance(layer, InputLayer):
+            if self._input is not None or self._layers:
+                raise ValueError(
+                    "An Input can only be the first entry of a Sequential model. "
+                    f"Received: {layer!r} after {self._layers or [self._input]}"
+                )
+            self._input = layer
+            self._apply_dtype(layer)
+            return
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                "Only instances of cnnlab.nn layers can be added to a Sequential model. "
+                f"Received: {layer!r} (of type {type(layer).__name__})"
+            )
+        names = {lay.name for lay in self._layers}
+        if layer.name in names:
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names. "
+                f"Name {layer.name!r} is already the name of a layer in this model."
+            )
+        if not self._layers and self._input is None and layer._input_shape_arg is not None:
+            self._input = InputLayer(layer._input_shape_arg)
+        self._apply_dtype(layer)
+        self._layers.append(layer)
+        self._compiled_for = None
+        if self._input is not None:
+            self._build_layers()
+
+    def _apply_dtype(self, layer: Layer) -> None:
+        if self.dtype is not None and not layer.built:
+            layer.dtype = self.dtype
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or index."""
+        if index is not None:
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No such layer: {name!r}. Existing layers are: {[l.name for l in self._layers]}"
+        )
+
+    @property
+    def built(self) -> bool:
+        return self._input is not None and all(layer.built for layer in self._layers)
+
+    def build(self, input_shape: Any = None) -> None:
+        """Build every layer for inputs of ``input_shape`` (batch axis included, e.g.
+        ``(None, 64, 64, 3)``), drawing initial weights from the model's generator."""
+        if input_shape is not None:
+            shape = tuple(input_shape)[1:]
+            if self._input is None:
+                self._input = InputLayer(shape)
+            elif tuple(self._input.shape) != shape:
+                raise ValueError(
+                    f"Model {self.name!r} expects inputs of shape {self.input_shape}; "
+                    f"cannot build it for {tuple(input_shape)}"
+                )
+        if self._input is None:
+            raise ValueError(
+                f"Model {self.name!r} has no input shape. Start it with nn.Input(shape=...), "
+                "pass input_shape=... to its first layer, or call build((None, H, W, C))."
+            )
+        self._build_layers()
+
+    def _build_layers(self) -> None:
+        shape = (None, *self._input.shape)
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape, self._rng)
+            elif tuple(layer.input_shape[1:]) != tuple(shape[1:]):
+                raise ValueError(
+                    f"Layer {layer.name!r} was built for inputs {layer.input_shape}, "
+                    f"but receives {shape} in model {self.name!r}"
+                )
+            shape = layer.output_shape
+
+    @property
+    def input_shape(self) -> tuple:
+        if self._input is None:
+            raise AttributeError(f"Model {self.name!r} has no input shape yet")
+        return (None, *self._input.shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        self._require_built()
+        return self._layers[-1].output_shape if self._layers else self.input_shape
+
+    @property
+    def model_dtype(self) -> np.dtype:
+        if self._layers:
+            return self._layers[0].dtype
+        return self._input.dtype if self._input is not None else np.dtype("float32")
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError(
+                f"Model {self.name!r} is not built yet: give it an input shape "
+                "(nn.Input(shape=...), input_shape=..., or build((None, H, W, C)))."
+            )
+
+    # ---- weights -------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[Weight]:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of all weights in Keras's order (layer by layer)."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Set all weights from arrays in Keras's order (``keras_model.get_weights()``)."""
+        self._require_built()
+        weights = list(weights)
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(
+                f"Model {self.name!r} has {len(own)} weights, but received {len(weights)}"
+            )
+        start = 0
+        for layer in self._layers:
+            k = len(layer.weights)
+            layer.set_weights(weights[start : start + k])
+            start += k
+
+    def count_params(self) -> int:
+        self._require_built()
+        return sum(layer.count_params() for layer in self._layers)
+
+    # ---- forward -------------------------------------------------------------------------
+    def _prepare_x(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if self._input is None:
+            self.build((None, *x.shape[1:]))
+        elif not self.built:
+            self._build_layers()
+        if x.shape[1:] != tuple(self._input.shape):
+            raise ValueError(
+                f"Input 0 of model {self.name!r} is incompatible: expected shape="
+                f"{self.input_shape}, found shape={x.shape}"
+            )
+        dtype = self.model_dtype
+        if x.dtype != dtype:
+            x = x.astype(dtype)
+        return x
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for layer in self._layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        """The model's output for ``x`` (N, ...) in one batch."""
+        return self._forward(self._prepare_x(x), training)
+
+    def forward_all(self, x: Any, training: bool = False) -> dict[str, np.ndarray]:
+        """Every layer's output for ``x``, in order: ``{layer name: array (N, ...)}``.
+
+        Use it for feature-map pictures: ``acts = model.forward_all(x[:1]); acts["conv2d"]``.
+        """
+        x = self._prepare_x(x)
+        out = {}
+        for layer in self._layers:
+            x = layer.forward(x, training=training)
+            out[layer.name] = x
+        return out
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> np.ndarray:
+        """Outputs for ``x`` (N, ...) in inference mode, computed ``batch_size`` (32) at a time."""
+        bs = _batch_size(batch_size)
+        x = self._prepare_x(x)
+        n = x.shape[0]
+        out = np.empty((n, *self.output_shape[1:]), dtype=self.model_dtype)
+        for start in range(0, n, bs):
+            out[start : start + bs] = self._forward(x[start : start + bs], training=False)
+        return out
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        return self(x, training=False)
+
+    # ---- training ------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "adam", loss: Any = None, metrics: Any = None) -> None:
+        """Choose the optimizer ("adam", "sgd" or an instance), the loss
+        ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy" or
+        an instance) and the metrics (["accuracy"])."""
+        if loss is None:
+            raise ValueError("compile() needs a loss. Received: loss=None")
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = losses_mod.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        for m in metrics:
+            if not (m in ("accuracy", "acc") or isinstance(m, metrics_mod.Accuracy)):
+                metrics_mod.get(m, self.loss, (1,))  # raises the Keras-style error
+        self._metric_ids = list(metrics)
+        self._metrics = None
+        self._compiled_for = None
+
+    @property
+    def compiled(self) -> bool:
+        return self.loss is not None
+
+    def _setup_training(self) -> None:
+        if not self.compiled:
+            raise ValueError("You must call `compile()` before using the model.")
+        self._require_built()
+        if getattr(self, "_compiled_for", None) is self.loss and self._metrics is not None:
+            return
+        last = self._layers[-1] if self._layers else None
+        for layer in self._layers:
+            if isinstance(layer, _Activated):
+                layer._keep_logits = False
+        self._fused = (
+            isinstance(last, _Activated)
+            and not self.loss.from_logits
+            and last.activation == self.loss.fused_activation
+        )
+        if self._fused:
+            last._keep_logits = True
+        self._metrics = [metrics_mod.get(m, self.loss, self.output_shape) for m in self._metric_ids]
+        # backward stops at the first layer with weights: gradients below it are never used
+        first = next((i for i, layer in enumerate(self._layers) if layer.weights), 0)
+        self._backward_layers = self._layers[first:][::-1]
+        for i, layer in enumerate(self._layers):
+            layer._need_dx = i != first
+        self._compiled_for = self.loss
+
+    def _loss_and_grad(self, y, out, sample_weight):
+        if self._fused:
+            return self.loss.forward_backward(
+                y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
+            )
+        return self.loss.forward_backward(y, out, sample_weight=sample_weight)
+
+    def _train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
+        out = self._forward(x, training=True)
+        loss, grad = self._loss_and_grad(y, out, sample_weight)
+        trainable = self.trainable_weights
+        for w in self.weights:
+            if w.grad is not None:
+                w.grad.fill(0)
+        layers = self._backward_layers
+        if self._fused:
+            grad = layers[0].backward_logits(grad)
+            layers = layers[1:]
+        for layer in layers:
+            grad = layer.backward(grad)
+        self.optimizer.apply(trainable)
+        return loss, out
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False):
+        """One optimizer step on one batch; returns the batch's loss (and metrics)."""
+        x = self._prepare_x(x)
+        self._setup_training()
+        loss, out = self._train_step(x, np.asarray(y), sample_weight)
+        logs = {"loss": loss}
+        for m in self._metrics:
+            logs[m.name] = float(m.matches(y, out).mean())
+        return self._format_result(logs, return_dict)
+
+    def _sample_weights(self, y: np.ndarray, class_weight: dict | None, sample_weight: Any):
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if class_weight is None:
+            return sw
+        if y.ndim == 2 and y.shape[1] > 1:
+            ids = y.argmax(axis=1)
+        else:
+            ids = np.round(y.reshape(y.shape[0])).astype(np.int64)
+        cw = np.ones(int(max(ids.max(initial=0), max(class_weight, default=0))) + 1)
+        for k, v in class_weight.items():
+            cw[int(k)] = float(v)
+        w = cw[ids]
+        return w if sw is None else w * sw
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: list | None = None,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        seed: int | None = None,
+    ) -> History:
+        """Train for epochs ``initial_epoch .. epochs - 1`` (Keras's meaning of ``epochs``).
+
+        Args:
+            x: inputs (N, ...) matching the model's input shape; cast to the model's dtype.
+            y: labels: (N,) or (N, 1) for binary, one-hot (N, K) for categorical, int (N,) for
+                sparse categorical cross-entropy.
+            batch_size: default 32. shuffle: reshuffle each epoch.
+            seed: fixes the shuffling order of each epoch (as a function of seed and epoch
+                index, so fitting one epoch at a time gives the same order); default: the
+                model's generator.
+            validation_data: ``(x_val, y_val)`` evaluated after each epoch (val_ keys).
+            callbacks: objects with any of on_train_begin(logs), on_epoch_begin(epoch, logs),
+                on_epoch_end(epoch, logs), on_train_end(logs); ``model.stop_training = True``
+                stops after the current epoch.
+            class_weight: ``{class id: weight}`` multiplies each sample's loss.
+            verbose: 0 silent, 1 progress bar (a line per epoch when not a terminal), 2 a line
+                per epoch.
+
+        Returns:
+            History: ``history.history["loss"]`` etc., one value per epoch.
+        """
+        if x is None or y is None:
+            raise ValueError("fit() needs both x and y")
+        x = self._prepare_x(x)
+        y = np.asarray(y)
+        n = x.shape[0]
+        if y.shape[0] != n:
+            raise ValueError(
+                f"x and y must have the same number of samples. Received: x has {n}, "
+                f"y has {y.shape[0]}"
+            )
+        if n == 0:
+            raise ValueError("fit() received no samples (x is empty)")
+        self._setup_training()
+        bs = _batch_size(batch_size)
+        sw = self._sample_weights(y, class_weight, sample_weight)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callbacks = list(callbacks or [])
+        steps = -(-n // bs)
+        history = History(self, {"epochs": epochs, "steps": steps, "verbose": verbose})
+        self.history = history
+        self.stop_training = False
+        for cb in callbacks:
+            if hasattr(cb, "set_model"):
+                cb.set_model(self)
+        self._callback(callbacks, "on_train_begin", {})
+        for epoch in range(int(initial_epoch), int(epochs)):
+            self._callback(callbacks, "on_epoch_begin", epoch, {})
+            if shuffle:
+                rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
+                order = rng.permutation(n)
+            else:
+                order = None
+            for m in self._metrics:
+                m.reset()
+            loss_total = 0.0
+            t0 = time.perf_counter()
+            with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
+                for start in range(0, n, bs):
+                    if order is None:
+                        sl = slice(start, start + bs)
+                        xb, yb = x[sl], y[sl]
+                        wb = None if sw is None else sw[sl]
+                    else:
+                        idx = order[start : start + bs]
+                        xb, yb = x[idx], y[idx]
+                        wb = None if sw is None else sw[idx]
+                    loss, out = self._train_step(xb, yb, wb)
+                    loss_total += loss * xb.shape[0]
+                    for m in self._metrics:
+                        m.update(yb, out)
+                    bar.advance(loss_total / min(start + bs, n))
+            logs = {"loss": loss_total / n}
+            for m in self._metrics:
+                logs[m.name] = m.result()
+            if validation_data is not None:
+                vx, vy, *vsw = validation_data
+                val = self.evaluate(
+                    vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
+                )
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            if verbose:
+                _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
+            history.append(epoch, logs)
+            self._callback(callbacks, "on_epoch_end", epoch, logs)
+            if self.stop_training:
+                break
+        self._callback(callbacks, "on_train_end", {})
+        return history
+
+    @staticmethod
+    def _callback(callbacks, hook, *args):
+        for cb in callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(*args)
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = 0,
+        sample_weight: Any = None,
+        return_dict: bool = False,
+    ):
+        """Loss and metrics over ``(x, y)`` in inference mode (batch-size-weighted means).
+
+        Returns the loss (a float) when there are no metrics, else ``[loss, *metrics]``, or a
+        dict ``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``.
+        """
+        x = self._prepare_x(x)
+        y = np.asarray(y)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"x and y must have the same number of samples. Received: x has {x.shape[0]}, "
+                f"y has {y.shape[0]}"
+            )
+        self._setup_training()
+        bs = _batch_size(batch_size)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in self._metrics]
+        total, n = 0.0, x.shape[0]
+        for start in range(0, n, bs):
+            sl = slice(start, start + bs)
+            out = self._forward(x[sl], training=False)
+            loss, _ = self._loss_and_grad(y[sl], out, None if sw is None else sw[sl])
+            total += loss * out.shape[0]
+            for m in metrics:
+                m.update(y[sl], out)
+        logs = {"loss": total / max(n, 1)}
+        for m in metrics:
+            logs[m.name] = m.result()
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        return self._format_result(logs, return_dict)
+
+    @staticmethod
+    def _format_result(logs: dict, return_dict: bool):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ---- description ---------------------------------------------------------------------
+    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+        """Print each layer's name, type, output shape and parameter count, then the totals
+        (trainable and non-trainable), as ``keras.Model.summary()``.
+
+        Args:
+            line_length: minimum width of the table.
+            print_fn: called with each line (default ``print``).
+        """
+        self._require_built()
+        print_fn = print_fn or print
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for layer in self._layers:
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    str(tuple(layer.output_shape)),
+                    f"{layer.count_params():,}",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        if line_length is not None and line_length > sum(widths):
+            widths[0] += line_length - sum(widths)
+        line = "-" * sum(widths)
+        size = self.model_dtype.itemsize
+        tr = sum(w.value.size for w in self.trainable_weights)
+        nt = sum(w.value.size for w in self.non_trainable_weights)
+        out = [f'Model: "{self.name}"', line]
+        for i, r in enumerate(rows):
+            out.append(r[0].ljust(widths[0]) + r[1].ljust(widths[1]) + r[2].rjust(widths[2]))
+            if i == 0:
+                out.append("=" * sum(widths))
+        out += [
+            line,
+            f" Total params: {tr + nt:,} ({_readable_size((tr + nt) * size)})",
+            f" Trainable params: {tr:,} ({_readable_size(tr * size)})",
+            f" Non-trainable params: {nt:,} ({_readable_size(nt * size)})",
+        ]
+        for text in out:
+            print_fn(text)
+
+    def get_config(self) -> dict:
+        """The architecture as JSON-friendly data (the Input first, then every layer)."""
+        layers = [serialize(self._input)] if self._input is not None else []
+        layers += [serialize(layer) for layer in self._layers]
+        return {"name": self.name, "seed": self.seed, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        return cls(
+            [deserialize(item) for item in config["layers"]],
+            name=config.get("name"),
+            seed=config.get("seed"),
+        )
+
+    def save(self, path: Any, include_optimizer: bool = True) -> None:
+        """Save architecture, weights (and optimizer state) to one ``.npz`` file, atomically.
+        See :func:`cnnlab.nn.saving.save_model`."""
+        from cnnlab.nn.saving import save_model
+
+        save_model(self, path, include_optimizer=include_optimizer)
+
+    def to_keras(self):
+        """The equivalent ``keras.Sequential`` with the same weights (imports Keras)."""
+        from cnnlab.nn.interop import to_keras
+
+        return to_keras(self)
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name} layers={len(self._layers)} built={self.built}>"
+
+
+def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:
+    parts = [f"Epoch {epoch + 1}/{epochs}", f"{steps}/{steps}", f"{seconds:.1f}s"]
+    parts += [f"{k}: {v:.4f}" for k, v in logs.items()]
+    print(" - ".join(parts), flush=True)
+
+
+class _Progress:
+    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal."""
+
+    def __init__(self, verbose: int, steps: int, title: str):
+        self.enabled = verbose == 1 and sys.stdout.isatty()
+        self.steps = steps
+        self.title = title
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss: {task.fields[loss]:.4f}"),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.title, total=self.steps, loss=float("nan"))
+        return self
+
+    def advance(self, loss: float) -> None:
+        if self.enabled:
+            self._bar.update(self._task, advance=1, loss=loss)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False
