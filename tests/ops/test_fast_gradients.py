@@ -78,3 +78,17 @@ def test_fast_ops_keep_the_input_dtype(dtype: type) -> None:
         p, pcache = pool2d_forward(x, 2, padding="same", mode=mode)
         assert p.dtype == dtype
         assert pool2d_backward(np.ones_like(p), pcache).dtype == dtype
+
+
+@pytest.mark.parametrize("c_in", [3, 20], ids=["few-channels", "many-channels"])
+def test_conv_backward_without_dx_gives_the_same_kernel_and_bias_gradients(c_in):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 9, 8, c_in))
+    w = rng.standard_normal((3, 3, c_in, 4))
+    y, cache = conv2d_forward(x, w, rng.standard_normal(4), stride=2, padding="same")
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(dy, cache)
+    none, dw_only, db_only = conv2d_backward(dy, cache, need_dx=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)

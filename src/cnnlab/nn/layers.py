@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -35,8 +34,6 @@ from cnnlab.ops import conv2d_backward, conv2d_forward, pool2d_backward, pool2d_
 from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
 
 _NAME_COUNTS: dict[str, int] = {}
-# whether cnnlab.ops can skip the input gradient of a convolution (conv2d_backward(need_dx=))
-_BACKWARD_SKIPS_DX = "need_dx" in inspect.signature(conv2d_backward).parameters
 
 
 def unique_name(prefix: str) -> str:
@@ -455,14 +452,8 @@ class Conv2D(_Activated):
     def backward_logits(self, dz):
         if self._cache is None:
             raise self._no_cache()
-        if not self._need_dx and _BACKWARD_SKIPS_DX:
-            # the model's bottom layer: nobody needs dx, so the op may skip the scatter
-            _, dw, db = conv2d_backward(dz, self._cache, need_dx=False)
-            self.kernel.grad += dw
-            if self.use_bias:
-                self.bias.grad += db
-            return None
-        dx, dw, db = conv2d_backward(dz, self._cache)
+        # The model's bottom layer has no use for dx, so the op skips the scatter.
+        dx, dw, db = conv2d_backward(dz, self._cache, need_dx=self._need_dx)
         self.kernel.grad += dw
         if self.use_bias:
             self.bias.grad += db

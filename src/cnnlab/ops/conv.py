@@ -148,13 +148,15 @@ def conv2d_forward(
 
 
 def conv2d_backward(
-    dy: np.ndarray, cache: Conv2DCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dy: np.ndarray, cache: Conv2DCache, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of a convolution with respect to its input, kernel and bias.
 
     Args:
         dy: gradient of the loss with respect to ``y``, (N, H_out, W_out, C_out).
         cache: from :func:`conv2d_forward`.
+        need_dx: False skips the input gradient (a network's first layer has no use
+            for it) and returns None in its place.
 
     Returns:
         ``(dx, dw, db)`` of shapes (N, H, W, C_in), (kh, kw, C_in, C_out), (C_out,).
@@ -170,7 +172,9 @@ def conv2d_backward(
     dy = dy.astype(w.dtype, copy=False)
     w2 = w.reshape(kh * kw * c_in, c_out)
     few = c_in < _FEW_CHANNELS
-    if few:
+    if not need_dx:
+        dxp = None
+    elif few:
         # Few input channels: scatter channel-first, where every window offset adds
         # whole rows of width W_out at once; transposed back to NHWC at the end.
         dxp = np.zeros((c_in, *xp.shape[:3]), dtype=w.dtype)
@@ -182,6 +186,8 @@ def conv2d_backward(
         a, z = chunk
         dy2 = dy[a:z].reshape(-1, c_out)
         dw = im2col(xp[a:z], windows).T @ dy2
+        if dxp is None:
+            return dw
         if few:
             per_offset = (w2 @ np.ascontiguousarray(dy2.T)).reshape(kh * kw, c_in, z - a, oh, ow)
             target = dxp[:, a:z]
@@ -197,6 +203,8 @@ def conv2d_backward(
     partial_dw = parallel_map(backward_chunk, _chunks(n, windows, w2.shape[0], w.itemsize))
     dw = np.add.reduce(partial_dw).reshape(w.shape)
     db = dy.reshape(-1, c_out).sum(axis=0)
+    if dxp is None:
+        return None, dw, db
     if few:
         dxp = dxp.transpose(1, 2, 3, 0)
     return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, (h, wd))), dw, db
