@@ -145,3 +145,19 @@ def test_views_with_unusual_strides_on_size_one_axes():
         {"pad": 1, "stride": 1},
     )
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_max_pool_backward_sends_ties_to_the_first_maximum_like_the_loops(seed):
+    """Small integers make ties in most windows; both tiled and overlapping paths are checked."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=(3, 6, 8, 2)).astype(np.float64)
+    for stride in (2, 1):
+        hp = {"f": 2, "stride": stride}
+        expected_y, cache = ref.pool_forward(x, hp, mode="max")
+        dy = rng.standard_normal(expected_y.shape)
+        y, fast_cache = pool2d_forward(x, 2, stride=stride, mode="max")
+        np.testing.assert_array_equal(y, expected_y)
+        np.testing.assert_allclose(
+            pool2d_backward(dy, fast_cache), ref.pool_backward(dy, cache, mode="max"), atol=1e-12
+        )

@@ -69,6 +69,15 @@ def _tiles(x: np.ndarray, windows: Windows) -> np.ndarray | None:
     return x.reshape(x.shape[0], oh, ph, ow, pw, x.shape[3])
 
 
+def _first_max_backward(tiled: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Route ``dy`` to each tile's first maximum (row-major); returns the tiled gradient."""
+    n, oh, ph, ow, pw, c = tiled.shape
+    flat = tiled.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, ph * pw)
+    grad = np.zeros(flat.shape, dtype=dy.dtype)
+    np.put_along_axis(grad, flat.argmax(axis=-1)[..., None], dy[..., None], axis=-1)
+    return grad.reshape(n, oh, ow, c, ph, pw).transpose(0, 1, 4, 2, 5, 3)
+
+
 def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray:
     """(1, H_out, W_out, 1): how many real (unpadded) input elements each window covers."""
     ones = pad_nhwc(np.ones((1, *windows.in_hw, 1), dtype=dtype), windows.pads)
@@ -150,11 +159,12 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     dy = dy.astype(dtype, copy=False)
 
     if mode == "max" and (tiled := _tiles(xp, windows)) is not None:
-        # Windows tile the input exactly: compare every element with its window's
-        # maximum at once. Valid when no window holds two maxima (the usual case).
-        is_max = tiled == y[:, :, None, :, None, :]
+        # Windows tile the input exactly: compare every element with its window's maximum
+        # at once; if some window holds several maxima, find each window's first instead.
+        is_max = tiled == y[:, :, None, :, None, :]  # (N, H_out, ph, W_out, pw, C)
         if np.count_nonzero(is_max) == y.size:
             return (is_max * dy[:, :, None, :, None, :]).reshape(x_shape)
+        return _first_max_backward(tiled, dy).reshape(x_shape)
 
     dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
     if mode == "max":
