@@ -1,7 +1,10 @@
 """Fast 2-D max and average pooling, NHWC, forward and backward.
 
 Both modes walk the window offsets (``ph * pw`` of them), each step one
-vectorized expression over the whole batch.
+vectorized expression over a chunk of images; the chunks run on every core
+(:mod:`cnnlab.ops.parallel`). When the windows tile the input exactly (stride
+equal to the window, no padding, as in most networks) max pooling's backward
+pass is a single comparison instead.
 
 - Max pooling finds, for every output, which offset held the maximum: the
   first one in row-major order, as TensorFlow does. The backward pass sends each
@@ -34,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnlab.ops.padding import is_zero, pad_nhwc, unpad_nhwc
+from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import Windows, check_nhwc, make_windows
 
 MODES = ("max", "average")
@@ -43,11 +47,9 @@ class Pool2DCache(NamedTuple):
     """What :func:`pool2d_backward` needs from the forward pass."""
 
     mode: str
-    x_shape: tuple[int, int, int, int]
-    dtype: np.dtype
+    x: np.ndarray  # (N, H, W, C) the input (max pooling finds each window's maximum again)
+    y: np.ndarray  # (N, H_out, W_out, C) the output
     windows: Windows
-    xp: np.ndarray | None  # max: the padded input (N, Hp, Wp, C); x itself when unpadded
-    y: np.ndarray | None  # max: the output, to find each window's first maximum again
     counts: np.ndarray | None  # average: (1, H_out, W_out, 1) real elements per window
 
 
@@ -69,22 +71,70 @@ def _tiles(x: np.ndarray, windows: Windows) -> np.ndarray | None:
     return x.reshape(x.shape[0], oh, ph, ow, pw, x.shape[3])
 
 
-def _first_max_backward(tiled: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Route ``dy`` to each tile's first maximum (row-major); returns the tiled gradient."""
-    n, oh, ph, ow, pw, c = tiled.shape
-    flat = tiled.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, ph * pw)
-    grad = np.zeros(flat.shape, dtype=dy.dtype)
-    np.put_along_axis(grad, flat.argmax(axis=-1)[..., None], dy[..., None], axis=-1)
-    return grad.reshape(n, oh, ow, c, ph, pw).transpose(0, 1, 4, 2, 5, 3)
-
-
-def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray:
-    """(1, H_out, W_out, 1): how many real (unpadded) input elements each window covers."""
+def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray | None:
+    """(1, H_out, W_out, 1): real (unpadded) input elements under each window; None if all."""
+    if is_zero(windows.pads):
+        return None
     ones = pad_nhwc(np.ones((1, *windows.in_hw, 1), dtype=dtype), windows.pads)
     counts = np.zeros((1, *windows.out_hw, 1), dtype=dtype)
     for _, _, index in windows.offsets():
         counts += ones[index]
     return counts
+
+
+def _chunks(x: np.ndarray) -> list[tuple[int, int]]:
+    return chunks_for(x.shape[0], x[:1].nbytes)
+
+
+def _max_forward(x: np.ndarray, windows: Windows, y: np.ndarray) -> None:
+    xp = pad_nhwc(x, windows.pads, value=-np.inf)
+    offsets = windows.offsets()
+    _, _, first = next(offsets)
+    np.copyto(y, xp[first])
+    for _, _, index in offsets:
+        np.maximum(y, xp[index], out=y)
+
+
+def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows) -> np.ndarray:
+    """dx for one chunk: each output's gradient goes to its window's first maximum."""
+    tiled = _tiles(x, windows)
+    if tiled is not None:
+        is_max = tiled == y[:, :, None, :, None, :]  # (N, H_out, ph, W_out, pw, C)
+        if np.count_nonzero(is_max) == y.size:  # no window holds two maxima
+            return (is_max * dy[:, :, None, :, None, :]).reshape(x.shape)
+        n, oh, ph, ow, pw, c = tiled.shape
+        flat = tiled.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, ph * pw)
+        grad = np.zeros(flat.shape, dtype=dy.dtype)  # argmax picks the first maximum
+        np.put_along_axis(grad, flat.argmax(axis=-1)[..., None], dy[..., None], axis=-1)
+        return grad.reshape(n, oh, ow, c, ph, pw).transpose(0, 1, 4, 2, 5, 3).reshape(x.shape)
+    # Walk the offsets in row-major order; the first one equal to the maximum takes the
+    # whole gradient and later ties get nothing.
+    xp = pad_nhwc(x, windows.pads, value=-np.inf)
+    dxp = np.zeros(xp.shape, dtype=dy.dtype)
+    unclaimed = np.ones(y.shape, dtype=bool)
+    hit = np.empty(y.shape, dtype=bool)
+    for _, _, index in windows.offsets():
+        np.equal(xp[index], y, out=hit)
+        hit &= unclaimed
+        unclaimed ^= hit
+        dxp[index] += hit * dy
+    return unpad_nhwc(dxp, windows.pads, windows.in_hw)
+
+
+def _average_forward(x: np.ndarray, windows: Windows, counts, y: np.ndarray) -> None:
+    xp = pad_nhwc(x, windows.pads)
+    y[...] = 0
+    for _, _, index in windows.offsets():
+        y += xp[index]
+    y /= windows.kernel[0] * windows.kernel[1] if counts is None else counts
+
+
+def _average_backward(dy: np.ndarray, windows: Windows, counts) -> np.ndarray:
+    share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
+    dxp = np.zeros((dy.shape[0], *windows.padded_hw, dy.shape[3]), dtype=dy.dtype)
+    for _, _, index in windows.offsets():
+        dxp[index] += share
+    return unpad_nhwc(dxp, windows.pads, windows.in_hw)
 
 
 def pool2d_forward(
@@ -106,7 +156,8 @@ def pool2d_forward(
 
     Raises:
         ValueError: wrong number of dimensions, a size or stride of 0, an unknown
-            mode or padding, or a window larger than the padded input.
+            mode or padding, a window larger than the padded input, or a padding
+            so large that a window would hold only padding.
     """
     mode = _normalize_mode(mode)
     x = check_nhwc(x, "x")
@@ -117,27 +168,18 @@ def pool2d_forward(
             "`padding` must be smaller than `pool_size` on every side, or a window would hold "
             f"only padding. Received: padding={padding!r}, pool_size={pool_size!r}"
         )
+    y = np.empty((x.shape[0], *windows.out_hw, x.shape[3]), dtype=x.dtype)
+    counts = None if mode == "max" else _window_counts(windows, x.dtype)
 
-    if mode == "max":
-        xp = pad_nhwc(x, windows.pads, value=-np.inf)
-        offsets = windows.offsets()
-        _, _, first = next(offsets)
-        y = xp[first].copy()
-        for _, _, index in offsets:
-            np.maximum(y, xp[index], out=y)
-        return y, Pool2DCache(mode, x.shape, x.dtype, windows, xp, y, None)
+    def forward_chunk(chunk: tuple[int, int]) -> None:
+        a, z = chunk
+        if mode == "max":
+            _max_forward(x[a:z], windows, y[a:z])
+        else:
+            _average_forward(x[a:z], windows, counts, y[a:z])
 
-    xp = pad_nhwc(x, windows.pads)
-    y = np.zeros((x.shape[0], *windows.out_hw, x.shape[3]), dtype=x.dtype)
-    for _, _, index in windows.offsets():
-        y += xp[index]
-    counts = None
-    if is_zero(windows.pads):
-        y /= windows.kernel[0] * windows.kernel[1]
-    else:
-        counts = _window_counts(windows, x.dtype)
-        y /= counts
-    return y, Pool2DCache(mode, x.shape, x.dtype, windows, None, None, counts)
+    parallel_map(forward_chunk, _chunks(x))
+    return y, Pool2DCache(mode, x, y, windows, counts)
 
 
 def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
@@ -150,35 +192,19 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     Returns:
         dx of shape (N, H, W, C).
     """
-    mode, x_shape, dtype, windows, xp, y, counts = cache
-    n, h, w, c = x_shape
-    expected = (n, *windows.out_hw, c)
+    mode, x, y, windows, counts = cache
     dy = np.asarray(dy)
-    if dy.shape != expected:
-        raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
-    dy = dy.astype(dtype, copy=False)
+    if dy.shape != y.shape:
+        raise ValueError(f"`dy` must have shape {y.shape}. Received: dy.shape={dy.shape}")
+    dy = dy.astype(x.dtype, copy=False)
+    dx = np.empty(x.shape, dtype=x.dtype)
 
-    if mode == "max" and (tiled := _tiles(xp, windows)) is not None:
-        # Windows tile the input exactly: compare every element with its window's maximum
-        # at once; if some window holds several maxima, find each window's first instead.
-        is_max = tiled == y[:, :, None, :, None, :]  # (N, H_out, ph, W_out, pw, C)
-        if np.count_nonzero(is_max) == y.size:
-            return (is_max * dy[:, :, None, :, None, :]).reshape(x_shape)
-        return _first_max_backward(tiled, dy).reshape(x_shape)
+    def backward_chunk(chunk: tuple[int, int]) -> None:
+        a, z = chunk
+        if mode == "max":
+            dx[a:z] = _max_backward(x[a:z], y[a:z], dy[a:z], windows)
+        else:
+            dx[a:z] = _average_backward(dy[a:z], windows, counts)
 
-    dxp = np.zeros((n, *windows.padded_hw, c), dtype=dtype)
-    if mode == "max":
-        # Walk the offsets in row-major order; the first one equal to the maximum takes
-        # the whole gradient and later ties get nothing.
-        unclaimed = np.ones(y.shape, dtype=bool)
-        hit = np.empty(y.shape, dtype=bool)
-        for _, _, index in windows.offsets():
-            np.equal(xp[index], y, out=hit)
-            hit &= unclaimed
-            unclaimed ^= hit
-            dxp[index] += hit * dy
-    else:
-        share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
-        for _, _, index in windows.offsets():
-            dxp[index] += share
-    return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, (h, w)))
+    parallel_map(backward_chunk, _chunks(x))
+    return dx
