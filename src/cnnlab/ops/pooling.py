@@ -100,13 +100,16 @@ def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows
     tiled = _tiles(x, windows)
     if tiled is not None:
         is_max = tiled == y[:, :, None, :, None, :]  # (N, H_out, ph, W_out, pw, C)
-        if np.count_nonzero(is_max) == y.size:  # no window holds two maxima
-            return (is_max * dy[:, :, None, :, None, :]).reshape(x.shape)
-        n, oh, ph, ow, pw, c = tiled.shape
-        flat = tiled.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, ph * pw)
-        grad = np.zeros(flat.shape, dtype=dy.dtype)  # argmax picks the first maximum
-        np.put_along_axis(grad, flat.argmax(axis=-1)[..., None], dy[..., None], axis=-1)
-        return grad.reshape(n, oh, ow, c, ph, pw).transpose(0, 1, 4, 2, 5, 3).reshape(x.shape)
+        if np.count_nonzero(is_max) > y.size:
+            # Some window holds several maxima (all zeros after a ReLU, say): walk the
+            # offsets in row-major order and keep only the first maximum of each window.
+            claimed = np.zeros(y.shape, dtype=bool)
+            for i in range(windows.kernel[0]):
+                for j in range(windows.kernel[1]):
+                    at = is_max[:, :, i, :, j, :]
+                    at &= ~claimed
+                    claimed |= at
+        return (is_max * dy[:, :, None, :, None, :]).reshape(x.shape)
     # Walk the offsets in row-major order; the first one equal to the maximum takes the
     # whole gradient and later ties get nothing.
     xp = pad_nhwc(x, windows.pads, value=-np.inf)
