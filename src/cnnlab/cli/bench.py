@@ -24,8 +24,8 @@ def bench(
 ) -> None:
     """Time one convolution with the course loops, cnnlab's fast NumPy ops and TensorFlow.
 
-    The default is the Happy model's convolution: 16 images of 64x64x3, padded by 3,
-    32 filters of 7x7.
+    The default is the Happy model's convolution: 16 images of 64x64x3 padded by 3,
+    with 32 filters of 7x7.
     """
     from rich.console import Console
     from rich.table import Table
