@@ -1,0 +1,307 @@
+"""The course's Keras models, and a stronger recommended model for each task.
+
+Two ways to write a Keras model appear here on purpose:
+
+* The **Sequential API** (:func:`happy_model`): a plain list of layers, each
+  feeding the next. Use it when the network is one chain with one input and one
+  output; it is the shortest to read and write.
+* The **Functional API** (:func:`signs_model`): call layers on tensors,
+  ``x = layer(x)``, then wrap inputs and outputs in ``keras.Model``. Use it when
+  the graph is not a single chain: several inputs or outputs, skip connections
+  (ResNet), layers shared between branches, or when you want to reach
+  intermediate tensors (feature maps) by name. For a single chain, as here, both
+  APIs give the same model.
+
+All images are NHWC: ``(batch, height, width, channels)`` with values scaled to
+[0, 1] by the training runner. TensorFlow is imported when a model is built, not
+when this module is imported.
+
+Example:
+    >>> model = happy_model()                      # doctest: +SKIP
+    >>> model.count_params()                       # doctest: +SKIP
+    37633
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+TASKS = ("mood", "signs")
+AUGMENT_MIN_SIDE = 32
+"""Images smaller than this on their short side get no augmentation layers: on 8x8 digits a
+10% shift or a rotation destroys more than it teaches."""
+MODELS = ("course", "recommended")
+
+
+def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ValueError(
+            "input_shape must be three positive integers (height, width, channels). "
+            f"Received: input_shape={input_shape}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _check_n_classes(n_classes: int) -> int:
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2. Received: n_classes={n_classes}")
+    return n_classes
+
+
+def happy_model(input_shape: Sequence[int] = (64, 64, 3)) -> keras.Sequential:
+    """The course's Happy House model, written with the Sequential API.
+
+    ZeroPadding2D(3) -> Conv2D(32, 7) -> BatchNormalization(axis=3) -> ReLU ->
+    MaxPool2D -> Flatten -> Dense(1, sigmoid): 37,633 parameters at 64x64x3
+    (64 of them the non-trainable BatchNorm moving statistics).
+
+    Args:
+        input_shape: ``(height, width, channels)`` of one image.
+
+    Returns:
+        An uncompiled ``keras.Sequential``; input ``(N, H, W, C)`` float in
+        [0, 1], output ``(N, 1)``: the probability of the positive class
+        (smiling).
+
+    Example:
+        >>> happy_model().output_shape                # doctest: +SKIP
+        (None, 1)
+    """
+    import keras
+    from keras import layers
+
+    shape = _check_input_shape(input_shape)
+    return keras.Sequential(
+        [
+            keras.Input(shape=shape),
+            layers.ZeroPadding2D(padding=3),
+            layers.Conv2D(32, (7, 7), strides=(1, 1)),
+            layers.BatchNormalization(axis=3),
+            layers.ReLU(),
+            layers.MaxPool2D(),
+            layers.Flatten(),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        name="happy_model",
+    )
+
+
+def signs_model(input_shape: Sequence[int] = (64, 64, 3), n_classes: int = 6) -> keras.Model:
+    """The course's SIGNS model, written with the Functional API.
+
+    Conv2D(8, 4, 'same') -> ReLU -> MaxPool2D(8, 8, 'same') -> Conv2D(16, 2, 'same')
+    -> ReLU -> MaxPool2D(4, 4, 'same') -> Flatten -> Dense(n_classes, softmax):
+    1,310 parameters at 64x64x3 with 6 classes.
+
+    Args:
+        input_shape: ``(height, width, channels)`` of one image.
+        n_classes: number of classes of the softmax output.
+
+    Returns:
+        An uncompiled ``keras.Model``; input ``(N, H, W, C)`` float in [0, 1],
+        output ``(N, n_classes)`` class probabilities.
+
+    Example:
+        >>> signs_model(n_classes=10).output_shape    # doctest: +SKIP
+        (None, 10)
+    """
+    import keras
+    from keras import layers
+
+    shape = _check_input_shape(input_shape)
+    _check_n_classes(n_classes)
+    input_img = keras.Input(shape=shape)
+    z1 = layers.Conv2D(8, (4, 4), strides=(1, 1), padding="same")(input_img)
+    a1 = layers.ReLU()(z1)
+    p1 = layers.MaxPool2D(pool_size=(8, 8), strides=(8, 8), padding="same")(a1)
+    z2 = layers.Conv2D(16, (2, 2), strides=(1, 1), padding="same")(p1)
+    a2 = layers.ReLU()(z2)
+    p2 = layers.MaxPool2D(pool_size=(4, 4), strides=(4, 4), padding="same")(a2)
+    f = layers.Flatten()(p2)
+    outputs = layers.Dense(n_classes, activation="softmax")(f)
+    return keras.Model(inputs=input_img, outputs=outputs, name="signs_model")
+
+
+def recommended_plan(input_shape: Sequence[int]) -> list[int]:
+    """The filters of each conv block of the recommended model for this image size.
+
+    One block is Conv2D(f, 3, 'same', no bias) -> BatchNormalization -> ReLU ->
+    MaxPool2D(2). Blocks are added while the feature map is at least 8 pixels
+    on its short side (at most four), so 64x64 images get four blocks
+    (16, 32, 64, 128 filters) and 8x8 digits one block; a last block without
+    pooling follows, then global average pooling.
+
+    Shared by the Keras and NumPy versions so both build the same network.
+    """
+    h, w, _ = _check_input_shape(input_shape)
+    side = min(h, w)
+    plan: list[int] = []
+    filters = 16 if side >= 32 else 32
+    while side >= 8 and len(plan) < 4:
+        plan.append(filters)
+        filters = min(filters * 2, 128)
+        side //= 2
+    plan.append(filters)  # the last block: no pooling after it
+    return plan
+
+
+def _augmentation(task: str, seed: int | None) -> list:
+    from keras import layers
+
+    # No RandomFlip for signs: a mirrored hand is another hand, and handedness matters.
+    # Faces are symmetric enough that a horizontal flip keeps the mood.
+    augment = []
+    if task == "mood":
+        augment.append(layers.RandomFlip("horizontal", seed=seed))
+    augment += [
+        layers.RandomRotation(0.05, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(0.1, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
+    ]
+    return augment
+
+
+def _recommended(
+    task: str, input_shape: Sequence[int], n_classes: int, augment: bool, seed: int | None
+) -> keras.Sequential:
+    import keras
+    from keras import layers
+
+    shape = _check_input_shape(input_shape)
+    stack: list = [keras.Input(shape=shape)]
+    if augment and min(shape[0], shape[1]) >= AUGMENT_MIN_SIDE:
+        stack += _augmentation(task, seed)
+    plan = recommended_plan(shape)
+    side_h, side_w = shape[0], shape[1]
+    for i, filters in enumerate(plan):
+        stack += [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(momentum=0.9),
+            layers.ReLU(),
+        ]
+        if i < len(plan) - 1:
+            stack.append(layers.MaxPool2D(2))
+            side_h, side_w = side_h // 2, side_w // 2
+    # Global average pooling written as AveragePooling2D over the whole map + Flatten,
+    # so that the NumPy engine (and cnnlab.nn.from_keras) supports it too.
+    stack += [
+        layers.AveragePooling2D(pool_size=(side_h, side_w)),
+        layers.Flatten(),
+        layers.Dropout(0.3),
+    ]
+    if task == "mood":
+        stack.append(layers.Dense(1, activation="sigmoid"))
+    else:
+        stack.append(layers.Dense(n_classes, activation="softmax"))
+    return keras.Sequential(stack, name=f"{task}_recommended")
+
+
+def mood_recommended_model(
+    input_shape: Sequence[int] = (64, 64, 3), *, augment: bool = True, seed: int | None = None
+) -> keras.Sequential:
+    """A stronger smiling/not-smiling model than :func:`happy_model`.
+
+    Light augmentation (horizontal flip, rotation up to 18 degrees, zoom and
+    shift up to 10%; active only while training), then the conv blocks of
+    :func:`recommended_plan`, global average pooling, Dropout(0.3) and
+    Dense(1, sigmoid). About 100k parameters at 64x64.
+
+    Args:
+        input_shape: ``(height, width, channels)`` of one image.
+        augment: include the augmentation layers (only for images of at least
+            32 pixels on the short side; set False for a model that
+            :func:`cnnlab.nn.from_keras` converts as is).
+        seed: seed of the augmentation layers.
+
+    Returns:
+        An uncompiled ``keras.Sequential``, output ``(N, 1)``.
+    """
+    return _recommended("mood", input_shape, 2, augment, seed)
+
+
+def signs_recommended_model(
+    input_shape: Sequence[int] = (64, 64, 3),
+    n_classes: int = 10,
+    *,
+    augment: bool = True,
+    seed: int | None = None,
+) -> keras.Sequential:
+    """A stronger hand-sign (or digit) classifier than :func:`signs_model`.
+
+    Mild augmentation (rotation up to 18 degrees, zoom and shift up to 10%; no
+    flip, since a mirrored hand is the other hand), then the conv blocks of
+    :func:`recommended_plan` (adapting to small images such as 8x8 digits),
+    global average pooling, Dropout(0.3) and Dense(n_classes, softmax).
+
+    Args:
+        input_shape: ``(height, width, channels)`` of one image.
+        n_classes: number of classes.
+        augment: include the augmentation layers (only for images of at least
+            32 pixels on the short side).
+        seed: seed of the augmentation layers.
+
+    Returns:
+        An uncompiled ``keras.Sequential``, output ``(N, n_classes)``.
+    """
+    _check_n_classes(n_classes)
+    return _recommended("signs", input_shape, n_classes, augment, seed)
+
+
+def build_model(
+    task: str,
+    model: str = "course",
+    input_shape: Sequence[int] = (64, 64, 3),
+    n_classes: int = 2,
+    *,
+    augment: bool = True,
+    seed: int | None = None,
+) -> keras.Model:
+    """The Keras model for a task: ``task`` "mood" or "signs", ``model`` "course" or "recommended".
+
+    For "mood" the output is one sigmoid unit (``n_classes`` must be 2); for
+    "signs" a softmax over ``n_classes``.
+    """
+    check_task_model(task, model)
+    if task == "mood":
+        if n_classes != 2:
+            raise ValueError(
+                "task 'mood' is binary and needs exactly 2 classes. "
+                f"Received: n_classes={n_classes}"
+            )
+        if model == "course":
+            return happy_model(input_shape)
+        return mood_recommended_model(input_shape, augment=augment, seed=seed)
+    if model == "course":
+        return signs_model(input_shape, n_classes)
+    return signs_recommended_model(input_shape, n_classes, augment=augment, seed=seed)
+
+
+def check_task_model(task: str, model: str) -> None:
+    """Raise ``ValueError`` for an unknown task or model name."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
+
+
+AUGMENTATION_LAYERS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation")
+
+
+def strip_augmentation(model: keras.Model) -> keras.Model:
+    """The same network without its augmentation layers (identity at inference).
+
+    The returned Sequential shares the layers (and so the weights) of ``model``;
+    it is what :func:`cnnlab.nn.from_keras` converts, since the NumPy engine has
+    no augmentation layers. A model without augmentation layers is returned as is.
+    """
+    import keras
+
+    if not any(type(layer).__name__ in AUGMENTATION_LAYERS for layer in model.layers):
+        return model
+    kept = [layer for layer in model.layers if type(layer).__name__ not in AUGMENTATION_LAYERS]
+    return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *kept], name=model.name)

@@ -1,0 +1,99 @@
+"""The run pictures: real PNGs of the expected size with non-trivial content, written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab import plots
+
+
+def _png(path) -> np.ndarray:
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _non_trivial(img: np.ndarray) -> None:
+    assert img.std() > 10  # not a blank canvas
+    colours = np.unique(img.reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+
+
+def _no_temp_files(folder) -> None:
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_learning_curves(tmp_path):
+    history = {
+        "loss": [1.0, 0.6, 0.4],
+        "accuracy": [0.5, 0.7, 0.9],
+        "val_loss": [1.1, 0.8, 0.7],
+        "val_accuracy": [0.4, 0.6, 0.8],
+    }
+    out = plots.plot_learning_curves(history, tmp_path / "curves.png")
+    img = _png(out)
+    assert img.shape == (400, 1000, 3)
+    _non_trivial(img)
+    # The curves are drawn in matplotlib's first two colours (train blue, validation orange).
+    blue = np.all(np.abs(img.astype(int) - (31, 119, 180)) < 30, axis=2).sum()
+    orange = np.all(np.abs(img.astype(int) - (255, 127, 14)) < 30, axis=2).sum()
+    assert blue > 200 and orange > 200
+    _no_temp_files(tmp_path)
+
+
+def test_learning_curves_rejects_empty_history(tmp_path):
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plots.plot_learning_curves({"loss": []}, tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_confusion_matrix_counts():
+    cm = plots.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    with pytest.raises(ValueError, match="labels outside 0..2"):
+        plots.confusion_matrix([0, 3], [0, 1], 3)
+    with pytest.raises(ValueError, match="same length"):
+        plots.confusion_matrix([0, 1], [0], 3)
+
+
+def test_confusion_matrix_png_darkens_the_big_cells(tmp_path):
+    y_true = np.repeat(np.arange(4), 25)
+    y_pred = y_true.copy()
+    y_pred[::10] = (y_pred[::10] + 1) % 4
+    out = plots.plot_confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"], tmp_path / "cm.png")
+    img = _png(out)
+    assert img.shape[0] >= 400 and img.shape[1] >= 400
+    _non_trivial(img)
+    # Diagonal cells are the darkest blue of the colour map.
+    dark_blue = np.all(np.abs(img.astype(int) - (8, 48, 107)) < 25, axis=2).sum()
+    assert dark_blue > 1000
+
+
+def test_filters_grid(tmp_path):
+    kernel = np.random.default_rng(0).normal(size=(5, 5, 3, 12)).astype(np.float32)
+    img = _png(plots.plot_filters(kernel, tmp_path / "f.png"))
+    assert img.shape[1] == 8 * 1.2 * 100  # 8 columns
+    _non_trivial(img)
+    with pytest.raises(ValueError, match=r"kernel must have shape \(kh, kw, c_in, c_out\)"):
+        plots.plot_filters(kernel[0], tmp_path / "g.png")
+
+
+def test_feature_maps_grid_grows_with_the_layers(tmp_path):
+    rng = np.random.default_rng(1)
+    image = rng.random((16, 16, 3))
+    kernel = rng.normal(size=(3, 3, 3, 8))
+    one = [("conv2d", rng.random((16, 16, 8)))]
+    two = one + [("conv2d_1", rng.random((8, 8, 40)))]
+    a = _png(plots.plot_feature_maps(image, one, tmp_path / "a.png", kernel=kernel, title="t"))
+    b = _png(plots.plot_feature_maps(image, two, tmp_path / "b.png", kernel=kernel))
+    _non_trivial(a)
+    assert b.shape[0] > a.shape[0]  # 16 more maps (capped) -> two more rows
+    assert b.shape[1] == a.shape[1]
+    with pytest.raises(ValueError, match="must be \\(H, W, C\\)"):
+        plots.plot_feature_maps(None, [("x", rng.random((4, 4)))], tmp_path / "c.png")
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plots.plot_feature_maps(None, [], tmp_path / "d.png")
+    _no_temp_files(tmp_path)

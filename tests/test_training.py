@@ -1,0 +1,310 @@
+"""The training runner, for both engines: run directory, checkpoints and resume, evaluate,
+predict (across engines) and show. Tiny synthetic data, a few epochs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("keras")
+
+from cnnlab import training  # noqa: E402
+from cnnlab.data import load_dataset, make_synthetic_arrays  # noqa: E402
+from cnnlab.errors import DatasetError, RunError  # noqa: E402
+
+ENGINES = ["keras", "numpy"]
+SIZE = (12, 12)
+
+
+def _config(out, engine, **kw) -> training.TrainConfig:
+    base = dict(
+        task="signs",
+        engine=engine,
+        model="course",
+        data="synthetic",
+        image_size=SIZE,
+        epochs=2,
+        batch_size=16,
+        learning_rate=0.01,
+        seed=3,
+        out=str(out),
+    )
+    return training.TrainConfig(**(base | kw))
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def run(request, tmp_path_factory) -> training.Run:
+    out = tmp_path_factory.mktemp(f"run_{request.param}") / "run"
+    return training.train(_config(out, request.param))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", image_size=SIZE, seed=3)
+
+
+def _weights(run_dir) -> list[np.ndarray]:
+    return [np.asarray(w) for w in training.load_model(run_dir).get_weights()]
+
+
+def test_run_directory_holds_everything(run, data):
+    d = run.dir
+    expected = {
+        "config.json",
+        "class_names.json",
+        training.MODEL_FILES[run.config.engine],
+        "checkpoint.json",
+        "history.csv",
+        "metrics.json",
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "summary.txt",
+    }
+    assert expected <= {p.name for p in d.iterdir()}
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]  # no temp files left
+    config = json.loads((d / "config.json").read_text())
+    assert config["engine"] == run.config.engine and config["image_size"] == list(SIZE)
+    assert config["grayscale"] is False and config["data"] == "synthetic"
+    assert json.loads((d / "class_names.json").read_text()) == data.class_names
+    for png in ("learning_curves.png", "confusion_matrix.png"):
+        with Image.open(d / png) as im:
+            assert im.format == "PNG" and im.size[0] >= 400
+    summary = (d / "summary.txt").read_text()
+    assert "Total params: 971" in summary and "conv2d" in summary
+
+
+def test_metrics_are_consistent_with_history(run, data):
+    d = run.dir
+    with open(d / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    history = training.read_history_csv(d / "history.csv")
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert history["learning_rate"] == [0.01, 0.01]  # the course models: constant
+    assert history == run.history
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["engine"] == run.config.engine
+    assert metrics["train"]["n"] == len(data.x_train) and metrics["test"]["n"] == len(data.x_test)
+    # The final validation metrics are the last epoch's val_* (same weights, inference mode).
+    assert metrics["validation"]["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
+    assert metrics["validation"]["accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    for split in ("train", "validation", "test"):
+        assert 0.0 <= metrics[split]["accuracy"] <= 1.0 and metrics[split]["loss"] > 0
+    assert metrics["train_seconds"] > 0
+
+
+def test_the_run_learned_something(run):
+    # 3 stripe classes at lr 0.01: clearly better than chance (1/3) after two epochs.
+    assert run.metrics["train"]["accuracy"] > 0.5
+    assert run.history["loss"][-1] < run.history["loss"][0]
+
+
+def test_model_file_loads_with_its_optimizer_state(run):
+    steps = 2 * -(-run.metrics["train"]["n"] // 16)  # 2 epochs of batches of 16
+    if run.config.engine == "keras":
+        import keras
+
+        model = keras.models.load_model(run.dir / "model.keras", safe_mode=True)
+    else:
+        from cnnlab import nn
+
+        model = nn.load_model(run.dir / "model.npz")
+    assert model.count_params() == 971
+    assert int(model.optimizer.iterations) == steps
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, monkeypatch):
+    full = training.train(_config(tmp_path / "full", engine, epochs=3))
+
+    eng = training._engine(engine)
+    real_fit = type(eng).fit_epoch
+    calls = []
+
+    def interrupted(self, model, x, y, val, epoch, *args, **kw):
+        calls.append(epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt  # Ctrl-C during the second epoch
+        return real_fit(self, model, x, y, val, epoch, *args, **kw)
+
+    monkeypatch.setattr(type(eng), "fit_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(_config(tmp_path / "cut", engine, epochs=3))
+    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    assert calls == [0, 1]
+
+    cut = training.load_run(tmp_path / "cut")
+    assert cut.epochs_done == 1 and cut.metrics is None and len(cut.history["loss"]) == 1
+    assert cut.history["loss"][0] == pytest.approx(full.history["loss"][0], rel=1e-5)
+
+    resumed = training.resume(tmp_path / "cut")
+    assert resumed.epochs_done == 3 and len(resumed.history["loss"]) == 3
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["epochs"] == 3
+    # Weights and optimizer state carried over: the same result as without the interruption.
+    for a, b in zip(_weights(tmp_path / "cut"), _weights(tmp_path / "full"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(resumed.history["loss"], full.history["loss"], rtol=1e-4)
+
+    with pytest.raises(RunError, match="already trained 3 of 3 epochs"):
+        training.resume(tmp_path / "cut")
+    longer = training.resume(tmp_path / "cut", epochs=4)
+    assert longer.epochs_done == 4 and len(longer.history["val_loss"]) == 4
+
+
+def test_ctrl_c_while_writing_a_checkpoint_keeps_it_consistent(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    eng = training._engine("numpy")
+    real_save = type(eng).save
+
+    def save_then_ctrl_c(self, model, path):
+        real_save(self, model, path)
+        os.kill(os.getpid(), signal.SIGINT)  # arrives between the model and checkpoint.json
+
+    monkeypatch.setattr(type(eng), "save", save_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(_config(tmp_path / "r", "numpy", epochs=3))
+    run = training.load_run(tmp_path / "r")
+    assert run.epochs_done == 1 and len(run.history["loss"]) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_evaluate_run_matches_metrics_in_both_engines(run):
+    own = training.evaluate_run(run.dir)
+    for split in ("train", "validation", "test"):
+        assert own[split]["loss"] == pytest.approx(run.metrics[split]["loss"], rel=1e-6)
+        assert own[split]["accuracy"] == run.metrics[split]["accuracy"]
+    other = "numpy" if run.config.engine == "keras" else "keras"
+    cross = training.evaluate_run(run.dir, engine=other)
+    for split in ("train", "validation", "test"):
+        assert cross[split]["loss"] == pytest.approx(own[split]["loss"], rel=1e-4)
+        assert cross[split]["accuracy"] == pytest.approx(own[split]["accuracy"])
+
+
+def test_predict_images_any_size_and_across_engines(run, data, tmp_path):
+    # A test image saved at the training size predicts exactly as the model on the array.
+    exact = tmp_path / "exact.png"
+    Image.fromarray(data.x_test[0]).save(exact)
+    # Another at another size, in another format, with alpha.
+    big = tmp_path / "big.bmp"
+    Image.fromarray(data.x_test[1]).resize((50, 37)).save(big)
+    rgba = tmp_path / "alpha.png"
+    Image.fromarray(data.x_test[2]).convert("RGBA").resize((20, 20)).save(rgba)
+    paths = [exact, big, rgba]
+
+    got = training.predict_images(run.dir, paths)
+    assert len(got) == 3
+    for name, prob in got:
+        assert name in data.class_names and 0.0 < prob <= 1.0
+
+    model = training.load_model(run.dir)
+    probs = np.asarray(model.predict(training.preprocess(data.x_test[:1]), verbose=0))
+    assert got[0][0] == data.class_names[int(probs.argmax())]
+    assert got[0][1] == pytest.approx(float(probs.max()), rel=1e-5)
+
+    other = "numpy" if run.config.engine == "keras" else "keras"
+    cross = training.predict_images(run.dir, paths, engine=other)
+    assert [n for n, _ in cross] == [n for n, _ in got]
+    np.testing.assert_allclose([p for _, p in cross], [p for _, p in got], rtol=1e-4)
+
+
+def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
+    image = tmp_path / "img.png"
+    Image.fromarray(data.x_test[0]).save(image)
+    default = training.show(run.dir, image)
+    assert default == run.dir / "show_img.png"
+    other = "numpy" if run.config.engine == "keras" else "keras"
+    crossed = training.show(run.dir, image, tmp_path / "cross.png", engine=other)
+    for path in (default, crossed):
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"))
+        assert img.shape[0] > 400 and img.std() > 10
+    default.unlink()
+
+
+def _write_class_folders(root, n_classes: int, n_per_class: int = 16, size=(20, 20)):
+    x, y, names = make_synthetic_arrays(n_per_class, size, n_classes, seed=1)
+    for i, (img, k) in enumerate(zip(x, y, strict=True)):
+        folder = root / ["not_smiling", "smiling", "third"][k]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mood_task_is_binary(engine, tmp_path):
+    data_dir = _write_class_folders(tmp_path / "faces", 2)
+    run = training.train(
+        _config(tmp_path / "run", engine, task="mood", data=str(data_dir), epochs=1)
+    )
+    assert run.class_names == ["not_smiling", "smiling"]
+    summary = (run.dir / "summary.txt").read_text()
+    assert "happy_model" in summary and "Non-trainable params: 64" in summary
+    assert training.load_model(run.dir).output_shape == (None, 1)
+    img = next((data_dir / "smiling").iterdir())
+    [(name, prob)] = training.predict_images(run.dir, [img])
+    assert name in run.class_names and 0.5 <= prob <= 1.0
+    with pytest.raises(DatasetError, match="task 'mood' needs exactly 2 classes"):
+        training.train(_config(tmp_path / "run3", engine, task="mood", epochs=1))
+
+
+def test_probabilities_to_labels():
+    labels, p = training.probabilities_to_labels(np.array([[0.2], [0.9], [0.5]]), "mood")
+    np.testing.assert_array_equal(labels, [0, 1, 1])
+    np.testing.assert_allclose(p, [0.8, 0.9, 0.5])
+    labels, p = training.probabilities_to_labels(np.array([[0.1, 0.7, 0.2]]), "signs")
+    assert labels.tolist() == [1] and p.tolist() == [0.7]
+
+
+def test_cosine_schedule():
+    cfg = training.TrainConfig(epochs=4, learning_rate=0.1).resolved()
+    assert cfg.schedule == "cosine"
+    lrs = [cfg.learning_rate_at(e) for e in range(4)]
+    np.testing.assert_allclose(lrs, [0.1, 0.1 * (1 + 2**-0.5) / 2, 0.05, 0.1 * (1 - 2**-0.5) / 2])
+    assert training.TrainConfig(model="course").resolved().schedule == "constant"
+    with pytest.raises(ValueError, match="schedule must be one of constant, cosine"):
+        training.TrainConfig(schedule="step")
+
+
+def test_default_config_is_digits():
+    cfg = training.TrainConfig().resolved()
+    assert (cfg.task, cfg.engine, cfg.model, cfg.data) == (
+        "signs",
+        "keras",
+        "recommended",
+        "digits",
+    )
+    assert cfg.image_size == (16, 16) and cfg.grayscale is True
+    mood = training.TrainConfig(task="mood").resolved()
+    assert mood.data == "smiles" and mood.image_size == (64, 64) and mood.grayscale is False
+
+
+def test_bad_arguments_and_bad_runs(tmp_path, run):
+    with pytest.raises(ValueError, match="engine must be one of keras, numpy"):
+        training.TrainConfig(engine="torch")
+    with pytest.raises(ValueError, match="task must be one of"):
+        training.TrainConfig(task="faces")
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        training.TrainConfig(epochs=0)
+    with pytest.raises(DatasetError, match="no such dataset"):
+        training.train(_config(tmp_path / "x", "numpy", data=str(tmp_path / "missing")))
+    with pytest.raises(RunError, match="not a cnnlab run"):
+        training.load_run(tmp_path)
+    with pytest.raises(RunError, match="no such run directory"):
+        training.evaluate_run(tmp_path / "nope")
+    with pytest.raises(RunError, match="already exists and is not empty"):
+        training.train(_config(run.dir, "numpy"))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(DatasetError, match="bad.jpg"):
+        training.predict_images(run.dir, [bad])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(RunError, match="unreadable"):
+        training.load_run(broken)
