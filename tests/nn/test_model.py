@@ -152,6 +152,9 @@ def test_callbacks_and_stop_training():
         def set_model(self, model):
             self.model = model
 
+        def on_train_batch_end(self, batch, logs):
+            events.append(("batch", batch, sorted(logs)))
+
         def on_epoch_end(self, epoch, logs):
             events.append((epoch, sorted(logs)))
             if epoch == 1:
@@ -162,7 +165,9 @@ def test_callbacks_and_stop_training():
     x, y = toy_data(16)
     hist = model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[Stopper()])
     assert hist.epoch == [0, 1]
-    assert events == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])]
+    batches = [("batch", 0, ["loss"]), ("batch", 1, ["loss"])]
+    epoch_keys = ["accuracy", "loss"]
+    assert events == [*batches, (0, epoch_keys), *batches, (1, epoch_keys)]
 
 
 def test_class_weight_scales_the_loss():

@@ -444,8 +444,9 @@ class Sequential:
                 model's generator.
             validation_data: ``(x_val, y_val)`` evaluated after each epoch (val_ keys).
             callbacks: objects with any of on_train_begin(logs), on_epoch_begin(epoch, logs),
-                on_epoch_end(epoch, logs), on_train_end(logs); ``model.stop_training = True``
-                stops after the current epoch.
+                on_train_batch_end(batch, logs), on_epoch_end(epoch, logs),
+                on_train_end(logs); ``model.stop_training = True`` stops after the current
+                epoch.
             class_weight: ``{class id: weight}`` multiplies each sample's loss.
             verbose: 0 silent, 1 progress bar (a line per epoch when not a terminal), 2 a line
                 per epoch.
@@ -504,6 +505,12 @@ class Sequential:
                     for m in self._metrics:
                         m.update(yb, out)
                     bar.advance(loss_total / min(start + bs, n))
+                    self._callback(
+                        callbacks,
+                        "on_train_batch_end",
+                        start // bs,
+                        {"loss": loss_total / min(start + bs, n)},
+                    )
             logs = {"loss": loss_total / n}
             for m in self._metrics:
                 logs[m.name] = m.result()
