@@ -56,7 +56,8 @@ def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
     """Every window of the padded input ``xp`` as a row: (N * H_out * W_out, kh * kw * C).
 
     Within one kernel row a window covers ``kw * C`` consecutive values of the
-    contiguous (N, Hp, Wp, C) array, so each kernel row is copied as one strided view.
+    contiguous (N, Hp, Wp, C) array, so all windows are one strided view
+    (N, H_out, W_out, kh, kw * C) of it, copied once.
     """
     xp = np.ascontiguousarray(xp)
     n, hp, wp, c = xp.shape
@@ -64,15 +65,13 @@ def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
     # Strides from the shape, not xp.strides: NumPy may give a size-1 axis any stride.
     s_c = xp.itemsize
     s_w, s_h, s_n = c * s_c, wp * c * s_c, hp * wp * c * s_c
-    cols = np.empty((n, oh, ow, kh, kw * c), dtype=xp.dtype)
-    for i in range(kh):
-        cols[:, :, :, i, :] = as_strided(
-            xp[:, i:],
-            shape=(n, oh, ow, kw * c),
-            strides=(s_n, s_h * sh, s_w * sw, s_c),
-            writeable=False,
-        )
-    return cols.reshape(n * oh * ow, kh * kw * c)
+    view = as_strided(
+        xp,
+        shape=(n, oh, ow, kh, kw * c),
+        strides=(s_n, s_h * sh, s_w * sw, s_h, s_c),
+        writeable=False,
+    )
+    return np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
 
 
 def _chunks(n: int, windows: Windows, k: int, itemsize: int) -> list[tuple[int, int]]:
@@ -182,12 +181,13 @@ def conv2d_backward(
         dxp = np.zeros(xp.shape, dtype=w.dtype)
         w_per_offset = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
 
-    def backward_chunk(chunk: tuple[int, int]) -> np.ndarray:
+    def backward_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, z = chunk
         dy2 = dy[a:z].reshape(-1, c_out)
         dw = im2col(xp[a:z], windows).T @ dy2
+        db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2  # a column sum, as a fast BLAS call
         if dxp is None:
-            return dw
+            return dw, db
         if few:
             per_offset = (w2 @ np.ascontiguousarray(dy2.T)).reshape(kh * kw, c_in, z - a, oh, ow)
             target = dxp[:, a:z]
@@ -198,11 +198,11 @@ def conv2d_backward(
             target = dxp[a:z]
             for k, (_, _, index) in enumerate(windows.offsets()):
                 target[index] += per_offset[k]
-        return dw
+        return dw, db
 
-    partial_dw = parallel_map(backward_chunk, _chunks(n, windows, w2.shape[0], w.itemsize))
-    dw = np.add.reduce(partial_dw).reshape(w.shape)
-    db = dy.reshape(-1, c_out).sum(axis=0)
+    partial = parallel_map(backward_chunk, _chunks(n, windows, w2.shape[0], w.itemsize))
+    dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
+    db = np.add.reduce([db for _, db in partial])
     if dxp is None:
         return None, dw, db
     if few:
