@@ -31,9 +31,20 @@ import numpy as np
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.ops import conv2d_backward, conv2d_forward, pool2d_backward, pool2d_forward
-from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
+from cnnlab.ops.padding import normalize_tuple
+from cnnlab.ops.windows import make_windows
 
 _NAME_COUNTS: dict[str, int] = {}
+
+
+def _window_output_hw(layer, input_shape, window) -> tuple[int, int]:
+    """(H_out, W_out) of a convolution or pooling layer, with the layer named in errors."""
+    try:
+        return make_windows(input_shape, window, layer.strides, layer.padding).out_hw
+    except ValueError as exc:
+        raise ValueError(
+            f"Layer {layer.name!r}: the input {tuple(input_shape)} is too small: {exc}"
+        ) from None
 
 
 def unique_name(prefix: str) -> str:
@@ -424,21 +435,8 @@ class Conv2D(_Activated):
             self.bias = None
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        try:
-            pads = resolve_padding(self.padding, self.kernel_size, self.strides, (h, w))
-            ho = output_size(h, self.kernel_size[0], *pads[0], self.strides[0])
-            wo = output_size(w, self.kernel_size[1], *pads[1], self.strides[1])
-        except ValueError as exc:
-            raise ValueError(
-                f"Layer {self.name!r}: the input {tuple(input_shape)} is too small: {exc}"
-            ) from None
-        if ho <= 0 or wo <= 0:
-            raise ValueError(
-                f"Layer {self.name!r}: the input {tuple(input_shape)} is too small for "
-                f"kernel_size={self.kernel_size} with padding={self.padding!r} "
-                f"(output would be {ho}x{wo})"
-            )
+        n, _, _, _ = input_shape
+        ho, wo = _window_output_hw(self, input_shape, self.kernel_size)
         return (n, ho, wo, self.filters)
 
     def forward(self, x, training=False):
@@ -711,20 +709,8 @@ class _Pooling2D(Layer):
         self._check_rank(input_shape, 4)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        try:
-            pads = resolve_padding(self.padding, self.pool_size, self.strides, (h, w))
-            ho = output_size(h, self.pool_size[0], *pads[0], self.strides[0])
-            wo = output_size(w, self.pool_size[1], *pads[1], self.strides[1])
-        except ValueError as exc:
-            raise ValueError(
-                f"Layer {self.name!r}: the input {tuple(input_shape)} is too small: {exc}"
-            ) from None
-        if ho <= 0 or wo <= 0:
-            raise ValueError(
-                f"Layer {self.name!r}: the input {tuple(input_shape)} is too small for "
-                f"pool_size={self.pool_size} with padding={self.padding!r}"
-            )
+        n, _, _, c = input_shape
+        ho, wo = _window_output_hw(self, input_shape, self.pool_size)
         return (n, ho, wo, c)
 
     def forward(self, x, training=False):
