@@ -25,37 +25,6 @@ import numpy as np  # noqa: E402
 from cnnlab import nn  # noqa: E402
 
 
-def keras_signs(keras):
-    layers = keras.layers
-    inputs = keras.Input(shape=(64, 64, 3))
-    z = layers.Conv2D(8, 4, padding="same")(inputs)
-    z = layers.ReLU()(z)
-    z = layers.MaxPool2D(8, 8, padding="same")(z)
-    z = layers.Conv2D(16, 2, padding="same")(z)
-    z = layers.ReLU()(z)
-    z = layers.MaxPool2D(4, 4, padding="same")(z)
-    z = layers.Flatten()(z)
-    outputs = layers.Dense(6, activation="softmax")(z)
-    return keras.Model(inputs, outputs, name="signs")
-
-
-def keras_happy(keras):
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=(64, 64, 3)),
-            layers.ZeroPadding2D(3),
-            layers.Conv2D(32, 7),
-            layers.BatchNormalization(axis=3),
-            layers.ReLU(),
-            layers.MaxPool2D(),
-            layers.Flatten(),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        name="happy",
-    )
-
-
 def throughput(model, x, y, batch_size, epochs) -> float:
     """Images per second over ``epochs`` epochs, after one untimed warm-up epoch."""
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
@@ -75,10 +44,12 @@ def main() -> None:
 
     import keras
 
+    from cnnlab import keras_models
+
     rng = np.random.default_rng(0)
     cases = [
-        ("SIGNS", keras_signs, 1080, 64, "categorical_crossentropy", 6),
-        ("Happy", keras_happy, 600, 16, "binary_crossentropy", 1),
+        ("SIGNS", keras_models.signs_model, 1080, 64, "categorical_crossentropy", 6),
+        ("Happy", keras_models.happy_model, 600, 16, "binary_crossentropy", 1),
     ]
     try:
         import torch  # noqa: F401
@@ -103,7 +74,7 @@ def main() -> None:
         x = rng.random((n, 64, 64, 3), dtype=np.float32)
         labels = rng.integers(0, max(classes, 2), n)
         y = np.eye(classes, dtype="float32")[labels] if classes > 1 else labels.astype("float32")
-        km = build(keras)
+        km = build()
         np_model = nn.from_keras(km, seed=0)  # same initial weights
         km.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=["accuracy"])
         np_model.compile(optimizer=nn.optimizers.Adam(), loss=loss, metrics=["accuracy"])
