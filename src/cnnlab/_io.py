@@ -43,6 +43,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
+    """Write a Matplotlib figure to ``path`` as PNG, atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", **savefig_kwargs)
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab._io import atomic_path
+from cnnlab._io import atomic_path, save_figure
 from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
 
 __all__ = [
@@ -1224,13 +1224,6 @@ def _ratios(widths: Sequence[float]) -> list[float]:
     return [max(float(w), 0.25 * top, 1.0) for w in widths]
 
 
-def _save_png(fig: Any, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
-
-
 def _frame_image(fig: Any):
     from PIL import Image
 
@@ -1362,7 +1355,7 @@ def conv_figure(
     scene = _ConvScene(e, seed, size)
     scene.show(0, 0)
     scene.show_all()
-    return _save_png(scene.fig, path)
+    return save_figure(scene.fig, path, dpi=100)
 
 
 def conv_animation(
@@ -1525,7 +1518,7 @@ def pool_figure(
     scene.show(0, 0)
     scene.winner.set_visible(False)
     scene.show_all()
-    return _save_png(scene.fig, path)
+    return save_figure(scene.fig, path, dpi=100)
 
 
 def pool_animation(
@@ -1602,7 +1595,7 @@ def params_figure(
         "Parameters of one layer: dense on the flattened image vs convolution", fontsize=11
     )
     fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
-    return _save_png(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def model_figure(
@@ -1653,4 +1646,4 @@ def model_figure(
         f"{e.name}: input {_shape_text(e.input_shape)}, {e.params:,} parameters", fontsize=11
     )
     fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.2, hspace=0.12)
-    return _save_png(fig, path)
+    return save_figure(fig, path, dpi=100)

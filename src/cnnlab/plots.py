@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._io import atomic_path
+from cnnlab._io import save_figure
 
 MAX_MAPS_PER_LAYER = 16
 """At most this many channels of each layer are drawn in a feature-map grid."""
@@ -35,14 +35,10 @@ def _pyplot():
 
 
 def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
-    plt = _pyplot()
-    path = Path(path)
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
+        return save_figure(fig, path, dpi=dpi)
     finally:
-        plt.close(fig)
-    return path
+        _pyplot().close(fig)
 
 
 def plot_learning_curves(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._io import atomic_path
+from cnnlab._io import save_figure
 from cnnlab.data.dataset import Dataset
 
 
@@ -54,7 +54,4 @@ def sample_grid(
                 ax.set_ylabel(f"{name}\n({len(idx)})", rotation=0, ha="right", va="center")
     h, w, c = dataset.image_shape
     fig.suptitle(f"{dataset.name}: {len(y)} images of {h}x{w}x{c}")
-    out = Path(out)
-    with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    return out
+    return save_figure(fig, out, bbox_inches="tight")
