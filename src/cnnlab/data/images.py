@@ -258,7 +258,7 @@ def decode_many(
         step = 128
         chunks = [range(i, min(i + step, len(paths))) for i in range(1, len(paths), step)]
         workers = max(1, min(workers or (os.cpu_count() or 1), 8))
-        with _ProgressBar(progress, description, len(paths)) as advance:
+        with ProgressBar(progress, description, len(paths)) as advance:
             advance(1)
             if workers == 1:
                 for chunk in chunks:
@@ -274,20 +274,36 @@ def decode_many(
     return out
 
 
-class _ProgressBar:
-    """A rich progress bar when enabled (default: only when stdout is a terminal)."""
+class ProgressBar:
+    """A rich progress bar when enabled (default: only when stdout is a terminal).
 
-    def __init__(self, enabled: bool | None, description: str, total: int | None) -> None:
+    Used as ``with ProgressBar(None, "decoding", total) as advance: advance(n)``;
+    ``in_bytes=True`` shows sizes and transfer speed, for downloads.
+    """
+
+    def __init__(
+        self, enabled: bool | None, description: str, total: int | None, *, in_bytes: bool = False
+    ) -> None:
         self.enabled = sys.stdout.isatty() if enabled is None else enabled
-        self.description, self.total = description, total
+        self.description, self.total, self.in_bytes = description, total, in_bytes
         self._bar = None
 
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
-        from rich.progress import Progress
+        from rich import progress as rp
 
-        self._bar = Progress(transient=True)
+        columns = (
+            (
+                rp.TextColumn("{task.description}"),
+                rp.BarColumn(),
+                rp.DownloadColumn(),
+                rp.TransferSpeedColumn(),
+            )
+            if self.in_bytes
+            else ()
+        )
+        self._bar = rp.Progress(*columns, transient=not self.in_bytes)
         self._bar.start()
         task = self._bar.add_task(self.description, total=self.total)
         return lambda n: self._bar.advance(task, n)

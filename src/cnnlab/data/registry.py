@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import time
 import zipfile
@@ -31,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from cnnlab._io import atomic_path, write_text
 from cnnlab.data.cache import cache_dir
-from cnnlab.data.images import IMAGE_SUFFIXES, _walk_images, list_class_folders
+from cnnlab.data.images import IMAGE_SUFFIXES, ProgressBar, _walk_images, list_class_folders
 from cnnlab.errors import DatasetError
 
 
@@ -227,7 +226,7 @@ def download(
             total = int(length) if length and str(length).isdigit() else None
             tmp = stack.enter_context(atomic_path(dest))
             out = stack.enter_context(open(tmp, "wb"))
-            bar = stack.enter_context(_DownloadBar(progress, description, total))
+            bar = stack.enter_context(ProgressBar(progress, description, total, in_bytes=True))
             while block := resp.read(1 << 16):
                 out.write(block)
                 h.update(block)
@@ -242,35 +241,6 @@ def download(
         reason = getattr(exc, "reason", exc)
         raise DatasetError(f"could not download {url}: {reason}") from None
     return h.hexdigest()
-
-
-class _DownloadBar:
-    def __init__(self, enabled: bool | None, description: str, total: int | None) -> None:
-        self.enabled = sys.stdout.isatty() if enabled is None else enabled
-        self.description, self.total = description, total
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
-        )
-        self._bar.start()
-        task = self._bar.add_task(self.description, total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 # --------------------------------------------------------------------------- fetch
