@@ -19,6 +19,7 @@ CONV_CASES = {
     "same-2x3-s2x1-non-square": ((1, 5, 6, 2), (2, 3), 3, (2, 1), "same"),
     "explicit-((1,2),(0,3))": ((1, 4, 5, 2), (3, 2), 2, 1, ((1, 2), (0, 3))),
     "non-overlapping-2x2-s2": ((2, 6, 4, 3), (2, 2), 2, 2, "valid"),
+    "many-channels-same-3x3-s2": ((1, 5, 4, 16), (3, 3), 2, 2, "same"),
 }
 
 

@@ -74,10 +74,38 @@ def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
     return np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
 
 
-def _chunks(n: int, windows: Windows, k: int, itemsize: int) -> list[tuple[int, int]]:
-    """Chunks of images whose window matrix (H_out * W_out rows of ``k`` values) fits in cache."""
-    oh, ow = windows.out_hw
-    return chunks_for(n, oh * ow * k * itemsize)
+def kernel_rows(xp: np.ndarray, windows: Windows) -> np.ndarray:
+    """One kernel row of every window position: (N, Hp, W_out, kw * C), C-contiguous.
+
+    Kernel row ``i`` of the windows of output row ``r`` is ``rows[:, i + r * sh]``, so
+    the windows' values for row ``i`` are a plain slice, ready for BLAS: with few
+    channels this is ``kh`` times smaller than the full window matrix of :func:`im2col`.
+    """
+    xp = np.ascontiguousarray(xp)
+    n, hp, wp, c = xp.shape
+    kw, sw, ow = windows.kernel[1], windows.stride[1], windows.out_hw[1]
+    s_c = xp.itemsize
+    view = as_strided(
+        xp,
+        shape=(n, hp, ow, kw * c),
+        strides=(hp * wp * c * s_c, wp * c * s_c, sw * c * s_c, s_c),
+        writeable=False,
+    )
+    return np.ascontiguousarray(view)
+
+
+def _kernel_row(rows: np.ndarray, windows: Windows, i: int) -> np.ndarray:
+    """(N, H_out * W_out, kw * C): kernel row ``i`` of every window, from :func:`kernel_rows`."""
+    (sh, _), (oh, ow) = windows.stride, windows.out_hw
+    return rows[:, i : i + sh * (oh - 1) + 1 : sh].reshape(rows.shape[0], oh * ow, rows.shape[3])
+
+
+def _chunks(xp_shape, windows: Windows, itemsize: int, few: bool) -> list[tuple[int, int]]:
+    """Chunks of images whose window values (kernel rows or full windows) fit in cache."""
+    n, hp, _, c = xp_shape
+    (kh, kw), (oh, ow) = windows.kernel, windows.out_hw
+    per_image = (hp if few else oh * kh) * ow * kw * c * itemsize
+    return chunks_for(n, per_image)
 
 
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -133,16 +161,24 @@ def conv2d_forward(
     xp = np.ascontiguousarray(pad_nhwc(x, windows.pads))
     n, (oh, ow) = x.shape[0], windows.out_hw
     y = np.empty((n, oh, ow, c_out), dtype=dtype)
-    w2 = w.reshape(kh * kw * c_in, c_out)
+    few = c_in < _FEW_CHANNELS
 
     def forward_chunk(chunk: tuple[int, int]) -> None:
         a, z = chunk
-        out = y[a:z].reshape(-1, c_out)
-        np.matmul(im2col(xp[a:z], windows), w2, out=out)
+        if few:
+            # Few channels: one product per kernel row, summed (kh times less copying).
+            rows, w_rows = kernel_rows(xp[a:z], windows), w.reshape(kh, kw * c_in, c_out)
+            out = y[a:z].reshape(z - a, oh * ow, c_out)
+            np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=out)
+            for i in range(1, kh):
+                out += _kernel_row(rows, windows, i) @ w_rows[i]
+        else:
+            out = y[a:z].reshape(-1, c_out)
+            np.matmul(im2col(xp[a:z], windows), w.reshape(kh * kw * c_in, c_out), out=out)
         if bias is not None:
             out += bias
 
-    parallel_map(forward_chunk, _chunks(n, windows, w2.shape[0], y.itemsize))
+    parallel_map(forward_chunk, _chunks(xp.shape, windows, y.itemsize, few))
     return y, Conv2DCache(xp, x.shape, w, windows)
 
 
@@ -184,7 +220,16 @@ def conv2d_backward(
     def backward_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, z = chunk
         dy2 = dy[a:z].reshape(-1, c_out)
-        dw = im2col(xp[a:z], windows).T @ dy2
+        if few:
+            rows, dy3 = kernel_rows(xp[a:z], windows), dy[a:z].reshape(z - a, oh * ow, c_out)
+            dw = np.concatenate(
+                [
+                    np.matmul(_kernel_row(rows, windows, i).transpose(0, 2, 1), dy3).sum(axis=0)
+                    for i in range(kh)
+                ]
+            )
+        else:
+            dw = im2col(xp[a:z], windows).T @ dy2
         db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2  # a column sum, as a fast BLAS call
         if dxp is None:
             return dw, db
@@ -200,7 +245,7 @@ def conv2d_backward(
                 target[index] += per_offset[k]
         return dw, db
 
-    partial = parallel_map(backward_chunk, _chunks(n, windows, w2.shape[0], w.itemsize))
+    partial = parallel_map(backward_chunk, _chunks(xp.shape, windows, w.itemsize, few))
     dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
     db = np.add.reduce([db for _, db in partial])
     if dxp is None:
