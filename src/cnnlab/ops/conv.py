@@ -4,8 +4,11 @@ The forward pass lays every window out as one row of a matrix (``im2col``) and
 multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``. The backward
 pass builds the same rows again for the kernel gradient (a second product) and
 scatters the rows' gradients back onto the input (``col2im``), one window offset
-at a time. Both work through the batch in chunks of a few images, small enough
-for the window matrix to stay in the CPU's cache, on every core
+at a time. With few input channels (fewer than 16) the window matrix would be
+mostly copies, so the products run one kernel row at a time over
+:func:`kernel_rows` instead, and the input gradient is scattered channel-first.
+Both passes work through the batch in chunks of a few images, small enough for
+the window values to stay in the CPU's cache, on every core
 (:mod:`cnnlab.ops.parallel`); nothing larger than the input is kept between the
 two passes.
 
