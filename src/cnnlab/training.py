@@ -291,11 +291,28 @@ class _Engine:
         """Train epoch ``epoch`` (0-based); return its logs (loss, accuracy, val_*)."""
         raise NotImplementedError
 
+    def _fit_one_epoch(self, model, x, y, val, epoch, cfg, class_weight, **engine_args) -> dict:
+        """The ``fit`` call both engines share (they speak the same Keras API)."""
+        hist = model.fit(
+            x,
+            y,
+            batch_size=cfg.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=val,
+            shuffle=True,
+            class_weight=class_weight,
+            verbose=0,
+            **engine_args,
+        )
+        return {k: float(v[-1]) for k, v in hist.history.items()}
+
     def evaluate(self, model, x, y, batch_size: int) -> dict:
-        raise NotImplementedError
+        res = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        return {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
 
     def predict(self, model, x, batch_size: int) -> np.ndarray:
-        raise NotImplementedError
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
     def summary(self, model) -> str:
         raise NotImplementedError
@@ -361,26 +378,7 @@ class _KerasEngine(_Engine):
                     callback(batch + 1, logs or {})
 
             callbacks.append(_Batch())
-        hist = model.fit(
-            x,
-            y,
-            batch_size=cfg.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            validation_data=val,
-            shuffle=True,
-            class_weight=class_weight,
-            callbacks=callbacks,
-            verbose=0,
-        )
-        return {k: float(v[-1]) for k, v in hist.history.items()}
-
-    def evaluate(self, model, x, y, batch_size):
-        res = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-        return {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
-
-    def predict(self, model, x, batch_size):
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        return self._fit_one_epoch(model, x, y, val, epoch, cfg, class_weight, callbacks=callbacks)
 
     def summary(self, model):
         lines: list[str] = []
@@ -432,27 +430,17 @@ class _NumpyEngine(_Engine):
         model.save(path)  # cnnlab.nn writes atomically itself, optimizer state included
 
     def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
-        hist = model.fit(
+        return self._fit_one_epoch(
+            model,
             x,
             y,
-            batch_size=cfg.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            validation_data=val,
-            shuffle=True,
+            val,
+            epoch,
+            cfg,
+            class_weight,
             seed=cfg.seed,  # the order depends on (seed, epoch): resuming gives the same order
-            class_weight=class_weight,
             callbacks=[_BatchCallback(callback)] if callback is not None else None,
-            verbose=0,
         )
-        return {k: float(v[-1]) for k, v in hist.history.items()}
-
-    def evaluate(self, model, x, y, batch_size):
-        res = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-        return {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
-
-    def predict(self, model, x, batch_size):
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
     def summary(self, model):
         lines: list[str] = []
