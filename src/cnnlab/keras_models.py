@@ -166,6 +166,36 @@ def _augmentation(task: str, seed: int | None) -> list:
     return augment
 
 
+def recommended_layers(lib, task: str, shape: tuple[int, int, int], n_classes: int) -> list:
+    """The recommended model's layers after the input, built from ``lib``.
+
+    ``lib`` is ``keras.layers`` or :mod:`cnnlab.nn`, which share these layer names and
+    arguments, so both engines build the same network from this one description:
+    blocks of Conv2D 3x3 'same' without bias -> BatchNormalization(momentum=0.9) ->
+    ReLU -> MaxPool2D(2) (none after the last block), global average pooling written
+    as AveragePooling2D over the whole map + Flatten (so :func:`cnnlab.nn.from_keras`
+    supports it), Dropout(0.3) and a sigmoid (mood) or softmax (signs) output.
+    """
+    plan = recommended_plan(shape)
+    stack: list = []
+    side_h, side_w = shape[0], shape[1]
+    for i, filters in enumerate(plan):
+        stack += [
+            lib.Conv2D(filters, 3, padding="same", use_bias=False),
+            lib.BatchNormalization(momentum=0.9),
+            lib.ReLU(),
+        ]
+        if i < len(plan) - 1:
+            stack.append(lib.MaxPool2D(2))
+            side_h, side_w = side_h // 2, side_w // 2
+    stack += [lib.AveragePooling2D(pool_size=(side_h, side_w)), lib.Flatten(), lib.Dropout(0.3)]
+    if task == "mood":
+        stack.append(lib.Dense(1, activation="sigmoid"))
+    else:
+        stack.append(lib.Dense(n_classes, activation="softmax"))
+    return stack
+
+
 def _recommended(
     task: str, input_shape: Sequence[int], n_classes: int, augment: bool, seed: int | None
 ) -> keras.Sequential:
@@ -176,28 +206,7 @@ def _recommended(
     stack: list = [keras.Input(shape=shape)]
     if augment and min(shape[0], shape[1]) >= AUGMENT_MIN_SIDE:
         stack += _augmentation(task, seed)
-    plan = recommended_plan(shape)
-    side_h, side_w = shape[0], shape[1]
-    for i, filters in enumerate(plan):
-        stack += [
-            layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
-        ]
-        if i < len(plan) - 1:
-            stack.append(layers.MaxPool2D(2))
-            side_h, side_w = side_h // 2, side_w // 2
-    # Global average pooling written as AveragePooling2D over the whole map + Flatten,
-    # so that the NumPy engine (and cnnlab.nn.from_keras) supports it too.
-    stack += [
-        layers.AveragePooling2D(pool_size=(side_h, side_w)),
-        layers.Flatten(),
-        layers.Dropout(0.3),
-    ]
-    if task == "mood":
-        stack.append(layers.Dense(1, activation="sigmoid"))
-    else:
-        stack.append(layers.Dense(n_classes, activation="softmax"))
+    stack += recommended_layers(layers, task, shape, n_classes)
     return keras.Sequential(stack, name=f"{task}_recommended")
 
 

@@ -21,7 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnlab import nn
-from cnnlab.keras_models import _check_input_shape, _check_n_classes, check_task_model
+from cnnlab.keras_models import (
+    _check_input_shape,
+    _check_n_classes,
+    check_task_model,
+    recommended_layers,
+)
 from cnnlab.keras_models import recommended_plan as recommended_plan
 
 
@@ -104,32 +109,13 @@ def recommended_model(
 ) -> nn.Sequential:
     """The recommended model of ``task`` ("mood" or "signs"), without augmentation.
 
-    The conv blocks of :func:`cnnlab.keras_models.recommended_plan` (Conv2D 3x3
-    'same' without bias -> BatchNormalization(momentum=0.9) -> ReLU -> MaxPool2D(2)),
-    global average pooling (AveragePooling2D over the whole map, then Flatten),
-    Dropout(0.3) and a sigmoid (mood) or softmax (signs) output.
+    The same layers as the Keras model, from :func:`cnnlab.keras_models.recommended_layers`.
     """
     check_task_model(task, "recommended")
     shape = _check_input_shape(input_shape)
     if task == "signs":
         _check_n_classes(n_classes)
-    plan = recommended_plan(shape)
-    layers: list = [nn.Input(shape=shape)]
-    side_h, side_w = shape[0], shape[1]
-    for i, filters in enumerate(plan):
-        layers += [
-            nn.Conv2D(filters, 3, padding="same", use_bias=False),
-            nn.BatchNormalization(momentum=0.9),
-            nn.ReLU(),
-        ]
-        if i < len(plan) - 1:
-            layers.append(nn.MaxPool2D(2))
-            side_h, side_w = side_h // 2, side_w // 2
-    layers += [nn.AveragePooling2D(pool_size=(side_h, side_w)), nn.Flatten(), nn.Dropout(0.3)]
-    if task == "mood":
-        layers.append(nn.Dense(1, activation="sigmoid"))
-    else:
-        layers.append(nn.Dense(n_classes, activation="softmax"))
+    layers = [nn.Input(shape=shape), *recommended_layers(nn, task, shape, n_classes)]
     return _sequential(layers, f"{task}_recommended", seed)
 
 
