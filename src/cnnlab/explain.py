@@ -251,11 +251,18 @@ class AxisWork:
         return text
 
 
-def _axes(in_hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Pads):
-    return tuple(
-        AxisWork(axis, n, f, p, s, output_size(n, f, p[0], p[1], s))
-        for axis, n, f, s, p in zip("HW", in_hw, kernel, strides, pads, strict=True)
+def _sliding_window(shape, size, name: str, strides, padding):
+    """Window, stride (None: the window), pads and per-axis work of a conv or pool window."""
+    window = (
+        parse_size(size, name, ndim=2) if isinstance(size, str) else normalize_tuple(size, 2, name)
     )
+    stride = window if strides is None else normalize_tuple(strides, 2, "strides")
+    pads = resolve_padding(padding, window, stride, shape[:2])
+    axes = tuple(
+        AxisWork(axis, n, f, p, s, output_size(n, f, p[0], p[1], s))
+        for axis, n, f, s, p in zip("HW", shape[:2], window, stride, pads, strict=True)
+    )
+    return window, stride, pads, axes
 
 
 def _padding_text(padding: Any, pads: Pads) -> str:
@@ -410,17 +417,11 @@ def explain_conv(
     shape = parse_size(input_shape, "input_shape")
     if isinstance(filters, bool) or not isinstance(filters, int | np.integer) or filters < 1:
         raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
-    kernel = (
-        parse_size(kernel_size, "kernel_size", ndim=2)
-        if isinstance(kernel_size, str)
-        else normalize_tuple(kernel_size, 2, "kernel_size")
+    padding = parse_padding(padding)
+    kernel, stride, pads, axes = _sliding_window(
+        shape, kernel_size, "kernel_size", strides, padding
     )
-    stride = normalize_tuple(strides, 2, "strides")
-    pads = resolve_padding(parse_padding(padding), kernel, stride, shape[:2])
-    axes = _axes(shape[:2], kernel, stride, pads)
-    return ConvExplanation(
-        shape, int(filters), kernel, stride, parse_padding(padding), pads, bool(use_bias), axes
-    )
+    return ConvExplanation(shape, int(filters), kernel, stride, padding, pads, bool(use_bias), axes)
 
 
 # ---------------------------------------------------------------------------
@@ -535,15 +536,8 @@ def explain_pool(
     shape = parse_size(input_shape, "input_shape")
     if mode not in POOL_MODES:
         raise ValueError(f"`mode` must be one of {POOL_MODES}. Received: mode={mode!r}")
-    window = (
-        parse_size(pool_size, "pool_size", ndim=2)
-        if isinstance(pool_size, str)
-        else normalize_tuple(pool_size, 2, "pool_size")
-    )
-    stride = window if strides is None else normalize_tuple(strides, 2, "strides")
     padding = parse_padding(padding)
-    pads = resolve_padding(padding, window, stride, shape[:2])
-    axes = _axes(shape[:2], window, stride, pads)
+    window, stride, pads, axes = _sliding_window(shape, pool_size, "pool_size", strides, padding)
     return PoolExplanation(shape, window, stride, padding, pads, mode, axes)
 
 
