@@ -9,7 +9,10 @@ eager mode adds Python dispatch per op and would flatter cnnlab. PyTorch (NCHW,
 its native layout) runs eagerly, which is how it is normally used.
 
 Forward+backward means: the forward pass, then the gradients with respect to the
-input, the kernel and the bias for an upstream gradient ``dy`` drawn once.
+input, the kernel and the bias for an upstream gradient ``dy`` drawn once. Every
+library returns the forward output as well as the gradients, as training needs
+both; a TensorFlow graph that returned only the gradients would skip the forward
+convolution altogether (they don't depend on it), and time the backward alone.
 
 Shapes (the issue's): the Happy model's convolution, the SIGNS model's first
 convolution, a 3x3 convolution with 64 channels, and the SIGNS model's 8x8 max pool.
@@ -101,7 +104,9 @@ def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) 
         with tf.GradientTape() as tape:
             tape.watch([x, k, b])
             out = tf.nn.conv2d(x, k, strides=1, padding=pad) + b
-        return tape.gradient(out, [x, k, b], output_gradients=dy)
+        # Return `out` too: a graph whose forward output is unused lets TensorFlow
+        # prune the forward convolution (the gradients of a linear op don't need it).
+        return out, tape.gradient(out, [x, k, b], output_gradients=dy)
 
     result["max_diff"] = float(np.max(np.abs(tf_fwd(tx, tk, tb).numpy() - y)))
     result["tf_fwd"] = measure(lambda: tf_fwd(tx, tk, tb))
@@ -158,7 +163,7 @@ def _pool_timings(tf, torch, measure: Callable, batch_div: int) -> dict:
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = tf.nn.max_pool2d(x, POOL_SIZE, POOL_SIZE, "SAME")
-        return tape.gradient(out, x, output_gradients=dy)
+        return out, tape.gradient(out, x, output_gradients=dy)
 
     result = {
         "shape": shape,
