@@ -240,3 +240,53 @@ def test_engine_imports_without_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_relu_then_max_pool_runs_pool_first_with_identical_outputs_and_gradients():
+    from cnnlab.nn.model import run_order
+
+    model = nn.Sequential(
+        [
+            nn.Input(shape=(8, 8, 2)),
+            nn.Conv2D(4, 3, padding="same"),
+            nn.ReLU(),
+            nn.MaxPool2D(4, padding="same"),  # swapped with the ReLU above
+            nn.Activation("relu"),
+            nn.AvgPool2D(2),  # an average does not commute with a ReLU: kept in order
+            nn.Flatten(),
+            nn.Dense(3, activation="softmax"),
+        ],
+        seed=0,
+        dtype="float64",
+    )
+    names = [layer.name for layer in run_order(model.layers)]
+    declared = [layer.name for layer in model.layers]
+    assert names == [declared[0], declared[2], declared[1], *declared[3:]]
+
+    # Shift the bias down so that many windows hold only negatives: after the ReLU they
+    # tie at zero everywhere, the case where the order could matter.
+    model.layers[0].bias.value[:] = -1.5
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 8, 8, 2))
+    y = np.eye(3)[rng.integers(0, 3, 5)]
+
+    def grads(layers):
+        for w in model.weights:
+            w.grad.fill(0)
+        out = x
+        for layer in layers:
+            out = layer.forward(out, training=True)
+        _, g = model.loss.forward_backward(y, out)
+        for layer in layers[::-1]:
+            g = layer.backward(g)
+        return out, [w.grad.copy() for w in model.weights]
+
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    dead = model.layers[1].forward(model.layers[0].forward(x)) == 0
+    assert dead.mean() > 0.5
+    out_declared, g_declared = grads(model.layers)
+    out_run, g_run = grads(run_order(model.layers))
+    np.testing.assert_array_equal(out_run, out_declared)
+    for a, b in zip(g_run, g_declared, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict(x), out_declared)

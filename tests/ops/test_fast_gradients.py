@@ -20,6 +20,8 @@ CONV_CASES = {
     "explicit-((1,2),(0,3))": ((1, 4, 5, 2), (3, 2), 2, 1, ((1, 2), (0, 3))),
     "non-overlapping-2x2-s2": ((2, 6, 4, 3), (2, 2), 2, 2, "valid"),
     "many-channels-same-3x3-s2": ((1, 5, 4, 16), (3, 3), 2, 2, "same"),
+    "many-channels-same-3x3-s1": ((2, 5, 4, 17), (3, 3), 3, 1, "same"),
+    "padding-wider-than-kernel-s1": ((1, 4, 5, 2), (2, 3), 2, 1, ((3, 0), (1, 4))),
 }
 
 

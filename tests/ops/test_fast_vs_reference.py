@@ -23,6 +23,9 @@ CONV_CASES = [
     ((10, 4, 4, 3), 2, 8, 2, 2),  # the course's backward example geometry
     ((2, 8, 9, 2), 2, 3, 0, 3),  # stride larger than the kernel: gaps between windows
     ((1, 7, 7, 2), 1, 2, 1, 2),  # 1x1 kernel with padding and stride
+    ((2, 6, 5, 3), 2, 3, 3, 1),  # stride 1, padding wider than the kernel
+    ((2, 6, 6, 17), 3, 5, 1, 1),  # many channels, stride 1
+    ((1, 5, 6, 18), 2, 4, 2, 1),  # many channels, stride 1, padding wider than the kernel
 ]
 
 

@@ -33,8 +33,10 @@ from cnnlab.nn import losses as losses_mod
 from cnnlab.nn import metrics as metrics_mod
 from cnnlab.nn import optimizers as optimizers_mod
 from cnnlab.nn.layers import (
+    Activation,
     InputLayer,
     Layer,
+    MaxPooling2D,
     Weight,
     _Activated,
     _dtype,
@@ -115,6 +117,7 @@ class Sequential:
         self.dtype = None if dtype is None else _dtype(dtype)
         self._input: InputLayer | None = None
         self._layers: list[Layer] = []
+        self._run_order: list[Layer] = []
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
         self._metric_ids: list[Any] = []
@@ -152,6 +155,7 @@ class Sequential:
             self._input = InputLayer(layer._input_shape_arg)
         self._apply_dtype(layer)
         self._layers.append(layer)
+        self._run_order = run_order(self._layers)
         self._compiled_for = None
         if self._input is not None:
             self._build_layers()
@@ -288,7 +292,7 @@ class Sequential:
         return x
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self._layers:
+        for layer in self._run_order:
             x = layer.forward(x, training=training)
         return x
 
@@ -364,9 +368,10 @@ class Sequential:
             last._keep_logits = True
         self._metrics = [metrics_mod.get(m, self.loss, self.output_shape) for m in self._metric_ids]
         # backward stops at the first layer with weights: gradients below it are never used
-        first = next((i for i, layer in enumerate(self._layers) if layer.weights), 0)
-        self._backward_layers = self._layers[first:][::-1]
-        for i, layer in enumerate(self._layers):
+        order = self._run_order
+        first = next((i for i, layer in enumerate(order) if layer.weights), 0)
+        self._backward_layers = order[first:][::-1]
+        for i, layer in enumerate(order):
             layer._need_dx = i != first
         self._compiled_for = self.loss
 
@@ -653,6 +658,30 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name} layers={len(self._layers)} built={self.built}>"
+
+
+def run_order(layers: list[Layer]) -> list[Layer]:
+    """The order in which a model runs its layers: as given, except that a ReLU directly
+    followed by a max pooling runs after the pooling.
+
+    The two commute exactly: ``max(relu(z)) == relu(max(z))``, and the gradient reaches
+    the same input element either way (the first maximum of the window when it is
+    positive, nothing otherwise). Pooling first makes the ReLU's work smaller by the
+    pooling's factor and keeps the ReLU's zeros, which tie in every dead window, out
+    of the pooling.
+    """
+    order = list(layers)
+    i = 0
+    while i + 1 < len(order):
+        relu, pool = order[i], order[i + 1]
+        if isinstance(relu, Activation) and relu.activation == "relu" and isinstance(
+            pool, MaxPooling2D
+        ):
+            order[i], order[i + 1] = pool, relu
+            i += 2
+        else:
+            i += 1
+    return order
 
 
 def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:

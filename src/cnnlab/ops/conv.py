@@ -155,34 +155,45 @@ def conv2d_forward(
                 f"`b` must have shape ({w.shape[3]},), one value per filter. "
                 f"Received: b.shape={b.shape}"
             )
-    kh, kw, c_in, c_out = w.shape
-    windows = make_windows(x.shape, (kh, kw), stride, padding, kernel_name="w.shape[:2]")
+    windows = make_windows(x.shape, w.shape[:2], stride, padding, kernel_name="w.shape[:2]")
     dtype = _common_dtype(x, w) if b is None else _common_dtype(x, w, b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     bias = None if b is None else b.astype(dtype, copy=False)
 
     xp = np.ascontiguousarray(pad_nhwc(x, windows.pads))
-    n, (oh, ow) = x.shape[0], windows.out_hw
-    y = np.empty((n, oh, ow, c_out), dtype=dtype)
+    y = np.empty((x.shape[0], *windows.out_hw, w.shape[3]), dtype=dtype)
+    _correlate(xp, w, windows, y, bias)
+    return y, Conv2DCache(xp, x.shape, w, windows)
+
+
+def _correlate(
+    xp: np.ndarray, w: np.ndarray, windows: Windows, out: np.ndarray, bias: np.ndarray | None
+) -> None:
+    """``out[:] =`` every window of the padded input ``xp`` times ``w`` (plus ``bias``).
+
+    The forward pass, and (with the kernel flipped) the input gradient of a
+    stride-1 convolution.
+    """
+    kh, kw, c_in, c_out = w.shape
+    oh, ow = windows.out_hw
     few = c_in < _FEW_CHANNELS
 
-    def forward_chunk(chunk: tuple[int, int]) -> None:
+    def chunk_product(chunk: tuple[int, int]) -> None:
         a, z = chunk
         if few:
             # Few channels: one product per kernel row, summed (kh times less copying).
             rows, w_rows = kernel_rows(xp[a:z], windows), w.reshape(kh, kw * c_in, c_out)
-            out = y[a:z].reshape(z - a, oh * ow, c_out)
-            np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=out)
+            dest = out[a:z].reshape(z - a, oh * ow, c_out)
+            np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=dest)
             for i in range(1, kh):
-                out += _kernel_row(rows, windows, i) @ w_rows[i]
+                dest += _kernel_row(rows, windows, i) @ w_rows[i]
         else:
-            out = y[a:z].reshape(-1, c_out)
-            np.matmul(im2col(xp[a:z], windows), w.reshape(kh * kw * c_in, c_out), out=out)
+            dest = out[a:z].reshape(-1, c_out)
+            np.matmul(im2col(xp[a:z], windows), w.reshape(kh * kw * c_in, c_out), out=dest)
         if bias is not None:
-            out += bias
+            dest += bias
 
-    parallel_map(forward_chunk, _chunks(xp.shape, windows, y.itemsize, few))
-    return y, Conv2DCache(xp, x.shape, w, windows)
+    parallel_map(chunk_product, _chunks(xp.shape, windows, out.itemsize, few))
 
 
 def conv2d_backward(
@@ -200,27 +211,16 @@ def conv2d_backward(
         ``(dx, dw, db)`` of shapes (N, H, W, C_in), (kh, kw, C_in, C_out), (C_out,).
     """
     xp, x_shape, w, windows = cache
-    n, h, wd, c_in = x_shape
-    kh, kw, _, c_out = w.shape
+    kh, kw, c_in, c_out = w.shape
     oh, ow = windows.out_hw
-    expected = (n, oh, ow, c_out)
+    expected = (x_shape[0], oh, ow, c_out)
     dy = np.asarray(dy)
     if dy.shape != expected:
         raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
     dy = dy.astype(w.dtype, copy=False)
-    w2 = w.reshape(kh * kw * c_in, c_out)
     few = c_in < _FEW_CHANNELS
-    if not need_dx:
-        dxp = None
-    elif few:
-        # Few input channels: scatter channel-first, where every window offset adds
-        # whole rows of width W_out at once; transposed back to NHWC at the end.
-        dxp = np.zeros((c_in, *xp.shape[:3]), dtype=w.dtype)
-    else:
-        dxp = np.zeros(xp.shape, dtype=w.dtype)
-        w_per_offset = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
 
-    def backward_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def kernel_grad_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, z = chunk
         dy2 = dy[a:z].reshape(-1, c_out)
         if few:
@@ -234,8 +234,67 @@ def conv2d_backward(
         else:
             dw = im2col(xp[a:z], windows).T @ dy2
         db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2  # a column sum, as a fast BLAS call
-        if dxp is None:
-            return dw, db
+        return dw, db
+
+    partial = parallel_map(kernel_grad_chunk, _chunks(xp.shape, windows, w.itemsize, few))
+    dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
+    db = np.add.reduce([db for _, db in partial])
+    if not need_dx:
+        return None, dw, db
+    if windows.stride == (1, 1):
+        return _input_grad_stride1(dy, w, windows, x_shape), dw, db
+    return _input_grad_scatter(dy, w, windows, xp.shape, x_shape), dw, db
+
+
+def _input_grad_stride1(dy: np.ndarray, w: np.ndarray, windows: Windows, x_shape) -> np.ndarray:
+    """The input gradient of a stride-1 convolution: ``dy`` correlated with the flipped kernel.
+
+    Input pixel ``h`` (padded coordinates) received ``w[i]`` times output ``h - i``,
+    so its gradient is the sum over ``i`` of ``dy[h - i] @ w[i].T``: a 'valid'
+    correlation of ``dy``, padded by ``kh - 1 - top`` above (cropped where that is
+    negative), with the kernel flipped in both directions and its channels swapped.
+    """
+    n, h, wd, c_in = x_shape
+    kh, kw = w.shape[:2]
+    (oh, ow), ((top, _), (left, _)) = windows.out_hw, windows.pads
+    pads = ((kh - 1 - top, h + top - oh), (kw - 1 - left, wd + left - ow))
+    dyp = np.ascontiguousarray(_pad_or_crop(dy, pads))
+    w_flipped = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    dx = np.empty(x_shape, dtype=w.dtype)
+    _correlate(dyp, w_flipped, make_windows(dyp.shape, (kh, kw), 1, "valid"), dx, None)
+    return dx
+
+
+def _pad_or_crop(x: np.ndarray, pads) -> np.ndarray:
+    """:func:`pad_nhwc` that crops where a pad is negative."""
+    (top, bottom), (left, right) = pads
+    h, w = x.shape[1:3]
+    x = x[:, max(0, -top) : h - max(0, -bottom), max(0, -left) : w - max(0, -right)]
+    return pad_nhwc(x, ((max(0, top), max(0, bottom)), (max(0, left), max(0, right))))
+
+
+def _input_grad_scatter(
+    dy: np.ndarray, w: np.ndarray, windows: Windows, xp_shape, x_shape
+) -> np.ndarray:
+    """The input gradient of a strided convolution: each window's gradient added back.
+
+    One product gives every window offset's share of the gradient; each offset's
+    share is then added onto the input (``col2im``), channel-first when there are
+    few input channels, so that every addition covers whole rows.
+    """
+    kh, kw, c_in, c_out = w.shape
+    oh, ow = windows.out_hw
+    few = c_in < _FEW_CHANNELS
+    if few:
+        w2 = w.reshape(kh * kw * c_in, c_out)
+        dxp = np.zeros((c_in, *xp_shape[:3]), dtype=w.dtype)
+    else:
+        w_per_offset = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
+        dxp = np.zeros(xp_shape, dtype=w.dtype)
+
+    def scatter_chunk(chunk: tuple[int, int]) -> None:
+        a, z = chunk
+        dy2 = dy[a:z].reshape(-1, c_out)
         if few:
             per_offset = (w2 @ np.ascontiguousarray(dy2.T)).reshape(kh * kw, c_in, z - a, oh, ow)
             target = dxp[:, a:z]
@@ -246,13 +305,8 @@ def conv2d_backward(
             target = dxp[a:z]
             for k, (_, _, index) in enumerate(windows.offsets()):
                 target[index] += per_offset[k]
-        return dw, db
 
-    partial = parallel_map(backward_chunk, _chunks(xp.shape, windows, w.itemsize, few))
-    dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
-    db = np.add.reduce([db for _, db in partial])
-    if dxp is None:
-        return None, dw, db
+    parallel_map(scatter_chunk, _chunks(xp_shape, windows, w.itemsize, few))
     if few:
         dxp = dxp.transpose(1, 2, 3, 0)
-    return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, (h, wd))), dw, db
+    return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, x_shape[1:3]))
