@@ -26,6 +26,7 @@ CONV_CASES = [
     ((2, 6, 5, 3), 2, 3, 3, 1),  # stride 1, padding wider than the kernel
     ((2, 6, 6, 17), 3, 5, 1, 1),  # many channels, stride 1
     ((1, 5, 6, 18), 2, 4, 2, 1),  # many channels, stride 1, padding wider than the kernel
+    ((2, 6, 5, 1), 3, 20, 1, 1),  # stride 1, many filters on one channel: dx by scatter
 ]
 
 
@@ -164,3 +165,25 @@ def test_max_pool_backward_sends_ties_to_the_first_maximum_like_the_loops(seed):
         np.testing.assert_allclose(
             pool2d_backward(dy, fast_cache), ref.pool_backward(dy, cache, mode="max"), atol=1e-12
         )
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "c_out", "padding"),
+    [
+        ((2, 9, 8, 3), (4, 4), 8, "same"),
+        ((2, 9, 8, 3), (3, 2), 32, "valid"),
+        ((1, 7, 6, 18), (3, 3), 17, "same"),
+        ((1, 6, 7, 2), (2, 3), 3, ((3, 0), (1, 4))),
+    ],
+)
+def test_both_stride1_input_gradients_agree(shape, kernel, c_out, padding) -> None:
+    """The correlation with the flipped kernel and the scatter give the same dx."""
+    from cnnlab.ops.conv import _input_grad_scatter, _input_grad_stride1
+
+    rng = np.random.default_rng(_seed((shape, kernel, c_out)))
+    x = rng.standard_normal(shape)
+    y, cache = conv2d_forward(x, rng.standard_normal((*kernel, shape[3], c_out)), padding=padding)
+    dy = rng.standard_normal(y.shape)
+    by_correlation = _input_grad_stride1(dy, cache.w, cache.windows, cache.x_shape)
+    by_scatter = _input_grad_scatter(dy, cache.w, cache.windows, cache.xp.shape, cache.x_shape)
+    np.testing.assert_allclose(by_correlation, by_scatter, rtol=0, atol=1e-10)

@@ -86,11 +86,12 @@ def split(n: int, parts: int, min_size: int = 1) -> list[tuple[int, int]]:
 def chunks_for(n: int, bytes_per_item: int, target_bytes: int = 2 << 20) -> list[tuple[int, int]]:
     """Chunks of a batch of ``n`` items sized to about ``target_bytes`` of work each.
 
-    There are always at least as many chunks as threads (when ``n`` allows), so every
-    core gets work.
+    The number of chunks is a multiple of the number of threads (when ``n`` allows),
+    so every core gets the same share of the work.
     """
     per_chunk = max(1, target_bytes // max(1, bytes_per_item))
-    parts = max(-(-n // per_chunk), min(n, _num_threads))
+    parts = -(-n // per_chunk)
+    parts = min(n, -(-parts // _num_threads) * _num_threads)
     return split(n, parts)
 
 
