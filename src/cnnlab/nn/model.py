@@ -674,8 +674,10 @@ def run_order(layers: list[Layer]) -> list[Layer]:
     i = 0
     while i + 1 < len(order):
         relu, pool = order[i], order[i + 1]
-        if isinstance(relu, Activation) and relu.activation == "relu" and isinstance(
-            pool, MaxPooling2D
+        if (
+            isinstance(relu, Activation)
+            and relu.activation == "relu"
+            and isinstance(pool, MaxPooling2D)
         ):
             order[i], order[i + 1] = pool, relu
             i += 2

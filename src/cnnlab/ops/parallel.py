@@ -83,15 +83,20 @@ def split(n: int, parts: int, min_size: int = 1) -> list[tuple[int, int]]:
     return [(bounds[k], bounds[k + 1]) for k in range(parts)]
 
 
-def chunks_for(n: int, bytes_per_item: int, target_bytes: int = 2 << 20) -> list[tuple[int, int]]:
+def chunks_for(
+    n: int, bytes_per_item: int, target_bytes: int = 2 << 20, min_bytes: int = 256 << 10
+) -> list[tuple[int, int]]:
     """Chunks of a batch of ``n`` items sized to about ``target_bytes`` of work each.
 
     The number of chunks is a multiple of the number of threads (when ``n`` allows),
-    so every core gets the same share of the work.
+    so every core gets the same share of the work; but no chunk is smaller than
+    ``min_bytes``, below which handing it to another thread costs more than it saves.
     """
-    per_chunk = max(1, target_bytes // max(1, bytes_per_item))
+    bytes_per_item = max(1, bytes_per_item)
+    per_chunk = max(1, target_bytes // bytes_per_item)
     parts = -(-n // per_chunk)
-    parts = min(n, -(-parts // _num_threads) * _num_threads)
+    parts = -(-parts // _num_threads) * _num_threads
+    parts = min(n, parts, max(1, n * bytes_per_item // min_bytes))
     return split(n, parts)
 
 

@@ -1,15 +1,18 @@
 """Fast 2-D max and average pooling, NHWC, forward and backward.
 
-Both modes walk the window offsets (``ph * pw`` of them), each step one
-vectorized expression over a chunk of images; the chunks run on every core
-(:mod:`cnnlab.ops.parallel`). When the windows tile the input exactly (stride
-equal to the window, no padding, as in most networks) max pooling's backward
-pass is a single comparison instead.
+The forward pass is separable: a window's maximum (or sum) is the maximum over
+its rows of each column's maximum. It first reduces the ``ph`` window rows of
+every column (each step a whole-row expression, contiguous in memory), then the
+``pw`` columns of that much smaller result: ``ph + pw`` vectorized steps over a
+chunk of images rather than ``ph * pw``. The chunks run on every core
+(:mod:`cnnlab.ops.parallel`).
 
-- Max pooling finds, for every output, which offset held the maximum: the
-  first one in row-major order, as TensorFlow does. The backward pass sends each
-  output's gradient to exactly that one input, so ties (say, all zeros after a
-  ReLU) never multiply the gradient.
+- Max pooling sends each output's gradient to exactly one input: the first
+  maximum of its window in row-major order, as TensorFlow does, so ties (say,
+  all zeros after a ReLU) never multiply the gradient. When the windows tile the
+  input exactly (stride equal to the window, no padding, as in most networks)
+  the backward pass is one comparison of each tile with its maximum; otherwise,
+  and to settle ties, it walks the window offsets.
 - Average pooling divides by the number of real (unpadded) elements under the
   window, as TensorFlow does for 'same' padding.
 
@@ -86,13 +89,28 @@ def _chunks(x: np.ndarray) -> list[tuple[int, int]]:
     return chunks_for(x.shape[0], x[:1].nbytes)
 
 
+def _window_rows(xp: np.ndarray, windows: Windows, i: int) -> np.ndarray:
+    """(N, H_out, W_padded, C): row ``i`` of every window, whole rows of the padded input."""
+    sh, oh = windows.stride[0], windows.out_hw[0]
+    return xp[:, i : i + sh * (oh - 1) + 1 : sh]
+
+
+def _window_columns(a: np.ndarray, windows: Windows, j: int) -> np.ndarray:
+    """(N, H_out, W_out, C): column ``j`` of every window, from an (N, H_out, W_padded, C) array."""
+    sw, ow = windows.stride[1], windows.out_hw[1]
+    return a[:, :, j : j + sw * (ow - 1) + 1 : sw]
+
+
 def _max_forward(x: np.ndarray, windows: Windows, y: np.ndarray) -> None:
+    """One chunk: the maximum over each window's rows for every column, then over its columns."""
+    (ph, pw) = windows.kernel
     xp = pad_nhwc(x, windows.pads, value=-np.inf)
-    offsets = windows.offsets()
-    _, _, first = next(offsets)
-    np.copyto(y, xp[first])
-    for _, _, index in offsets:
-        np.maximum(y, xp[index], out=y)
+    column_max = np.array(_window_rows(xp, windows, 0))
+    for i in range(1, ph):
+        np.maximum(column_max, _window_rows(xp, windows, i), out=column_max)
+    np.copyto(y, _window_columns(column_max, windows, 0))
+    for j in range(1, pw):
+        np.maximum(y, _window_columns(column_max, windows, j), out=y)
 
 
 def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows) -> np.ndarray:
@@ -126,17 +144,25 @@ def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows
 
 def _average_forward(x: np.ndarray, windows: Windows, counts, y: np.ndarray) -> None:
     xp = pad_nhwc(x, windows.pads)
-    y[...] = 0
-    for _, _, index in windows.offsets():
-        y += xp[index]
+    column_sum = np.array(_window_rows(xp, windows, 0))
+    for i in range(1, windows.kernel[0]):
+        column_sum += _window_rows(xp, windows, i)
+    np.copyto(y, _window_columns(column_sum, windows, 0))
+    for j in range(1, windows.kernel[1]):
+        y += _window_columns(column_sum, windows, j)
     y /= windows.kernel[0] * windows.kernel[1] if counts is None else counts
 
 
 def _average_backward(dy: np.ndarray, windows: Windows, counts) -> np.ndarray:
     share = dy / (windows.kernel[0] * windows.kernel[1] if counts is None else counts)
-    dxp = np.zeros((dy.shape[0], *windows.padded_hw, dy.shape[3]), dtype=dy.dtype)
-    for _, _, index in windows.offsets():
-        dxp[index] += share
+    n, c = dy.shape[0], dy.shape[3]
+    hp, wp = windows.padded_hw
+    column_share = np.zeros((n, windows.out_hw[0], wp, c), dtype=dy.dtype)
+    for j in range(windows.kernel[1]):
+        _window_columns(column_share, windows, j)[...] += share
+    dxp = np.zeros((n, hp, wp, c), dtype=dy.dtype)
+    for i in range(windows.kernel[0]):
+        _window_rows(dxp, windows, i)[...] += column_share
     return unpad_nhwc(dxp, windows.pads, windows.in_hw)
 
 

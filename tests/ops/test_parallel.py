@@ -1,0 +1,65 @@
+"""The thread pool behind the fast ops: how a batch is split, and that threads change nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.ops import conv2d_backward, conv2d_forward, parallel, pool2d_backward, pool2d_forward
+
+
+@pytest.fixture
+def threads():
+    """Set the op thread count for one test, and put the default back afterwards."""
+    before = parallel.get_num_threads()
+    yield parallel.set_num_threads
+    parallel.set_num_threads(before)
+
+
+def _covers(chunks: list[tuple[int, int]], n: int) -> bool:
+    """Whether the chunks are non-empty and tile ``range(n)`` in order."""
+    bounds = [a for a, _ in chunks] + [chunks[-1][1]]
+    return bounds[0] == 0 and bounds[-1] == n and all(np.diff(bounds) > 0)
+
+
+@pytest.mark.parametrize(("n", "parts"), [(10, 3), (7, 7), (3, 8), (1, 2), (100, 6)])
+def test_split_covers_the_range_with_chunks_that_differ_by_at_most_one(n, parts):
+    chunks = parallel.split(n, parts)
+    sizes = [z - a for a, z in chunks]
+    assert _covers(chunks, n)
+    assert len(chunks) == min(n, parts)
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_chunks_are_a_multiple_of_the_threads_and_never_tiny(threads):
+    threads(2)
+    # 64 items of 300 kB: 2 MB chunks hold 6 items, 11 chunks, rounded up to 12 for 2 threads
+    chunks = parallel.chunks_for(64, 300_000)
+    assert _covers(chunks, 64) and len(chunks) == 12
+    # 64 items of 1 kB: 64 kB of work in all is not worth a second thread
+    assert parallel.chunks_for(64, 1_000) == [(0, 64)]
+    # at most one chunk per item
+    assert len(parallel.chunks_for(3, 50_000_000)) == 3
+    threads(1)
+    assert len(parallel.chunks_for(64, 300_000)) == 11
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_what_is_not_a_positive_int(bad, threads):
+    with pytest.raises(ValueError, match="positive int"):
+        threads(bad)
+
+
+def test_one_thread_and_two_threads_give_the_same_results(threads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 20, 20, 3))
+    w = rng.standard_normal((4, 4, 3, 5))
+    results = []
+    for n in (1, 2):
+        threads(n)
+        y, cache = conv2d_forward(x, w, padding="same")
+        dy = np.cos(y)
+        p, pool_cache = pool2d_forward(y, 3, stride=2, padding="same")
+        results.append((y, *conv2d_backward(dy, cache), p, pool2d_backward(np.sin(p), pool_cache)))
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_allclose(one, two, rtol=1e-12, atol=1e-12)
