@@ -27,6 +27,9 @@ CONV_CASES = [
     ((2, 6, 6, 17), 3, 5, 1, 1),  # many channels, stride 1
     ((1, 5, 6, 18), 2, 4, 2, 1),  # many channels, stride 1, padding wider than the kernel
     ((2, 6, 5, 1), 3, 20, 1, 1),  # stride 1, many filters on one channel: dx by scatter
+    ((2, 6, 8, 3), 3, 4, 1, 1),  # even output width, few filters: 4 pixels per product row
+    ((1, 7, 16, 2), 3, 6, 1, 2),  # the same with stride 2
+    ((2, 5, 7, 3), 2, 8, 0, 1),  # 8 filters: 2 pixels per product row
 ]
 
 

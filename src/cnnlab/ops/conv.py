@@ -1,12 +1,18 @@
 """Fast 2-D convolution (cross-correlation, as in every deep-learning library), NHWC.
 
 The forward pass lays every window out as one row of a matrix (``im2col``) and
-multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``. The backward
-pass builds the same rows again for the kernel gradient (a second product) and
-scatters the rows' gradients back onto the input (``col2im``), one window offset
-at a time. With few input channels (fewer than 16) the window matrix would be
-mostly copies, so the products run one kernel row at a time over
-:func:`kernel_rows` instead, and the input gradient is scattered channel-first.
+multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``. With few
+input channels (fewer than 16) that matrix would be mostly copies, so the
+products run one kernel row at a time over :func:`kernel_rows` instead, each row
+of the product computing 2 or 4 neighbouring pixels when there are few filters
+(a product with fewer than 16 columns uses BLAS poorly).
+
+The backward pass builds the same rows again for the kernel gradient (a second
+product). The input gradient of a stride-1 convolution is itself a convolution:
+of ``dy`` with the kernel flipped, run by the forward code. Otherwise (strides,
+or when that would copy more), the rows' gradients are scattered back onto the
+input (``col2im``), one window offset at a time.
+
 Both passes work through the batch in chunks of a few images, small enough for
 the window values to stay in the CPU's cache, on every core
 (:mod:`cnnlab.ops.parallel`); nothing larger than the input is kept between the
@@ -77,30 +83,60 @@ def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
     return np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
 
 
-def kernel_rows(xp: np.ndarray, windows: Windows) -> np.ndarray:
-    """One kernel row of every window position: (N, Hp, W_out, kw * C), C-contiguous.
+def kernel_rows(xp: np.ndarray, windows: Windows, group: int = 1) -> np.ndarray:
+    """One kernel row of every window position: (N, Hp, W_out / group, span * C), C-contiguous.
 
     Kernel row ``i`` of the windows of output row ``r`` is ``rows[:, i + r * sh]``, so
     the windows' values for row ``i`` are a plain slice, ready for BLAS: with few
     channels this is ``kh`` times smaller than the full window matrix of :func:`im2col`.
+    With ``group`` > 1 each entry covers ``group`` neighbouring windows at once, the
+    ``span = (group - 1) * sw + kw`` input columns under them (see :func:`_grouped_kernel`).
     """
     xp = np.ascontiguousarray(xp)
     n, hp, wp, c = xp.shape
     kw, sw, ow = windows.kernel[1], windows.stride[1], windows.out_hw[1]
+    span = (group - 1) * sw + kw
     s_c = xp.itemsize
     view = as_strided(
         xp,
-        shape=(n, hp, ow, kw * c),
-        strides=(hp * wp * c * s_c, wp * c * s_c, sw * c * s_c, s_c),
+        shape=(n, hp, ow // group, span * c),
+        strides=(hp * wp * c * s_c, wp * c * s_c, group * sw * c * s_c, s_c),
         writeable=False,
     )
     return np.ascontiguousarray(view)
 
 
 def _kernel_row(rows: np.ndarray, windows: Windows, i: int) -> np.ndarray:
-    """(N, H_out * W_out, kw * C): kernel row ``i`` of every window, from :func:`kernel_rows`."""
-    (sh, _), (oh, ow) = windows.stride, windows.out_hw
-    return rows[:, i : i + sh * (oh - 1) + 1 : sh].reshape(rows.shape[0], oh * ow, rows.shape[3])
+    """(N, H_out * W_out / group, span * C): kernel row ``i`` of every window, from
+    :func:`kernel_rows`."""
+    sh, oh = windows.stride[0], windows.out_hw[0]
+    n, _, q, k = rows.shape
+    return rows[:, i : i + sh * (oh - 1) + 1 : sh].reshape(n, oh * q, k)
+
+
+def _group_size(c_out: int, ow: int) -> int:
+    """How many neighbouring output pixels one product row computes (see :func:`_grouped_kernel`).
+
+    A product with fewer than 16 output columns uses BLAS poorly; grouping ``g`` pixels
+    gives it ``g * C_out`` columns for a little more arithmetic. ``g`` is a power of two
+    (at most 4) that divides the output width.
+    """
+    g = 1
+    while g < 4 and g * c_out < 16 and ow % (2 * g) == 0:
+        g *= 2
+    return g
+
+
+def _grouped_kernel(w: np.ndarray, group: int, sw: int) -> np.ndarray:
+    """(kh, span * C_in, group * C_out): each kernel row, laid out for ``group`` neighbouring
+    windows at once (a block-banded matrix): window ``s`` of the group sees input columns
+    ``s * sw`` to ``s * sw + kw - 1`` of the span."""
+    kh, kw, c_in, c_out = w.shape
+    span = (group - 1) * sw + kw
+    banded = np.zeros((kh, span, c_in, group, c_out), dtype=w.dtype)
+    for s in range(group):
+        banded[:, s * sw : s * sw + kw, :, s, :] = w
+    return banded.reshape(kh, span * c_in, group * c_out)
 
 
 def _chunks(xp_shape, windows: Windows, itemsize: int, few: bool) -> list[tuple[int, int]]:
@@ -177,13 +213,16 @@ def _correlate(
     kh, kw, c_in, c_out = w.shape
     oh, ow = windows.out_hw
     few = c_in < _FEW_CHANNELS
+    if few:
+        group = _group_size(c_out, ow)
+        w_rows = _grouped_kernel(w, group, windows.stride[1])
 
     def chunk_product(chunk: tuple[int, int]) -> None:
         a, z = chunk
         if few:
             # Few channels: one product per kernel row, summed (kh times less copying).
-            rows, w_rows = kernel_rows(xp[a:z], windows), w.reshape(kh, kw * c_in, c_out)
-            dest = out[a:z].reshape(z - a, oh * ow, c_out)
+            rows = kernel_rows(xp[a:z], windows, group)
+            dest = out[a:z].reshape(z - a, oh * ow // group, group * c_out)
             np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=dest)
             for i in range(1, kh):
                 dest += _kernel_row(rows, windows, i) @ w_rows[i]
@@ -191,7 +230,7 @@ def _correlate(
             dest = out[a:z].reshape(-1, c_out)
             np.matmul(im2col(xp[a:z], windows), w.reshape(kh * kw * c_in, c_out), out=dest)
         if bias is not None:
-            dest += bias
+            out[a:z] += bias
 
     parallel_map(chunk_product, _chunks(xp.shape, windows, out.itemsize, few))
 
