@@ -38,7 +38,7 @@ CONV_CASES = {
     "valid-3x3-s3-remainder": ((2, 11, 10, 2), (3, 3), 2, 3, "valid"),
     "explicit-int-2": ((1, 6, 7, 3), (3, 3), 2, 1, 2),
     "explicit-((1,2),(0,3))-s2": ((1, 8, 6, 2), (3, 2), 3, 2, ((1, 2), (0, 3))),
-    # 16 or more input channels take the im2col path instead of kernel rows.
+    # 16 or more input channels: a strided input gradient is scattered NHWC, not channel-first.
     "many-channels-same-3x3": ((2, 7, 9, 16), (3, 3), 5, 1, "same"),
     "many-channels-valid-4x2-s2": ((3, 9, 8, 20), (4, 2), 6, 2, "valid"),
 }

@@ -1,17 +1,19 @@
 """Fast 2-D convolution (cross-correlation, as in every deep-learning library), NHWC.
 
-The forward pass lays every window out as one row of a matrix (``im2col``) and
-multiplies it by the kernel reshaped to ``(kh * kw * C_in, C_out)``. With few
-input channels (fewer than 16) that matrix would be mostly copies, so the
-products run one kernel row at a time over :func:`kernel_rows` instead, each row
-of the product computing 2 or 4 neighbouring pixels when there are few filters
-(a product with fewer than 16 columns uses BLAS poorly).
+Within one kernel row, a window covers ``kw * C_in`` consecutive values of the
+contiguous (N, H, W, C) input. The forward pass copies those values out once for
+every window position (:func:`kernel_rows`, ``kh`` times less copying than the
+full window matrix of ``im2col``) and runs one matrix product per kernel row,
+summing the ``kh`` results. When there are few filters each row of the product
+computes 2 or 4 neighbouring pixels (a product with fewer than 16 columns uses
+BLAS poorly).
 
 The backward pass builds the same rows again for the kernel gradient (a second
-product). The input gradient of a stride-1 convolution is itself a convolution:
-of ``dy`` with the kernel flipped, run by the forward code. Otherwise (strides,
-or when that would copy more), the rows' gradients are scattered back onto the
-input (``col2im``), one window offset at a time.
+product per kernel row). The input gradient of a stride-1 convolution is itself
+a convolution: of ``dy`` with the kernel flipped, run by the forward code.
+Otherwise (strides, or many filters on few channels, where that would copy
+more) each window offset's share of the gradient is added back onto the input
+(``col2im``).
 
 Both passes work through the batch in chunks of a few images, small enough for
 the window values to stay in the CPU's cache, on every core
@@ -61,34 +63,11 @@ class Conv2DCache(NamedTuple):
 _FEW_CHANNELS = 16
 
 
-def im2col(xp: np.ndarray, windows: Windows) -> np.ndarray:
-    """Every window of the padded input ``xp`` as a row: (N * H_out * W_out, kh * kw * C).
-
-    Within one kernel row a window covers ``kw * C`` consecutive values of the
-    contiguous (N, Hp, Wp, C) array, so all windows are one strided view
-    (N, H_out, W_out, kh, kw * C) of it, copied once.
-    """
-    xp = np.ascontiguousarray(xp)
-    n, hp, wp, c = xp.shape
-    (kh, kw), (sh, sw), (oh, ow) = windows.kernel, windows.stride, windows.out_hw
-    # Strides from the shape, not xp.strides: NumPy may give a size-1 axis any stride.
-    s_c = xp.itemsize
-    s_w, s_h, s_n = c * s_c, wp * c * s_c, hp * wp * c * s_c
-    view = as_strided(
-        xp,
-        shape=(n, oh, ow, kh, kw * c),
-        strides=(s_n, s_h * sh, s_w * sw, s_h, s_c),
-        writeable=False,
-    )
-    return np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
-
-
 def kernel_rows(xp: np.ndarray, windows: Windows, group: int = 1) -> np.ndarray:
     """One kernel row of every window position: (N, Hp, W_out / group, span * C), C-contiguous.
 
     Kernel row ``i`` of the windows of output row ``r`` is ``rows[:, i + r * sh]``, so
-    the windows' values for row ``i`` are a plain slice, ready for BLAS: with few
-    channels this is ``kh`` times smaller than the full window matrix of :func:`im2col`.
+    the windows' values for row ``i`` are a plain slice, ready for BLAS.
     With ``group`` > 1 each entry covers ``group`` neighbouring windows at once, the
     ``span = (group - 1) * sw + kw`` input columns under them (see :func:`_grouped_kernel`).
     """
@@ -139,12 +118,11 @@ def _grouped_kernel(w: np.ndarray, group: int, sw: int) -> np.ndarray:
     return banded.reshape(kh, span * c_in, group * c_out)
 
 
-def _chunks(xp_shape, windows: Windows, itemsize: int, few: bool) -> list[tuple[int, int]]:
-    """Chunks of images whose window values (kernel rows or full windows) fit in cache."""
+def _chunks(xp_shape, windows: Windows, itemsize: int) -> list[tuple[int, int]]:
+    """Chunks of images whose kernel rows fit in cache."""
     n, hp, _, c = xp_shape
-    (kh, kw), (oh, ow) = windows.kernel, windows.out_hw
-    per_image = (hp if few else oh * kh) * ow * kw * c * itemsize
-    return chunks_for(n, per_image)
+    kw, ow = windows.kernel[1], windows.out_hw[1]
+    return chunks_for(n, hp * ow * kw * c * itemsize)
 
 
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -210,29 +188,22 @@ def _correlate(
     The forward pass, and (with the kernel flipped) the input gradient of a
     stride-1 convolution.
     """
-    kh, kw, c_in, c_out = w.shape
+    kh, c_out = w.shape[0], w.shape[3]
     oh, ow = windows.out_hw
-    few = c_in < _FEW_CHANNELS
-    if few:
-        group = _group_size(c_out, ow)
-        w_rows = _grouped_kernel(w, group, windows.stride[1])
+    group = _group_size(c_out, ow)
+    w_rows = _grouped_kernel(w, group, windows.stride[1])
 
     def chunk_product(chunk: tuple[int, int]) -> None:
         a, z = chunk
-        if few:
-            # Few channels: one product per kernel row, summed (kh times less copying).
-            rows = kernel_rows(xp[a:z], windows, group)
-            dest = out[a:z].reshape(z - a, oh * ow // group, group * c_out)
-            np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=dest)
-            for i in range(1, kh):
-                dest += _kernel_row(rows, windows, i) @ w_rows[i]
-        else:
-            dest = out[a:z].reshape(-1, c_out)
-            np.matmul(im2col(xp[a:z], windows), w.reshape(kh * kw * c_in, c_out), out=dest)
+        rows = kernel_rows(xp[a:z], windows, group)
+        dest = out[a:z].reshape(z - a, oh * ow // group, group * c_out)
+        np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=dest)
+        for i in range(1, kh):
+            dest += _kernel_row(rows, windows, i) @ w_rows[i]
         if bias is not None:
             out[a:z] += bias
 
-    parallel_map(chunk_product, _chunks(xp.shape, windows, out.itemsize, few))
+    parallel_map(chunk_product, _chunks(xp.shape, windows, out.itemsize))
 
 
 def conv2d_backward(
@@ -257,25 +228,21 @@ def conv2d_backward(
     if dy.shape != expected:
         raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
     dy = dy.astype(w.dtype, copy=False)
-    few = c_in < _FEW_CHANNELS
 
     def kernel_grad_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, z = chunk
-        dy2 = dy[a:z].reshape(-1, c_out)
-        if few:
-            rows, dy3 = kernel_rows(xp[a:z], windows), dy[a:z].reshape(z - a, oh * ow, c_out)
-            dw = np.concatenate(
-                [
-                    np.matmul(_kernel_row(rows, windows, i).transpose(0, 2, 1), dy3).sum(axis=0)
-                    for i in range(kh)
-                ]
-            )
-        else:
-            dw = im2col(xp[a:z], windows).T @ dy2
+        rows, dy3 = kernel_rows(xp[a:z], windows), dy[a:z].reshape(z - a, oh * ow, c_out)
+        dw = np.concatenate(
+            [
+                np.matmul(_kernel_row(rows, windows, i).transpose(0, 2, 1), dy3).sum(axis=0)
+                for i in range(kh)
+            ]
+        )
+        dy2 = dy3.reshape(-1, c_out)
         db = np.ones(dy2.shape[0], dtype=dy2.dtype) @ dy2  # a column sum, as a fast BLAS call
         return dw, db
 
-    partial = parallel_map(kernel_grad_chunk, _chunks(xp.shape, windows, w.itemsize, few))
+    partial = parallel_map(kernel_grad_chunk, _chunks(xp.shape, windows, w.itemsize))
     dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
     db = np.add.reduce([db for _, db in partial])
     if not need_dx:
@@ -289,13 +256,14 @@ def _correlation_is_cheaper(w_shape) -> bool:
     """Whether :func:`_input_grad_stride1` moves less data than :func:`_input_grad_scatter`.
 
     Per output pixel, the correlation copies ``dy``'s ``C_out`` values once per kernel
-    row (few channels) or per kernel offset; the scatter writes ``kh * kw * C_in``
-    values and adds them back. With 3 input channels and 32 filters of 7x7 (the Happy
-    model) the scatter moves 5 times less; with 64 in and 64 out, half as much.
+    row, ``kw * C_out`` in all; the scatter writes ``kh * kw * C_in`` values and adds
+    them back. The correlation's products have only ``C_in`` columns, so it wins
+    when it copies no more than the scatter writes: with 64 channels in and out, or
+    8 filters on 3 channels (the SIGNS model), not with 32 7x7 filters on 3 channels
+    (the Happy model).
     """
     kh, kw, c_in, c_out = w_shape
-    copies = (kw if c_out < _FEW_CHANNELS else kh * kw) * c_out
-    return copies <= 2 * kh * kw * c_in
+    return kw * c_out <= kh * kw * c_in
 
 
 def _input_grad_stride1(dy: np.ndarray, w: np.ndarray, windows: Windows, x_shape) -> np.ndarray:
@@ -358,7 +326,7 @@ def _input_grad_scatter(
             for k, (_, _, index) in enumerate(windows.offsets()):
                 target[index] += per_offset[k]
 
-    parallel_map(scatter_chunk, _chunks(xp_shape, windows, w.itemsize, few))
+    parallel_map(scatter_chunk, _chunks(xp_shape, windows, w.itemsize))
     if few:
         dxp = dxp.transpose(1, 2, 3, 0)
     return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, x_shape[1:3]))
