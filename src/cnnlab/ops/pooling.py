@@ -65,13 +65,11 @@ def _normalize_mode(mode: str) -> str:
     return key
 
 
-def _tiles(x: np.ndarray, windows: Windows) -> np.ndarray | None:
-    """``x`` as (N, H_out, ph, W_out, pw, C) when the windows tile it exactly, else None."""
+def _tiled(windows: Windows) -> bool:
+    """Whether the windows tile the input exactly: stride = window, no padding, no remainder."""
     (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
-    exact = windows.stride == windows.kernel and x.shape[1:3] == (oh * ph, ow * pw)
-    if not exact or not is_zero(windows.pads):
-        return None
-    return x.reshape(x.shape[0], oh, ph, ow, pw, x.shape[3])
+    exact = windows.stride == windows.kernel and windows.in_hw == (oh * ph, ow * pw)
+    return exact and is_zero(windows.pads)
 
 
 def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray | None:
@@ -113,21 +111,30 @@ def _max_forward(x: np.ndarray, windows: Windows, y: np.ndarray) -> None:
         np.maximum(y, _window_columns(column_max, windows, j), out=y)
 
 
-def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows) -> np.ndarray:
-    """dx for one chunk: each output's gradient goes to its window's first maximum."""
-    tiled = _tiles(x, windows)
-    if tiled is not None:
-        is_max = tiled == y[:, :, None, :, None, :]  # (N, H_out, ph, W_out, pw, C)
+def _max_backward(
+    x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows, dx: np.ndarray
+) -> None:
+    """``dx`` for one chunk: each output's gradient goes to its window's first maximum."""
+    (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
+    if _tiled(windows):
+        # Compare whole rows: each output repeated over its window's columns, against every
+        # row of the window (long contiguous runs, where a 6-D comparison has runs of C).
+        n, _, w, c = x.shape
+        row = (n, oh, 1, w * c)
+        is_max = x.reshape(n, oh, ph, w * c) == np.repeat(y, pw, axis=2).reshape(row)
         if np.count_nonzero(is_max) > y.size:
             # Some window holds several maxima (all zeros after a ReLU, say): walk the
             # offsets in row-major order and keep only the first maximum of each window.
+            offsets = is_max.reshape(n, oh, ph, ow, pw, c)
             claimed = np.zeros(y.shape, dtype=bool)
-            for i in range(windows.kernel[0]):
-                for j in range(windows.kernel[1]):
-                    at = is_max[:, :, i, :, j, :]
+            for i in range(ph):
+                for j in range(pw):
+                    at = offsets[:, :, i, :, j, :]
                     at &= ~claimed
                     claimed |= at
-        return (is_max * dy[:, :, None, :, None, :]).reshape(x.shape)
+        out = dx.reshape(n, oh, ph, w * c)
+        np.multiply(is_max, np.repeat(dy, pw, axis=2).reshape(row), out=out)
+        return
     # Walk the offsets in row-major order; the first one equal to the maximum takes the
     # whole gradient and later ties get nothing.
     xp = pad_nhwc(x, windows.pads, value=-np.inf)
@@ -139,7 +146,7 @@ def _max_backward(x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows
         hit &= unclaimed
         unclaimed ^= hit
         dxp[index] += hit * dy
-    return unpad_nhwc(dxp, windows.pads, windows.in_hw)
+    dx[...] = unpad_nhwc(dxp, windows.pads, windows.in_hw)
 
 
 def _average_forward(x: np.ndarray, windows: Windows, counts, y: np.ndarray) -> None:
@@ -231,7 +238,7 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     def backward_chunk(chunk: tuple[int, int]) -> None:
         a, z = chunk
         if mode == "max":
-            dx[a:z] = _max_backward(x[a:z], y[a:z], dy[a:z], windows)
+            _max_backward(x[a:z], y[a:z], dy[a:z], windows, dx[a:z])
         else:
             dx[a:z] = _average_backward(dy[a:z], windows, counts)
 
