@@ -106,6 +106,43 @@ def test_batchnorm_training_and_inference_behaviour():
     assert [w.name for w in bn.non_trainable_weights] == ["moving_mean", "moving_variance"]
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batchnorm_statistics_and_gradients_are_exact_over_chunks(threads):
+    """Large batches are normalized in chunks on several threads; the chunks' statistics
+    combine to the whole batch's, even for float32 data far from zero."""
+    from cnnlab.ops import parallel
+
+    rng = np.random.default_rng(4)
+    x64 = rng.standard_normal((16, 32, 32, 24)) * 2 + 1000  # 3 MB in float32: many chunks
+    dy = rng.standard_normal(x64.shape)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        bn = nn.BatchNormalization(momentum=0.0, dtype="float32")
+        bn.build((None, *x64.shape[1:]), rng)
+        bn.gamma.value[:] = rng.uniform(0.5, 2, 24)
+        y = bn.forward(x64.astype("float32"), training=True)
+        dx = bn.backward(dy.astype("float32"))
+    finally:
+        parallel.set_num_threads(before)
+    axes = (0, 1, 2)
+    mean, var = x64.mean(axis=axes), x64.var(axis=axes)
+    np.testing.assert_allclose(bn.moving_mean.value, mean, rtol=1e-7)
+    np.testing.assert_allclose(bn.moving_variance.value, var, rtol=1e-4)
+    xhat = (x64 - mean) / np.sqrt(var + 1e-3)
+    gamma = bn.gamma.value.astype("float64")
+    np.testing.assert_allclose(y, gamma * xhat, atol=2e-3)
+    m = x64.size // 24
+    expected_dx = (
+        gamma
+        / np.sqrt(var + 1e-3)
+        * (dy - dy.mean(axis=axes) - xhat * (dy * xhat).sum(axis=axes) / m)
+    )
+    np.testing.assert_allclose(dx, expected_dx, atol=2e-3 * np.abs(expected_dx).max())
+    np.testing.assert_allclose(bn.beta.grad, dy.sum(axis=axes), rtol=1e-5)
+    np.testing.assert_allclose(bn.gamma.grad, (dy * xhat).sum(axis=axes), rtol=1e-3, atol=1e-2)
+
+
 def test_dropout_scales_in_training_and_is_identity_at_inference():
     drop = nn.Dropout(0.25, seed=0)
     drop.build((None, 1000), None)

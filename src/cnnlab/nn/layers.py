@@ -32,6 +32,7 @@ from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.ops import conv2d_backward, conv2d_forward, pool2d_backward, pool2d_forward
 from cnnlab.ops.padding import normalize_tuple
+from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import make_windows
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -832,58 +833,112 @@ class BatchNormalization(Layer):
         moved = (*shape[: self._axis], *shape[self._axis + 1 :], shape[self._axis])
         return np.moveaxis(y2.reshape(moved), -1, self._axis)
 
+    # The batch is worked through in chunks of rows, on every core: each pass reads a chunk
+    # of the activations once and does all its arithmetic on it, not one pass per operation.
+    def _row_chunks(self, x2: np.ndarray) -> list[tuple[int, int]]:
+        return chunks_for(x2.shape[0], x2.shape[1] * x2.itemsize, target_bytes=4 << 20)
+
+    def _batch_statistics(self, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and (biased) variance of an (M, C) array, in float64.
+
+        Each chunk's mean and sum of squared deviations, combined exactly (Chan et al.):
+        as accurate as two passes over the whole batch, with one read of it.
+        """
+
+        def chunk_statistics(chunk: tuple[int, int]):
+            a, z = chunk
+            part = x2[a:z]
+            mean = _column_sums(part) / (z - a)
+            deviation = part - mean.astype(part.dtype)
+            return z - a, mean, _column_sums(deviation, deviation)
+
+        count, mean, m2 = 0, 0.0, 0.0
+        for n, chunk_mean, chunk_m2 in parallel_map(chunk_statistics, self._row_chunks(x2)):
+            delta = chunk_mean - mean
+            total = count + n
+            mean = mean + delta * (n / total)
+            m2 = m2 + chunk_m2 + delta**2 * (count * n / total)
+            count = total
+        return mean, m2 / count
+
     def forward(self, x, training=False):
         x2 = self._to_2d(x)
-        gamma = self.gamma.value if self.scale else np.ones((), x.dtype)
+        dt = x.dtype
+        gamma = self.gamma.value if self.scale else np.ones((), dt)
         if training and self.trainable:
-            m = x2.shape[0]
-            mean = (_column_sums(x2) / m).astype(x.dtype)
-            xc = x2 - mean
-            var = (_column_sums(xc, xc) / m).astype(x.dtype)
-            inv = (1.0 / np.sqrt(var + x.dtype.type(self.epsilon))).astype(x.dtype)
-            y2 = xc * (gamma * inv)
-            if self.center:
-                y2 += self.beta.value
-            mom = x.dtype.type(self.momentum)
+            mean64, var64 = self._batch_statistics(x2)
+            mean, var = mean64.astype(dt), var64.astype(dt)
+            inv = (1.0 / np.sqrt(var + dt.type(self.epsilon))).astype(dt)
+            mult = gamma * inv
+            mom = dt.type(self.momentum)
             mm, mv = self.moving_mean.value, self.moving_variance.value
             mm *= mom
             mm += mean * (1 - mom)
             mv *= mom
             mv += var * (1 - mom)
-            self._cache = (xc, inv, x.shape)
+            self._cache = (x2, mean, inv, x.shape)
         else:
-            inv = 1.0 / np.sqrt(self.moving_variance.value + x.dtype.type(self.epsilon))
-            mult = (inv * gamma).astype(x.dtype)
-            shift = -self.moving_mean.value * mult
-            if self.center:
-                shift = shift + self.beta.value
-            y2 = x2 * mult
-            y2 += shift
-            self._cache = (None, mult, x.shape) if training else None
+            inv = 1.0 / np.sqrt(self.moving_variance.value + dt.type(self.epsilon))
+            mult = (inv * gamma).astype(dt)
+            mean = self.moving_mean.value
+            self._cache = (None, mean, mult, x.shape) if training else None
+        beta = self.beta.value if self.center else None
+        y2 = np.empty(x2.shape, dtype=dt)
+
+        def normalize(chunk: tuple[int, int]) -> None:  # y = (x - mean) * gamma / std + beta
+            a, z = chunk
+            out = y2[a:z]
+            np.subtract(x2[a:z], mean, out=out)
+            out *= mult
+            if beta is not None:
+                out += beta
+
+        parallel_map(normalize, self._row_chunks(x2))
         return self._from_2d(y2, x.shape)
 
     def backward(self, dy):
         if self._cache is None:
             raise self._no_cache()
-        xc, inv, shape = self._cache
+        x2, mean, inv, shape = self._cache
         dy2 = self._to_2d(dy)
-        if xc is None:  # frozen layer: an affine map with the moving statistics
-            return self._from_2d(dy2 * inv, shape)
+        dx2 = np.empty(dy2.shape, dtype=dy2.dtype)
+        chunks = self._row_chunks(dy2)
+        if x2 is None:  # frozen layer: an affine map with the moving statistics
+
+            def scale(chunk: tuple[int, int]) -> None:
+                a, z = chunk
+                np.multiply(dy2[a:z], inv, out=dx2[a:z])
+
+            parallel_map(scale, chunks)
+            return self._from_2d(dx2, shape)
+
+        def sums(chunk: tuple[int, int]):  # sum(dy) and sum(dy * (x - mean)) per channel
+            a, z = chunk
+            return _column_sums(dy2[a:z]), _column_sums(dy2[a:z], x2[a:z] - mean)
+
+        partial = parallel_map(sums, chunks)
         m = dy2.shape[0]
-        dbeta = _column_sums(dy2)
-        dgamma = _column_sums(dy2, xc) * inv  # sum(dy * xhat), xhat = xc * inv
+        dbeta = np.add.reduce([d for d, _ in partial])
+        dgamma = np.add.reduce([d for _, d in partial]) * inv  # sum(dy * xhat)
         if self.center:
             self.beta.grad += dbeta.astype(dy2.dtype)
         if self.scale:
             self.gamma.grad += dgamma.astype(dy2.dtype)
         gamma = self.gamma.value if self.scale else 1.0
         # dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), per channel constants
-        a = (gamma * inv).astype(dy2.dtype)
-        c = (a * inv * dgamma / m).astype(dy2.dtype)
-        shift = (a * dbeta / m).astype(dy2.dtype)
-        dx2 = dy2 * a
-        dx2 -= xc * c
-        dx2 -= shift
+        a_ = (gamma * inv).astype(dy2.dtype)
+        c = (a_ * inv * dgamma / m).astype(dy2.dtype)
+        shift = (a_ * dbeta / m).astype(dy2.dtype)
+
+        def input_grad(chunk: tuple[int, int]) -> None:
+            a, z = chunk
+            out = dx2[a:z]
+            np.subtract(x2[a:z], mean, out=out)
+            out *= -c
+            out -= shift
+            out += dy2[a:z] * a_
+
+        parallel_map(input_grad, chunks)
         return self._from_2d(dx2, shape)
 
     def get_config(self):
