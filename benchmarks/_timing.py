@@ -1,7 +1,8 @@
 """Timing and table helpers shared by the scripts in benchmarks/.
 
-``time_call`` is the library's (:func:`cnnlab.ops.ladder.time_call`): warmup calls,
-then the median and best of ``repeats`` timed calls with the garbage collector paused.
+``time_calls`` is the library's (:func:`cnnlab.ops.ladder.time_calls`): warmup calls,
+then ``repeats`` interleaved rounds that call each function once, with the garbage
+collector paused; the median and best time of each function.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import os
 import platform
 from collections.abc import Sequence
 
-from cnnlab.ops.ladder import Timing, time_call
+from cnnlab.ops.ladder import Timing, time_calls
 
-__all__ = ["Timing", "format_ms", "geomean", "machine_line", "print_table", "time_call"]
+__all__ = [
+    "Timing",
+    "format_ms",
+    "geomean",
+    "machine_line",
+    "print_table",
+    "time_calls",
+]
 
 
 def geomean(values: Sequence[float]) -> float:

@@ -65,7 +65,8 @@ def _import_torch():
     return torch
 
 
-def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) -> dict:
+def _conv_calls(case: ConvCase, tf, torch, batch_div: int) -> tuple[dict, dict[str, Callable]]:
+    """``({"shape", "max_diff"}, {cell name: function to time})`` for one convolution."""
     import numpy as np
 
     from cnnlab.ops import conv2d_backward, conv2d_forward
@@ -86,11 +87,7 @@ def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) 
         out, cache = conv2d_forward(x, k, b, padding=case.padding)
         return conv2d_backward(dy, cache)
 
-    result = {
-        "shape": shape,
-        "fast_fwd": measure(fast_fwd),
-        "fast_fwd_bwd": measure(fast_fwd_bwd),
-    }
+    fns = {"fast_fwd": fast_fwd, "fast_fwd_bwd": fast_fwd_bwd}
 
     tx, tk, tb, tdy = (tf.constant(a) for a in (x, k, b, dy))
     pad = case.padding.upper()
@@ -108,9 +105,9 @@ def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) 
         # prune the forward convolution (the gradients of a linear op don't need it).
         return out, tape.gradient(out, [x, k, b], output_gradients=dy)
 
-    result["max_diff"] = float(np.max(np.abs(tf_fwd(tx, tk, tb).numpy() - y)))
-    result["tf_fwd"] = measure(lambda: tf_fwd(tx, tk, tb))
-    result["tf_fwd_bwd"] = measure(lambda: tf_fwd_bwd(tx, tk, tb, tdy))
+    info = {"shape": shape, "max_diff": float(np.max(np.abs(tf_fwd(tx, tk, tb).numpy() - y)))}
+    fns["tf_fwd"] = lambda: tf_fwd(tx, tk, tb)
+    fns["tf_fwd_bwd"] = lambda: tf_fwd_bwd(tx, tk, tb, tdy)
 
     if torch is not None:
         import torch.nn.functional as F
@@ -128,12 +125,13 @@ def _conv_timings(case: ConvCase, tf, torch, measure: Callable, batch_div: int) 
             px.grad = pk.grad = pb.grad = None
             F.conv2d(px, pk, pb, padding=case.padding).backward(pdy)
 
-        result["torch_fwd"] = measure(torch_fwd)
-        result["torch_fwd_bwd"] = measure(torch_fwd_bwd)
-    return result
+        fns["torch_fwd"] = torch_fwd
+        fns["torch_fwd_bwd"] = torch_fwd_bwd
+    return info, fns
 
 
-def _pool_timings(tf, torch, measure: Callable, batch_div: int) -> dict:
+def _pool_calls(tf, torch, batch_div: int) -> tuple[dict, dict[str, Callable]]:
+    """``({"shape", "max_diff"}, {cell name: function to time})`` for the max pooling."""
     import numpy as np
 
     from cnnlab.ops import pool2d_backward, pool2d_forward
@@ -165,13 +163,12 @@ def _pool_timings(tf, torch, measure: Callable, batch_div: int) -> dict:
             out = tf.nn.max_pool2d(x, POOL_SIZE, POOL_SIZE, "SAME")
         return out, tape.gradient(out, x, output_gradients=dy)
 
-    result = {
-        "shape": shape,
-        "max_diff": float(np.max(np.abs(tf_fwd(tx).numpy() - y))),
-        "fast_fwd": measure(fast_fwd),
-        "fast_fwd_bwd": measure(fast_fwd_bwd),
-        "tf_fwd": measure(lambda: tf_fwd(tx)),
-        "tf_fwd_bwd": measure(lambda: tf_fwd_bwd(tx, tdy)),
+    info = {"shape": shape, "max_diff": float(np.max(np.abs(tf_fwd(tx).numpy() - y)))}
+    fns = {
+        "fast_fwd": fast_fwd,
+        "fast_fwd_bwd": fast_fwd_bwd,
+        "tf_fwd": lambda: tf_fwd(tx),
+        "tf_fwd_bwd": lambda: tf_fwd_bwd(tx, tdy),
     }
     if torch is not None:
         import torch.nn.functional as F
@@ -187,9 +184,9 @@ def _pool_timings(tf, torch, measure: Callable, batch_div: int) -> dict:
             px.grad = None
             F.max_pool2d(px, POOL_SIZE).backward(pdy)
 
-        result["torch_fwd"] = measure(torch_fwd)
-        result["torch_fwd_bwd"] = measure(torch_fwd_bwd)
-    return result
+        fns["torch_fwd"] = torch_fwd
+        fns["torch_fwd_bwd"] = torch_fwd_bwd
+    return info, fns
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,14 +221,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    from _timing import format_ms, geomean, machine_line, print_table, time_call
+    from _timing import format_ms, geomean, machine_line, print_table, time_calls
 
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    def measure(fn: Callable[[], object]) -> float:
-        return getattr(time_call(fn, repeats, args.warmup), args.stat)
+    def measure(calls: tuple[dict, dict[str, Callable]]) -> dict:
+        """Time one case's functions in interleaved rounds (cnnlab, TF, ... in turn), so a
+        slow spell of the machine slows them alike and their ratios hold."""
+        info, fns = calls
+        timings = time_calls(fns, repeats, args.warmup)
+        return {**info, **{key: getattr(t, args.stat) for key, t in timings.items()}}
 
     torch = _import_torch()
     if torch is not None and args.threads is not None:
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     threads = "library defaults" if args.threads is None else str(args.threads)
     print(
-        f"float32, {args.stat} of {repeats} calls after {args.warmup} warmup calls, times in ms, "
+        f"float32, {args.stat} of {repeats} interleaved rounds after {args.warmup} warmup calls, "
+        f"times in ms, "
         f"threads: {threads}"
     )
     if args.quick:
@@ -252,14 +254,9 @@ def main(argv: list[str] | None = None) -> int:
 
     headers = ["case", "x shape", "part", "cnnlab", "TF", "cnnlab/TF", "torch", "max|diff|"]
     rows, fwd_ratios, fwd_bwd_ratios = [], [], []
-    results = [
-        (case.name, _conv_timings(case, tf, torch, measure, batch_div)) for case in CONV_CASES
-    ]
+    results = [(case.name, measure(_conv_calls(case, tf, torch, batch_div))) for case in CONV_CASES]
     results.append(
-        (
-            f"maxpool {POOL_SIZE}x{POOL_SIZE} same",
-            _pool_timings(tf, torch, measure, batch_div),
-        )
+        (f"maxpool {POOL_SIZE}x{POOL_SIZE} same", measure(_pool_calls(tf, torch, batch_div)))
     )
     for index, (name, r) in enumerate(results):
         is_conv = index < len(CONV_CASES)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from cnnlab.ops.ladder import LadderRow, speed_ladder, time_call
+from cnnlab.ops.ladder import LadderRow, speed_ladder, time_call, time_calls
 
 
 def test_time_call_runs_warmup_plus_repeats_and_reports_median_and_best() -> None:
@@ -27,6 +29,22 @@ def test_time_call_runs_warmup_plus_repeats_and_reports_median_and_best() -> Non
 def test_time_call_rejects_bad_counts(kwargs: dict, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         time_call(lambda: None, **kwargs)
+
+
+def test_time_calls_interleaves_the_functions_round_by_round() -> None:
+    order = []
+    timings = time_calls(
+        {
+            "slow": lambda: (order.append("slow"), time.sleep(0.002)),
+            "fast": lambda: order.append("fast"),
+        },
+        repeats=3,
+        warmup=1,
+    )
+    # warmups first (one call each), then rounds that call each function once, in order
+    assert order == ["slow", "fast"] + ["slow", "fast"] * 3
+    assert list(timings) == ["slow", "fast"]
+    assert timings["slow"].best >= 0.002 > timings["fast"].median
 
 
 def test_speed_ladder_on_a_tiny_convolution_with_tensorflow() -> None:

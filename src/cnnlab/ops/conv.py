@@ -119,10 +119,14 @@ def _grouped_kernel(w: np.ndarray, group: int, sw: int) -> np.ndarray:
 
 
 def _chunks(xp_shape, windows: Windows, itemsize: int) -> list[tuple[int, int]]:
-    """Chunks of images whose kernel rows fit in cache."""
+    """Chunks of images with about 4 MB of kernel rows each.
+
+    Measured on the benchmark shapes: smaller chunks stay in cache better, but each
+    one costs a little time of its own, and below about 4 MB that cost wins.
+    """
     n, hp, _, c = xp_shape
     kw, ow = windows.kernel[1], windows.out_hw[1]
-    return chunks_for(n, hp * ow * kw * c * itemsize)
+    return chunks_for(n, hp * ow * kw * c * itemsize, target_bytes=4 << 20)
 
 
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:

@@ -25,12 +25,12 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LadderRow", "Timing", "speed_ladder", "time_call"]
+__all__ = ["LadderRow", "Timing", "speed_ladder", "time_call", "time_calls"]
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,53 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Ti
         >>> time_call(lambda: sum(range(1000)), repeats=3).repeats
         3
     """
+    return time_calls({"fn": fn}, repeats, warmup)["fn"]
+
+
+def time_calls(
+    fns: Mapping[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, Timing]:
+    """Time several functions in interleaved rounds: each round calls each one once.
+
+    Functions compared with each other should be timed this way: a slow spell of a
+    shared machine then slows every one of them alike, so their ratios hold even
+    when the absolute times don't.
+
+    Args:
+        fns: ``{name: function of no arguments}``.
+        repeats: rounds of timed calls (at least 1).
+        warmup: untimed calls of each function first.
+
+    Returns:
+        ``{name: Timing}``, in the order of ``fns``.
+
+    Example:
+        >>> sorted(time_calls({"a": lambda: None, "b": lambda: None}, repeats=2))
+        ['a', 'b']
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1. Received: repeats={repeats}")
     if warmup < 0:
         raise ValueError(f"warmup must be non-negative. Received: warmup={warmup}")
-    for _ in range(warmup):
-        fn()
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        times = []
         for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
     finally:
         if was_enabled:
             gc.enable()
-    return Timing(median=statistics.median(times), best=min(times), repeats=repeats)
+    return {
+        name: Timing(median=statistics.median(t), best=min(t), repeats=repeats)
+        for name, t in times.items()
+    }
 
 
 @dataclass(frozen=True)
