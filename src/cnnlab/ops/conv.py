@@ -300,11 +300,12 @@ def _pad_or_crop(x: np.ndarray, pads) -> np.ndarray:
 def _input_grad_scatter(
     dy: np.ndarray, w: np.ndarray, windows: Windows, xp_shape, x_shape
 ) -> np.ndarray:
-    """The input gradient of a strided convolution: each window's gradient added back.
+    """The input gradient as each window's gradient added back onto the input.
 
     One product gives every window offset's share of the gradient; each offset's
     share is then added onto the input (``col2im``), channel-first when there are
-    few input channels, so that every addition covers whole rows.
+    few input channels, so that every addition covers whole rows. The chunks are
+    sized by those shares, ``kh * kw * C_in`` values per output pixel.
     """
     kh, kw, c_in, c_out = w.shape
     oh, ow = windows.out_hw
@@ -330,7 +331,8 @@ def _input_grad_scatter(
             for k, (_, _, index) in enumerate(windows.offsets()):
                 target[index] += per_offset[k]
 
-    parallel_map(scatter_chunk, _chunks(xp_shape, windows, w.itemsize))
+    shares = kh * kw * c_in * oh * ow * w.itemsize
+    parallel_map(scatter_chunk, chunks_for(xp_shape[0], shares, target_bytes=4 << 20))
     if few:
         dxp = dxp.transpose(1, 2, 3, 0)
     return np.ascontiguousarray(unpad_nhwc(dxp, windows.pads, x_shape[1:3]))
