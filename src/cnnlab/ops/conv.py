@@ -202,8 +202,9 @@ def _correlate(
         rows = kernel_rows(xp[a:z], windows, group)
         dest = out[a:z].reshape(z - a, oh * ow // group, group * c_out)
         np.matmul(_kernel_row(rows, windows, 0), w_rows[0], out=dest)
+        product = np.empty_like(dest) if kh > 1 else None  # one buffer for every row's product
         for i in range(1, kh):
-            dest += _kernel_row(rows, windows, i) @ w_rows[i]
+            dest += np.matmul(_kernel_row(rows, windows, i), w_rows[i], out=product)
         if bias is not None:
             out[a:z] += bias
 
