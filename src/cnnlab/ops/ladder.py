@@ -215,43 +215,38 @@ def speed_ladder(
     def diff(y: np.ndarray) -> float:
         return float(np.max(np.abs(np.asarray(y)[:loop_images] - z_loop)))
 
-    # 2. The fast NumPy ops.
-    y_fast, _ = conv2d_forward(x, w, b, stride=stride, padding=pad)
-    t = time_call(lambda: conv2d_forward(x, w, b, stride=stride, padding=pad), repeats=repeats)
-    rows.append(
-        LadderRow(
-            "cnnlab fast",
-            t.median,
-            t.median / batch,
-            batch,
-            diff(y_fast),
-            f"ops.conv2d_forward, median of {repeats}",
-        )
-    )
+    # 2. The fast NumPy ops and 3. TensorFlow (compiled with tf.function, as Keras runs
+    # it), timed in interleaved rounds so that both see the machine in the same state.
+    fns = {"fast": lambda: conv2d_forward(x, w, b, stride=stride, padding=pad)}
+    outputs = {"fast": conv2d_forward(x, w, b, stride=stride, padding=pad)[0]}
+    tf = _import_tensorflow() if include_tensorflow else None
+    if tf is not None:
+        tx, tw, tb = tf.constant(x), tf.constant(w), tf.constant(b)
+        paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
 
-    # 3. TensorFlow, compiled with tf.function as Keras runs it.
-    if include_tensorflow:
-        tf = _import_tensorflow()
-        if tf is not None:
-            tx, tw, tb = tf.constant(x), tf.constant(w), tf.constant(b)
-            paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
+        @tf.function
+        def tf_conv(x, w, b):
+            return tf.nn.conv2d(x, w, strides=stride, padding=paddings) + b
 
-            @tf.function
-            def tf_conv(x, w, b):
-                return tf.nn.conv2d(x, w, strides=stride, padding=paddings) + b
-
-            y_tf = tf_conv(tx, tw, tb).numpy()
-            t = time_call(lambda: tf_conv(tx, tw, tb), repeats=repeats)
-            rows.append(
-                LadderRow(
-                    "TensorFlow",
-                    t.median,
-                    t.median / batch,
-                    batch,
-                    diff(y_tf),
-                    f"tf.nn.conv2d in tf.function, median of {repeats}",
-                )
+        outputs["tf"] = tf_conv(tx, tw, tb).numpy()
+        fns["tf"] = lambda: tf_conv(tx, tw, tb)
+    timings = time_calls(fns, repeats=repeats)
+    names = {
+        "fast": ("cnnlab fast", "ops.conv2d_forward"),
+        "tf": ("TensorFlow", "tf.nn.conv2d in tf.function"),
+    }
+    for key, t in timings.items():
+        name, how = names[key]
+        rows.append(
+            LadderRow(
+                name,
+                t.median,
+                t.median / batch,
+                batch,
+                diff(outputs[key]),
+                f"{how}, median of {repeats} (rounds interleaved with the other rungs)",
             )
+        )
     return rows
 
 
