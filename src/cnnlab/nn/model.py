@@ -117,7 +117,6 @@ class Sequential:
         self.dtype = None if dtype is None else _dtype(dtype)
         self._input: InputLayer | None = None
         self._layers: list[Layer] = []
-        self._run_order: list[Layer] = []
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.loss: losses_mod.Loss | None = None
         self._metric_ids: list[Any] = []
@@ -155,7 +154,6 @@ class Sequential:
             self._input = InputLayer(layer._input_shape_arg)
         self._apply_dtype(layer)
         self._layers.append(layer)
-        self._run_order = run_order(self._layers)
         self._compiled_for = None
         if self._input is not None:
             self._build_layers()
@@ -292,7 +290,7 @@ class Sequential:
         return x
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self._run_order:
+        for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
             x = layer.forward(x, training=training)
         return x
 
@@ -368,7 +366,7 @@ class Sequential:
             last._keep_logits = True
         self._metrics = [metrics_mod.get(m, self.loss, self.output_shape) for m in self._metric_ids]
         # backward stops at the first layer with weights: gradients below it are never used
-        order = self._run_order
+        order = run_order(self._layers)
         first = next((i for i, layer in enumerate(order) if layer.weights), 0)
         self._backward_layers = order[first:][::-1]
         for i, layer in enumerate(order):
