@@ -132,6 +132,8 @@ TIE_CASES = {
     "same-3x3-s1": ((1, 5, 6, 2), 3, 1, "same"),
     "same-3x3-s2": ((2, 7, 7, 1), 3, 2, "same"),
     "same-4x4-s2": ((1, 8, 9, 2), 4, 2, "same"),
+    "same-3x3-s3-padded-tiles": ((2, 7, 8, 2), 3, 3, "same"),
+    "valid-2x2-s2-remainder": ((1, 7, 9, 2), 2, 2, "valid"),
 }
 
 

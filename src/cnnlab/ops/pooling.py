@@ -9,10 +9,10 @@ chunk of images rather than ``ph * pw``. The chunks run on every core
 
 - Max pooling sends each output's gradient to exactly one input: the first
   maximum of its window in row-major order, as TensorFlow does, so ties (say,
-  all zeros after a ReLU) never multiply the gradient. When the windows tile the
-  input exactly (stride equal to the window, no padding, as in most networks)
-  the backward pass is one comparison of each tile with its maximum; otherwise,
-  and to settle ties, it walks the window offsets.
+  all zeros after a ReLU) never multiply the gradient. When the stride equals
+  the window, as in most networks, the windows tile the padded input and the
+  backward pass is one comparison of each tile with its maximum; otherwise, and
+  to settle ties, it walks the window offsets.
 - Average pooling divides by the number of real (unpadded) elements under the
   window, as TensorFlow does for 'same' padding.
 
@@ -66,10 +66,9 @@ def _normalize_mode(mode: str) -> str:
 
 
 def _tiled(windows: Windows) -> bool:
-    """Whether the windows tile the input exactly: stride = window, no padding, no remainder."""
-    (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
-    exact = windows.stride == windows.kernel and windows.in_hw == (oh * ph, ow * pw)
-    return exact and is_zero(windows.pads)
+    """Whether the windows tile the padded input: stride equal to the window (any padding;
+    rows and columns past the last window, if any, belong to no window)."""
+    return windows.stride == windows.kernel
 
 
 def _window_counts(windows: Windows, dtype: np.dtype) -> np.ndarray | None:
@@ -117,11 +116,17 @@ def _max_backward(
     """``dx`` for one chunk: each output's gradient goes to its window's first maximum."""
     (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
     if _tiled(windows):
+        xp = pad_nhwc(x, windows.pads, value=-np.inf)
+        dxp = dx if xp is x else np.empty(xp.shape, dtype=dx.dtype)
+        if xp.shape[1:3] != (oh * ph, ow * pw):  # a remainder past the last window
+            dxp[...] = 0
+        region, dx_region = xp[:, : oh * ph, : ow * pw], dxp[:, : oh * ph, : ow * pw]
         # Compare whole rows: each output repeated over its window's columns, against every
         # row of the window (long contiguous runs, where a 6-D comparison has runs of C).
-        n, _, w, c = x.shape
-        row = (n, oh, 1, w * c)
-        is_max = x.reshape(n, oh, ph, w * c) == np.repeat(y, pw, axis=2).reshape(row)
+        n, c = x.shape[0], x.shape[3]
+        row = (n, oh, 1, ow * pw * c)
+        windows_rows = np.ascontiguousarray(region).reshape(n, oh, ph, ow * pw * c)
+        is_max = windows_rows == np.repeat(y, pw, axis=2).reshape(row)
         if np.count_nonzero(is_max) > y.size:
             # Some window holds several maxima (all zeros after a ReLU, say): walk the
             # offsets in row-major order and keep only the first maximum of each window.
@@ -132,8 +137,13 @@ def _max_backward(
                     at = offsets[:, :, i, :, j, :]
                     at &= ~claimed
                     claimed |= at
-        out = dx.reshape(n, oh, ph, w * c)
-        np.multiply(is_max, np.repeat(dy, pw, axis=2).reshape(row), out=out)
+        dy_rows = np.repeat(dy, pw, axis=2).reshape(row)
+        if dx_region.flags.c_contiguous:  # no remainder: write the products in place
+            np.multiply(is_max, dy_rows, out=dx_region.reshape(is_max.shape))
+        else:
+            dx_region[...] = (is_max * dy_rows).reshape(dx_region.shape)
+        if dxp is not dx:
+            dx[...] = unpad_nhwc(dxp, windows.pads, windows.in_hw)
         return
     # Walk the offsets in row-major order; the first one equal to the maximum takes the
     # whole gradient and later ties get nothing.
