@@ -6,12 +6,12 @@ import doctest
 
 import pytest
 
-from cnnlab.ops import conv, gradcheck, ladder, padding, pooling, reference
+from cnnlab.ops import _arrays, conv, gradcheck, ladder, padding, parallel, pooling, reference
 
 
 @pytest.mark.parametrize(
     "module",
-    [reference, gradcheck, ladder, padding, conv, pooling],
+    [reference, gradcheck, ladder, padding, conv, pooling, parallel, _arrays],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module) -> None:

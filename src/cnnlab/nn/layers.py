@@ -31,6 +31,7 @@ import numpy as np
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.ops import conv2d_backward, conv2d_forward, pool2d_backward, pool2d_forward
+from cnnlab.ops._arrays import side_by_side
 from cnnlab.ops.padding import normalize_tuple
 from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import make_windows
@@ -830,19 +831,10 @@ class BatchNormalization(Layer):
         moved = (*shape[: self._axis], *shape[self._axis + 1 :], shape[self._axis])
         return np.moveaxis(y2.reshape(moved), -1, self._axis)
 
-    # Per-channel arithmetic on an (M, C) array runs over rows of C values, where NumPy
-    # spends more time stepping than computing. So the rows are laid side by side, k at a
-    # time, as an (M / k, k * C) array, with each per-channel vector repeated k times. The
-    # batch is then worked through in chunks of those rows, on every core: each pass reads
-    # a chunk of the activations once and does all its arithmetic on it.
-    @staticmethod
-    def _wide(x2: np.ndarray) -> tuple[np.ndarray, int]:
-        m, c = x2.shape
-        k = 1
-        while k * c < 1024 and m % (2 * k) == 0:
-            k *= 2
-        return x2.reshape(m // k, k * c), k
-
+    # The (M, C) activations are laid side by side, k rows at a time, as an (M / k, k * C)
+    # array with each per-channel vector repeated k times (ops._arrays.side_by_side), and
+    # worked through in chunks of those rows on every core: each pass reads a chunk of the
+    # activations once and does all its arithmetic on it.
     @staticmethod
     def _row_chunks(xw: np.ndarray) -> list[tuple[int, int]]:
         return chunks_for(xw.shape[0], xw.shape[1] * xw.itemsize, target_bytes=4 << 20)
@@ -876,7 +868,7 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False):
         x2 = self._to_2d(x)
-        xw, k = self._wide(x2)
+        xw, k = side_by_side(x2)
         dt = x.dtype
         gamma = self.gamma.value if self.scale else np.ones((), dt)
         if training and self.trainable:

@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnlab.ops._arrays import add_per_channel
 from cnnlab.ops.padding import pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import Windows, check_nhwc, make_windows
@@ -214,7 +215,7 @@ def _correlate(
                     _kernel_row(part, windows, i), w_rows[i], out=product[: len(sum_)]
                 )
         if bias is not None:
-            out[a:z] += bias
+            add_per_channel(out[a:z], bias)
 
     parallel_map(chunk_product, _chunks(xp.shape, windows, out.itemsize))
 

@@ -76,7 +76,7 @@ def split(n: int, parts: int, min_size: int = 1) -> list[tuple[int, int]]:
 
     Example:
         >>> split(10, 3)
-        [(0, 4), (4, 7), (7, 10)]
+        [(0, 3), (3, 6), (6, 10)]
     """
     parts = max(1, min(parts, n // max(1, min_size), n))
     bounds = [n * k // parts for k in range(parts + 1)]
