@@ -1,9 +1,10 @@
 """Speed of cnnlab's fast NumPy convolution and max pooling against TensorFlow (and PyTorch).
 
-Everything is float32 and timed in one run on the same machine, so the ratios are
-comparable even on a busy machine (the absolute times are not). Each cell reports the
-best of ``--repeats`` calls by default (interference from other processes only ever
-adds time); ``--stat median`` reports the median instead. TensorFlow runs inside
+Everything is float32 and timed in one run on the same machine, in interleaved rounds
+(each round calls every library's function once), so the ratios are comparable even on a
+busy machine (the absolute times are not). Each cell reports the best of ``--repeats``
+rounds by default (interference from other processes only ever adds time);
+``--stat median`` reports the median instead. TensorFlow runs inside
 ``tf.function`` (a compiled graph, as Keras trains), which is its fast path; its
 eager mode adds Python dispatch per op and would flatter cnnlab. PyTorch (NCHW,
 its native layout) runs eagerly, which is how it is normally used.
@@ -19,9 +20,10 @@ convolution, a 3x3 convolution with 64 channels, and the SIGNS model's 8x8 max p
 Target: geometric mean of the forward+backward ratios cnnlab / TensorFlow <= 1.5.
 
 Run:
-    uv run python benchmarks/ops.py              # best of 10 timed calls per cell
-    uv run python benchmarks/ops.py --quick      # quarter batches, 3 calls: a smoke test
+    uv run python benchmarks/ops.py              # best of 10 rounds per cell
+    uv run python benchmarks/ops.py --quick      # quarter batches, 3 rounds: a smoke test
     uv run python benchmarks/ops.py --threads 1  # one thread for every library
+    uv run --with torch python benchmarks/ops.py # PyTorch too (not a project dependency)
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# PyTorch's OpenMP threads spin for a while after each op; in interleaved rounds they would
+# take the cores from whichever library runs next (cnnlab's forward measured 1.3x slower).
+# Passive threads sleep at once, which also made PyTorch's own figures faster here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # NumPy, TensorFlow and cnnlab are imported in main(), after --threads has set the
 # thread-count variables that BLAS reads when it loads.
@@ -62,6 +68,10 @@ def _import_torch():
         import torch
     except ImportError:
         return None
+    import warnings
+
+    # F.conv2d(padding="same") with an even kernel pads a copy of the input, and says so.
+    warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
     return torch
 
 
