@@ -114,36 +114,8 @@ def _max_backward(
     x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows, dx: np.ndarray
 ) -> None:
     """``dx`` for one chunk: each output's gradient goes to its window's first maximum."""
-    (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
     if _tiled(windows):
-        xp = pad_nhwc(x, windows.pads, value=-np.inf)
-        dxp = dx if xp is x else np.empty(xp.shape, dtype=dx.dtype)
-        if xp.shape[1:3] != (oh * ph, ow * pw):  # a remainder past the last window
-            dxp[...] = 0
-        region, dx_region = xp[:, : oh * ph, : ow * pw], dxp[:, : oh * ph, : ow * pw]
-        # Compare whole rows: each output repeated over its window's columns, against every
-        # row of the window (long contiguous runs, where a 6-D comparison has runs of C).
-        n, c = x.shape[0], x.shape[3]
-        row = (n, oh, 1, ow * pw * c)
-        windows_rows = np.ascontiguousarray(region).reshape(n, oh, ph, ow * pw * c)
-        is_max = windows_rows == np.repeat(y, pw, axis=2).reshape(row)
-        if np.count_nonzero(is_max) > y.size:
-            # Some window holds several maxima (all zeros after a ReLU, say): walk the
-            # offsets in row-major order and keep only the first maximum of each window.
-            offsets = is_max.reshape(n, oh, ph, ow, pw, c)
-            claimed = np.zeros(y.shape, dtype=bool)
-            for i in range(ph):
-                for j in range(pw):
-                    at = offsets[:, :, i, :, j, :]
-                    at &= ~claimed
-                    claimed |= at
-        dy_rows = np.repeat(dy, pw, axis=2).reshape(row)
-        if dx_region.flags.c_contiguous:  # no remainder: write the products in place
-            np.multiply(is_max, dy_rows, out=dx_region.reshape(is_max.shape))
-        else:
-            dx_region[...] = (is_max * dy_rows).reshape(dx_region.shape)
-        if dxp is not dx:
-            dx[...] = unpad_nhwc(dxp, windows.pads, windows.in_hw)
+        _max_backward_tiles(x, y, dy, windows, dx)
         return
     # Walk the offsets in row-major order; the first one equal to the maximum takes the
     # whole gradient and later ties get nothing.
@@ -157,6 +129,41 @@ def _max_backward(
         unclaimed ^= hit
         dxp[index] += hit * dy
     dx[...] = unpad_nhwc(dxp, windows.pads, windows.in_hw)
+
+
+def _max_backward_tiles(
+    x: np.ndarray, y: np.ndarray, dy: np.ndarray, windows: Windows, dx: np.ndarray
+) -> None:
+    """:func:`_max_backward` when the windows tile the padded input (stride = window)."""
+    (ph, pw), (oh, ow) = windows.kernel, windows.out_hw
+    xp = pad_nhwc(x, windows.pads, value=-np.inf)
+    dxp = dx if xp is x else np.empty(xp.shape, dtype=dx.dtype)
+    if xp.shape[1:3] != (oh * ph, ow * pw):  # a remainder past the last window
+        dxp[...] = 0
+    region, dx_region = xp[:, : oh * ph, : ow * pw], dxp[:, : oh * ph, : ow * pw]
+    # Compare whole rows: each output repeated over its window's columns, against every
+    # row of the window (long contiguous runs, where a 6-D comparison has runs of C).
+    n, c = x.shape[0], x.shape[3]
+    row = (n, oh, 1, ow * pw * c)
+    windows_rows = np.ascontiguousarray(region).reshape(n, oh, ph, ow * pw * c)
+    is_max = windows_rows == np.repeat(y, pw, axis=2).reshape(row)
+    if np.count_nonzero(is_max) > y.size:
+        # Some window holds several maxima (all zeros after a ReLU, say): walk the
+        # offsets in row-major order and keep only the first maximum of each window.
+        offsets = is_max.reshape(n, oh, ph, ow, pw, c)
+        claimed = np.zeros(y.shape, dtype=bool)
+        for i in range(ph):
+            for j in range(pw):
+                at = offsets[:, :, i, :, j, :]
+                at &= ~claimed
+                claimed |= at
+    dy_rows = np.repeat(dy, pw, axis=2).reshape(row)
+    if dx_region.flags.c_contiguous:  # no remainder: write the products in place
+        np.multiply(is_max, dy_rows, out=dx_region.reshape(is_max.shape))
+    else:
+        dx_region[...] = (is_max * dy_rows).reshape(dx_region.shape)
+    if dxp is not dx:
+        dx[...] = unpad_nhwc(dxp, windows.pads, windows.in_hw)
 
 
 def _average_forward(x: np.ndarray, windows: Windows, counts, y: np.ndarray) -> None:
