@@ -98,16 +98,20 @@ def _window_columns(a: np.ndarray, windows: Windows, j: int) -> np.ndarray:
     return a[:, :, j : j + sw * (ow - 1) + 1 : sw]
 
 
-def _max_forward(x: np.ndarray, windows: Windows, y: np.ndarray) -> None:
-    """One chunk: the maximum over each window's rows for every column, then over its columns."""
+def _reduce_windows(xp: np.ndarray, windows: Windows, ufunc: np.ufunc, y: np.ndarray) -> None:
+    """``y`` = ``ufunc`` (np.maximum or np.add) over every window of the padded ``xp``:
+    first over each window's rows for every column, then over the window's columns."""
     (ph, pw) = windows.kernel
-    xp = pad_nhwc(x, windows.pads, value=-np.inf)
-    column_max = np.array(_window_rows(xp, windows, 0))
+    columns = np.array(_window_rows(xp, windows, 0))
     for i in range(1, ph):
-        np.maximum(column_max, _window_rows(xp, windows, i), out=column_max)
-    np.copyto(y, _window_columns(column_max, windows, 0))
+        ufunc(columns, _window_rows(xp, windows, i), out=columns)
+    np.copyto(y, _window_columns(columns, windows, 0))
     for j in range(1, pw):
-        np.maximum(y, _window_columns(column_max, windows, j), out=y)
+        ufunc(y, _window_columns(columns, windows, j), out=y)
+
+
+def _max_forward(x: np.ndarray, windows: Windows, y: np.ndarray) -> None:
+    _reduce_windows(pad_nhwc(x, windows.pads, value=-np.inf), windows, np.maximum, y)
 
 
 def _max_backward(
@@ -167,13 +171,7 @@ def _max_backward_tiles(
 
 
 def _average_forward(x: np.ndarray, windows: Windows, counts, y: np.ndarray) -> None:
-    xp = pad_nhwc(x, windows.pads)
-    column_sum = np.array(_window_rows(xp, windows, 0))
-    for i in range(1, windows.kernel[0]):
-        column_sum += _window_rows(xp, windows, i)
-    np.copyto(y, _window_columns(column_sum, windows, 0))
-    for j in range(1, windows.kernel[1]):
-        y += _window_columns(column_sum, windows, j)
+    _reduce_windows(pad_nhwc(x, windows.pads), windows, np.add, y)
     y /= windows.kernel[0] * windows.kernel[1] if counts is None else counts
 
 
