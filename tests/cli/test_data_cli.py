@@ -86,7 +86,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(broken) in err and "\n" not in err
     assert run_cli(app, ["info", "digits", "--image-size", "big"]) == 2
-    assert "image size must look like 64" in capsys.readouterr().err
+    assert "image size must be N or HxW, e.g. 64 or 64x48, or native" in capsys.readouterr().err
     assert run_cli(app, ["fetch", "mnist", "--from", str(tmp_path)]) == 2
     assert "name must be one of ['signs', 'smiles']" in capsys.readouterr().err
     assert run_cli(app, ["fetch", "signs", "--from", str(tmp_path)]) == 2

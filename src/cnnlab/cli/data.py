@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cnnlab.cli import _common
+
 app = typer.Typer(help="List, fetch, inspect and export datasets.", no_args_is_help=True)
 
 _SIZE_HELP = "Image size: 64, 64x48 (height x width) or 'native' to keep the source's size."
@@ -14,21 +16,7 @@ _SIZE_HELP = "Image size: 64, 64x48 (height x width) or 'native' to keep the sou
 
 def parse_image_size(text: str) -> tuple[int, int] | None:
     """``"64"`` -> (64, 64), ``"64x48"`` -> (64, 48), ``"native"`` -> None."""
-    t = text.strip().lower()
-    if t in ("native", "none", "orig", "original"):
-        return None
-    parts = t.split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise ValueError(
-            f"image size must look like 64, 64x48 or native. Received: --image-size {text}"
-        )
-    return values
+    return _common.parse_image_size(text, allow_native=True)
 
 
 @app.command("list")
@@ -77,7 +65,10 @@ def _load(source: str, image_size: str, grayscale: bool, seed: int):
     from cnnlab.data import load_dataset
 
     return load_dataset(
-        source, image_size=parse_image_size(image_size), grayscale=grayscale, seed=seed
+        source,
+        image_size=parse_image_size(image_size),
+        grayscale=grayscale,
+        seed=seed,
     )
 
 

@@ -8,23 +8,10 @@ from typing import Annotated
 
 import typer
 
+from cnnlab.cli._common import parse_image_size
+
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
-
-
-def _image_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise ValueError(f"image size must be N or HxW, e.g. 64 or 64x64. Received: {text!r}")
-    return values  # type: ignore[return-value]
 
 
 def _log(message: str) -> None:
@@ -120,7 +107,7 @@ def train(
             "seed": seed,
             "out": out,
             "learning_rate": learning_rate,
-            "image_size": _image_size(image_size),
+            "image_size": parse_image_size(image_size),
             "grayscale": grayscale,
             "schedule": schedule,
         }
