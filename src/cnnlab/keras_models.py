@@ -76,19 +76,21 @@ def happy_model(input_shape: Sequence[int] = (64, 64, 3)) -> keras.Sequential:
     from keras import layers
 
     shape = _check_input_shape(input_shape)
-    return keras.Sequential(
-        [
-            keras.Input(shape=shape),
-            layers.ZeroPadding2D(padding=3),
-            layers.Conv2D(32, (7, 7), strides=(1, 1)),
-            layers.BatchNormalization(axis=3),
-            layers.ReLU(),
-            layers.MaxPool2D(),
-            layers.Flatten(),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        name="happy_model",
-    )
+    return keras.Sequential([keras.Input(shape=shape), *happy_layers(layers)], name="happy_model")
+
+
+def happy_layers(lib) -> list:
+    """The Happy model's layers after the input, built from ``lib``: ``keras.layers`` or
+    :mod:`cnnlab.nn`, which share these names and arguments (as :func:`recommended_layers`)."""
+    return [
+        lib.ZeroPadding2D(padding=3),
+        lib.Conv2D(32, (7, 7), strides=(1, 1)),
+        lib.BatchNormalization(axis=3),
+        lib.ReLU(),
+        lib.MaxPool2D(),
+        lib.Flatten(),
+        lib.Dense(1, activation="sigmoid"),
+    ]
 
 
 def signs_model(input_shape: Sequence[int] = (64, 64, 3), n_classes: int = 6) -> keras.Model:

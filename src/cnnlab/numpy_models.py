@@ -25,6 +25,7 @@ from cnnlab.keras_models import (
     _check_input_shape,
     _check_n_classes,
     check_task_model,
+    happy_layers,
     recommended_layers,
 )
 from cnnlab.keras_models import recommended_plan as recommended_plan
@@ -50,20 +51,7 @@ def happy_model(input_shape: Sequence[int] = (64, 64, 3), *, seed: int | None = 
         output ``(N, 1)``.
     """
     shape = _check_input_shape(input_shape)
-    return _sequential(
-        [
-            nn.Input(shape=shape),
-            nn.ZeroPadding2D(padding=3),
-            nn.Conv2D(32, (7, 7), strides=(1, 1)),
-            nn.BatchNormalization(axis=3),
-            nn.ReLU(),
-            nn.MaxPool2D(),
-            nn.Flatten(),
-            nn.Dense(1, activation="sigmoid"),
-        ],
-        "happy_model",
-        seed,
-    )
+    return _sequential([nn.Input(shape=shape), *happy_layers(nn)], "happy_model", seed)
 
 
 def signs_model(
