@@ -36,3 +36,11 @@ def smiles_dir() -> Path:
 def _private_cnnlab_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every test's cache out of the user's real cache directory."""
     os.environ["CNNLAB_HOME"] = str(tmp_path_factory.mktemp("cnnlab_home"))
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache directory of the test's own (``CNNLAB_HOME``), for tests that fill or break it."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    return home

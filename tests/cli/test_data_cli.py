@@ -13,10 +13,7 @@ from cnnlab.cli._common import run_cli
 from cnnlab.cli.data import app, parse_image_size
 from cnnlab.data import load_h5
 
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def _signs_zip(path):

@@ -19,10 +19,7 @@ from cnnlab.data import (
     load_folder_arrays,
 )
 
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def test_folder_with_jpeg_png_bmp_resized_rgb(tmp_path):

@@ -28,10 +28,7 @@ from cnnlab.data import (
     verify_fetched,
 )
 
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def _png_bytes(color=(10, 20, 30), size=(6, 5)) -> bytes:
