@@ -1,8 +1,10 @@
 """One error type per concern.
 
-Bad arguments raise the built-in ``ValueError`` (as Keras does). Problems with
-things the user hands us (files, folders, runs) raise a subclass of
-:class:`CnnlabError`, which the CLI prints as one line with exit code 2.
+Every error about something the user gave is a :class:`CnnlabError`, which the CLI
+prints as one line with exit code 2: bad arguments raise :class:`ArgumentError` (a
+``ValueError`` too, as Keras raises for bad arguments); problems with the user's files,
+folders and runs raise :class:`DatasetError`, :class:`ModelFileError` or :class:`RunError`.
+Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -22,3 +24,18 @@ class ModelFileError(CnnlabError):
 
 class RunError(CnnlabError):
     """A directory is not a training run, or a run cannot be continued."""
+
+
+class ArgumentError(CnnlabError, ValueError):
+    """A bad argument: a wrong value, type, shape or option, as Keras raises ``ValueError``.
+
+    It *is* a ``ValueError`` (``except ValueError`` catches it, as with Keras), and a
+    :class:`CnnlabError`, so the CLI prints it as one line with exit code 2. A plain
+    ``ValueError`` raised from elsewhere (NumPy, a bug) is not one and keeps its traceback.
+
+    Example:
+        >>> raise ArgumentError("strides must be positive. Received: strides=0")
+        Traceback (most recent call last):
+        ...
+        cnnlab.errors.ArgumentError: strides must be positive. Received: strides=0
+    """

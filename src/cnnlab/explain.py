@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab._io import atomic_path, save_figure
+from cnnlab.errors import ArgumentError
 from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
 
 __all__ = [
@@ -109,9 +110,9 @@ def parse_size(value: str | int | Sequence[int], name: str = "input", *, ndim: i
         (3, 3)
     """
     if ndim not in (2, 3):
-        raise ValueError(f"ndim must be 2 or 3. Received: ndim={ndim!r}")
+        raise ArgumentError(f"ndim must be 2 or 3. Received: ndim={ndim!r}")
     forms = "6x6x3, 6x6 or 6 (height x width x channels)" if ndim == 3 else "3x3 or 3"
-    error = ValueError(
+    error = ArgumentError(
         f"`{name}` must look like {forms}, with positive whole numbers. Received: {name}={value!r}"
     )
     if isinstance(value, str):
@@ -165,7 +166,7 @@ def parse_padding(value: str | int | Sequence) -> str | int | tuple:
     if re.fullmatch(r"\d+\s*[x×,]\s*\d+", text):
         a, b = _SIZE_SEPARATORS.split(text)
         return int(a), int(b)
-    raise ValueError(
+    raise ArgumentError(
         "`padding` must be 'valid', 'same', a whole number N (N zeros on every side) or "
         f"HxW. Received: padding={value!r}"
     )
@@ -416,7 +417,7 @@ def explain_conv(
     """
     shape = parse_size(input_shape, "input_shape")
     if isinstance(filters, bool) or not isinstance(filters, int | np.integer) or filters < 1:
-        raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        raise ArgumentError(f"`filters` must be a positive int. Received: filters={filters!r}")
     padding = parse_padding(padding)
     kernel, stride, pads, axes = _sliding_window(
         shape, kernel_size, "kernel_size", strides, padding
@@ -535,7 +536,7 @@ def explain_pool(
     """
     shape = parse_size(input_shape, "input_shape")
     if mode not in POOL_MODES:
-        raise ValueError(f"`mode` must be one of {POOL_MODES}. Received: mode={mode!r}")
+        raise ArgumentError(f"`mode` must be one of {POOL_MODES}. Received: mode={mode!r}")
     padding = parse_padding(padding)
     window, stride, pads, axes = _sliding_window(shape, pool_size, "pool_size", strides, padding)
     return PoolExplanation(shape, window, stride, padding, pads, mode, axes)
@@ -641,7 +642,7 @@ def explain_params(
     """
     shape = parse_size(input_shape, "input_shape")
     if isinstance(dense_units, bool) or not isinstance(dense_units, int) or dense_units < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"`dense_units` must be a positive int. Received: dense_units={dense_units!r}"
         )
     conv = explain_conv(shape, filters, kernel_size, 1, padding)
@@ -866,7 +867,7 @@ def explain_layers(
         if row is None:
             if kind == "InputLayer":
                 continue
-            raise ValueError(
+            raise ArgumentError(
                 f"cannot explain layer {layer_name!r}: type {kind} is not known to the calculator"
             )
         rows.append(row)
@@ -900,9 +901,9 @@ def explain_keras_model(model: Any) -> ModelExplanation:
     """
     inputs = getattr(model, "inputs", None)
     if not inputs:
-        raise ValueError(f"the model {model.name!r} is not built; call it on an input first")
+        raise ArgumentError(f"the model {model.name!r} is not built; call it on an input first")
     if len(inputs) != 1:
-        raise ValueError(
+        raise ArgumentError(
             f"explain handles models with one input. Received: {len(inputs)} inputs "
             f"for {model.name!r}"
         )
@@ -959,12 +960,12 @@ def explain_model(
             model = build() if input_shape is None else build(parse_size(input_shape))
             return explain_keras_model(model)
         if input_shape is not None:
-            raise ValueError(
+            raise ArgumentError(
                 "input_shape applies to 'happy' and 'signs' only; a run has its own. "
                 f"Received: target={name!r}, input_shape={input_shape!r}"
             )
         if not Path(name).exists():
-            raise ValueError(
+            raise ArgumentError(
                 "target must be 'happy', 'signs' or a training run directory. "
                 f"Received: {name!r} (no such directory)"
             )
@@ -991,13 +992,15 @@ def explain_nn_model(model: Any) -> ModelExplanation:
     """
     layers = getattr(model, "layers", None)
     if layers is None:
-        raise ValueError(
+        raise ArgumentError(
             f"cannot explain {type(model).__name__}: expected a keras.Model or a cnnlab.nn "
             "model with .layers"
         )
     shape = getattr(model, "input_shape", None)
     if shape is None:
-        raise ValueError(f"the model {getattr(model, 'name', '')!r} is not built; build it first")
+        raise ArgumentError(
+            f"the model {getattr(model, 'name', '')!r} is not built; build it first"
+        )
     shape = tuple(int(v) for v in shape if v is not None)
     specs = [(layer.name, type(layer).__name__, layer.get_config()) for layer in layers]
     return explain_layers(specs, shape, name=getattr(model, "name", "model"))
@@ -1100,7 +1103,7 @@ def _new_figure(size: Sequence[int]):
 
     width, height = (int(v) for v in size)
     if width < 200 or height < 150:
-        raise ValueError(f"`size` must be at least 200x150 pixels. Received: size={size!r}")
+        raise ArgumentError(f"`size` must be at least 200x150 pixels. Received: size={size!r}")
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -1178,7 +1181,9 @@ def _positions(axes: tuple[AxisWork, AxisWork]) -> list[tuple[int, int]]:
 
 def _frame_positions(axes: tuple[AxisWork, AxisWork], max_frames: int) -> list[tuple[int, int]]:
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
-        raise ValueError(f"`max_frames` must be an int >= 2. Received: max_frames={max_frames!r}")
+        raise ArgumentError(
+            f"`max_frames` must be an int >= 2. Received: max_frames={max_frames!r}"
+        )
     return _positions(axes)[:max_frames]
 
 
@@ -1230,7 +1235,7 @@ def _save_gif(frames: list[Any], path: str | os.PathLike, duration_ms: int) -> P
     from PIL import Image
 
     if isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or duration_ms < 20:
-        raise ValueError(
+        raise ArgumentError(
             f"`duration_ms` must be an int >= 20. Received: duration_ms={duration_ms!r}"
         )
     paletted = [f.convert("P", palette=Image.Palette.ADAPTIVE, colors=128) for f in frames]
@@ -1550,7 +1555,7 @@ def params_figure(
         ``path`` as a :class:`~pathlib.Path`.
     """
     if not comparisons:
-        raise ValueError("`comparisons` must hold at least one DenseVsConv. Received: []")
+        raise ArgumentError("`comparisons` must hold at least one DenseVsConv. Received: []")
     fig = _new_figure(size)
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(comparisons))
@@ -1607,7 +1612,7 @@ def model_figure(
         ``path`` as a :class:`~pathlib.Path`.
     """
     if not e.rows:
-        raise ValueError(f"the model {e.name!r} has no layers to draw")
+        raise ArgumentError(f"the model {e.name!r} has no layers to draw")
     fig = _new_figure(size)
     ax_act, ax_par = fig.subplots(2, 1, sharex=True)
     x = np.arange(len(e.rows))

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cnnlab.errors import ArgumentError
+
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
@@ -40,7 +42,7 @@ MODELS = ("course", "recommended")
 def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-        raise ValueError(
+        raise ArgumentError(
             "input_shape must be three positive integers (height, width, channels). "
             f"Received: input_shape={input_shape}"
         )
@@ -49,7 +51,7 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
 
 def _check_n_classes(n_classes: int) -> int:
     if not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2. Received: n_classes={n_classes}")
+        raise ArgumentError(f"n_classes must be an integer >= 2. Received: n_classes={n_classes}")
     return n_classes
 
 
@@ -280,7 +282,7 @@ def build_model(
     check_task_model(task, model)
     if task == "mood":
         if n_classes != 2:
-            raise ValueError(
+            raise ArgumentError(
                 "task 'mood' is binary and needs exactly 2 classes. "
                 f"Received: n_classes={n_classes}"
             )
@@ -295,9 +297,9 @@ def build_model(
 def check_task_model(task: str, model: str) -> None:
     """Raise ``ValueError`` for an unknown task or model name."""
     if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
+        raise ArgumentError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
     if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
+        raise ArgumentError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
 
 
 AUGMENTATION_LAYERS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation")

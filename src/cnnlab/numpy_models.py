@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnlab import nn
+from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import (
     _check_input_shape,
     _check_n_classes,
@@ -119,7 +120,7 @@ def build_model(
     check_task_model(task, model)
     if task == "mood":
         if n_classes != 2:
-            raise ValueError(
+            raise ArgumentError(
                 "task 'mood' is binary and needs exactly 2 classes. "
                 f"Received: n_classes={n_classes}"
             )

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab._io import save_figure
+from cnnlab.errors import ArgumentError
 
 MAX_MAPS_PER_LAYER = 16
 """At most this many channels of each layer are drawn in a feature-map grid."""
@@ -56,7 +57,7 @@ def plot_learning_curves(
         ``path`` as a ``Path``.
     """
     if not history or not any(len(v) for v in history.values()):
-        raise ValueError("history must hold at least one epoch. Received: an empty history")
+        raise ArgumentError("history must hold at least one epoch. Received: an empty history")
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
@@ -80,13 +81,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     y_true = np.asarray(y_true, dtype=np.int64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.int64).ravel()
     if y_true.shape != y_pred.shape:
-        raise ValueError(
+        raise ArgumentError(
             "y_true and y_pred must have the same length. "
             f"Received: {y_true.shape[0]} and {y_pred.shape[0]}"
         )
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         if y.size and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"{name} holds labels outside 0..{n_classes - 1}")
+            raise ArgumentError(f"{name} holds labels outside 0..{n_classes - 1}")
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     return cm
@@ -160,7 +161,7 @@ def _filter_images(kernel: np.ndarray) -> list[np.ndarray]:
     """
     kernel = np.asarray(kernel)
     if kernel.ndim != 4:
-        raise ValueError(
+        raise ArgumentError(
             f"kernel must have shape (kh, kw, c_in, c_out). Received: shape={kernel.shape}"
         )
     images = []
@@ -219,7 +220,7 @@ def plot_feature_maps(
         >>> plot_feature_maps(img, [("conv2d", a1)], "show.png", kernel=w)  # doctest: +SKIP
     """
     if not maps and kernel is None and image is None:
-        raise ValueError("nothing to draw: give an image, a kernel or at least one feature map")
+        raise ArgumentError("nothing to draw: give an image, a kernel or at least one feature map")
     rows_spec: list[tuple[str, list[np.ndarray], str | None]] = []
     if image is not None:
         img = np.asarray(image, dtype=np.float64)
@@ -233,7 +234,7 @@ def plot_feature_maps(
     for name, act in maps:
         act = np.asarray(act)
         if act.ndim != 3:
-            raise ValueError(f"feature maps of {name} must be (H, W, C). Received: {act.shape}")
+            raise ArgumentError(f"feature maps of {name} must be (H, W, C). Received: {act.shape}")
         n = min(act.shape[2], max_maps)
         shown = f"{name}: {act.shape[0]}x{act.shape[1]}x{act.shape[2]}"
         if act.shape[2] > n:

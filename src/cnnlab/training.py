@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _io
-from cnnlab.errors import RunError
+from cnnlab.errors import ArgumentError, RunError
 from cnnlab.keras_models import MODELS, TASKS
 
 ENGINES = ("keras", "numpy")
@@ -106,29 +106,31 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(
+            raise ArgumentError(
                 f"task must be one of {', '.join(TASKS)}. Received: task={self.task!r}"
             )
         if self.engine not in ENGINES:
-            raise ValueError(
+            raise ArgumentError(
                 f"engine must be one of {', '.join(ENGINES)}. Received: engine={self.engine!r}"
             )
         if self.model not in MODELS:
-            raise ValueError(
+            raise ArgumentError(
                 f"model must be one of {', '.join(MODELS)}. Received: model={self.model!r}"
             )
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+                raise ArgumentError(
+                    f"{name} must be a positive integer. Received: {name}={value!r}"
+                )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer. Received: seed={self.seed!r}")
+            raise ArgumentError(f"seed must be an integer. Received: seed={self.seed!r}")
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
-            raise ValueError(
+            raise ArgumentError(
                 f"learning_rate must be positive. Received: learning_rate={self.learning_rate!r}"
             )
         if self.schedule is not None and self.schedule not in SCHEDULES:
-            raise ValueError(
+            raise ArgumentError(
                 f"schedule must be one of {', '.join(SCHEDULES)}. "
                 f"Received: schedule={self.schedule!r}"
             )
@@ -169,7 +171,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+            raise ArgumentError(f"unknown config keys: {', '.join(unknown)}")
         d = dict(d)
         if d.get("image_size") is not None:
             d["image_size"] = tuple(d["image_size"])
@@ -461,7 +463,9 @@ _ENGINES: dict[str, _Engine] = {"keras": _KerasEngine(), "numpy": _NumpyEngine()
 
 def _engine(name: str) -> _Engine:
     if name not in _ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}. Received: engine={name!r}")
+        raise ArgumentError(
+            f"engine must be one of {', '.join(ENGINES)}. Received: engine={name!r}"
+        )
     return _ENGINES[name]
 
 
@@ -875,7 +879,7 @@ def read_images(run: Run, paths: Sequence[str | os.PathLike]) -> np.ndarray:
 
     cfg = run.config.resolved()
     if not paths:
-        raise ValueError("give at least one image")
+        raise ArgumentError("give at least one image")
     arrays = [decode_image(p, cfg.image_size, grayscale=cfg.grayscale) for p in paths]
     return preprocess(np.stack(arrays))
 

@@ -6,14 +6,14 @@ import sys
 
 import typer
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import ArgumentError, CnnlabError
 
 
 def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run ``app``; turn user errors into one line on stderr and exit code 2."""
     try:
         app(args=args, standalone_mode=False)
-    except (CnnlabError, ValueError) as exc:
+    except CnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except typer.Abort:
@@ -54,7 +54,7 @@ def parse_image_size(text: str | None, allow_native: bool = False) -> tuple[int,
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         native = ", or native" if allow_native else ""
-        raise ValueError(
+        raise ArgumentError(
             f"image size must be N or HxW, e.g. 64 or 64x48{native}. Received: --image-size {text}"
         )
     return values  # type: ignore[return-value]

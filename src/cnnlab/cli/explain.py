@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from cnnlab.errors import ArgumentError
+
 app = typer.Typer(
     help="Explain shapes, parameters and operations: conv, pool, params, model.",
     no_args_is_help=True,
@@ -41,7 +43,7 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the example numbers in the p
 def _png_path(kind: str, out: Path | None) -> Path:
     png = Path(out) if out is not None else Path(f"{kind}.png")
     if png.suffix.lower() != ".png":
-        raise ValueError(f"--out must name a .png file. Received: --out={str(png)!r}")
+        raise ArgumentError(f"--out must name a .png file. Received: --out={str(png)!r}")
     return png
 
 
@@ -156,7 +158,7 @@ def params(
     typer.echo("\n\n".join(str(c) for c in comparisons))
     if out is not None:
         if out.suffix.lower() != ".png":
-            raise ValueError(f"--out must name a .png file. Received: --out={str(out)!r}")
+            raise ArgumentError(f"--out must name a .png file. Received: --out={str(out)!r}")
         typer.echo("")
         typer.echo(f"wrote {explain.params_figure(comparisons, out)}")
 
@@ -180,7 +182,7 @@ def model(
 
     shape = None if input is None else explain.parse_size(input, "input")
     if out is not None and out.suffix.lower() != ".png":
-        raise ValueError(f"--out must name a .png file. Received: --out={str(out)!r}")
+        raise ArgumentError(f"--out must name a .png file. Received: --out={str(out)!r}")
     e = explain.explain_model(target, input_shape=shape)
     typer.echo(str(e))
     if out is not None:

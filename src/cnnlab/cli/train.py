@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cnnlab.cli._common import parse_image_size
+from cnnlab.errors import ArgumentError
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
@@ -91,7 +92,7 @@ def train(
         }
         extra = [k for k, v in given.items() if v is not None]
         if extra:
-            raise ValueError(
+            raise ArgumentError(
                 f"--resume continues a run with its own settings; only --epochs may be given "
                 f"with it. Received: {', '.join(extra)}"
             )

@@ -6,6 +6,7 @@ import numpy as np
 
 from cnnlab.data.dataset import Dataset, split_dataset
 from cnnlab.data.images import conform_images, normalize_image_size
+from cnnlab.errors import ArgumentError
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -40,9 +41,9 @@ def make_synthetic_arrays(
     """
     for label, v in (("n_per_class", n_per_class), ("n_classes", n_classes)):
         if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{label} must be a positive integer. Received: {label}={v!r}")
+            raise ArgumentError(f"{label} must be a positive integer. Received: {label}={v!r}")
     if n_classes < 2:
-        raise ValueError(f"n_classes must be at least 2. Received: n_classes={n_classes}")
+        raise ArgumentError(f"n_classes must be at least 2. Received: n_classes={n_classes}")
     h, w = normalize_image_size(image_size) or (16, 16)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)

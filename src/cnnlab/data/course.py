@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 
 def convert_to_one_hot(Y: np.ndarray, C: int) -> np.ndarray:  # noqa: N803
     """One-hot encode labels the course's way: the result has shape ``(C, m)``.
@@ -27,10 +29,10 @@ def convert_to_one_hot(Y: np.ndarray, C: int) -> np.ndarray:  # noqa: N803
                [0., 0., 1.]])
     """
     if not isinstance(C, int | np.integer) or isinstance(C, bool) or C < 1:
-        raise ValueError(f"C must be a positive integer. Received: C={C!r}")
+        raise ArgumentError(f"C must be a positive integer. Received: C={C!r}")
     Y = np.asarray(Y).reshape(-1)  # noqa: N806
     if Y.size and (Y.dtype.kind not in "iu" or Y.min() < 0 or Y.max() >= C):
-        raise ValueError(
+        raise ArgumentError(
             f"Y must hold integer labels in 0..{C - 1}. Received: dtype={Y.dtype}, "
             f"values {Y.min()}..{Y.max()}"
         )
@@ -60,13 +62,13 @@ def random_mini_batches(
         list of ``(mini_batch_X, mini_batch_Y)`` with shapes ``(b, H, W, C)``, ``(b, n_y)``.
     """
     if not isinstance(mini_batch_size, int | np.integer) or mini_batch_size < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"mini_batch_size must be a positive integer. Received: "
             f"mini_batch_size={mini_batch_size!r}"
         )
     m = X.shape[0]
     if Y.shape[0] != m:
-        raise ValueError(
+        raise ArgumentError(
             f"X and Y must have the same number of examples on axis 0. "
             f"Received: X.shape={X.shape}, Y.shape={Y.shape}"
         )
@@ -114,11 +116,11 @@ def to_tf_dataset(
         ``tf.data.Dataset`` yielding ``(x_batch (b, H, W, C), y_batch)``.
     """
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
         )
     if len(x) != len(y):
-        raise ValueError(
+        raise ArgumentError(
             f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"
         )
     import tensorflow as tf

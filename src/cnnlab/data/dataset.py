@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
 SPLITS = ("train", "val", "test")
 
@@ -44,24 +44,24 @@ class Dataset:
             x = np.ascontiguousarray(getattr(self, f"x_{split}"))
             y = np.asarray(getattr(self, f"y_{split}"))
             if x.dtype != np.uint8 or x.ndim != 4:
-                raise ValueError(
+                raise ArgumentError(
                     f"x_{split} must be uint8 of shape (N, H, W, C). "
                     f"Received: dtype={x.dtype}, shape={x.shape}"
                 )
             if y.ndim != 1 or len(y) != len(x):
-                raise ValueError(
+                raise ArgumentError(
                     f"y_{split} must have shape ({len(x)},) to match x_{split}. "
                     f"Received: shape={y.shape}"
                 )
             y = y.astype(np.int64, copy=False)
             if len(y) and (y.min() < 0 or y.max() >= len(names)):
-                raise ValueError(
+                raise ArgumentError(
                     f"y_{split} holds labels outside 0..{len(names) - 1} "
                     f"(class_names={names}). Received: min={y.min()}, max={y.max()}"
                 )
             if len(x):
                 if shape is not None and x.shape[1:] != shape:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"All splits must share one image shape. Received: {shape} and "
                         f"x_{split}.shape[1:]={x.shape[1:]}"
                     )
@@ -89,7 +89,7 @@ class Dataset:
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x, y)`` of the split ``"train"``, ``"val"`` or ``"test"``."""
         if name not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}. Received: split={name!r}")
+            raise ArgumentError(f"split must be one of {SPLITS}. Received: split={name!r}")
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
     def class_counts(self) -> dict[str, dict[str, int]]:
@@ -136,9 +136,9 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
     """Raise ``ValueError`` unless both fractions lie in [0, 1) and sum below 1."""
     for label, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not (isinstance(f, int | float) and 0.0 <= float(f) < 1.0):
-            raise ValueError(f"{label} must be in [0, 1). Received: {label}={f!r}")
+            raise ArgumentError(f"{label} must be in [0, 1). Received: {label}={f!r}")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
+        raise ArgumentError(
             "val_fraction + test_fraction must be below 1 so that training data remains. "
             f"Received: val_fraction={val_fraction}, test_fraction={test_fraction}"
         )

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnlab._io import atomic_path
 from cnnlab.data.dataset import Dataset
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
 
 def partner_path(path: str | os.PathLike) -> Path | None:
@@ -163,7 +163,7 @@ def load_h5(
         ((600, 64, 64, 3), ['0', '1'])
     """
     if train_path is None and test_path is None:
-        raise ValueError("load_h5 needs train_path, test_path or both. Received: neither")
+        raise ArgumentError("load_h5 needs train_path, test_path or both. Received: neither")
     parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
     if train_path is not None:
         parts["train"] = read_h5_split(train_path, "train")
@@ -217,7 +217,7 @@ def export_h5(
     """
     name = name or dataset.name
     if not name or any(ch in name for ch in "/\\") or name.startswith("."):
-        raise ValueError(f"name must be a plain file name part. Received: name={name!r}")
+        raise ArgumentError(f"name must be a plain file name part. Received: name={name!r}")
     import h5py
 
     out_dir = Path(out_dir)

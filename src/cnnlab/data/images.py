@@ -26,7 +26,7 @@ import numpy as np
 
 from cnnlab._io import atomic_path
 from cnnlab.data.cache import cache_dir
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _FORMATS = ("JPEG", "PNG", "BMP")
@@ -46,12 +46,12 @@ def normalize_image_size(image_size) -> tuple[int, int] | None:
         except TypeError:
             pair = ()
         if len(pair) != 2 or any(isinstance(v, bool) for v in image_size):
-            raise ValueError(
+            raise ArgumentError(
                 f"image_size must be an int, a pair (height, width) or None. "
                 f"Received: image_size={image_size!r}"
             )
     if min(pair) < 1:
-        raise ValueError(f"image_size must be positive. Received: image_size={image_size!r}")
+        raise ArgumentError(f"image_size must be positive. Received: image_size={image_size!r}")
     return pair
 
 

@@ -17,7 +17,7 @@ from cnnlab.data.images import (
     normalize_image_size,
 )
 from cnnlab.data.registry import REGISTRY, ensure_fetched
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
 BUILTIN = ("digits", "synthetic")
 H5_SUFFIXES = (".h5", ".hdf5")
@@ -101,7 +101,7 @@ def load_dataset(
     size = normalize_image_size(image_size)
     check_fractions(val_fraction, test_fraction)
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+        raise ArgumentError(f"seed must be an integer. Received: seed={seed!r}")
     meta = {
         "image_size": list(size) if size else None,
         "grayscale": bool(grayscale),
@@ -112,7 +112,7 @@ def load_dataset(
     split_kw = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
     key = os.fspath(source) if isinstance(source, str | os.PathLike) else source
     if not isinstance(key, str):
-        raise ValueError(f"source must be a name or a path. Received: source={source!r}")
+        raise ArgumentError(f"source must be a name or a path. Received: source={source!r}")
 
     if key == "digits":
         ds = load_digits_dataset(size, grayscale, **split_kw)

@@ -9,6 +9,7 @@ import numpy as np
 
 from cnnlab._io import save_figure
 from cnnlab.data.dataset import Dataset
+from cnnlab.errors import ArgumentError
 
 
 def sample_grid(
@@ -23,7 +24,9 @@ def sample_grid(
         The path written.
     """
     if not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive integer. Received: per_class={per_class!r}")
+        raise ArgumentError(
+            f"per_class must be a positive integer. Received: per_class={per_class!r}"
+        )
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from cnnlab._io import atomic_path, write_text
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.images import IMAGE_SUFFIXES, ProgressBar, _walk_images, list_class_folders
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def get_named(name: str) -> NamedDataset:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise ArgumentError(
             f"name must be one of {sorted(REGISTRY)}. Received: name={name!r}"
         ) from None
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 SUPPORTED = ("linear", "relu", "sigmoid", "softmax", "tanh")
 
 
@@ -24,7 +26,7 @@ def normalize(activation: str | None) -> str:
         return "linear"
     if isinstance(activation, str) and activation.lower() in SUPPORTED:
         return activation.lower()
-    raise ValueError(
+    raise ArgumentError(
         f"Unsupported activation. Expected one of {list(SUPPORTED)} or None. "
         f"Received: activation={activation!r}"
     )
@@ -60,7 +62,7 @@ def forward(name: str, z: np.ndarray) -> np.ndarray:
         return np.tanh(z, out=z)
     if name == "softmax":
         return softmax(z)
-    raise ValueError(f"Unsupported activation: {name!r}")
+    raise ArgumentError(f"Unsupported activation: {name!r}")
 
 
 def backward(name: str, dy: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -75,4 +77,4 @@ def backward(name: str, dy: np.ndarray, y: np.ndarray) -> np.ndarray:
         return dy * (1.0 - y * y)
     if name == "softmax":
         return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
-    raise ValueError(f"Unsupported activation: {name!r}")
+    raise ArgumentError(f"Unsupported activation: {name!r}")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Keras's fan-in and fan-out; a conv kernel (kh, kw, c_in, c_out) counts kh * kw in both."""
@@ -39,7 +41,7 @@ class Initializer:
         if self._own_rng is not None:
             return self._own_rng
         if rng is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"{type(self).__name__} needs a numpy.random.Generator or a seed. "
                 "Received: rng=None"
             )
@@ -113,7 +115,7 @@ def get(identifier: str | Initializer) -> Initializer:
         return deserialize(identifier)
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    raise ValueError(
+    raise ArgumentError(
         f"Unknown initializer. Expected one of {sorted(_BY_NAME)} or an Initializer. "
         f"Received: initializer={identifier!r}"
     )
@@ -123,7 +125,7 @@ def serialize(init: Initializer) -> str | dict:
     """A JSON-friendly description: the Keras name, with the seed when one was given."""
     name = _NAME_OF.get(type(init))
     if name is None:
-        raise ValueError(f"Cannot serialize initializer {init!r}")
+        raise ArgumentError(f"Cannot serialize initializer {init!r}")
     seed = init.get_config().get("seed")
     return name if seed is None else {"name": name, "seed": seed}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnlab.errors import ArgumentError
 from cnnlab.nn import layers as L
 from cnnlab.nn.model import Sequential
 
@@ -55,9 +56,9 @@ def _chain(km) -> list:
     if isinstance(km, keras.Sequential):
         return [layer for layer in km.layers if type(layer).__name__ != "InputLayer"]
     if not isinstance(km, keras.Model):
-        raise ValueError(f"from_keras expects a keras.Model. Received: {type(km).__name__}")
+        raise ArgumentError(f"from_keras expects a keras.Model. Received: {type(km).__name__}")
     if len(km.inputs) != 1 or len(km.outputs) != 1:
-        raise ValueError(
+        raise ArgumentError(
             f"from_keras: model {km.name!r} has {len(km.inputs)} inputs and {len(km.outputs)} "
             "outputs; only single-chain models (one input, one output) are supported"
         )
@@ -74,14 +75,14 @@ def _chain(km) -> list:
             None,
         )
         if node is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"from_keras: layer {layer.name!r} does not take the previous layer's output as "
                 f"its only input; model {km.name!r} is not a single chain of layers"
             )
         out.append(layer)
         prev = node.output_tensors[0]
     if prev is not km.outputs[0]:
-        raise ValueError(f"from_keras: model {km.name!r} is not a single chain of layers")
+        raise ArgumentError(f"from_keras: model {km.name!r} is not a single chain of layers")
     return out
 
 
@@ -204,7 +205,7 @@ def from_keras(keras_model, seed: int | None = None) -> Sequential:
     if isinstance(shape, list):
         shape = shape[0]
     if any(d is None for d in shape[1:]):
-        raise ValueError(
+        raise ArgumentError(
             f"from_keras: the input shape {shape} must be fully known (apart from the batch)"
         )
     model = Sequential([L.Input(shape=tuple(shape[1:]))], name=keras_model.name, seed=seed)
@@ -254,7 +255,7 @@ def _to_keras_layer(layer: L.Layer, keras):
         )
     if isinstance(layer, L.Dropout):
         return kl.Dropout(layer.rate, seed=layer.seed, **common)
-    raise ValueError(
+    raise ArgumentError(
         f"to_keras: layer {layer.name!r} of type {type(layer).__name__} has no Keras equivalent"
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.ops import conv2d_backward, conv2d_forward, pool2d_backward, pool2d_forward
@@ -44,7 +45,7 @@ def _window_output_hw(layer, input_shape, window) -> tuple[int, int]:
     try:
         return make_windows(input_shape, window, layer.strides, layer.padding).out_hw
     except ValueError as exc:
-        raise ValueError(
+        raise ArgumentError(
             f"Layer {layer.name!r}: the input {tuple(input_shape)} is too small: {exc}"
         ) from None
 
@@ -85,13 +86,13 @@ def _dtype(dtype: Any) -> np.dtype:
     except TypeError:
         dt = None
     if dt not in (np.dtype("float32"), np.dtype("float64")):
-        raise ValueError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
+        raise ArgumentError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
     return dt
 
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(
+        raise ArgumentError(
             f"Invalid value for argument `{name}`. Expected a strictly positive integer. "
             f"Received {name}={value!r}"
         )
@@ -101,7 +102,7 @@ def _positive_int(value: Any, name: str) -> int:
 def _padding_mode(padding: Any) -> str:
     if isinstance(padding, str) and padding.lower() in ("valid", "same"):
         return padding.lower()
-    raise ValueError(
+    raise ArgumentError(
         f"The `padding` argument must be one of 'valid', 'same'. Received: padding={padding!r}"
     )
 
@@ -114,7 +115,7 @@ def _shape_tuple(shape: Any, name: str) -> tuple[int, ...]:
     if not out or not all(
         isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in out
     ):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} must be a non-empty tuple of positive integers (without the batch axis). "
             f"Received: {name}={shape!r}"
         )
@@ -157,7 +158,7 @@ class Weight:
         """Copy ``value`` into the weight in place; its shape must match."""
         value = np.asarray(value)
         if value.shape != self.value.shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"Weight {self.path!r} has shape {self.value.shape}, "
                 f"but the value given has shape {value.shape}"
             )
@@ -195,7 +196,7 @@ class Layer:
         input_shape: Any = None,
     ):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
-            raise ValueError(
+            raise ArgumentError(
                 f"Layer names must be non-empty strings without '/'. Received: name={name!r}"
             )
         self.name = name if name is not None else unique_name(self.default_name)
@@ -240,14 +241,14 @@ class Layer:
         """Set the weights from arrays in Keras's order; counts and shapes must match."""
         weights = list(weights)
         if len(weights) != len(self._weights):
-            raise ValueError(
+            raise ArgumentError(
                 f"Layer {self.name!r} expected {len(self._weights)} weights, "
                 f"but received {len(weights)}"
             )
         for w, v in zip(self._weights, weights, strict=True):
             v = np.asarray(v)
             if v.shape != w.shape:
-                raise ValueError(
+                raise ArgumentError(
                     f"Layer {self.name!r} weight shape {w.shape} is not compatible with "
                     f"provided weight shape {v.shape} (weight {w.name!r})"
                 )
@@ -278,7 +279,7 @@ class Layer:
 
     def _check_rank(self, input_shape: tuple, rank: int) -> None:
         if len(input_shape) != rank:
-            raise ValueError(
+            raise ArgumentError(
                 f"Input 0 of layer {self.name!r} is incompatible with the layer: "
                 f"expected ndim={rank}, found ndim={len(input_shape)}. "
                 f"Full shape received: {tuple(input_shape)}"
@@ -794,11 +795,11 @@ class BatchNormalization(Layer):
         if isinstance(axis, list | tuple) and len(axis) == 1:
             axis = axis[0]
         if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
-            raise ValueError(f"axis must be an integer. Received: axis={axis!r}")
+            raise ArgumentError(f"axis must be an integer. Received: axis={axis!r}")
         if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")
+            raise ArgumentError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")
         if not float(epsilon) > 0:
-            raise ValueError(f"epsilon must be positive. Received: epsilon={epsilon!r}")
+            raise ArgumentError(f"epsilon must be positive. Received: epsilon={epsilon!r}")
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
@@ -809,7 +810,7 @@ class BatchNormalization(Layer):
     def _build(self, input_shape, rng):
         rank = len(input_shape)
         if not -rank <= self.axis < rank or self.axis % rank == 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"Layer {self.name!r}: axis={self.axis} is invalid for inputs of shape "
                 f"{tuple(input_shape)}"
             )
@@ -979,7 +980,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
-            raise ValueError(
+            raise ArgumentError(
                 "Invalid value received for argument `rate`. Expected a float value between "
                 f"0 and 1. Received: rate={rate!r}"
             )
@@ -1029,7 +1030,7 @@ def deserialize(item: dict) -> Layer:
     """Build a layer from ``{"class_name": ..., "config": {...}}``."""
     cls = LAYERS.get(item.get("class_name"))
     if cls is None:
-        raise ValueError(f"Unknown layer class {item.get('class_name')!r}")
+        raise ArgumentError(f"Unknown layer class {item.get('class_name')!r}")
     return cls.from_config(dict(item["config"]))
 
 

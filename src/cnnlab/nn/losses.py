@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.nn.activations import sigmoid, softmax
 
 EPSILON = 1e-7
@@ -35,7 +36,7 @@ def _weights(sample_weight, n, dtype):
         return None
     w = np.asarray(sample_weight, dtype=dtype).reshape(-1)
     if w.shape[0] != n:
-        raise ValueError(
+        raise ArgumentError(
             f"sample_weight must have one entry per sample ({n}). Received shape {w.shape}"
         )
     return w
@@ -115,7 +116,7 @@ class BinaryCrossentropy(Loss):
         t = np.asarray(y_true, dtype=y_pred.dtype)
         if t.shape != y_pred.shape:
             if t.size != y_pred.size or t.shape[0] != y_pred.shape[0]:
-                raise ValueError(
+                raise ArgumentError(
                     "Arguments `target` and `output` must have the same shape. "
                     f"Received: target.shape={t.shape}, output.shape={y_pred.shape}"
                 )
@@ -147,7 +148,7 @@ class CategoricalCrossentropy(Loss):
     def prepare_targets(self, y_true, y_pred):
         t = np.asarray(y_true, dtype=y_pred.dtype)
         if t.shape != y_pred.shape:
-            raise ValueError(
+            raise ArgumentError(
                 "Arguments `target` and `output` must have the same shape. "
                 f"Received: target.shape={t.shape}, output.shape={y_pred.shape} "
                 "(use sparse_categorical_crossentropy for integer labels)"
@@ -183,17 +184,17 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         if t.ndim == 2 and t.shape[1] == 1:
             t = t[:, 0]
         if t.ndim != 1 or t.shape[0] != y_pred.shape[0]:
-            raise ValueError(
+            raise ArgumentError(
                 "sparse_categorical_crossentropy expects integer labels of shape (N,) or (N, 1) "
                 f"for outputs of shape {y_pred.shape}. Received: target.shape={np.shape(y_true)}"
             )
         if t.dtype.kind == "f":
             if not np.all(t == np.round(t)):
-                raise ValueError("sparse_categorical_crossentropy labels must be integers")
+                raise ArgumentError("sparse_categorical_crossentropy labels must be integers")
         t = t.astype(np.int64)
         k = y_pred.shape[-1]
         if t.size and (t.min() < 0 or t.max() >= k):
-            raise ValueError(
+            raise ArgumentError(
                 f"Labels must be in [0, {k}) for {k} output classes. "
                 f"Received labels in [{t.min()}, {t.max()}]"
             )
@@ -227,7 +228,7 @@ def get(identifier: str | Loss) -> Loss:
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    raise ValueError(
+    raise ArgumentError(
         f"Unknown loss. Expected one of {sorted(_BY_NAME)} or a Loss instance. "
         f"Received: loss={identifier!r}"
     )
@@ -241,7 +242,7 @@ def deserialize(config: dict) -> Loss:
     config = dict(config)
     cls = _BY_NAME.get(config.pop("name", None))
     if cls is None:
-        raise ValueError(f"Unknown loss in config: {config!r}")
+        raise ArgumentError(f"Unknown loss in config: {config!r}")
     return cls(**config)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.nn import losses as losses_mod
 
 
@@ -33,7 +34,7 @@ class Accuracy:
 
     def __init__(self, kind: str, name: str = "accuracy"):
         if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {self.KINDS}. Received: kind={kind!r}")
+            raise ArgumentError(f"kind must be one of {self.KINDS}. Received: kind={kind!r}")
         self.kind = kind
         self.name = name
         self.reset()
@@ -79,6 +80,6 @@ def get(identifier, loss: losses_mod.Loss, output_shape: tuple) -> Accuracy:
         else:
             kind = "categorical"
         return Accuracy(kind, name=identifier)
-    raise ValueError(
+    raise ArgumentError(
         f"Unknown metric. Supported: 'accuracy' (or 'acc'). Received: metric={identifier!r}"
     )

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.nn import losses as losses_mod
 from cnnlab.nn import metrics as metrics_mod
 from cnnlab.nn import optimizers as optimizers_mod
@@ -81,7 +82,7 @@ def _batch_size(batch_size: Any) -> int:
         or not isinstance(batch_size, int | np.integer)
         or batch_size <= 0
     ):
-        raise ValueError(
+        raise ArgumentError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
         )
     return int(batch_size)
@@ -132,7 +133,7 @@ class Sequential:
         """Append a layer (or set the input with :func:`~cnnlab.nn.Input` first)."""
         if isinstance(layer, InputLayer):
             if self._input is not None or self._layers:
-                raise ValueError(
+                raise ArgumentError(
                     "An Input can only be the first entry of a Sequential model. "
                     f"Received: {layer!r} after {self._layers or [self._input]}"
                 )
@@ -140,13 +141,13 @@ class Sequential:
             self._apply_dtype(layer)
             return
         if not isinstance(layer, Layer):
-            raise ValueError(
+            raise ArgumentError(
                 "Only instances of cnnlab.nn layers can be added to a Sequential model. "
                 f"Received: {layer!r} (of type {type(layer).__name__})"
             )
         names = {lay.name for lay in self._layers}
         if layer.name in names:
-            raise ValueError(
+            raise ArgumentError(
                 f"All layers added to a Sequential model should have unique names. "
                 f"Name {layer.name!r} is already the name of a layer in this model."
             )
@@ -173,7 +174,7 @@ class Sequential:
         for layer in self._layers:
             if layer.name == name:
                 return layer
-        raise ValueError(
+        raise ArgumentError(
             f"No such layer: {name!r}. Existing layers are: {[l.name for l in self._layers]}"
         )
 
@@ -189,12 +190,12 @@ class Sequential:
             if self._input is None:
                 self._input = InputLayer(shape)
             elif tuple(self._input.shape) != shape:
-                raise ValueError(
+                raise ArgumentError(
                     f"Model {self.name!r} expects inputs of shape {self.input_shape}; "
                     f"cannot build it for {tuple(input_shape)}"
                 )
         if self._input is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"Model {self.name!r} has no input shape. Start it with nn.Input(shape=...), "
                 "pass input_shape=... to its first layer, or call build((None, H, W, C))."
             )
@@ -206,7 +207,7 @@ class Sequential:
             if not layer.built:
                 layer.build(shape, self._rng)
             elif tuple(layer.input_shape[1:]) != tuple(shape[1:]):
-                raise ValueError(
+                raise ArgumentError(
                     f"Layer {layer.name!r} was built for inputs {layer.input_shape}, "
                     f"but receives {shape} in model {self.name!r}"
                 )
@@ -231,7 +232,7 @@ class Sequential:
 
     def _require_built(self) -> None:
         if not self.built:
-            raise ValueError(
+            raise ArgumentError(
                 f"Model {self.name!r} is not built yet: give it an input shape "
                 "(nn.Input(shape=...), input_shape=..., or build((None, H, W, C)))."
             )
@@ -259,7 +260,7 @@ class Sequential:
         weights = list(weights)
         own = self.weights
         if len(weights) != len(own):
-            raise ValueError(
+            raise ArgumentError(
                 f"Model {self.name!r} has {len(own)} weights, but received {len(weights)}"
             )
         start = 0
@@ -280,7 +281,7 @@ class Sequential:
         elif not self.built:
             self._build_layers()
         if x.shape[1:] != tuple(self._input.shape):
-            raise ValueError(
+            raise ArgumentError(
                 f"Input 0 of model {self.name!r} is incompatible: expected shape="
                 f"{self.input_shape}, found shape={x.shape}"
             )
@@ -329,7 +330,7 @@ class Sequential:
         ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy" or
         an instance) and the metrics (["accuracy"])."""
         if loss is None:
-            raise ValueError("compile() needs a loss. Received: loss=None")
+            raise ArgumentError("compile() needs a loss. Received: loss=None")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
         if metrics is None:
@@ -349,7 +350,7 @@ class Sequential:
 
     def _setup_training(self) -> None:
         if not self.compiled:
-            raise ValueError("You must call `compile()` before using the model.")
+            raise ArgumentError("You must call `compile()` before using the model.")
         self._require_built()
         if getattr(self, "_compiled_for", None) is self.loss and self._metrics is not None:
             return
@@ -458,17 +459,17 @@ class Sequential:
             History: ``history.history["loss"]`` etc., one value per epoch.
         """
         if x is None or y is None:
-            raise ValueError("fit() needs both x and y")
+            raise ArgumentError("fit() needs both x and y")
         x = self._prepare_x(x)
         y = np.asarray(y)
         n = x.shape[0]
         if y.shape[0] != n:
-            raise ValueError(
+            raise ArgumentError(
                 f"x and y must have the same number of samples. Received: x has {n}, "
                 f"y has {y.shape[0]}"
             )
         if n == 0:
-            raise ValueError("fit() received no samples (x is empty)")
+            raise ArgumentError("fit() received no samples (x is empty)")
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = self._sample_weights(y, class_weight, sample_weight)
@@ -556,7 +557,7 @@ class Sequential:
         x = self._prepare_x(x)
         y = np.asarray(y)
         if y.shape[0] != x.shape[0]:
-            raise ValueError(
+            raise ArgumentError(
                 f"x and y must have the same number of samples. Received: x has {x.shape[0]}, "
                 f"y has {y.shape[0]}"
             )

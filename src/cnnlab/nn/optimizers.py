@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 
 def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
     try:
@@ -31,7 +33,7 @@ def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
     except (TypeError, ValueError):
         v = float("nan")
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} must be {'non-negative' if allow_zero else 'positive'}. "
             f"Received: {name}={value!r}"
         )
@@ -53,7 +55,7 @@ class Optimizer:
         if self._slots is None:
             self._slots = [self._make_slots(w.value) for w in weights]
         elif len(self._slots) != len(weights):
-            raise ValueError(
+            raise ArgumentError(
                 f"This optimizer was built for {len(self._slots)} weights; "
                 f"it cannot update {len(weights)}"
             )
@@ -80,10 +82,12 @@ class Optimizer:
         slots = [self._make_slots(w.value) for w in weights]
         flat = [s for group in slots for s in group]
         if len(flat) != len(variables):
-            raise ValueError(f"optimizer state has {len(variables)} arrays, expected {len(flat)}")
+            raise ArgumentError(
+                f"optimizer state has {len(variables)} arrays, expected {len(flat)}"
+            )
         for dst, src in zip(flat, variables, strict=True):
             if dst.shape != src.shape:
-                raise ValueError(
+                raise ArgumentError(
                     f"optimizer state array of shape {src.shape} does not match {dst.shape}"
                 )
             dst[...] = src
@@ -107,7 +111,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate)
         m = _positive(momentum, "momentum", allow_zero=True)
         if m > 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"`momentum` must be a float between [0, 1]. Received: momentum={momentum!r}"
             )
         self.momentum = m
@@ -153,7 +157,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         for value, name in ((beta_1, "beta_1"), (beta_2, "beta_2")):
             if not 0 <= float(value) < 1:
-                raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
+                raise ArgumentError(f"{name} must be in [0, 1). Received: {name}={value!r}")
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = _positive(epsilon, "epsilon")
@@ -204,7 +208,7 @@ def get(identifier: str | Optimizer) -> Optimizer:
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    raise ValueError(
+    raise ArgumentError(
         f"Unknown optimizer. Expected one of {sorted(_BY_NAME)} or an Optimizer instance. "
         f"Received: optimizer={identifier!r}"
     )
@@ -214,5 +218,5 @@ def deserialize(config: dict) -> Optimizer:
     config = dict(config)
     cls = _BY_NAME.get(config.pop("name", None))
     if cls is None:
-        raise ValueError(f"Unknown optimizer in config: {config!r}")
+        raise ArgumentError(f"Unknown optimizer in config: {config!r}")
     return cls(**config)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab._io import atomic_path
-from cnnlab.errors import ModelFileError
+from cnnlab.errors import ArgumentError, ModelFileError
 
 FORMAT = "cnnlab.nn.Sequential"
 VERSION = 1
@@ -52,7 +52,7 @@ def save_model(model, path: str | os.PathLike, include_optimizer: bool = True) -
     model._require_built()
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(
+        raise ArgumentError(
             "Invalid filepath extension for saving: use a name ending in '.npz' "
             f"(e.g. 'model.cnnlab.npz'). Received: filepath={str(path)!r}"
         )

@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnlab.errors import ArgumentError
 from cnnlab.ops._arrays import add_per_channel
 from cnnlab.ops.padding import pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
@@ -159,18 +160,18 @@ def conv2d_forward(
     x = check_nhwc(x, "x")
     w = np.asarray(w)
     if w.ndim != 4:
-        raise ValueError(
+        raise ArgumentError(
             f"`w` must be a 4-D array (kh, kw, C_in, C_out). Received: w.shape={w.shape}"
         )
     if w.shape[2] != x.shape[3]:
-        raise ValueError(
+        raise ArgumentError(
             f"The input has {x.shape[3]} channels but the kernel expects {w.shape[2]}. "
             f"Received: x.shape={x.shape}, w.shape={w.shape}"
         )
     if b is not None:
         b = np.asarray(b)
         if b.shape != (w.shape[3],):
-            raise ValueError(
+            raise ArgumentError(
                 f"`b` must have shape ({w.shape[3]},), one value per filter. "
                 f"Received: b.shape={b.shape}"
             )
@@ -240,7 +241,7 @@ def conv2d_backward(
     expected = (x_shape[0], oh, ow, c_out)
     dy = np.asarray(dy)
     if dy.shape != expected:
-        raise ValueError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
+        raise ArgumentError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
     dy = dy.astype(w.dtype, copy=False)
 
     def kernel_grad_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 __all__ = ["check_gradient", "numerical_gradient", "relative_error"]
 
 
@@ -71,7 +73,7 @@ def numerical_gradient(
         True
     """
     if not eps > 0:
-        raise ValueError(f"eps must be positive. Received: eps={eps}")
+        raise ArgumentError(f"eps must be positive. Received: eps={eps}")
     x = np.array(x, dtype=np.float64)  # a private copy that we nudge in place
     dy = np.asarray(dy, dtype=np.float64)
     grad = np.zeros_like(x)
@@ -101,7 +103,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape. Received: {a.shape} and {b.shape}")
+        raise ArgumentError(f"a and b must have the same shape. Received: {a.shape} and {b.shape}")
     denominator = np.linalg.norm(a) + np.linalg.norm(b)
     if denominator == 0.0:
         return 0.0
@@ -148,7 +150,7 @@ def check_gradient(
         True
     """
     if not inputs:
-        raise ValueError("inputs must name at least one array. Received: inputs={}")
+        raise ArgumentError("inputs must name at least one array. Received: inputs={}")
     values = {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
     y, cache = forward(**{name: value.copy() for name, value in values.items()})
     y = np.asarray(y)
@@ -156,7 +158,7 @@ def check_gradient(
         dy = np.random.default_rng(seed).standard_normal(y.shape)
     dy = np.asarray(dy, dtype=np.float64)
     if dy.shape != y.shape:
-        raise ValueError(
+        raise ArgumentError(
             f"dy must have the shape of the forward output {y.shape}. Received: dy.shape={dy.shape}"
         )
 
@@ -165,7 +167,7 @@ def check_gradient(
         grads = (grads,)
     grads = tuple(grads)
     if len(grads) != len(values):
-        raise ValueError(
+        raise ArgumentError(
             f"backward must return one gradient per input ({len(values)}: {list(values)}). "
             f"Received: {len(grads)} gradients"
         )
@@ -174,7 +176,7 @@ def check_gradient(
     for (name, value), analytic in zip(values.items(), grads, strict=True):
         analytic = np.asarray(analytic)
         if analytic.shape != value.shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"The gradient of {name} must have shape {value.shape}. "
                 f"Received: shape {analytic.shape}"
             )
@@ -191,7 +193,7 @@ def check_gradient(
 def _weighted_sum(y: np.ndarray, dy: np.ndarray) -> float:
     y = np.asarray(y, dtype=np.float64)
     if y.shape != dy.shape:
-        raise ValueError(
+        raise ArgumentError(
             f"f(x) must have the shape of dy {dy.shape}. Received: f(x) with shape {y.shape}"
         )
     return float(np.sum(y * dy))

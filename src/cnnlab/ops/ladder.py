@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 __all__ = ["LadderRow", "Timing", "speed_ladder", "time_call", "time_calls"]
 
 
@@ -85,9 +87,9 @@ def time_calls(
         ['a', 'b']
     """
     if repeats < 1:
-        raise ValueError(f"repeats must be at least 1. Received: repeats={repeats}")
+        raise ArgumentError(f"repeats must be at least 1. Received: repeats={repeats}")
     if warmup < 0:
-        raise ValueError(f"warmup must be non-negative. Received: warmup={warmup}")
+        raise ArgumentError(f"warmup must be non-negative. Received: warmup={warmup}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -179,11 +181,11 @@ def speed_ladder(
         ("repeats", repeats),
     ):
         if value < 1:
-            raise ValueError(f"{name} must be positive. Received: {name}={value}")
+            raise ArgumentError(f"{name} must be positive. Received: {name}={value}")
     if pad < 0:
-        raise ValueError(f"pad must be non-negative. Received: pad={pad}")
+        raise ArgumentError(f"pad must be non-negative. Received: pad={pad}")
     if kernel > size + 2 * pad:
-        raise ValueError(
+        raise ArgumentError(
             f"kernel must fit the padded input ({size} + 2 * {pad}). Received: kernel={kernel}"
         )
     loop_images = min(loop_images, batch)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+from cnnlab.errors import ArgumentError
+
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
@@ -59,7 +61,7 @@ def normalize_tuple(value: int | Sequence[int], n: int, name: str, *, allow_zero
         except TypeError:
             result = None
         if result is None or len(result) != n or not all(_is_int(v) for v in result):
-            raise ValueError(
+            raise ArgumentError(
                 f"The `{name}` argument must be an int or a tuple of {n} ints. "
                 f"Received: {name}={value!r}"
             )
@@ -67,7 +69,7 @@ def normalize_tuple(value: int | Sequence[int], n: int, name: str, *, allow_zero
     lowest = 0 if allow_zero else 1
     if any(v < lowest for v in result):
         qualifier = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"`{name}` must be {qualifier}. Received: {name}={value!r}")
+        raise ArgumentError(f"`{name}` must be {qualifier}. Received: {name}={value!r}")
     return result
 
 
@@ -85,7 +87,7 @@ def output_size(n: int, f: int, pad_before: int, pad_after: int, stride: int) ->
     """
     padded = n + pad_before + pad_after
     if f > padded:
-        raise ValueError(
+        raise ArgumentError(
             f"The window ({f}) is larger than the padded input ({n} + {pad_before} + "
             f"{pad_after} = {padded}). Received: window={f}, input size={n}"
         )
@@ -136,7 +138,7 @@ def resolve_padding(
                 same_padding(in_hw[0], kernel[0], stride[0]),
                 same_padding(in_hw[1], kernel[1], stride[1]),
             )
-        raise ValueError(
+        raise ArgumentError(
             f"`padding` must be 'valid', 'same', an int or a tuple. Received: padding={padding!r}"
         )
     if _is_int(padding):
@@ -157,7 +159,7 @@ def resolve_padding(
             pass
         else:
             return top_bottom, left_right
-    raise ValueError(
+    raise ArgumentError(
         "`padding` must be 'valid', 'same', an int, a pair of ints or "
         f"((top, bottom), (left, right)). Received: padding={padding!r}"
     )

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from cnnlab.errors import ArgumentError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -43,7 +45,7 @@ def set_num_threads(n: int) -> None:
     """
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"The number of threads must be a positive int. Received: n={n!r}")
+        raise ArgumentError(f"The number of threads must be a positive int. Received: n={n!r}")
     with _lock:
         if _pool is not None and n != _num_threads:
             _pool.shutdown(wait=True)

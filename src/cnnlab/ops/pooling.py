@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.ops.padding import is_zero, pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
 from cnnlab.ops.windows import Windows, check_nhwc, make_windows
@@ -61,7 +62,7 @@ def _normalize_mode(mode: str) -> str:
     if key in ("avg", "mean"):
         key = "average"
     if key not in MODES:
-        raise ValueError(f"`mode` must be 'max' or 'average'. Received: mode={mode!r}")
+        raise ArgumentError(f"`mode` must be 'max' or 'average'. Received: mode={mode!r}")
     return key
 
 
@@ -215,7 +216,7 @@ def pool2d_forward(
     windows = make_windows(x.shape, pool_size, stride, padding, kernel_name="pool_size")
     (top, bottom), (left, right) = windows.pads
     if max(top, bottom) >= windows.kernel[0] or max(left, right) >= windows.kernel[1]:
-        raise ValueError(
+        raise ArgumentError(
             "`padding` must be smaller than `pool_size` on every side, or a window would hold "
             f"only padding. Received: padding={padding!r}, pool_size={pool_size!r}"
         )
@@ -246,7 +247,7 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
     mode, x, y, windows, counts = cache
     dy = np.asarray(dy)
     if dy.shape != y.shape:
-        raise ValueError(f"`dy` must have shape {y.shape}. Received: dy.shape={dy.shape}")
+        raise ArgumentError(f"`dy` must have shape {y.shape}. Received: dy.shape={dy.shape}")
     dy = dy.astype(x.dtype, copy=False)
     dx = np.empty(x.shape, dtype=x.dtype)
 

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
+
 __all__ = [
     "conv_backward",
     "conv_forward",
@@ -64,20 +66,22 @@ __all__ = [
 def _positive_int(hparameters: dict[str, Any], key: str, *, allow_zero: bool = False) -> int:
     """Read ``hparameters[key]`` as an int and check its sign (never modifies the dict)."""
     if key not in hparameters:
-        raise ValueError(f"hparameters must contain '{key}'. Received: hparameters={hparameters}")
+        raise ArgumentError(
+            f"hparameters must contain '{key}'. Received: hparameters={hparameters}"
+        )
     value = hparameters[key]
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"hparameters['{key}'] must be an int. Received: {key}={value!r}")
+        raise ArgumentError(f"hparameters['{key}'] must be an int. Received: {key}={value!r}")
     value = int(value)
     if value < 0 or (value == 0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{key} must be {kind}. Received: {key}={value}")
+        raise ArgumentError(f"{key} must be {kind}. Received: {key}={value}")
     return value
 
 
 def _check_ndim(name: str, array: np.ndarray, ndim: int) -> None:
     if array.ndim != ndim:
-        raise ValueError(
+        raise ArgumentError(
             f"{name} must have {ndim} dimensions. Received: {name} with shape {array.shape}"
         )
 
@@ -145,21 +149,21 @@ def conv_forward(
     (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
     (f, f_w, n_C_prev_w, n_C) = W.shape
     if f != f_w:
-        raise ValueError(f"W must hold square filters. Received: W with shape {W.shape}")
+        raise ArgumentError(f"W must hold square filters. Received: W with shape {W.shape}")
     if n_C_prev_w != n_C_prev:
-        raise ValueError(
+        raise ArgumentError(
             "W's input channels must match A_prev's channels. "
             f"Received: A_prev with shape {A_prev.shape} and W with shape {W.shape}"
         )
     if b.shape != (1, 1, 1, n_C):
-        raise ValueError(f"b must have shape (1, 1, 1, {n_C}). Received: b with shape {b.shape}")
+        raise ArgumentError(f"b must have shape (1, 1, 1, {n_C}). Received: b with shape {b.shape}")
     stride = _positive_int(hparameters, "stride")
     pad = _positive_int(hparameters, "pad", allow_zero=True)
 
     n_H = (n_H_prev - f + 2 * pad) // stride + 1
     n_W = (n_W_prev - f + 2 * pad) // stride + 1
     if n_H < 1 or n_W < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"The {f}x{f} filter is larger than the padded input. "
             f"Received: A_prev with shape {A_prev.shape}, pad={pad}"
         )
@@ -208,7 +212,7 @@ def pool_forward(
     n_H = (n_H_prev - f) // stride + 1
     n_W = (n_W_prev - f) // stride + 1
     if n_H < 1 or n_W < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"The {f}x{f} window is larger than the input. Received: A_prev with shape "
             f"{A_prev.shape}, f={f}"
         )
@@ -258,7 +262,7 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     (m_dz, n_H, n_W, n_C_dz) = dZ.shape
     expected = (m, (n_H_prev - f + 2 * pad) // stride + 1, (n_W_prev - f + 2 * pad) // stride + 1)
     if (m_dz, n_H, n_W, n_C_dz) != (*expected, n_C):
-        raise ValueError(
+        raise ArgumentError(
             f"dZ must have the shape of the forward output {(*expected, n_C)}. "
             f"Received: dZ with shape {dZ.shape}"
         )
@@ -358,7 +362,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     (m_da, n_H, n_W, n_C) = dA.shape
     expected = (m, (n_H_prev - f) // stride + 1, (n_W_prev - f) // stride + 1, n_C_prev)
     if dA.shape != expected:
-        raise ValueError(
+        raise ArgumentError(
             f"dA must have the shape of the forward output {expected}. "
             f"Received: dA with shape {dA.shape}"
         )
@@ -391,4 +395,4 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
 
 def _check_mode(mode: str) -> None:
     if mode not in ("max", "average"):
-        raise ValueError(f"mode must be 'max' or 'average'. Received: mode={mode!r}")
+        raise ArgumentError(f"mode must be 'max' or 'average'. Received: mode={mode!r}")

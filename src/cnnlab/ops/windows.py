@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab.errors import ArgumentError
 from cnnlab.ops.padding import Pads, normalize_tuple, output_size, resolve_padding
 
 
@@ -59,12 +60,14 @@ def check_nhwc(x: np.ndarray, name: str = "x") -> np.ndarray:
     """Return ``x`` as a floating (N, H, W, C) array, or raise a ValueError naming it."""
     x = np.asarray(x)
     if x.ndim != 4:
-        raise ValueError(
+        raise ArgumentError(
             f"`{name}` must be a 4-D array (N, H, W, C). Received: {name}.shape={x.shape}"
         )
     if not np.issubdtype(x.dtype, np.floating):
         if not (np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
-            raise ValueError(f"`{name}` must hold real numbers. Received: {name}.dtype={x.dtype}")
+            raise ArgumentError(
+                f"`{name}` must hold real numbers. Received: {name}.dtype={x.dtype}"
+            )
         x = x.astype(np.float32)
     return x
 
