@@ -8,6 +8,7 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,19 +28,47 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         ...     np.savez(tmp, w=w)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=(path.suffix if suffix is None else suffix)
-    )
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent,
+            prefix=f"{TEMP_PREFIX}{path.name}.",
+            suffix=(path.suffix if suffix is None else suffix),
+        )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        # mkstemp creates the file private (0600); give it the usual permissions.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            # mkstemp creates the file private (0600); give it the usual permissions.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+TEMP_PREFIX = "."
+"""Temporaries are hidden files named ``.<target name>.<random><suffix>`` beside the target."""
+
+
+def stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
+    """The temporaries that an interrupted :func:`atomic_path` for ``folder/name`` left behind."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(f"{TEMP_PREFIX}{glob.escape(name)}.*") if p.is_file())
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An ``OSError`` that names no file (a full disk, a size limit) gets ``path`` as its name,
+    so the user is told which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -39,3 +39,11 @@ class ArgumentError(CnnlabError, ValueError):
         ...
         cnnlab.errors.ArgumentError: strides must be positive. Received: strides=0
     """
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was kept and how to resume.
+
+    A ``KeyboardInterrupt`` still (``except KeyboardInterrupt`` catches it), so an interrupt
+    is never mistaken for an error; the CLI prints the message and exits with code 130.
+    """

@@ -1,8 +1,9 @@
 """The ``cnnlab`` command line: a thin Typer app over the library.
 
 Each command group lives in its own module and only parses, calls the library
-and prints. Errors about the user's input (:class:`cnnlab.errors.CnnlabError`
-and ``ValueError``) become one line on stderr and exit code 2.
+and prints. Errors about the user's input (:class:`cnnlab.errors.CnnlabError`)
+become one line on stderr and exit code 2; :mod:`cnnlab.cli._common` has the
+whole table (usage errors, OSError, MemoryError, Ctrl-C, bugs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
-from cnnlab.cli._common import run_cli  # noqa: E402
+from cnnlab.cli._common import run_cli, state  # noqa: E402
 
 app = typer.Typer(
     name="cnnlab",
@@ -23,6 +24,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of any error (also: CNNLAB_DEBUG=1)."
+    ),
+) -> None:
+    """Foundations of convolutional neural networks: ops, models, data and pictures."""
+    if debug:
+        state.debug = True
 
 
 def _register() -> None:

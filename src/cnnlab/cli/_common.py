@@ -1,35 +1,108 @@
-"""Helpers shared by the CLI modules: one-line errors, exit code 2."""
+"""Helpers shared by the CLI modules: how each kind of error reaches the user.
+
+=============================  ==================================================  =====
+what went wrong                what the user sees                                  exit
+=============================  ==================================================  =====
+a usage error (Typer's)        Typer's usage message and its one-line error        2
+a :class:`CnnlabError`         ``error: <message>`` (names the file or option)     2
+an ``OSError`` on a path       ``error: <path>: <reason>``                         2
+``MemoryError``                ``error: out of memory: <size> (in <function>)``    2
+Ctrl-C                         ``interrupted ...`` (what was kept, how to resume)  130
+anything else (a bug)          the traceback, then one line saying it is a bug     1
+=============================  ==================================================  =====
+
+``--debug`` (or ``CNNLAB_DEBUG=1``) shows the traceback of every error.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import typer
 
 from cnnlab.errors import ArgumentError, CnnlabError
 
 
+class _State:
+    debug = bool(os.environ.get("CNNLAB_DEBUG"))
+    interrupt_reported = False
+
+
+state = _State()
+
+
 def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
-    """Run ``app``; turn user errors into one line on stderr and exit code 2."""
+    """Run ``app`` and return the process's exit code (see the module's table)."""
     try:
-        app(args=args, standalone_mode=False)
-    except CnnlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        code = app(args=args, standalone_mode=False)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        code = 130
+    except CnnlabError as exc:
+        return _user_error(str(exc))
+    except MemoryError as exc:
+        return _user_error(_memory_message(exc))
+    except OSError as exc:
+        return _user_error(_os_message(exc))
+    except typer.Exit as exc:  # raised outside Typer's own handling
+        code = exc.exit_code
+    except Exception as exc:
+        show = getattr(exc, "show", None)  # Typer's usage errors print their own message
+        if show is not None and isinstance(getattr(exc, "exit_code", None), int):
+            show()
             return exc.exit_code
-        raise
-    return 0
+        traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__} (a bug in cnnlab; the traceback above "
+            "shows where; please report it)",
+            file=sys.stderr,
+        )
+        return 1
+    code = code if isinstance(code, int) else 0
+    if code == 130 and not state.interrupt_reported:
+        print("interrupted", file=sys.stderr)
+    return code
+
+
+def _user_error(message: str) -> int:
+    if state.debug:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _os_message(exc: OSError) -> str:
+    """``path: reason`` (both paths for a failed rename), or the reason alone."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return reason
+    return f"{' -> '.join(os.fsdecode(p) for p in paths)}: {reason}"
+
+
+def _memory_message(exc: MemoryError) -> str:
+    """NumPy says what it tried to allocate; the traceback says which cnnlab function asked."""
+    what = str(exc) or "the allocation failed"
+    where = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if f"{os.sep}cnnlab{os.sep}" in frame.filename and f"{os.sep}cli{os.sep}" not in (
+            frame.filename
+        ):
+            where = frame
+    if where is not None:
+        module = where.filename.rsplit(f"{os.sep}cnnlab{os.sep}", 1)[1].removesuffix(".py")
+        what += f" (in cnnlab.{module.replace(os.sep, '.')}.{where.name})"
+    return f"out of memory: {what}; try a smaller --batch-size or --image-size"
+
+
+def report_interrupt(message: str) -> None:
+    """Say what an interrupted command kept; ``run_cli`` then adds nothing and exits 130."""
+    print(message, file=sys.stderr, flush=True)
+    state.interrupt_reported = True
 
 
 def fail(message: str) -> None:

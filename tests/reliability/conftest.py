@@ -1,0 +1,89 @@
+"""Run the real ``cnnlab`` entry point in a subprocess, as a user does, and check what they see.
+
+Every case asserts the exit code, that stderr is one line naming the file or option (two at
+most with a hint), that there is no traceback, and (with :func:`snapshot`) that the user's
+files are byte-identical afterwards and no temporary file is left.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CNNLAB = Path(sys.executable).with_name("cnnlab")
+
+
+@dataclass
+class Result:
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_cnnlab(*args, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """``cnnlab ARGS...`` in a subprocess (the installed console script), with stdin closed."""
+    if not CNNLAB.exists():
+        pytest.fail(f"the cnnlab entry point is not installed beside {sys.executable}")
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    full_env.pop("CNNLAB_DEBUG", None)
+    proc = subprocess.run(
+        [str(CNNLAB), *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+    )
+    return Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_user_error(result: Result, *names: str, code: int = 2, max_lines: int = 2) -> None:
+    """Exit ``code``; stderr is at most ``max_lines`` lines, has no traceback, names ``names``."""
+    where = f"cnnlab {' '.join(result.args)}"
+    assert "Traceback" not in result.stderr, f"{where}: traceback\n{result.stderr}"
+    assert result.code == code, f"{where}: exit {result.code}, wanted {code}\n{result.stderr}"
+    lines = result.err_lines
+    assert 1 <= len(lines) <= max_lines, f"{where}: {len(lines)} stderr lines\n{result.stderr}"
+    for name in names:
+        assert name in result.stderr, f"{where}: stderr does not name {name!r}\n{result.stderr}"
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones too) -> its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def assert_unchanged(root: Path, before: dict[str, bytes]) -> None:
+    """The files under ``root`` are byte-identical to ``before``, with none added."""
+    after = snapshot(root)
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    assert not (added or removed or changed), (
+        f"{root}: added {added}, removed {removed}, changed {changed}"
+    )
+
+
+def temporaries(root: Path) -> list[str]:
+    """Files under ``root`` that look like an atomic write's leftovers (``.name.XXXX``)."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob(".*")
+        if p.is_file() and p.name.count(".") >= 2 and not p.name.startswith(".git")
+    )
