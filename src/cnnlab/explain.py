@@ -1025,6 +1025,9 @@ _WINDOW_COLORS = ["#8dd3c7", "#ffffb3", "#bebada", "#fdb462", "#b3de69", "#fccde
 NUMBERS_UP_TO = 16
 """Cells per side up to which the pictures print every cell's number."""
 _LINES_UP_TO = 48  # cells per side up to which grid lines are drawn
+DRAW_UP_TO = 512
+"""Cells per side (padded input) up to which the pictures are drawn; larger inputs are
+explained in numbers only (a picture of a million cells shows nothing a small one doesn't)."""
 
 
 def _fmt_value(v: float) -> str:
@@ -1043,6 +1046,12 @@ def _signed(v: float) -> str:
 
 def _example_input(shape_hw: Sequence[int], seed: int) -> np.ndarray:
     """Small integers 0..9 on a (H, W) grid, from a seeded generator."""
+    if max(shape_hw) > DRAW_UP_TO:
+        h, w = shape_hw
+        raise ArgumentError(
+            f"the pictures draw inputs up to {DRAW_UP_TO}x{DRAW_UP_TO}; this one is {h}x{w}. "
+            "Use --no-figure for the numbers alone, or a smaller --input"
+        )
     rng = np.random.default_rng(seed)
     return rng.integers(0, 10, size=tuple(shape_hw)).astype(np.float64)
 

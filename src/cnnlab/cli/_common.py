@@ -96,7 +96,7 @@ def _memory_message(exc: MemoryError) -> str:
     if where is not None:
         module = where.filename.rsplit(f"{os.sep}cnnlab{os.sep}", 1)[1].removesuffix(".py")
         what += f" (in cnnlab.{module.replace(os.sep, '.')}.{where.name})"
-    return f"out of memory: {what}; try a smaller --batch-size or --image-size"
+    return f"out of memory: {what}"
 
 
 def report_interrupt(message: str) -> None:

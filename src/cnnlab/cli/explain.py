@@ -6,7 +6,7 @@ Thin commands over :mod:`cnnlab.explain`: parse, call the library, print.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -103,7 +103,9 @@ def pool(
         str | None, typer.Option(help="Stride s or sHxsW (default: the window size).")
     ] = None,
     padding: PaddingOpt = "valid",
-    mode: Annotated[str, typer.Option(help="'max', 'average' or 'both'.")] = "both",
+    mode: Annotated[
+        Literal["max", "average", "both"], typer.Option(help="Which pooling to show.")
+    ] = "both",
     out: OutOpt = None,
     animate: AnimateOpt = False,
     no_figure: NoFigureOpt = False,

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from cnnlab.cli._common import parse_image_size
 from cnnlab.errors import ArgumentError
+
+# Typer lists these in --help and refuses anything else with its usage message (exit 2).
+# They equal cnnlab.training's TASKS, ENGINES, MODELS and SCHEDULES (a test checks it),
+# spelled out here so that `cnnlab --help` does not import NumPy.
+Task = Literal["mood", "signs"]
+Engine = Literal["keras", "numpy"]
+ModelName = Literal["course", "recommended"]
+Schedule = Literal["constant", "cosine"]
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
@@ -20,10 +28,10 @@ def _log(message: str) -> None:
 
 
 def train(
-    task: Annotated[str | None, typer.Option(help=TASK_HELP + " (default: signs)")] = None,
-    engine: Annotated[str | None, typer.Option(help=ENGINE_HELP + " (default: keras)")] = None,
+    task: Annotated[Task | None, typer.Option(help=TASK_HELP + " (default: signs)")] = None,
+    engine: Annotated[Engine | None, typer.Option(help=ENGINE_HELP + " (default: keras)")] = None,
     model: Annotated[
-        str | None, typer.Option(help="course or recommended. (default: recommended)")
+        ModelName | None, typer.Option(help="course or recommended. (default: recommended)")
     ] = None,
     data: Annotated[
         str | None,
@@ -56,7 +64,7 @@ def train(
         bool, typer.Option(help="Augmentation layers of the recommended Keras model.")
     ] = True,
     schedule: Annotated[
-        str | None,
+        Schedule | None,
         typer.Option(
             help="Learning rate per epoch: constant or cosine. "
             "(default: cosine for recommended, constant for course)"
@@ -135,7 +143,9 @@ def evaluate(
     data: Annotated[
         str | None, typer.Option(help="Evaluate on this dataset instead of the run's.")
     ] = None,
-    engine: Annotated[str | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")] = None,
+    engine: Annotated[
+        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+    ] = None,
 ) -> None:
     """Loss and accuracy of a run's model on the train, validation and test splits."""
     from cnnlab import training
@@ -146,7 +156,9 @@ def evaluate(
 def predict(
     run: Annotated[Path, typer.Argument(help="A run directory.")],
     images: Annotated[list[Path], typer.Argument(help="Image files (any size or format).")],
-    engine: Annotated[str | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")] = None,
+    engine: Annotated[
+        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+    ] = None,
 ) -> None:
     """Class name and probability for each image."""
     from cnnlab import training
@@ -163,7 +175,9 @@ def show(
     out: Annotated[
         Path | None, typer.Option(help="PNG to write. (default: RUN/show_IMAGE.png)")
     ] = None,
-    engine: Annotated[str | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")] = None,
+    engine: Annotated[
+        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+    ] = None,
 ) -> None:
     """Draw the first layer's filters and every conv layer's feature maps for one image."""
     from cnnlab import training
