@@ -53,6 +53,15 @@ class Dataset:
                     f"y_{split} must have shape ({len(x)},) to match x_{split}. "
                     f"Received: shape={y.shape}"
                 )
+            if y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
+                raise ArgumentError(
+                    f"y_{split} must hold integer labels. Received: NaN, inf or non-integer "
+                    "float values"
+                )
+            if y.dtype.kind not in "iubf" and y.size:
+                raise ArgumentError(
+                    f"y_{split} must hold integer labels. Received: dtype={y.dtype}"
+                )
             y = y.astype(np.int64, copy=False)
             if len(y) and (y.min() < 0 or y.max() >= len(names)):
                 raise ArgumentError(
