@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab._io import atomic_path
+from cnnlab.data import limits
 from cnnlab.data.dataset import Dataset
-from cnnlab.data.limits import MAX_DATASET_BYTES, human_bytes
 from cnnlab.errors import ArgumentError, DatasetError
 
 
@@ -78,11 +78,12 @@ def _check_declared(dset, path: Path, key: str) -> None:
     for s in shape:
         n *= s
     nbytes = n * max(int(dset.dtype.itemsize), 1)
-    if nbytes > MAX_DATASET_BYTES:
+    if nbytes > limits.MAX_DATASET_BYTES:
         dims = "x".join(map(str, shape))
+        size = limits.human_bytes(nbytes)
         raise DatasetError(
-            f"{path}: {key} declares {dims} {dset.dtype} values ({human_bytes(nbytes)}), over "
-            f"the limit of {human_bytes(MAX_DATASET_BYTES)} "
+            f"{path}: {key} declares {dims} {dset.dtype} values ({size}), over "
+            f"the limit of {limits.human_bytes(limits.MAX_DATASET_BYTES)} "
             "(cnnlab.data.limits.MAX_DATASET_BYTES); refusing to read it"
         )
 
