@@ -235,3 +235,20 @@ def test_non_utf8_class_and_file_names_round_trip(tmp_path):
     ds = load_dataset(root, image_size=8)
     assert "caf\ufffd" in ds.summary()
     ds.summary().encode("utf-8")  # printable
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs bytes file names")
+def test_non_utf8_names_survive_export_h5_and_fetch(tmp_path):
+    from cnnlab.data import export_h5, verify_fetched
+
+    root = tmp_path / "plain"
+    for d in range(10):
+        write_image(root / str(d) / "a.png", (8, 8))
+    os.rename(root / "3" / "a.png", os.path.join(os.fsencode(root / "3"), b"\xff.png"))
+    fetch("signs", from_path=root)
+    assert verify_fetched("signs")["counts"]["3"] == 1
+    ds = load_dataset(root, image_size=8)
+    ds = Dataset("x", ["caf\udce9"] + ds.class_names[1:], ds.x_train, ds.y_train,
+                 ds.x_val, ds.y_val, ds.x_test, ds.y_test)  # fmt: skip
+    train, _ = export_h5(ds, tmp_path / "h5")
+    assert load_h5(train).class_names == ds.class_names

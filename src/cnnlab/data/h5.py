@@ -33,7 +33,7 @@ def _class_names(raw: np.ndarray, path: Path) -> list[str]:
     names = []
     for v in raw:
         if isinstance(v, bytes | np.bytes_):
-            names.append(v.decode("utf-8", "replace"))
+            names.append(v.decode("utf-8", "surrogateescape"))  # as os.fsdecode does
         elif isinstance(v, float | np.floating) and float(v).is_integer():
             names.append(str(int(v)))
         else:
@@ -258,7 +258,8 @@ def export_h5(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    classes = np.array([c.encode("utf-8") for c in dataset.class_names])
+    # surrogateescape: a class named by non-UTF-8 bytes (a folder name) keeps its bytes
+    classes = np.array([c.encode("utf-8", "surrogateescape") for c in dataset.class_names])
     splits = {
         "train": (
             np.concatenate([dataset.x_train, dataset.x_val]),

@@ -130,7 +130,7 @@ def listing_sha256(root: str | os.PathLike) -> tuple[str, dict[str, int]]:
         counts[name] = len(cls)
         for path, size, _ in cls:
             rel = Path(path).relative_to(root).as_posix()
-            h.update(f"{rel}\t{size}\n".encode())
+            h.update(f"{rel}\t{size}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest(), counts
 
 
