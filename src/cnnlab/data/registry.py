@@ -10,7 +10,10 @@ The cache (see :func:`cnnlab.data.cache.cache_dir`) holds
   checked on every load).
 
 Everything is built under a temporary name in the cache and renamed into place, so a
-failed download or extraction leaves nothing half-written.
+failed download or extraction leaves nothing half-written. Zips are checked before
+anything is extracted: member paths must stay inside the target, links are refused, and
+zip bombs are refused by their declared total size, member count and compression ratio
+(limits in :mod:`cnnlab.data.limits`); the bytes actually expanded are counted as well.
 """
 
 from __future__ import annotations
