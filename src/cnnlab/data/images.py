@@ -203,8 +203,7 @@ def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
                     f"{path}: image of {w}x{h} pixels is over the decompression-bomb limit "
                     f"of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS)"
                 )
-            if getattr(im, "n_frames", 1) > 1:
-                im.seek(0)  # an animation: its first frame
+            # An animation (GIF, PNG, WebP) opens at its first frame, which is what is read.
             fmt = im.format
             if size is not None and fmt in ("JPEG", "MPO") and im.mode in ("RGB", "L"):
                 im.draft(mode, (size[1], size[0]))
