@@ -252,3 +252,15 @@ def test_non_utf8_names_survive_export_h5_and_fetch(tmp_path):
                  ds.x_val, ds.y_val, ds.x_test, ds.y_test)  # fmt: skip
     train, _ = export_h5(ds, tmp_path / "h5")
     assert load_h5(train).class_names == ds.class_names
+
+
+def test_download_over_the_limit_is_stopped_and_removed(tmp_path):
+    from cnnlab.data.registry import download
+
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(300_000))
+    dest = tmp_path / "out" / "big.zip"
+    with pytest.raises(DatasetError, match="over the limit of 97.7 KiB") as info:
+        download(source.as_uri(), dest, max_bytes=100_000, progress=False)
+    assert source.as_uri() in str(info.value)
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []

@@ -12,8 +12,9 @@ limit                          value        what it bounds (the largest real use
                                             course uses 64x64, ImageNet-style models 224x224)
 ``MAX_DATASET_BYTES``          4 GiB        decoded uint8 images of one load, folder or
                                             ``.h5`` (signs at 64x64: 25 MB; smiles: 54 MB)
-``MAX_EXTRACT_BYTES``          2 GiB        total expanded size of a dataset zip (the images
-                                            of signs: 28 MB, of smiles: 52 MB)
+``MAX_EXTRACT_BYTES``          2 GiB        total expanded size of a dataset zip, and the
+                                            size of a download (the images of signs: 28 MB,
+                                            of smiles: 52 MB)
 ``MAX_COMPRESSION_RATIO``      100          expanded / compressed size of a zip member over
                                             1 MiB (images barely compress; zeros reach 1000)
 ``MAX_ARCHIVE_MEMBERS``        200,000      entries in a dataset zip (smiles: about 13,200)
@@ -23,7 +24,8 @@ Pillow's own ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million pixels) bounds a s
 image file (a decompression bomb).
 
 The zip limits can be changed per call (``fetch(..., max_bytes=...)``,
-``safe_extract(..., max_bytes=..., max_ratio=...)``); the others are module constants.
+``download(..., max_bytes=...)``, ``safe_extract(..., max_bytes=..., max_ratio=...)``);
+the others are module constants (tests may patch them).
 """
 
 from __future__ import annotations

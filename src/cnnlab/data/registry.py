@@ -282,6 +282,7 @@ def download(
     opener: Opener | None = None,
     progress: bool | None = None,
     description: str = "downloading",
+    max_bytes: int = MAX_EXTRACT_BYTES,
 ) -> str:
     """Stream ``url`` to ``dest`` through a temporary file; return the sha256.
 
@@ -291,9 +292,12 @@ def download(
         opener: ``opener(url)`` returns a response with ``read(n)`` (and optionally
             ``headers``); defaults to ``urllib.request.urlopen`` with a 60 s timeout.
         progress: show a rich progress bar (default: when stdout is a terminal).
+        max_bytes: refuse a download larger than this (default ``MAX_EXTRACT_BYTES``,
+            2 GiB), by its Content-Length or by the bytes received.
 
     Raises:
-        DatasetError: the download failed or was cut short; nothing is left at ``dest``.
+        DatasetError: the download failed, was cut short or is over ``max_bytes``;
+            nothing is left at ``dest``.
     """
     import http.client
     import urllib.error
@@ -314,6 +318,12 @@ def download(
             headers = getattr(resp, "headers", None)
             length = headers.get("Content-Length") if headers is not None else None
             total = int(length) if length and str(length).isdigit() else None
+            too_big = DatasetError(
+                f"download of {url} is over the limit of {human_bytes(max_bytes)} "
+                "(cnnlab.data.limits.MAX_EXTRACT_BYTES); stopped and removed"
+            )
+            if total is not None and total > max_bytes:
+                raise too_big
             tmp = stack.enter_context(atomic_path(dest))
             out = stack.enter_context(open(tmp, "wb"))
             bar = stack.enter_context(ProgressBar(progress, description, total, in_bytes=True))
@@ -321,6 +331,8 @@ def download(
                 out.write(block)
                 h.update(block)
                 got += len(block)
+                if got > max_bytes:
+                    raise too_big
                 bar(len(block))
             if total is not None and got != total:
                 raise DatasetError(f"download of {url} was cut short: got {got} of {total} bytes")
@@ -400,7 +412,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _obtain_archive(
-    entry: NamedDataset, url: str, opener: Opener | None, progress: bool | None
+    entry: NamedDataset, url: str, opener: Opener | None, progress: bool | None, max_bytes: int
 ) -> tuple[Path, str]:
     """The downloaded zip in the cache (reused when its recorded sha256 matches)."""
     downloads = cache_dir() / "downloads"
@@ -413,7 +425,9 @@ def _obtain_archive(
         if digest == info.get("sha256") and expected in (None, digest):
             return archive, digest
         archive.unlink(missing_ok=True)  # damaged or changed: fetch it again
-    digest = download(url, archive, opener=opener, progress=progress, description=f"{entry.name}")
+    digest = download(
+        url, archive, opener=opener, progress=progress, description=entry.name, max_bytes=max_bytes
+    )
     if expected is not None and digest != expected:
         archive.unlink(missing_ok=True)
         raise DatasetError(
@@ -485,7 +499,7 @@ def fetch(
                 raise DatasetError(f"{src}: no such file or folder")
         else:
             try:
-                archive, archive_sha = _obtain_archive(entry, origin, opener, progress)
+                archive, archive_sha = _obtain_archive(entry, origin, opener, progress, max_bytes)
             except DatasetError as exc:
                 raise DatasetError(
                     f"{exc}; without network, download {origin} elsewhere and run "
