@@ -183,8 +183,6 @@ def _to_8bit(im, path):
             return ImageCms.applyTransform(im, lab_to_rgb)
         except (ImageCms.PyCMSError, OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot convert its LAB colors to RGB ({exc})") from None
-    if mode == "La":
-        return im.convert("RGBa").convert("RGBA")
     return im
 
 
