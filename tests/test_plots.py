@@ -97,3 +97,37 @@ def test_feature_maps_grid_grows_with_the_layers(tmp_path):
     with pytest.raises(ValueError, match="nothing to draw"):
         plots.plot_feature_maps(None, [], tmp_path / "d.png")
     _no_temp_files(tmp_path)
+
+
+def test_display_name_replaces_undecodable_bytes_only():
+    assert plots.display_name("caf\udce9") == "caf\ufffd"  # b"caf\xe9" as os.fsdecode gives it
+    assert plots.display_name("a\ud800b") == "a\ufffdb"  # a lone surrogate from JSON
+    assert plots.display_name("café 😀") == "café 😀"  # valid text is unchanged
+    assert plots.display_name(3) == "3"
+
+
+def test_figures_draw_non_utf8_class_and_file_names(tmp_path):
+    names = ["caf\udce9", "tea\udcff"]
+    y = np.array([0, 1, 1, 0])
+    out = plots.plot_confusion_matrix(y, y, names, tmp_path / "cm.png", title="run \udce9")
+    assert _png(out).shape[0] > 100
+    rng = np.random.default_rng(0)
+    out = plots.plot_feature_maps(
+        rng.random((8, 8, 3)),
+        [("conv\udce9", rng.random((6, 6, 2)))],
+        tmp_path / "maps.png",
+        kernel=rng.normal(size=(3, 3, 3, 2)),
+        title="\udcff.png: caf\udce9 (90%)",
+    )
+    assert _png(out).shape[0] > 100
+    plots.plot_filters(rng.normal(size=(3, 3, 3, 2)), tmp_path / "f.png", title="caf\udce9")
+
+    from cnnlab.data import make_synthetic
+    from cnnlab.data.preview import sample_grid
+
+    ds = make_synthetic(n_per_class=4, image_size=(8, 8), n_classes=2)
+    ds = type(ds)(
+        "set\udce9", names, ds.x_train, ds.y_train, ds.x_val, ds.y_val, ds.x_test, ds.y_test
+    )
+    assert _png(sample_grid(ds, tmp_path / "grid.png", per_class=2)).shape[0] > 50
+    _no_temp_files(tmp_path)

@@ -26,6 +26,30 @@ MAX_MAPS_PER_LAYER = 16
 """At most this many channels of each layer are drawn in a feature-map grid."""
 
 
+def display_name(name: object) -> str:
+    """``name`` as text every font and encoder accepts: undecodable bytes become U+FFFD.
+
+    A file or folder name that is not valid UTF-8 reaches Python (on POSIX) with
+    surrogate escapes (``b"caf\\xe9"`` -> ``"caf\\udce9"``), which matplotlib cannot draw and
+    UTF-8 cannot encode. Each such byte, and any other lone surrogate, becomes the
+    replacement character; every other name is returned unchanged.
+
+    Example:
+        >>> display_name("caf\\udce9") == "caf\\N{REPLACEMENT CHARACTER}"
+        True
+    """
+    text = str(name)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 def _pyplot():
     import matplotlib
 
@@ -111,6 +135,8 @@ def plot_confusion_matrix(
         path: the PNG to write.
     """
     n = len(class_names)
+    labels = [display_name(c) for c in class_names]
+    title = display_name(title)
     cm = confusion_matrix(y_true, y_pred, n)
     plt = _pyplot()
     side = max(4.0, 0.55 * n + 2.5)
@@ -118,8 +144,8 @@ def plot_confusion_matrix(
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ticks = np.arange(n)
-    ax.set_xticks(ticks, labels=list(class_names), rotation=45 if n > 4 else 0, ha="right")
-    ax.set_yticks(ticks, labels=list(class_names))
+    ax.set_xticks(ticks, labels=labels, rotation=45 if n > 4 else 0, ha="right")
+    ax.set_yticks(ticks, labels=labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     accuracy = np.trace(cm) / max(cm.sum(), 1)
@@ -189,7 +215,7 @@ def plot_filters(
         ax.axis("off")
     for ax, img in zip(axes.ravel(), images, strict=False):
         ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
-    fig.suptitle(title)
+    fig.suptitle(display_name(title))
     fig.tight_layout()
     return _save(fig, path, dpi)
 
@@ -236,7 +262,7 @@ def plot_feature_maps(
         if act.ndim != 3:
             raise ArgumentError(f"feature maps of {name} must be (H, W, C). Received: {act.shape}")
         n = min(act.shape[2], max_maps)
-        shown = f"{name}: {act.shape[0]}x{act.shape[1]}x{act.shape[2]}"
+        shown = f"{display_name(name)}: {act.shape[0]}x{act.shape[1]}x{act.shape[2]}"
         if act.shape[2] > n:
             shown += f" (first {n})"
         rows_spec.append((shown, [_normalize(act[:, :, c]) for c in range(n)], "viridis"))
@@ -260,6 +286,6 @@ def plot_feature_maps(
                 ax.set_title(label, loc="left", fontsize=9)
         r0 += nrows
     if title:
-        fig.suptitle(title)
+        fig.suptitle(display_name(title))
     fig.tight_layout()
     return _save(fig, path, dpi)

@@ -74,21 +74,48 @@ def test_hidden_files_and_folders_are_skipped(tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
-def test_links_leaving_the_root_are_not_followed(tmp_path):
+def test_links_inside_and_outside_the_root_are_followed(tmp_path):
     root = make_class_folders(tmp_path / "r", {"a": 2, "b": 1})
-    outside = make_class_folders(tmp_path / "outside", {"c": 3})
-    os.symlink(outside / "c" / "000.png", root / "a" / "escape.png")
+    outside = make_class_folders(tmp_path / "outside", {"c": 3, "d": 2})
+    os.symlink(outside / "c" / "000.png", root / "a" / "escape.png")  # an image outside
     os.symlink(outside / "c", root / "c")  # a class folder outside the root
-    os.symlink(outside / "c", root / "b" / "more")  # a subfolder outside the root
-    os.symlink(root / "b" / "000.png", root / "a" / "inside.png")  # stays inside: followed
+    os.symlink(outside / "d", root / "b" / "more")  # a subfolder outside the root
+    os.symlink(root / "b" / "000.png", root / "a" / "inside.png")  # an image inside
+    os.symlink("a", root / "e")  # a class folder linking inside the root (relative)
     names, files = list_class_folders(root)
-    assert names == ["a", "b"]
+    assert names == ["a", "b", "c", "e"]  # no class is dropped
     assert sorted(os.path.basename(p) for p, _, _ in files[0]) == [
         "000.png",
         "001.png",
+        "escape.png",
         "inside.png",
     ]
-    assert len(files[1]) == 1
+    assert [len(f) for f in files] == [4, 3, 3, 4]
+    x, y, _ = load_folder_arrays(root, (8, 8))
+    assert np.bincount(y).tolist() == [4, 3, 3, 4]
+    assert np.all(x[y == 2, 4, 4, 0] > 200)  # class c: the red images outside, via the link
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+def test_broken_and_looping_links_are_refused_not_dropped(tmp_path):
+    root = make_class_folders(tmp_path / "r", {"a": 2, "b": 1})
+    os.symlink(tmp_path / "gone", root / "c")
+    with pytest.raises(DatasetError, match="broken symbolic link") as info:
+        list_class_folders(root)
+    assert str(root / "c") in str(info.value)
+    (root / "c").unlink()
+    os.symlink(tmp_path / "gone.png", root / "a" / "x.png")
+    with pytest.raises(DatasetError, match="broken symbolic link") as info:
+        list_class_folders(root)
+    assert str(root / "a" / "x.png") in str(info.value)
+    (root / "a" / "x.png").unlink()
+    os.symlink(root, root / "b" / "up")  # would pull class a's images into b
+    with pytest.raises(DatasetError, match="mix the classes") as info:
+        list_class_folders(root)
+    assert str(root / "b" / "up") in str(info.value)
+    (root / "b" / "up").unlink()
+    os.symlink(root / "b", root / "b" / "self")  # a loop: visited once
+    assert [len(f) for f in list_class_folders(root)[1]] == [2, 1]
 
 
 def test_second_load_comes_from_the_cache(tmp_path, monkeypatch):
@@ -174,7 +201,7 @@ def test_corrupt_image_names_the_file(tmp_path):
     root = make_class_folders(tmp_path / "r", {"a": 2, "b": 2})
     bad = root / "b" / "zz.jpg"
     bad.write_bytes(b"definitely not an image")
-    with pytest.raises(DatasetError, match="not an image Pillow can read") as info:
+    with pytest.raises(DatasetError, match="not an image .unknown format; supported: JPEG") as info:
         load_dataset(root)
     assert str(bad) in str(info.value)
     bad.write_bytes(b"\xff\xd8\xff\xe0 a jpeg header and then garbage")

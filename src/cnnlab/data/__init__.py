@@ -7,6 +7,7 @@ Example:
     (dtype('uint8'), (8, 8, 3), ['0', '1', '2'])
 """
 
+from cnnlab.data import limits
 from cnnlab.data.builtin import digits_arrays, make_synthetic, make_synthetic_arrays
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.course import convert_to_one_hot, random_mini_batches, to_tf_dataset
@@ -15,6 +16,7 @@ from cnnlab.data.h5 import export_h5, load_h5, read_h5_split
 from cnnlab.data.images import (
     DEFAULT_IMAGE_SIZE,
     IMAGE_SUFFIXES,
+    SUPPORTED_FORMATS,
     conform_images,
     decode_image,
     list_class_folders,
@@ -37,6 +39,7 @@ __all__ = [
     "DEFAULT_IMAGE_SIZE",
     "IMAGE_SUFFIXES",
     "REGISTRY",
+    "SUPPORTED_FORMATS",
     "Dataset",
     "DatasetError",
     "NamedDataset",
@@ -49,6 +52,7 @@ __all__ = [
     "export_h5",
     "fetch",
     "is_fetched",
+    "limits",
     "list_class_folders",
     "load_dataset",
     "load_folder_arrays",

@@ -9,6 +9,19 @@ import numpy as np
 from cnnlab.errors import ArgumentError
 
 
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise ``ArgumentError`` naming ``name`` if a float array holds NaN or inf values."""
+    a = np.asarray(array)
+    if a.dtype.kind in "fc" and a.size:
+        finite = np.isfinite(a)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ArgumentError(
+                f"{name} must hold finite values. Received: {int(a.size - finite.sum())} NaN "
+                f"or inf values (the first at index {first})"
+            )
+
+
 def convert_to_one_hot(Y: np.ndarray, C: int) -> np.ndarray:  # noqa: N803
     """One-hot encode labels the course's way: the result has shape ``(C, m)``.
 
@@ -72,6 +85,8 @@ def random_mini_batches(
             f"X and Y must have the same number of examples on axis 0. "
             f"Received: X.shape={X.shape}, Y.shape={Y.shape}"
         )
+    check_finite(X, "X")
+    check_finite(Y, "Y")
     permutation = list(np.random.RandomState(seed).permutation(m))
     shuffled_X = X[permutation]  # noqa: N806
     shuffled_Y = Y[permutation]  # noqa: N806
@@ -123,6 +138,8 @@ def to_tf_dataset(
         raise ArgumentError(
             f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"
         )
+    check_finite(x, "x")
+    check_finite(y, "y")
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.int64)))

@@ -53,6 +53,15 @@ class Dataset:
                     f"y_{split} must have shape ({len(x)},) to match x_{split}. "
                     f"Received: shape={y.shape}"
                 )
+            if y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
+                raise ArgumentError(
+                    f"y_{split} must hold integer labels. Received: NaN, inf or non-integer "
+                    "float values"
+                )
+            if y.dtype.kind not in "iubf" and y.size:
+                raise ArgumentError(
+                    f"y_{split} must hold integer labels. Received: dtype={y.dtype}"
+                )
             y = y.astype(np.int64, copy=False)
             if len(y) and (y.min() < 0 or y.max() >= len(names)):
                 raise ArgumentError(
@@ -114,14 +123,17 @@ class Dataset:
 
     def summary(self) -> str:
         """A few lines: name, image shape and the counts per class and split."""
+        from cnnlab.plots import display_name  # names as printable text (no surrogates)
+
         h, w, c = self.image_shape
-        lines = [f"{self.name}: {len(self)} images of {h}x{w}x{c}, {self.n_classes} classes"]
+        name = display_name(self.name)
+        lines = [f"{name}: {len(self)} images of {h}x{w}x{c}, {self.n_classes} classes"]
         counts = self.class_counts()
         width = max([len(n) for n in self.class_names] + [5])
         lines.append(f"  {'class':<{width}} {'train':>7} {'val':>7} {'test':>7}")
         for name in self.class_names:
             row = " ".join(f"{counts[s][name]:>7}" for s in SPLITS)
-            lines.append(f"  {name:<{width}} {row}")
+            lines.append(f"  {display_name(name):<{width}} {row}")
         total = " ".join(f"{sum(counts[s].values()):>7}" for s in SPLITS)
         lines.append(f"  {'total':<{width}} {total}")
         return "\n".join(lines)

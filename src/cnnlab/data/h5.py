@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab._io import atomic_path
+from cnnlab.data import limits
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import ArgumentError, DatasetError
 
@@ -32,7 +33,7 @@ def _class_names(raw: np.ndarray, path: Path) -> list[str]:
     names = []
     for v in raw:
         if isinstance(v, bytes | np.bytes_):
-            names.append(v.decode("utf-8", "replace"))
+            names.append(v.decode("utf-8", "surrogateescape"))  # as os.fsdecode does
         elif isinstance(v, float | np.floating) and float(v).is_integer():
             names.append(str(int(v)))
         else:
@@ -67,6 +68,26 @@ def _images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     return np.rint(x).astype(np.uint8)
 
 
+def _check_declared(dset, path: Path, key: str) -> None:
+    """Refuse an array whose declared size is over ``MAX_DATASET_BYTES``, before reading it.
+
+    A small compressed (or chunked, never written) file can declare an enormous shape.
+    """
+    shape = tuple(int(s) for s in dset.shape or ())
+    n = 1
+    for s in shape:
+        n *= s
+    nbytes = n * max(int(dset.dtype.itemsize), 1)
+    if nbytes > limits.MAX_DATASET_BYTES:
+        dims = "x".join(map(str, shape))
+        size = limits.human_bytes(nbytes)
+        raise DatasetError(
+            f"{path}: {key} declares {dims} {dset.dtype} values ({size}), over "
+            f"the limit of {limits.human_bytes(limits.MAX_DATASET_BYTES)} "
+            "(cnnlab.data.limits.MAX_DATASET_BYTES); refusing to read it"
+        )
+
+
 def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
     if y.ndim == 2 and 1 in y.shape:
         y = y.reshape(-1)  # the course reshapes labels to (1, N)
@@ -86,15 +107,25 @@ def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def read_h5_split(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_h5_split(
+    path: str | os.PathLike, split: str, *, allow_empty: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``<split>_set_x``, ``<split>_set_y`` and ``list_classes`` from one course file.
+
+    Args:
+        path: the file.
+        split: ``"train"`` or ``"test"`` (the key prefix).
+        allow_empty: accept a file with 0 images (a test file beside a train file may be
+            empty, as ``export_h5`` writes one when there is no test split).
 
     Returns:
         ``x`` uint8 ``(N, H, W, C)``, ``y`` int64 ``(N,)``, class names.
 
     Raises:
         DatasetError: missing file, not HDF5 or truncated, missing keys, bad shapes or
-            dtypes, NaN/inf, lengths that differ, labels outside ``list_classes``.
+            dtypes, NaN/inf, lengths that differ, labels outside ``list_classes``, no
+            images (unless ``allow_empty``), or an array declared over
+            ``MAX_DATASET_BYTES`` (checked before reading).
     """
     import h5py
 
@@ -117,6 +148,9 @@ def read_h5_split(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
             for k in (kx, ky, "list_classes"):
                 if not isinstance(f[k], h5py.Dataset):
                     raise DatasetError(f"{path}: {k} is a group, expected an array")
+            _check_declared(f[kx], path, kx)
+            _check_declared(f[ky], path, ky)
+            _check_declared(f["list_classes"], path, "list_classes")
             x, y, raw_classes = f[kx][()], f[ky][()], f["list_classes"][()]
     except DatasetError:
         raise
@@ -125,6 +159,8 @@ def read_h5_split(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
             f"{path}: cannot read HDF5 data, file damaged or truncated ({exc})"
         ) from None
     x = _images(np.asarray(x), path, kx)
+    if len(x) == 0 and not allow_empty:
+        raise DatasetError(f"{path}: {kx} holds no images (0 samples)")
     y = _labels(np.asarray(y), len(x), path, ky)
     names = _class_names(raw_classes, path)
     if len(y) and (y.min() < 0 or y.max() >= len(names)):
@@ -168,7 +204,7 @@ def load_h5(
     if train_path is not None:
         parts["train"] = read_h5_split(train_path, "train")
     if test_path is not None:
-        parts["test"] = read_h5_split(test_path, "test")
+        parts["test"] = read_h5_split(test_path, "test", allow_empty=train_path is not None)
     if len(parts) == 2:
         (xa, _, na), (xb, _, nb) = parts["train"], parts["test"]
         if na != nb:
@@ -222,7 +258,8 @@ def export_h5(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    classes = np.array([c.encode("utf-8") for c in dataset.class_names])
+    # surrogateescape: a class named by non-UTF-8 bytes (a folder name) keeps its bytes
+    classes = np.array([c.encode("utf-8", "surrogateescape") for c in dataset.class_names])
     splits = {
         "train": (
             np.concatenate([dataset.x_train, dataset.x_val]),

@@ -1,10 +1,12 @@
 """Decode image files and folders of class subfolders into uint8 NHWC arrays, with a cache.
 
 A class folder root holds one subfolder per class; sorted subfolder names give the
-class index. JPEG, PNG and BMP files are read (anywhere below a class folder), EXIF
-orientation is applied, images are converted to RGB (or grayscale) and resized.
-Hidden files and folders (names starting with ``.``) are skipped, and links that lead
-outside the root are not followed.
+class index. JPEG, PNG, BMP, GIF (the first frame), TIFF and WebP files are read
+(anywhere below a class folder), EXIF orientation is applied, every pixel mode is
+scaled to 8 bits (16-bit and float images included), and images are converted to RGB
+(or grayscale) and resized. Hidden files and folders (names starting with ``.``) are
+skipped. Symbolic links (to class folders, subfolders or image files) are followed,
+wherever they lead; a broken link is an error, never silently dropped.
 
 The decoded arrays are cached as an uncompressed ``.npz`` (read with
 ``allow_pickle=False``) under ``<cache>/arrays``, keyed by the root, the target size,
@@ -26,16 +28,35 @@ import numpy as np
 
 from cnnlab._io import atomic_path
 from cnnlab.data.cache import cache_dir
+from cnnlab.data.limits import MAX_IMAGE_SIDE, check_dataset_bytes
 from cnnlab.errors import ArgumentError, DatasetError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-_FORMATS = ("JPEG", "PNG", "BMP")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+"""File name endings the class-folder walker reads (case-insensitive)."""
+SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WebP")
+"""The image formats that are decoded (named as users know them)."""
+# Pillow's names (its JPEG opener also gives MPO, as many phones' JPEGs are). Other
+# formats Pillow knows (EPS, PDF, ICO, ...) are refused as unsupported: fewer parsers see
+# untrusted files.
+_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
 DEFAULT_IMAGE_SIZE = (64, 64)
 _CACHE_VERSION = 1
 
 
 def normalize_image_size(image_size) -> tuple[int, int] | None:
-    """Turn ``64``, ``(64, 64)`` or ``None`` into ``(H, W)`` or ``None``; else ``ValueError``."""
+    """Turn ``64``, ``(64, 64)`` or ``None`` into ``(H, W)`` or ``None``; else ``ValueError``.
+
+    Each side must lie in ``1..MAX_IMAGE_SIDE`` (1024, see :mod:`cnnlab.data.limits`).
+    """
     if image_size is None:
         return None
     if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
@@ -52,6 +73,11 @@ def normalize_image_size(image_size) -> tuple[int, int] | None:
             )
     if min(pair) < 1:
         raise ArgumentError(f"image_size must be positive. Received: image_size={image_size!r}")
+    if max(pair) > MAX_IMAGE_SIDE:
+        raise ArgumentError(
+            f"image_size (--image-size) must be at most {MAX_IMAGE_SIDE} pixels per side "
+            f"(cnnlab.data.limits.MAX_IMAGE_SIDE). Received: image_size={image_size!r}"
+        )
     return pair
 
 
@@ -64,14 +90,21 @@ def _pil():
 def decode_image(path: str | os.PathLike, image_size, grayscale: bool = False) -> np.ndarray:
     """Read one image file into a uint8 array of shape ``(H, W, C)``.
 
+    Every pixel mode Pillow reads is scaled to 8 bits: 16-bit gray (``I;16``,
+    ``I;16B``, and ``I`` holding 0..65535) as ``round(v / 257)``; float (``F``) values
+    in 0..1 times 255, in 0..255 as they are; 1-bit, palette, CMYK, YCbCr and LAB are
+    converted to RGB; transparency (alpha, a palette's or a color's transparency) is
+    composited onto black. Animated GIF, PNG and WebP files give their first frame.
+
     Args:
-        path: a JPEG, PNG or BMP file.
+        path: a JPEG, PNG, BMP, GIF, TIFF or WebP file.
         image_size: ``(H, W)`` to resize to (bilinear), or ``None`` to keep the size.
         grayscale: ``True`` gives ``C = 1`` (luminance), ``False`` gives RGB, ``C = 3``.
 
     Raises:
-        DatasetError: the file is missing, corrupt, truncated or over Pillow's
-            decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+        DatasetError: the file is missing, a folder, empty, in an unsupported format,
+            corrupt or truncated, holds NaN/inf or out-of-range float pixels, or is over
+            Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
     Image, _ = _pil()
     with warnings.catch_warnings():
@@ -79,10 +112,86 @@ def decode_image(path: str | os.PathLike, image_size, grayscale: bool = False) -
         return _decode(path, normalize_image_size(image_size), grayscale)
 
 
+def _sniff(path) -> str:
+    """Why Pillow could not identify ``path``: empty, a damaged known format, or unsupported."""
+    Image, _ = _pil()
+    supported = ", ".join(SUPPORTED_FORMATS)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    if not head:
+        return "empty file (0 bytes), not an image"
+    for signature, fmt in _SIGNATURES:
+        if head.startswith(signature):
+            return f"corrupt or truncated {fmt} file (its header cannot be read)"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "corrupt or truncated WebP file (its header cannot be read)"
+    try:  # name the format if Pillow knows it (the header only; nothing is decoded)
+        with Image.open(path) as im:
+            fmt = im.format
+    except Exception:  # noqa: BLE001 - any failure here just means "not an image"
+        fmt = None
+    if fmt:
+        return f"unsupported image format {fmt}; supported: {supported}"
+    return f"not an image (unknown format; supported: {supported})"
+
+
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _to_8bit(im, path):
+    """``im`` in a mode Pillow converts to L/RGB correctly: wide gray modes scaled to 8 bits.
+
+    Pillow's own ``convert("L")`` clips 16-bit and float values at 255 (a 16-bit photo
+    becomes white), so these modes are scaled here.
+    """
+    Image, _ = _pil()
+    mode = im.mode
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        a = np.asarray(im)
+        if mode == "F":
+            a = a.astype(np.float64)
+            finite = np.isfinite(a)
+            if not finite.all():
+                raise DatasetError(
+                    f"{path}: {int(a.size - finite.sum())} pixels are NaN or infinite (float image)"
+                )
+            lo, hi = float(a.min()), float(a.max())
+            if lo < 0 or hi > 255:
+                raise DatasetError(
+                    f"{path}: float pixel values must lie in 0..1 or 0..255; got {lo:g}..{hi:g}"
+                )
+            a = a * 255.0 if hi <= 1.0 else a
+        else:
+            a = a.astype(np.int64)
+            lo, hi = int(a.min()), int(a.max())
+            if lo < 0 or hi > 65535:
+                raise DatasetError(
+                    f"{path}: {mode} pixel values must lie in 0..65535 (16 bits); got {lo}..{hi}"
+                )
+            a = a / 257.0
+        return Image.fromarray(np.rint(a).astype(np.uint8))
+    if mode == "LAB":
+        from PIL import ImageCms
+
+        try:
+            lab_to_rgb = ImageCms.buildTransform(
+                ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+            )
+            return ImageCms.applyTransform(im, lab_to_rgb)
+        except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot convert its LAB colors to RGB ({exc})") from None
+    return im
+
+
 def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
     """``decode_image`` without argument checks; the caller silences bomb warnings."""
     Image, ImageOps = _pil()
     mode = "L" if grayscale else "RGB"
+    if os.path.isdir(path):
+        raise DatasetError(f"{path}: is a folder, not an image file")
     try:
         with Image.open(path, formats=_FORMATS) as im:
             w, h = im.size
@@ -92,12 +201,16 @@ def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
                     f"{path}: image of {w}x{h} pixels is over the decompression-bomb limit "
                     f"of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS)"
                 )
-            if size is not None and im.format == "JPEG":
+            # An animation (GIF, PNG, WebP) opens at its first frame, which is what is read.
+            fmt = im.format
+            if size is not None and fmt in ("JPEG", "MPO") and im.mode in ("RGB", "L"):
                 im.draft(mode, (size[1], size[0]))
-            if im.format == "PNG" or (im.format == "JPEG" and "exif" in im.info):
-                im = ImageOps.exif_transpose(im)  # BMP has no EXIF; a JPEG without it: skip
+            im.load()
+            if fmt not in ("BMP", "GIF") and (fmt not in ("JPEG", "MPO") or "exif" in im.info):
+                im = ImageOps.exif_transpose(im)  # BMP, GIF and a JPEG without EXIF: no tag
+            im = _to_8bit(im, path)
             if im.mode != mode:
-                if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+                if im.mode in ("RGBA", "LA", "P", "PA", "RGBa") or "transparency" in im.info:
                     im = im.convert("RGBA")
                     bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
                     im = Image.alpha_composite(bg, im)
@@ -114,11 +227,11 @@ def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
         raise DatasetError(f"{path}: over the decompression-bomb limit ({exc})") from None
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
+    except PermissionError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
     except Image.UnidentifiedImageError:
-        raise DatasetError(
-            f"{path}: not an image Pillow can read (corrupt, or not JPEG/PNG/BMP)"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: {_sniff(path)}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise DatasetError(f"{path}: corrupt or truncated image ({exc})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -129,19 +242,26 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _within(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
+# Symbolic links are followed wherever they lead. A user who links class folders or
+# images in from elsewhere (a shared image pool, a split made of links) means it: the
+# folder they pass is theirs, and cnnlab only reads through it. What is refused instead
+# of followed: a broken link (named in the error, never dropped silently), and a folder
+# link that leads back to the dataset root or above it, which would put other classes'
+# images into this class (and loop). Each real folder is visited once per class.
+
+
+def _broken_link(path: str) -> DatasetError:
+    return DatasetError(
+        f"{path}: broken symbolic link (its target {os.readlink(path)!r} does not exist)"
+    )
 
 
 def _walk_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
     """Image files below ``folder``: ``(path, size, mtime_ns)``, sorted by path.
 
-    Hidden entries are skipped; a link is followed only when its target lies inside
-    ``root`` (a resolved path), and each real folder is visited once.
+    Hidden entries are skipped. Links are followed (see the note above); a link to a
+    folder that holds ``root`` (a resolved path) raises, and so does a broken link to an
+    image name.
     """
     found: list[tuple[str, int, int]] = []
     seen: set[str] = set()
@@ -159,18 +279,26 @@ def _walk_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
         for entry in entries:
             if _is_hidden(entry.name):
                 continue
-            if entry.is_symlink():
-                target = Path(os.path.realpath(entry.path))
-                if not _within(target, root) or not target.exists():
-                    continue
+            is_image_name = entry.name.lower().endswith(IMAGE_SUFFIXES)
             try:
+                if entry.is_symlink():
+                    target = Path(os.path.realpath(entry.path))
+                    if not target.exists():
+                        if is_image_name:
+                            raise _broken_link(entry.path)
+                        continue
+                    if target.is_dir() and root.is_relative_to(target):
+                        raise DatasetError(
+                            f"{entry.path}: links to {target}, which holds the dataset root "
+                            f"{root}; it would mix the classes"
+                        )
                 if entry.is_dir():
                     stack.append(Path(entry.path))
-                elif entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                elif entry.is_file() and is_image_name:
                     st = entry.stat()
                     found.append((entry.path, st.st_size, st.st_mtime_ns))
-            except OSError:
-                continue
+            except OSError as exc:
+                raise DatasetError(f"{entry.path}: cannot read ({exc.strerror})") from None
     found.sort()
     return found
 
@@ -180,12 +308,14 @@ def list_class_folders(
 ) -> tuple[list[str], list[list[tuple[str, int, int]]]]:
     """Class names (sorted subfolder names) and each class's image files.
 
+    Class folders may be symbolic links, inside the root or outside it.
+
     Returns:
         ``(class_names, files)`` where ``files[k]`` lists ``(path, size, mtime_ns)``.
 
     Raises:
-        DatasetError: ``root`` is missing or not a folder, has no class subfolders, or a
-            class folder holds no JPEG/PNG/BMP image.
+        DatasetError: ``root`` is missing or not a folder, has no class subfolders, a
+            class folder holds no image, or a class link is broken.
     """
     root = Path(root)
     if not root.exists():
@@ -194,11 +324,22 @@ def list_class_folders(
         raise DatasetError(f"{root}: not a folder of class subfolders")
     real_root = Path(os.path.realpath(root))
     classes: list[tuple[str, Path]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+    try:
+        top = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        raise DatasetError(f"{root}: cannot list folder ({exc.strerror})") from None
+    for entry in top:
         if _is_hidden(entry.name):
             continue
-        if entry.is_symlink() and not _within(Path(os.path.realpath(entry.path)), real_root):
-            continue
+        if entry.is_symlink():
+            target = Path(os.path.realpath(entry.path))
+            if not target.exists():
+                raise _broken_link(entry.path)
+            if target.is_dir() and real_root.is_relative_to(target):
+                raise DatasetError(
+                    f"{entry.path}: class folder links to {target}, which holds the dataset "
+                    f"root {root}"
+                )
         if entry.is_dir():
             classes.append((entry.name, Path(entry.path)))
     if not classes:
@@ -240,6 +381,9 @@ def decode_many(
         # Pillow warns above MAX_IMAGE_PIXELS; _decode raises DatasetError there instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         first = _decode(paths[0], size, grayscale)
+        check_dataset_bytes(
+            (len(paths), *first.shape), description, hint="; pass a smaller image size"
+        )
         out = np.empty((len(paths), *first.shape), dtype=np.uint8)
         out[0] = first
 
@@ -355,6 +499,9 @@ def load_folder_arrays(
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
     paths = [p for cls in files for (p, _, _) in cls]
+    if size is not None:
+        shape = (len(paths), *size, 1 if grayscale else 3)
+        check_dataset_bytes(shape, str(root), hint="; pass a smaller image size")
     y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
     x = decode_many(paths, size, grayscale, progress=progress, description=f"reading {root}")
     if use_cache:
@@ -366,10 +513,13 @@ def load_folder_arrays(
     return x, y, names
 
 
-def conform_images(x: np.ndarray, image_size, grayscale: bool) -> np.ndarray:
+def conform_images(
+    x: np.ndarray, image_size, grayscale: bool, source: str = "images"
+) -> np.ndarray:
     """Resize (bilinear) and convert the channels of uint8 images ``(N, H, W, C)``.
 
-    ``C`` may be 1 or 3. ``image_size=None`` keeps the size. Grayscale uses Pillow's
+    ``C`` may be 1 or 3. ``image_size=None`` keeps the size. ``source`` names the images
+    in the error raised when the result would exceed ``MAX_DATASET_BYTES``. Grayscale uses Pillow's
     luminance (ITU-R 601-2: ``L = R*299/1000 + G*587/1000 + B*114/1000``); a gray image
     becomes RGB by repeating its channel.
 
@@ -383,6 +533,7 @@ def conform_images(x: np.ndarray, image_size, grayscale: bool) -> np.ndarray:
     if (size is None or size == (h, w)) and c == target_c:
         return x
     oh, ow = size if size is not None else (h, w)
+    check_dataset_bytes((n, oh, ow, target_c), source, hint="; pass a smaller image size")
     out = np.empty((n, oh, ow, target_c), dtype=np.uint8)
     mode = "L" if grayscale else "RGB"
     for i in range(n):

@@ -169,7 +169,7 @@ def _load_h5_source(path: Path, size, grayscale: bool, meta: dict, split_kw: dic
     if train_file is not None:
         parts["train"] = read_h5_split(train_file, "train")
     if test_file is not None:
-        parts["test"] = read_h5_split(test_file, "test")
+        parts["test"] = read_h5_split(test_file, "test", allow_empty=train_file is not None)
     if len(parts) == 2 and parts["train"][2] != parts["test"][2]:
         raise DatasetError(
             f"{test_file}: list_classes {parts['test'][2]} differs from "
@@ -183,7 +183,11 @@ def _load_h5_source(path: Path, size, grayscale: bool, meta: dict, split_kw: dic
         "train_file": str(train_file) if train_file else None,
         "test_file": str(test_file) if test_file else None,
     }
-    conformed = {k: (conform_images(x, size, grayscale), y, n) for k, (x, y, n) in parts.items()}
+    files = {"train": train_file, "test": test_file}
+    conformed = {
+        k: (conform_images(x, size, grayscale, source=str(files[k])), y, n)
+        for k, (x, y, n) in parts.items()
+    }
     if len(conformed) == 2:
         (x, y, names), (xt, yt, _) = conformed["train"], conformed["test"]
         return split_dataset(

@@ -32,6 +32,8 @@ def sample_grid(
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
+    from cnnlab.plots import display_name
+
     x = np.concatenate([dataset.x_train, dataset.x_val, dataset.x_test])
     y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
     rng = np.random.default_rng(seed)
@@ -54,7 +56,8 @@ def sample_grid(
                 else:
                     ax.imshow(img)
             if j == 0:
-                ax.set_ylabel(f"{name}\n({len(idx)})", rotation=0, ha="right", va="center")
+                label = f"{display_name(name)}\n({len(idx)})"
+                ax.set_ylabel(label, rotation=0, ha="right", va="center")
     h, w, c = dataset.image_shape
-    fig.suptitle(f"{dataset.name}: {len(y)} images of {h}x{w}x{c}")
+    fig.suptitle(f"{display_name(dataset.name)}: {len(y)} images of {h}x{w}x{c}")
     return save_figure(fig, out, bbox_inches="tight")

@@ -10,7 +10,10 @@ The cache (see :func:`cnnlab.data.cache.cache_dir`) holds
   checked on every load).
 
 Everything is built under a temporary name in the cache and renamed into place, so a
-failed download or extraction leaves nothing half-written.
+failed download or extraction leaves nothing half-written. Zips are checked before
+anything is extracted: member paths must stay inside the target, links are refused, and
+zip bombs are refused by their declared total size, member count and compression ratio
+(limits in :mod:`cnnlab.data.limits`); the bytes actually expanded are counted as well.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,6 +35,13 @@ from pathlib import Path, PurePosixPath
 from cnnlab._io import atomic_path, write_text
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.images import IMAGE_SUFFIXES, ProgressBar, _walk_images, list_class_folders
+from cnnlab.data.limits import (
+    MAX_ARCHIVE_MEMBERS,
+    MAX_COMPRESSION_RATIO,
+    MAX_EXTRACT_BYTES,
+    RATIO_CHECK_MIN_BYTES,
+    human_bytes,
+)
 from cnnlab.errors import ArgumentError, DatasetError
 
 
@@ -122,7 +133,7 @@ def listing_sha256(root: str | os.PathLike) -> tuple[str, dict[str, int]]:
         counts[name] = len(cls)
         for path, size, _ in cls:
             rel = Path(path).relative_to(root).as_posix()
-            h.update(f"{rel}\t{size}\n".encode())
+            h.update(f"{rel}\t{size}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest(), counts
 
 
@@ -152,34 +163,113 @@ def _check_member(info: zipfile.ZipInfo, archive: Path) -> PurePosixPath | None:
     return pure
 
 
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Extract a zip into ``target``, refusing any member whose path leaves it.
+def _check_sizes(
+    plan: list[tuple[zipfile.ZipInfo, PurePosixPath | None]],
+    archive: Path,
+    max_bytes: int,
+    max_ratio: float,
+) -> None:
+    """Refuse a zip bomb from its declared sizes, before anything is written."""
+    files = [info for info, rel in plan if rel is not None]
+    if len(plan) > MAX_ARCHIVE_MEMBERS:
+        raise DatasetError(
+            f"{archive}: {len(plan):,} members, over the limit of {MAX_ARCHIVE_MEMBERS:,} "
+            "(cnnlab.data.limits.MAX_ARCHIVE_MEMBERS); refusing to extract"
+        )
+    total = sum(info.file_size for info in files)
+    if total > max_bytes:
+        raise DatasetError(
+            f"{archive}: expands to {human_bytes(total)}, over the limit of "
+            f"{human_bytes(max_bytes)} (cnnlab.data.limits.MAX_EXTRACT_BYTES); "
+            "refusing to extract (a zip bomb?)"
+        )
+    for info in files:
+        if info.file_size < RATIO_CHECK_MIN_BYTES:
+            continue
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > max_ratio:
+            raise DatasetError(
+                f"{archive}: member {info.filename!r} expands {ratio:,.0f} times "
+                f"({human_bytes(info.compress_size)} to {human_bytes(info.file_size)}), over "
+                f"the limit of {max_ratio:g} (cnnlab.data.limits.MAX_COMPRESSION_RATIO); "
+                "refusing to extract (a zip bomb?)"
+            )
+
+
+def safe_extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    max_bytes: int = MAX_EXTRACT_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+) -> None:
+    """Extract a zip into ``target``, refusing any member whose path leaves it, and bombs.
 
     All members are checked before anything is written: absolute paths, ``..``
-    components and symbolic links raise :class:`DatasetError` naming the member.
+    components and symbolic links raise :class:`DatasetError` naming the member, and so
+    does a declared total size over ``max_bytes``, more than ``MAX_ARCHIVE_MEMBERS``
+    members, or a member over 1 MiB that expands more than ``max_ratio`` times. While
+    extracting, the bytes actually written are counted too (headers can lie); past a
+    member's declared size or ``max_bytes`` the extraction stops and everything it wrote
+    is removed.
+
+    Args:
+        archive: the zip file.
+        target: folder to extract into (created if missing).
+        max_bytes: limit on the total expanded size (default ``MAX_EXTRACT_BYTES``, 2 GiB).
+        max_ratio: limit on a member's expanded / compressed size (default 100).
     """
     archive, target = Path(archive), Path(target)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DatasetError(f"{archive}: not a zip archive, or truncated ({exc})") from None
-    real_target = Path(os.path.realpath(target))
     with zf:
         plan = [(info, _check_member(info, archive)) for info in zf.infolist()]
-        for info, rel in plan:
-            if rel is None:
-                continue
-            dest = real_target.joinpath(*rel.parts)
-            if not Path(os.path.realpath(dest.parent)).is_relative_to(real_target):
-                raise DatasetError(f"{archive}: member {info.filename!r} leaves the target folder")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise DatasetError(
-                    f"{archive}: member {info.filename!r} is damaged ({exc})"
-                ) from None
+        _check_sizes(plan, archive, max_bytes, max_ratio)
+        existed = target.exists()
+        target.mkdir(parents=True, exist_ok=True)
+        real_target = Path(os.path.realpath(target))
+        created: list[Path] = []
+        try:
+            _extract(zf, plan, archive, real_target, max_bytes, created)
+        except BaseException:
+            if existed:  # remove only what this extraction wrote
+                for path in created:
+                    path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(real_target, ignore_errors=True)
+            raise
+
+
+def _extract(
+    zf, plan, archive: Path, real_target: Path, max_bytes: int, created: list[Path]
+) -> None:
+    """Write the members, counting the bytes actually expanded (headers can lie)."""
+    written = 0
+    for info, rel in plan:
+        if rel is None:
+            continue
+        dest = real_target.joinpath(*rel.parts)
+        if not Path(os.path.realpath(dest.parent)).is_relative_to(real_target):
+            raise DatasetError(f"{archive}: member {info.filename!r} leaves the target folder")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        member = 0
+        created.append(dest)
+        try:
+            with zf.open(info) as src, open(dest, "wb") as out:
+                while block := src.read(1 << 20):
+                    member += len(block)
+                    written += len(block)
+                    if member > info.file_size or written > max_bytes:
+                        raise DatasetError(
+                            f"{archive}: member {info.filename!r} expands beyond its declared "
+                            f"size ({human_bytes(info.file_size)}) or the limit of "
+                            f"{human_bytes(max_bytes)}; extraction stopped and removed"
+                        )
+                    out.write(block)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise DatasetError(f"{archive}: member {info.filename!r} is damaged ({exc})") from None
 
 
 # ------------------------------------------------------------------------ download
@@ -192,6 +282,7 @@ def download(
     opener: Opener | None = None,
     progress: bool | None = None,
     description: str = "downloading",
+    max_bytes: int = MAX_EXTRACT_BYTES,
 ) -> str:
     """Stream ``url`` to ``dest`` through a temporary file; return the sha256.
 
@@ -201,9 +292,12 @@ def download(
         opener: ``opener(url)`` returns a response with ``read(n)`` (and optionally
             ``headers``); defaults to ``urllib.request.urlopen`` with a 60 s timeout.
         progress: show a rich progress bar (default: when stdout is a terminal).
+        max_bytes: refuse a download larger than this (default ``MAX_EXTRACT_BYTES``,
+            2 GiB), by its Content-Length or by the bytes received.
 
     Raises:
-        DatasetError: the download failed or was cut short; nothing is left at ``dest``.
+        DatasetError: the download failed, was cut short or is over ``max_bytes``;
+            nothing is left at ``dest``.
     """
     import http.client
     import urllib.error
@@ -224,6 +318,12 @@ def download(
             headers = getattr(resp, "headers", None)
             length = headers.get("Content-Length") if headers is not None else None
             total = int(length) if length and str(length).isdigit() else None
+            too_big = DatasetError(
+                f"download of {url} is over the limit of {human_bytes(max_bytes)} "
+                "(cnnlab.data.limits.MAX_EXTRACT_BYTES); stopped and removed"
+            )
+            if total is not None and total > max_bytes:
+                raise too_big
             tmp = stack.enter_context(atomic_path(dest))
             out = stack.enter_context(open(tmp, "wb"))
             bar = stack.enter_context(ProgressBar(progress, description, total, in_bytes=True))
@@ -231,6 +331,8 @@ def download(
                 out.write(block)
                 h.update(block)
                 got += len(block)
+                if got > max_bytes:
+                    raise too_big
                 bar(len(block))
             if total is not None and got != total:
                 raise DatasetError(f"download of {url} was cut short: got {got} of {total} bytes")
@@ -310,7 +412,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _obtain_archive(
-    entry: NamedDataset, url: str, opener: Opener | None, progress: bool | None
+    entry: NamedDataset, url: str, opener: Opener | None, progress: bool | None, max_bytes: int
 ) -> tuple[Path, str]:
     """The downloaded zip in the cache (reused when its recorded sha256 matches)."""
     downloads = cache_dir() / "downloads"
@@ -323,7 +425,9 @@ def _obtain_archive(
         if digest == info.get("sha256") and expected in (None, digest):
             return archive, digest
         archive.unlink(missing_ok=True)  # damaged or changed: fetch it again
-    digest = download(url, archive, opener=opener, progress=progress, description=f"{entry.name}")
+    digest = download(
+        url, archive, opener=opener, progress=progress, description=entry.name, max_bytes=max_bytes
+    )
     if expected is not None and digest != expected:
         archive.unlink(missing_ok=True)
         raise DatasetError(
@@ -341,6 +445,7 @@ def fetch(
     url: str | None = None,
     opener: Opener | None = None,
     progress: bool | None = None,
+    max_bytes: int = MAX_EXTRACT_BYTES,
 ) -> Path:
     """Put the named dataset into the cache and return its folder.
 
@@ -354,12 +459,15 @@ def fetch(
         url: download from this URL instead of the registry's (a mirror, ``file://``).
         opener: custom ``opener(url)`` for the download (see :func:`download`).
         progress: show progress bars (default: when stdout is a terminal).
+        max_bytes: refuse a zip that expands to more (default ``MAX_EXTRACT_BYTES``,
+            2 GiB; see :func:`safe_extract` for the other zip-bomb checks).
 
     Returns:
         The cached dataset folder, ``<cache>/datasets/<name>``, one subfolder per class.
 
     Raises:
-        DatasetError: the download, the archive or the folder is unusable.
+        DatasetError: the download, the archive or the folder is unusable; a failed
+            download says how to fetch offline with ``--from PATH``.
 
     Example:
         >>> fetch("signs", from_path="Sign-Language-Digits-Dataset-master.zip")  # doctest: +SKIP
@@ -385,13 +493,19 @@ def fetch(
                 if not zipfile.is_zipfile(src):
                     raise DatasetError(f"{src}: not a zip archive or a folder")
                 archive_sha = sha256_file(src)
-                safe_extract(src, work / "unpacked")
+                safe_extract(src, work / "unpacked", max_bytes=max_bytes)
                 (base, layout), move = _find_layout(entry, work / "unpacked"), True
             else:
                 raise DatasetError(f"{src}: no such file or folder")
         else:
-            archive, archive_sha = _obtain_archive(entry, origin, opener, progress)
-            safe_extract(archive, work / "unpacked")
+            try:
+                archive, archive_sha = _obtain_archive(entry, origin, opener, progress, max_bytes)
+            except DatasetError as exc:
+                raise DatasetError(
+                    f"{exc}; without network, download {origin} elsewhere and run "
+                    f"`cnnlab data fetch {name} --from PATH` with the zip or its folder"
+                ) from None
+            safe_extract(archive, work / "unpacked", max_bytes=max_bytes)
             (base, layout), move = _find_layout(entry, work / "unpacked"), True
         staged = work / "dataset"
         staged.mkdir()
@@ -457,10 +571,13 @@ def ensure_fetched(
     try:
         return fetch(name, opener=opener, progress=progress)
     except DatasetError as exc:
+        hint = (
+            ""
+            if "--from PATH" in str(exc)
+            else (f"; run `cnnlab data fetch {name} --from PATH` with a downloaded zip or folder")
+        )
         raise DatasetError(
-            f"{name} is not in the cache ({dataset_dir(name)}) and fetching it failed ({exc}). "
-            f"Run `cnnlab data fetch {name}` with network, or "
-            f"`cnnlab data fetch {name} --from PATH` with a downloaded zip or folder"
+            f"{name} is not in the cache ({dataset_dir(name)}) and fetching it failed: {exc}{hint}"
         ) from None
 
 

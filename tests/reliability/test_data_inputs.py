@@ -1,0 +1,217 @@
+"""Bad data through the real ``cnnlab`` entry point: one clear line, exit 2, nothing changed.
+
+Each case builds its input in a temporary folder (small files; bombs are built with
+highly compressible zeros or lying headers, never gigabytes) and runs ``cnnlab`` in a
+subprocess with a private ``CNNLAB_HOME``. Checked: the exit code, that stderr is one
+line (two with a hint) naming the file or option without a traceback, that the user's
+files are byte-identical afterwards, and that no temporary file is left (cache included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
+
+needs_bytes_names = pytest.mark.skipif(
+    sys.platform in ("win32", "darwin"), reason="needs non-UTF-8 bytes file names (POSIX)"
+)
+
+
+@pytest.fixture
+def user(tmp_path) -> Path:
+    folder = tmp_path / "user"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+def _run(home: Path, *args, cwd: Path, **env):
+    return run_cnnlab(*args, cwd=cwd, env={"CNNLAB_HOME": str(home), **env})
+
+
+def _png(path: Path, value: int = 100, size: int = 12) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _classes(root: Path, names=("a", "b"), n: int = 3) -> Path:
+    for k, name in enumerate(names):
+        for i in range(n):
+            _png(root / name / f"{i}.png", 10 * k + i)
+    return root
+
+
+def _clean(home: Path, user: Path, before: dict) -> None:
+    assert_unchanged(user, before)
+    for folder in (home, user):
+        if folder.exists():
+            assert temporaries(folder) == [], temporaries(folder)
+    datasets = home / "datasets"
+    assert not datasets.exists() or list(datasets.iterdir()) == []
+
+
+def test_bad_image_files_in_a_class_folder(user, home):
+    root = _classes(user / "pets")
+    (root / "b" / "notes.png").write_text("I am text, not a picture\n")
+    before = snapshot(user)
+    result = _run(home, "data", "info", root, "--no-grid", cwd=user)
+    assert_user_error(result, str(root / "b" / "notes.png"), "not an image", "supported: JPEG")
+    (root / "b" / "notes.png").unlink()
+    (root / "b" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    before = snapshot(user)
+    result = _run(home, "data", "info", root, "--no-grid", cwd=user)
+    assert_user_error(result, str(root / "b" / "cut.png"), "corrupt or truncated PNG")
+    _clean(home, user, before)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+def test_linked_class_folders_are_kept_and_broken_links_named(user, home):
+    pool = _classes(user / "pool", names=("c", "d"))
+    root = _classes(user / "set")
+    os.symlink(pool / "c", root / "c")  # outside the root: followed
+    os.symlink("a", root / "e")  # inside the root: followed
+    result = _run(home, "data", "info", root, "--no-grid", "--image-size", "8", cwd=user)
+    assert result.code == 0, result.stderr
+    assert "4 classes" in result.stdout or "12 images" in result.stdout, result.stdout
+    for name in ("a", "b", "c", "e"):
+        assert f"\n  {name} " in result.stdout, result.stdout
+    os.symlink(user / "gone", root / "f")
+    before = snapshot(user)
+    result = _run(home, "data", "info", root, "--no-grid", cwd=user)
+    assert_user_error(result, str(root / "f"), "broken symbolic link")
+    assert_unchanged(user, before)
+
+
+def _bomb(path: Path, mib: int) -> Path:
+    top = "Sign-Language-Digits-Dataset-master/Dataset"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for d in range(10):
+            zf.writestr(f"{top}/{d}/IMG_0.png", b"\x89PNG not really")
+        zf.writestr(f"{top}/0/zeros.png", bytes(mib << 20))
+    return path
+
+
+def _declare(path: Path, member: str, size: int) -> None:
+    """Rewrite the central directory's expanded size of ``member`` (a lying header)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        n = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + n] == member.encode():
+            data[at + 24 : at + 28] = size.to_bytes(4, "little")
+            path.write_bytes(bytes(data))
+            return
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(member)
+
+
+def test_zip_bombs_are_refused_before_anything_is_written(user, home):
+    ratio = _bomb(user / "bomb.zip", mib=16)  # 16 MiB of zeros in about 16 KiB
+    declared = _bomb(user / "declared.zip", mib=1)
+    _declare(declared, "Sign-Language-Digits-Dataset-master/Dataset/0/zeros.png", 3 << 30)
+    liar = _bomb(user / "liar.zip", mib=1)
+    _declare(liar, "Sign-Language-Digits-Dataset-master/Dataset/0/zeros.png", 1000)
+    before = snapshot(user)
+    for archive, words in (
+        (ratio, ("expands", "times", "MAX_COMPRESSION_RATIO")),
+        (declared, ("expands to 3.0 GiB", "limit of 2.0 GiB")),
+        (liar, ("zeros.png",)),
+    ):
+        result = _run(home, "data", "fetch", "signs", "--from", archive, cwd=user)
+        assert_user_error(result, str(archive), *words)
+        _clean(home, user, before)
+
+
+def test_fetch_offline_suggests_from_path(user, home):
+    dead_proxy = "http://127.0.0.1:9"  # nothing listens there: the download fails at once
+    env = {"https_proxy": dead_proxy, "HTTPS_PROXY": dead_proxy, "no_proxy": "", "NO_PROXY": ""}
+    before = snapshot(user)
+    result = _run(home, "data", "fetch", "smiles", cwd=user, **env)
+    assert_user_error(result, "could not download", "cnnlab data fetch smiles --from PATH")
+    _clean(home, user, before)
+    downloads = home / "downloads"
+    assert not downloads.exists() or list(downloads.iterdir()) == []
+
+
+def _h5(path: Path, x, n: int | None = None, **kw) -> Path:
+    with h5py.File(path, "w") as f:
+        f["list_classes"] = np.array([0, 1])
+        if isinstance(x, tuple):
+            f.create_dataset("train_set_x", shape=x, dtype=np.uint8, **kw)
+        else:
+            f["train_set_x"] = x
+        f["train_set_y"] = np.arange(x[0] if isinstance(x, tuple) else len(x)) % 2
+    return path
+
+
+def test_bad_h5_files_are_refused_naming_the_file(user, home):
+    nan = np.full((6, 8, 8, 3), 0.5, dtype=np.float32)
+    nan[3, 2, 2, 1] = np.nan
+    cases = {
+        _h5(user / "train_big.h5", (200000, 256, 256, 3), chunks=(1, 256, 256, 3)): (
+            "train_set_x declares 200000x256x256x3",
+            "MAX_DATASET_BYTES",
+        ),
+        _h5(user / "train_empty.h5", np.zeros((0, 8, 8, 3), np.uint8)): ("holds no images",),
+        _h5(user / "train_nan.h5", nan): ("train_set_x holds 1 NaN or inf values",),
+    }
+    assert (user / "train_big.h5").stat().st_size < 3_000_000
+    before = snapshot(user)
+    for path, words in cases.items():
+        out = user / f"run_{path.stem}"
+        result = _run(home, "train", "--data", path, "--epochs", "1", "--out", out, cwd=user)
+        assert_user_error(result, str(path), *words)
+        assert not out.exists()
+    _clean(home, user, before)
+
+
+def test_image_size_over_the_limit(user, home):
+    before = snapshot(user)
+    result = _run(home, "train", "--image-size", "100000", "--out", user / "run", cwd=user)
+    assert_user_error(result, "--image-size", "1024")
+    result = _run(home, "data", "info", "digits", "--image-size", "5000", cwd=user)
+    assert_user_error(result, "--image-size", "1024")
+    _clean(home, user, before)
+
+
+@needs_bytes_names
+def test_non_utf8_names_train_show_and_predict(user, home):
+    """A class folder and a file named with bytes that are not UTF-8: the run is kept."""
+    root = user / "data"
+    for name in (b"caf\xe9", b"tea"):
+        folder = os.path.join(os.fsencode(root), name)
+        for i in range(5):
+            _png(user / "tmp.png", i + len(name))
+            os.renames(user / "tmp.png", os.path.join(folder, b"%d\xff.png" % i))
+    run = user / "run"
+    args = ("--epochs", "1", "--engine", "numpy", "--model", "course", "--image-size", "16")
+    result = _run(home, "train", "--data", root, *args, "--out", run, cwd=user)
+    assert result.code == 0 and "Traceback" not in result.stderr, result.stderr
+    assert (run / "confusion_matrix.png").is_file()
+    assert json.loads((run / "class_names.json").read_text()) == ["caf\udce9", "tea"]
+    image = os.path.join(os.fsencode(root), b"caf\xe9", b"0\xff.png")
+    result = _run(home, "show", run, os.fsdecode(image), "--out", user / "show.png", cwd=user)
+    assert result.code == 0 and "Traceback" not in result.stderr, result.stderr
+    assert (user / "show.png").is_file()
+    (user / "text.png").write_text("not an image")
+    before = snapshot(user)
+    result = _run(home, "predict", run, user / "text.png", cwd=user)
+    assert_user_error(result, str(user / "text.png"), "not an image")
+    assert_unchanged(user, before)
+    assert temporaries(user) == []
