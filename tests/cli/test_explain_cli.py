@@ -131,7 +131,6 @@ def test_params_without_the_small_image(capsys):
         (["conv", "--kernel", "9"], "larger than the padded input"),
         (["conv", "--stride", "0"], "`stride` must look like 3x3 or 3"),
         (["conv", "--out", "picture.jpg"], "--out must name a .png file"),
-        (["pool", "--mode", "min"], "`mode` must be one of"),
         (["params", "--input", "abc"], "`input` must look like"),
         (["model", "no-such-run"], "'happy', 'signs' or a training run directory"),
     ],

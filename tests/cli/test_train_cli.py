@@ -96,9 +96,6 @@ def test_evaluate_predict_show(cli_run, image, capsys, tmp_path):
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["train", "--task", "faces"], ["task must be one of mood, signs", "'faces'"]),
-        (["train", "--engine", "torch"], ["engine must be one of keras, numpy"]),
-        (["train", "--model", "huge"], ["model must be one of course, recommended"]),
         (["train", "--data", "/no/such/data"], ["/no/such/data", "no such dataset"]),
         (["train", "--image-size", "0x3"], ["image size must be N or HxW"]),
         (["train", "--epochs", "0"], ["epochs must be a positive integer"]),
