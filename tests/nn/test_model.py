@@ -165,7 +165,7 @@ def test_callbacks_and_stop_training():
     x, y = toy_data(16)
     hist = model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[Stopper()])
     assert hist.epoch == [0, 1]
-    batches = [("batch", 0, ["loss"]), ("batch", 1, ["loss"])]
+    batches = [("batch", 0, ["accuracy", "loss"]), ("batch", 1, ["accuracy", "loss"])]  # as Keras
     epoch_keys = ["accuracy", "loss"]
     assert events == [*batches, (0, epoch_keys), *batches, (1, epoch_keys)]
 

@@ -301,6 +301,17 @@ class Layer:
             x = x.astype(self.dtype)
         return self.forward(x, training=training)
 
+    def set_generator(self, rng: np.random.Generator | None) -> np.random.Generator | None:
+        """Hand the layer the Generator its training-time random draws come from (Dropout's
+        masks); returns the one it replaces. Layers without randomness ignore it (None).
+
+        ``Sequential.fit(seed=...)`` hands each layer a Generator seeded by (seed, epoch,
+        layer position) at the start of every epoch, so that training resumed from a saved
+        model draws exactly what an uninterrupted run draws, and restores the layer's own
+        Generator when ``fit`` returns.
+        """
+        return None
+
     def _no_cache(self) -> RuntimeError:
         return RuntimeError(
             f"Layer {self.name!r}: backward() needs a preceding forward(x, training=True)"
@@ -970,7 +981,9 @@ class Dropout(Layer):
 
     Args:
         rate: float in [0, 1).
-        seed: optional int; otherwise the model's Generator is used.
+        seed: optional int; otherwise the model's Generator is used. During
+            ``fit(seed=...)`` the masks come from the per-epoch Generator the model hands
+            over (:meth:`Layer.set_generator`) instead.
 
     Shapes: any (N, ...) -> the same.
     """
@@ -992,6 +1005,10 @@ class Dropout(Layer):
     def _build(self, input_shape, rng):
         if self._rng is None:
             self._rng = rng if rng is not None else np.random.default_rng()
+
+    def set_generator(self, rng):
+        previous, self._rng = self._rng, rng
+        return previous
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:

@@ -74,6 +74,39 @@ def _readable_size(n_bytes: float) -> str:
     return f"{n_bytes:.2f} GB"  # pragma: no cover
 
 
+# Tells the layers' per-epoch random streams apart from the shuffling's (seed, epoch).
+_LAYER_STREAM = 0x6C61796572  # "layer"
+
+
+def _fit_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    return int(seed)
+
+
+def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ArgumentError(
+                f"{name} must be a non-negative integer. Received: {name}={value!r}"
+            )
+    return int(epochs), int(initial_epoch)
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={a.dtype}")
+    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+        sample = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise ArgumentError(
+            f"{name} contains NaN or infinite values (the first in sample {sample}). "
+            "Fix or drop those samples before training."
+        )
+
+
 def _batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
@@ -95,7 +128,7 @@ class Sequential:
         layers: optional list of layers; may start with :func:`~cnnlab.nn.Input`.
         name: model name (default "sequential", "sequential_1", ...).
         seed: int seed of the model's ``numpy.random.Generator``, which draws the initial
-            weights, dropout masks and (unless ``fit(seed=...)``) the shuffling order. Two models
+            weights and (unless ``fit(seed=...)``) the dropout masks and shuffling order. Two models
             built with the same seed have bit-identical weights.
         dtype: optional "float32" or "float64" for every layer (default: each layer's own,
             float32).
@@ -408,17 +441,52 @@ class Sequential:
         return self._format_result(logs, return_dict)
 
     def _sample_weights(self, y: np.ndarray, class_weight: dict | None, sample_weight: Any):
-        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        """Per-sample loss weights: ``sample_weight`` times ``class_weight[label]`` (as Keras:
+        a class missing from ``class_weight`` weighs 1)."""
+        n = y.shape[0]
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight)
+            if not (np.issubdtype(sw.dtype, np.number) or sw.dtype == bool):
+                raise ArgumentError(
+                    f"sample_weight must hold numbers. Received: sample_weight.dtype={sw.dtype}"
+                )
+            sw = sw.astype(np.float64)
+            if sw.shape not in ((n,), (n, 1)):
+                raise ArgumentError(
+                    f"sample_weight must have one value per sample, shape ({n},). "
+                    f"Received: sample_weight.shape={sw.shape}"
+                )
+            sw = sw.reshape(n)
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ArgumentError(
+                    "sample_weight must be finite and non-negative. Received: values from "
+                    f"{sw.min()} to {sw.max()}"
+                )
         if class_weight is None:
             return sw
+        if not isinstance(class_weight, dict):
+            raise ArgumentError(
+                "class_weight must be a dict {class id: weight}. "
+                f"Received: class_weight of type {type(class_weight).__name__}"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
             ids = y.argmax(axis=1)
         else:
-            ids = np.round(y.reshape(y.shape[0])).astype(np.int64)
-        cw = np.ones(int(max(ids.max(initial=0), max(class_weight, default=0))) + 1)
+            ids = np.round(y.reshape(n)).astype(np.int64)
+        w = np.ones(n)
         for k, v in class_weight.items():
-            cw[int(k)] = float(v)
-        w = cw[ids]
+            ok_key = isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = float("nan")
+            if not ok_key or not np.isfinite(v) or v < 0:
+                raise ArgumentError(
+                    "class_weight must map class ids (non-negative ints) to finite, "
+                    f"non-negative weights. Received: class_weight={class_weight!r}"
+                )
+            w[ids == k] = v
         return w if sw is None else w * sw
 
     def fit(
@@ -443,14 +511,20 @@ class Sequential:
             y: labels: (N,) or (N, 1) for binary, one-hot (N, K) for categorical, int (N,) for
                 sparse categorical cross-entropy.
             batch_size: default 32. shuffle: reshuffle each epoch.
-            seed: fixes the shuffling order of each epoch (as a function of seed and epoch
-                index, so fitting one epoch at a time gives the same order); default: the
-                model's generator.
+            seed: a non-negative int that fixes every random draw of each epoch as a
+                function of (seed, epoch): the shuffling order, and each layer's draws
+                (dropout masks, from a Generator handed to the layer with
+                :meth:`~cnnlab.nn.Layer.set_generator`, seeded by (seed, epoch, layer
+                position)). Fitting one epoch at a time, saving and loading in between,
+                then gives bit-identical results to one fit. Default: the model's generator.
             validation_data: ``(x_val, y_val)`` evaluated after each epoch (val_ keys).
             callbacks: objects with any of on_train_begin(logs), on_epoch_begin(epoch, logs),
-                on_train_batch_end(batch, logs), on_epoch_end(epoch, logs),
-                on_train_end(logs); ``model.stop_training = True`` stops after the current
-                epoch.
+                on_train_batch_begin(batch, logs), on_train_batch_end(batch, logs) (logs: the
+                epoch's running loss and metrics), on_epoch_end(epoch, logs),
+                on_train_end(logs); see :mod:`cnnlab.nn.callbacks`. Setting
+                ``model.stop_training = True`` stops after the current batch, as in Keras 3
+                (the epoch's logs then cover the batches run); use
+                :class:`~cnnlab.nn.callbacks.TerminateOnNaN` to stop at a non-finite loss.
             class_weight: ``{class id: weight}`` multiplies each sample's loss.
             verbose: 0 silent, 1 progress bar (a line per epoch when not a terminal), 2 a line
                 per epoch.
@@ -460,16 +534,20 @@ class Sequential:
         """
         if x is None or y is None:
             raise ArgumentError("fit() needs both x and y")
+        seed = _fit_seed(seed)
+        epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
         x = self._prepare_x(x)
         y = np.asarray(y)
         n = x.shape[0]
-        if y.shape[0] != n:
+        if y.ndim == 0 or y.shape[0] != n:
             raise ArgumentError(
                 f"x and y must have the same number of samples. Received: x has {n}, "
-                f"y has {y.shape[0]}"
+                f"y has shape {y.shape}"
             )
         if n == 0:
             raise ArgumentError("fit() received no samples (x is empty)")
+        _check_finite(x, "x")
+        _check_finite(y, "y")
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = self._sample_weights(y, class_weight, sample_weight)
@@ -482,56 +560,71 @@ class Sequential:
         for cb in callbacks:
             if hasattr(cb, "set_model"):
                 cb.set_model(self)
-        self._callback(callbacks, "on_train_begin", {})
-        for epoch in range(int(initial_epoch), int(epochs)):
-            self._callback(callbacks, "on_epoch_begin", epoch, {})
-            if shuffle:
-                rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
-                order = rng.permutation(n)
-            else:
-                order = None
-            for m in self._metrics:
-                m.reset()
-            loss_total = 0.0
-            t0 = time.perf_counter()
-            with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
-                for start in range(0, n, bs):
-                    if order is None:
-                        sl = slice(start, start + bs)
-                        xb, yb = x[sl], y[sl]
-                        wb = None if sw is None else sw[sl]
-                    else:
-                        idx = order[start : start + bs]
-                        xb, yb = x[idx], y[idx]
-                        wb = None if sw is None else sw[idx]
-                    loss, out = self._train_step(xb, yb, wb)
-                    loss_total += loss * xb.shape[0]
-                    for m in self._metrics:
-                        m.update(yb, out)
-                    bar.advance(loss_total / min(start + bs, n))
-                    self._callback(
-                        callbacks,
-                        "on_train_batch_end",
-                        start // bs,
-                        {"loss": loss_total / min(start + bs, n)},
+        own_generators: dict[int, Any] = {}  # what the layers drew from before a seeded fit
+        try:
+            self._callback(callbacks, "on_train_begin", {})
+            for epoch in range(initial_epoch, epochs):
+                self._callback(callbacks, "on_epoch_begin", epoch, {})
+                if seed is not None:
+                    self._seed_layers(seed, epoch, own_generators)
+                if shuffle:
+                    rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
+                    order = rng.permutation(n)
+                else:
+                    order = None
+                for m in self._metrics:
+                    m.reset()
+                loss_total, seen = 0.0, 0
+                t0 = time.perf_counter()
+                with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
+                    for batch, start in enumerate(range(0, n, bs)):
+                        if order is None:
+                            sl = slice(start, start + bs)
+                            xb, yb = x[sl], y[sl]
+                            wb = None if sw is None else sw[sl]
+                        else:
+                            idx = order[start : start + bs]
+                            xb, yb = x[idx], y[idx]
+                            wb = None if sw is None else sw[idx]
+                        self._callback(callbacks, "on_train_batch_begin", batch, {})
+                        loss, out = self._train_step(xb, yb, wb)
+                        loss_total += loss * xb.shape[0]
+                        seen += xb.shape[0]
+                        for m in self._metrics:
+                            m.update(yb, out)
+                        bar.advance(loss_total / seen)
+                        batch_logs = {"loss": loss_total / seen}
+                        batch_logs.update({m.name: m.result() for m in self._metrics})
+                        self._callback(callbacks, "on_train_batch_end", batch, batch_logs)
+                        if self.stop_training:  # Keras 3: stop after this batch
+                            break
+                logs = {"loss": loss_total / seen}
+                for m in self._metrics:
+                    logs[m.name] = m.result()
+                if validation_data is not None:
+                    vx, vy, *vsw = validation_data
+                    val = self.evaluate(
+                        vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
                     )
-            logs = {"loss": loss_total / n}
-            for m in self._metrics:
-                logs[m.name] = m.result()
-            if validation_data is not None:
-                vx, vy, *vsw = validation_data
-                val = self.evaluate(
-                    vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
-                )
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
-            history.append(epoch, logs)
-            self._callback(callbacks, "on_epoch_end", epoch, logs)
-            if self.stop_training:
-                break
-        self._callback(callbacks, "on_train_end", {})
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                if verbose:
+                    _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
+                history.append(epoch, logs)
+                self._callback(callbacks, "on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+            self._callback(callbacks, "on_train_end", {})
+        finally:
+            for i, rng in own_generators.items():
+                self._layers[i].set_generator(rng)
         return history
+
+    def _seed_layers(self, seed: int, epoch: int, own: dict[int, Any]) -> None:
+        """Hand every layer a Generator seeded by (fit seed, epoch, layer position) for this
+        epoch's random draws (dropout masks), keeping in ``own`` what each drew from before."""
+        for i, layer in enumerate(self._layers):
+            previous = layer.set_generator(np.random.default_rng([seed, epoch, _LAYER_STREAM, i]))
+            own.setdefault(i, previous)
 
     @staticmethod
     def _callback(callbacks, hook, *args):
