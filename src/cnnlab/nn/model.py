@@ -95,6 +95,40 @@ def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
     return int(epochs), int(initial_epoch)
 
 
+def _as_numbers(a: Any, name: str) -> np.ndarray:
+    """``a`` as an array of numbers, or an ArgumentError naming it (strings, ragged lists)."""
+    if a is None:
+        raise ArgumentError(f"{name} is required. Received: {name}=None")
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:  # a ragged nested list
+        raise ArgumentError(f"{name} must be a rectangular array of numbers ({exc})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ArgumentError(f"{name} must hold real numbers. Received: {name}.dtype={arr.dtype}")
+    return arr
+
+
+def _labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as an array of numbers with one entry per sample, or an ArgumentError."""
+    y = _as_numbers(y, "y")
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ArgumentError(
+            f"x and y must have the same number of samples. Received: x has {n}, "
+            f"y has shape {y.shape}"
+        )
+    return y
+
+
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2) and not isinstance(verbose, float):
+        return int(verbose)
+    raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+
+
 def _check_finite(a: np.ndarray, name: str) -> None:
     """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
     if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
@@ -146,6 +180,10 @@ class Sequential:
         dtype: Any = None,
     ):
         self.name = name if name is not None else unique_name("sequential")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.dtype = None if dtype is None else _dtype(dtype)
@@ -203,6 +241,13 @@ class Sequential:
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or index."""
         if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int | np.integer):
+                raise ArgumentError(f"index must be an integer. Received: index={index!r}")
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ArgumentError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self._layers)} layers."
+                )
             return self._layers[index]
         for layer in self._layers:
             if layer.name == name:
@@ -308,7 +353,12 @@ class Sequential:
 
     # ---- forward -------------------------------------------------------------------------
     def _prepare_x(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
+        x = _as_numbers(x, "x")
+        if x.ndim < 2:
+            raise ArgumentError(
+                f"x must have a batch axis and the input's axes, (N, ...). "
+                f"Received: x.shape={x.shape}"
+            )
         if self._input is None:
             self.build((None, *x.shape[1:]))
         elif not self.built:
@@ -433,8 +483,12 @@ class Sequential:
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the batch's loss (and metrics)."""
         x = self._prepare_x(x)
+        y = _labels(y, x.shape[0])
+        _check_finite(x, "x")
+        _check_finite(y, "y")
         self._setup_training()
-        loss, out = self._train_step(x, np.asarray(y), sample_weight)
+        sample_weight = self._sample_weights(y, None, sample_weight)
+        loss, out = self._train_step(x, y, sample_weight)
         logs = {"loss": loss}
         for m in self._metrics:
             logs[m.name] = float(m.matches(y, out).mean())
@@ -537,12 +591,19 @@ class Sequential:
         seed = _fit_seed(seed)
         epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
         x = self._prepare_x(x)
-        y = np.asarray(y)
         n = x.shape[0]
-        if y.ndim == 0 or y.shape[0] != n:
+        y = _labels(y, n)
+        if validation_data is not None and (
+            not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
+        ):
             raise ArgumentError(
-                f"x and y must have the same number of samples. Received: x has {n}, "
-                f"y has shape {y.shape}"
+                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight). Received: {type(validation_data).__name__}"
+                + (
+                    f" of length {len(validation_data)}"
+                    if isinstance(validation_data, tuple | list)
+                    else ""
+                )
             )
         if n == 0:
             raise ArgumentError("fit() received no samples (x is empty)")
@@ -551,7 +612,7 @@ class Sequential:
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = self._sample_weights(y, class_weight, sample_weight)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = _verbosity(verbose)
         callbacks = list(callbacks or [])
         steps = -(-n // bs)
         history = History(self, {"epochs": epochs, "steps": steps, "verbose": verbose})
@@ -648,12 +709,7 @@ class Sequential:
         dict ``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``.
         """
         x = self._prepare_x(x)
-        y = np.asarray(y)
-        if y.shape[0] != x.shape[0]:
-            raise ArgumentError(
-                f"x and y must have the same number of samples. Received: x has {x.shape[0]}, "
-                f"y has {y.shape[0]}"
-            )
+        y = _labels(y, x.shape[0])
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = None if sample_weight is None else np.asarray(sample_weight)
@@ -729,11 +785,32 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        return cls(
-            [deserialize(item) for item in config["layers"]],
-            name=config.get("name"),
-            seed=config.get("seed"),
-        )
+        """The model ``get_config()`` described, built (its weights drawn from ``seed``).
+
+        Before anything is allocated, the parameter count and every layer's output size are
+        checked against :data:`cnnlab.nn.saving.MAX_PARAMS` and
+        :data:`cnnlab.nn.saving.MAX_ACTIVATION_ELEMENTS`, so that a config asking for
+        absurd sizes gives one clear error rather than exhausting the memory.
+
+        Raises:
+            ArgumentError: a malformed config, a layer's bad arguments, or sizes beyond the
+                limits, naming the layer.
+        """
+        from cnnlab.nn.saving import check_sizes
+
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ArgumentError(
+                'A Sequential config must be a dict with a "layers" list. '
+                f"Received: {str(config)[:200]}"
+            )
+        name, seed = config.get("name"), config.get("seed")
+        if name is not None and not isinstance(name, str):
+            raise ArgumentError(f"The model name must be a string. Received: name={name!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+        layers = [deserialize(item) for item in config["layers"]]
+        check_sizes(layers)
+        return cls(layers, name=name, seed=seed)
 
     def save(self, path: Any, include_optimizer: bool = True) -> None:
         """Save architecture, weights (and optimizer state) to one ``.npz`` file, atomically.
