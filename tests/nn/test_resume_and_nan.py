@@ -224,3 +224,13 @@ def test_non_finite_training_data_is_refused(bad, name):
         model.fit(x, y, verbose=0)
     for a, b in zip(before, model.get_weights(), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_diverging_fit_warns_nothing_its_loss_says_it(recwarn):
+    x, y = _data()
+    model = _model(dropout=0.0)
+    model.compile(optimizer=nn.optimizers.Adam(1e30), loss="sparse_categorical_crossentropy")
+    stop = nn.TerminateOnNaN(verbose=0)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_data=(x, y), callbacks=[stop])
+    assert stop.stopped
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

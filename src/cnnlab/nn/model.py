@@ -74,6 +74,10 @@ def _readable_size(n_bytes: float) -> str:
     return f"{n_bytes:.2f} GB"  # pragma: no cover
 
 
+def _quiet_overflow():
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 # Tells the layers' per-epoch random streams apart from the shuffling's (seed, epoch).
 _LAYER_STREAM = 0x6C61796572  # "layer"
 
@@ -374,8 +378,11 @@ class Sequential:
         return x
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
-            x = layer.forward(x, training=training)
+        # A diverging model overflows to inf and NaN: its loss reports that (see
+        # callbacks.TerminateOnNaN), as in Keras, rather than NumPy warning on every op.
+        with _quiet_overflow():
+            for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
+                x = layer.forward(x, training=training)
         return x
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
@@ -458,13 +465,18 @@ class Sequential:
         self._compiled_for = self.loss
 
     def _loss_and_grad(self, y, out, sample_weight):
-        if self._fused:
-            return self.loss.forward_backward(
-                y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
-            )
-        return self.loss.forward_backward(y, out, sample_weight=sample_weight)
+        with _quiet_overflow():
+            if self._fused:
+                return self.loss.forward_backward(
+                    y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
+                )
+            return self.loss.forward_backward(y, out, sample_weight=sample_weight)
 
     def _train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
+        with _quiet_overflow():
+            return self._train_step_inner(x, y, sample_weight)
+
+    def _train_step_inner(self, x, y, sample_weight) -> tuple[float, np.ndarray]:
         out = self._forward(x, training=True)
         loss, grad = self._loss_and_grad(y, out, sample_weight)
         trainable = self.trainable_weights
