@@ -165,7 +165,7 @@ def test_callbacks_and_stop_training():
     x, y = toy_data(16)
     hist = model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[Stopper()])
     assert hist.epoch == [0, 1]
-    batches = [("batch", 0, ["loss"]), ("batch", 1, ["loss"])]
+    batches = [("batch", 0, ["accuracy", "loss"]), ("batch", 1, ["accuracy", "loss"])]  # as Keras
     epoch_keys = ["accuracy", "loss"]
     assert events == [*batches, (0, epoch_keys), *batches, (1, epoch_keys)]
 
@@ -290,3 +290,89 @@ def test_relu_then_max_pool_runs_pool_first_with_identical_outputs_and_gradients
     for a, b in zip(g_run, g_declared, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.predict(x), out_declared)
+
+
+def _compiled(classes=2):
+    model = nn.Sequential([nn.Input(shape=(4,)), nn.Dense(classes, activation="softmax")], seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    return model
+
+
+_X4 = np.zeros((6, 4), np.float32)
+_Y4 = np.array([0, 1, 0, 1, 0, 1])
+
+# id -> (call, words the ArgumentError must contain); each gave a traceback before issue #10
+MISUSE = {
+    "predict-strings": (lambda: _compiled().predict(np.full((2, 4), "a")), "x must hold numbers"),
+    "predict-ragged": (lambda: _compiled().predict([[1, 2], [3]]), "rectangular"),
+    "predict-unbuilt-1d": (
+        lambda: nn.Sequential([nn.Dense(2)]).predict(np.zeros(3)),
+        "x.shape=(3,)",
+    ),
+    "fit-validation-data-short": (
+        lambda: _compiled().fit(_X4, _Y4, validation_data=(_X4,), verbose=0),
+        "validation_data",
+    ),
+    "fit-verbose": (lambda: _compiled().fit(_X4, _Y4, verbose="x"), "verbose"),
+    "fit-epochs": (lambda: _compiled().fit(_X4, _Y4, epochs="2", verbose=0), "epochs"),
+    "fit-y-strings": (lambda: _compiled().fit(_X4, np.array(list("abcdef")), verbose=0), "y"),
+    "fit-class-weight-key": (
+        lambda: _compiled().fit(_X4, _Y4, class_weight={"a": 2.0}, verbose=0),
+        "class_weight",
+    ),
+    "fit-class-weight-negative-key": (
+        lambda: _compiled().fit(_X4, _Y4, class_weight={-1: 2.0}, verbose=0),
+        "class_weight",
+    ),
+    "fit-sample-weight-length": (
+        lambda: _compiled().fit(_X4, _Y4, sample_weight=np.ones(3), verbose=0),
+        "sample_weight",
+    ),
+    "fit-sample-weight-nan": (
+        lambda: _compiled().fit(_X4, _Y4, sample_weight=np.full(6, np.nan), verbose=0),
+        "sample_weight",
+    ),
+    "evaluate-no-y": (lambda: _compiled().evaluate(_X4), "y is required"),
+    "evaluate-scalar-y": (lambda: _compiled().evaluate(_X4, 3), "same number of samples"),
+    "train-on-batch-mismatch": (lambda: _compiled().train_on_batch(_X4, _Y4[:3]), "samples"),
+    "train-on-batch-nan": (lambda: _compiled().train_on_batch(_X4 * np.nan, _Y4), "NaN"),
+    "get-layer-index": (lambda: _compiled().get_layer(index=10), "index 10"),
+    "sequential-seed": (
+        lambda: nn.Sequential([nn.Input(shape=(4,)), nn.Dense(2)], seed=-1),
+        "seed",
+    ),
+    "zero-padding-argument": (lambda: nn.ZeroPadding2D(-1), "padding"),
+}
+
+
+@pytest.mark.parametrize(("call", "words"), MISUSE.values(), ids=MISUSE.keys())
+def test_api_misuse_raises_one_argument_error(call, words):
+    from cnnlab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError) as info:
+        call()
+    assert words in str(info.value), str(info.value)
+
+
+def test_unequal_class_weights_equal_explicit_per_sample_weights():
+    x, y = toy_data(16)
+    weights = {0: 0.25, 1: 3.0}
+    a, b = small_model(), small_model()
+    for m in (a, b):
+        m.compile(optimizer="adam", loss="binary_crossentropy")
+    a.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=0, class_weight=weights)
+    per_sample = np.where(y > 0.5, 3.0, 0.25)
+    b.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=0, sample_weight=per_sample)
+    for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
+        assert np.array_equal(u, v)
+    # a class missing from class_weight weighs 1, as in Keras
+    c = small_model()
+    c.compile(optimizer="adam", loss="binary_crossentropy")
+    c.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=0, class_weight={1: 3.0})
+    d = small_model()
+    d.compile(optimizer="adam", loss="binary_crossentropy")
+    d.fit(x, y, batch_size=8, epochs=2, verbose=0, seed=0, sample_weight=np.where(y > 0.5, 3.0, 1))
+    for u, v in zip(c.get_weights(), d.get_weights(), strict=True):
+        assert np.array_equal(u, v)
+    # a huge class id allocates nothing (it built a table that long before)
+    c.fit(x, y, batch_size=8, verbose=0, class_weight={10**12: 2.0})

@@ -199,3 +199,151 @@ def test_saving_an_unbuilt_model_or_to_a_wrong_name_is_refused(tmp_path):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ModelFileError, match="not a file"):
         nn.load_model(tmp_path)
+
+
+# ---- absurd sizes and lying headers are refused before anything is allocated (issue #10) ---
+def _small_saved(tmp_path):
+    model = nn.Sequential(
+        [
+            nn.Input(shape=(16, 16, 3)),
+            nn.Conv2D(4, 3, name="conv"),
+            nn.Flatten(name="flat"),
+            nn.Dense(2, activation="softmax", name="out"),
+        ],
+        seed=0,
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    path = tmp_path / "small.npz"
+    model.save(path)
+    return path
+
+
+def _edit_layer(index, key, value):
+    def edit(arrays):
+        meta = _meta(arrays)
+        meta["config"]["layers"][index]["config"][key] = value
+        _set_meta(arrays, meta)
+
+    return edit
+
+
+ABSURD = {
+    "filters-8e6": (_edit_layer(1, "filters", 8_000_000), "'conv' (Conv2D)", "saving.MAX_"),
+    "filters-1e9-int": (_edit_layer(1, "filters", 10**9), "'conv' (Conv2D)", "MAX_PARAMS"),
+    "filters-1e9-float": (
+        _edit_layer(1, "filters", 1e9),
+        "'conv' (Conv2D)",
+        "filters=1000000000.0",
+    ),
+    "filters-string": (_edit_layer(1, "filters", "abc"), "'conv' (Conv2D)", "filters='abc'"),
+    "units-1e9": (_edit_layer(3, "units", 10**9), "'out' (Dense)", "MAX_PARAMS"),
+    "input-100000": (
+        _edit_layer(0, "shape", [100000, 100000, 3]),
+        "the input",
+        "MAX_ACTIVATION_ELEMENTS",
+    ),
+    "kernel-float": (_edit_layer(1, "kernel_size", [3.5, 3]), "'conv' (Conv2D)", "kernel_size"),
+    "unknown-argument": (_edit_layer(1, "bogus", 1), "'conv' (Conv2D)", "bogus"),
+}
+
+
+@pytest.mark.parametrize(("edit", "layer", "why"), ABSURD.values(), ids=ABSURD.keys())
+def test_a_config_asking_for_absurd_sizes_is_refused_before_allocating(tmp_path, edit, layer, why):
+    import tracemalloc
+
+    bad = _rewrite(_small_saved(tmp_path), tmp_path / "bad.npz", edit)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as info:
+            nn.load_model(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(f"{bad}: the architecture is invalid"), message
+    assert layer in message and why in message, message
+    assert peak < 20 << 20, f"loading allocated {peak:,} bytes before refusing"
+
+
+def test_the_limits_leave_room_for_the_course_models_at_2048():
+    from cnnlab.nn.saving import MAX_ACTIVATION_ELEMENTS, MAX_PARAMS, check_sizes
+    from cnnlab.numpy_models import build_model
+
+    for task, kind, classes in [("mood", "course", 2), ("signs", "recommended", 6)]:
+        config = build_model(task, kind, (64, 64, 3), classes).get_config()
+        config["layers"][0]["config"]["shape"] = [2048, 2048, 3]
+        layers = [nn.layers.deserialize(item) for item in config["layers"]]
+        check_sizes(layers)  # does not raise
+        shape, params, largest = (None, 2048, 2048, 3), 0, 0
+        for layer in layers[1:]:
+            shape, weights = layer.plan(shape)
+            params += sum(int(np.prod(w)) for w in weights)
+            largest = max(largest, int(np.prod(shape[1:])))
+        assert params * 5 < MAX_PARAMS and largest * 5 < MAX_ACTIVATION_ELEMENTS
+
+
+def test_plan_predicts_exactly_what_build_creates():
+    cases = [
+        (nn.Conv2D(5, (3, 2), strides=2, padding="same"), (None, 9, 7, 3)),
+        (nn.Conv2D(5, 3, use_bias=False), (None, 9, 7, 3)),
+        (nn.Dense(4), (None, 6)),
+        (nn.Dense(4, use_bias=False), (None, 6)),
+        (nn.BatchNormalization(), (None, 5, 5, 3)),
+        (nn.BatchNormalization(axis=1, center=False), (None, 5, 5, 3)),
+        (nn.MaxPool2D(2), (None, 5, 5, 3)),
+        (nn.AvgPool2D(3, strides=1, padding="same"), (None, 5, 5, 3)),
+        (nn.ZeroPadding2D(((1, 2), (0, 3))), (None, 5, 5, 3)),
+        (nn.Flatten(), (None, 5, 5, 3)),
+        (nn.Dropout(0.5), (None, 6)),
+        (nn.ReLU(), (None, 6)),
+    ]
+    for layer, shape in cases:
+        out, weights = layer.plan(shape)
+        layer.build(shape, np.random.default_rng(0))
+        assert out == tuple(layer.output_shape), layer
+        assert weights == [w.shape for w in layer.weights], layer
+
+
+def test_an_array_header_that_declares_more_than_it_holds_is_refused_before_reading(tmp_path):
+    good = _small_saved(tmp_path)
+    bad = tmp_path / "lying.npz"
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }"
+    header = header + b" " * (118 - len(header)) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 64
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = npy if item.filename == "w/conv/kernel.npy" else src.read(item)
+            dst.writestr(item, data)
+    with pytest.raises(ModelFileError, match=r"declares shape \(100000, 100000\)") as info:
+        nn.load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "meta_edit",
+    [
+        lambda m: m.update(config={"layers": "x"}),
+        lambda m: m.update(config=None),
+        lambda m: m["config"]["layers"].__setitem__(1, [1, 2]),
+        lambda m: m["config"].update(seed="s"),
+        lambda m: m.update(optimizer_state="two"),
+    ],
+    ids=["layers-not-a-list", "no-config", "layer-not-a-dict", "seed-a-string", "state-count"],
+)
+def test_malformed_architecture_json_gives_one_model_file_error(tmp_path, meta_edit):
+    def edit(arrays):
+        meta = _meta(arrays)
+        meta_edit(meta)
+        _set_meta(arrays, meta)
+
+    bad = _rewrite(_small_saved(tmp_path), tmp_path / "bad.npz", edit)
+    with pytest.raises(ModelFileError) as info:
+        nn.load_model(bad)
+    assert str(info.value).startswith(f"{bad}: ")
+
+
+def test_load_model_refuses_a_non_path():
+    from cnnlab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="path of a model file"):
+        nn.load_model(None)

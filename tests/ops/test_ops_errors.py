@@ -75,3 +75,116 @@ def test_a_window_larger_than_the_input_is_fine_once_padded() -> None:
     assert y.shape == (2, 5, 5, 4)
     y, _ = pool2d_forward(X, 6, stride=1, padding="same")
     assert y.shape == (2, 5, 5, 3)
+
+
+# ---- misuse of the backward passes and zero-size inputs (issue #10) -----------------------
+_CONV_Y, _CONV_CACHE = conv2d_forward(X, W, B)
+_POOL_Y, _POOL_CACHE = pool2d_forward(X, 2)
+
+MISUSE = {
+    "conv-cache-none": (lambda: conv2d_backward(_CONV_Y, None), "cache", "NoneType"),
+    "conv-cache-from-pooling": (
+        lambda: conv2d_backward(_CONV_Y, _POOL_CACHE),
+        "cache",
+        "Pool2DCache",
+    ),
+    "conv-cache-tuple": (lambda: conv2d_backward(_CONV_Y, tuple(_CONV_CACHE)), "cache", "tuple"),
+    "pool-cache-none": (lambda: pool2d_backward(_POOL_Y, None), "cache", "NoneType"),
+    "pool-cache-from-conv": (
+        lambda: pool2d_backward(_POOL_Y, _CONV_CACHE),
+        "cache",
+        "Conv2DCache",
+    ),
+    "conv-dy-none": (lambda: conv2d_backward(None, _CONV_CACHE), "dy", "object"),
+    "conv-dy-strings": (
+        lambda: conv2d_backward(np.full(_CONV_Y.shape, "a"), _CONV_CACHE),
+        "dy",
+        "<U1",
+    ),
+    "pool-dy-strings": (
+        lambda: pool2d_backward(np.full(_POOL_Y.shape, "a"), _POOL_CACHE),
+        "dy",
+        "<U1",
+    ),
+    "conv-zero-filters": (lambda: conv2d_forward(X, np.zeros((3, 3, 3, 0)), None), "w", "0)"),
+    "conv-zero-channels": (
+        lambda: conv2d_forward(X[..., :0], W[:, :, :0], B),
+        "x",
+        "(2, 5, 5, 0)",
+    ),
+    "conv-zero-height": (
+        lambda: conv2d_forward(X[:, :0], W, B, padding="same"),
+        "x",
+        "(2, 0, 5, 3)",
+    ),
+    "conv-complex-kernel": (lambda: conv2d_forward(X, W.astype(complex), B), "w", "complex"),
+    "conv-string-bias": (lambda: conv2d_forward(X, W, np.array(["a"] * 4)), "b", "<U1"),
+    "pool-zero-channels": (lambda: pool2d_forward(X[..., :0], 2), "x", "(2, 5, 5, 0)"),
+    "pool-zero-width": (
+        lambda: pool2d_forward(X[:, :, :0], 2, padding="same"),
+        "x",
+        "(2, 5, 0, 3)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("call", "name", "value"), MISUSE.values(), ids=MISUSE.keys())
+def test_misuse_raises_argument_error_naming_it(call, name: str, value: str) -> None:
+    from cnnlab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError) as info:
+        call()
+    message = str(info.value)
+    assert re.search(rf"\b{re.escape(name)}\b", message), message
+    assert value in message, message
+    assert "Received" in message, message
+
+
+def test_an_empty_batch_is_allowed_as_in_keras() -> None:
+    y, cache = conv2d_forward(X[:0], W, B)
+    dx, dw, db = conv2d_backward(y, cache)
+    assert y.shape == (0, 3, 3, 4) and dx.shape == (0, 5, 5, 3)
+    assert not dw.any() and not db.any()
+    y, cache = pool2d_forward(X[:0], 2)
+    assert pool2d_backward(y, cache).shape == (0, 5, 5, 3)
+
+
+def _reference_cases():
+    from cnnlab.ops import reference as R
+
+    x = np.zeros((2, 5, 5, 3))
+    z, conv_cache = R.conv_forward(
+        x, np.zeros((3, 3, 3, 4)), np.zeros((1, 1, 1, 4)), {"stride": 1, "pad": 0}
+    )
+    a, pool_cache = R.pool_forward(x, {"f": 2, "stride": 1})
+    return {
+        "ref-conv-cache-none": (lambda: R.conv_backward(z, None), "cache", "NoneType"),
+        "ref-conv-cache-from-pooling": (
+            lambda: R.conv_backward(z, pool_cache),
+            "cache",
+            "tuple of 2",
+        ),
+        "ref-pool-cache-none": (lambda: R.pool_backward(a, None), "cache", "NoneType"),
+        "ref-pool-cache-from-conv": (lambda: R.pool_backward(a, conv_cache), "cache", "tuple of 4"),
+        "ref-conv-dz-3d": (lambda: R.conv_backward(z[..., 0], conv_cache), "dZ", "(2, 3, 3)"),
+        "ref-pool-da-none": (lambda: R.pool_backward(None, pool_cache), "dA", "()"),
+        "ref-conv-zero-filters": (
+            lambda: R.conv_forward(
+                x, np.zeros((3, 3, 3, 0)), np.zeros((1, 1, 1, 0)), {"stride": 1, "pad": 0}
+            ),
+            "W",
+            "(3, 3, 3, 0)",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_reference_cases()))
+def test_reference_misuse_raises_argument_error(case: str) -> None:
+    from cnnlab.errors import ArgumentError
+
+    call, name, value = _reference_cases()[case]
+    with pytest.raises(ArgumentError) as info:
+        call()
+    message = str(info.value)
+    assert re.search(rf"\b{re.escape(name)}\b", message), message
+    assert value in message and "Received" in message, message

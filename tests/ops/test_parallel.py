@@ -63,3 +63,24 @@ def test_one_thread_and_two_threads_give_the_same_results(threads):
         results.append((y, *conv2d_backward(dy, cache), p, pool2d_backward(np.sin(p), pool_cache)))
     for one, two in zip(*results, strict=True):
         np.testing.assert_allclose(one, two, rtol=1e-12, atol=1e-12)
+
+
+def test_the_callers_errstate_holds_on_the_op_threads():
+    import warnings
+
+    from cnnlab.ops import parallel
+
+    def overflow(_):
+        return np.float32(3e38) * np.float32(10)
+
+    old = parallel.get_num_threads()
+    parallel.set_num_threads(2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(over="ignore"):
+                assert all(np.isinf(v) for v in parallel.parallel_map(overflow, range(4)))
+            with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+                parallel.parallel_map(overflow, range(4))
+    finally:
+        parallel.set_num_threads(old)

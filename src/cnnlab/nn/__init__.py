@@ -19,7 +19,8 @@ order and shapes); ``from_keras`` / ``to_keras`` move models between the engines
 ``save`` / ``load_model`` store them in one ``.npz`` file. Imports no TensorFlow.
 """
 
-from cnnlab.nn import activations, initializers, losses, metrics, optimizers
+from cnnlab.nn import activations, callbacks, initializers, losses, metrics, optimizers
+from cnnlab.nn.callbacks import Callback, TerminateOnNaN
 from cnnlab.nn.interop import from_keras, to_keras
 from cnnlab.nn.layers import (
     Activation,
@@ -48,6 +49,7 @@ __all__ = [
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
+    "Callback",
     "Conv2D",
     "Dense",
     "Dropout",
@@ -60,9 +62,11 @@ __all__ = [
     "MaxPooling2D",
     "ReLU",
     "Sequential",
+    "TerminateOnNaN",
     "Weight",
     "ZeroPadding2D",
     "activations",
+    "callbacks",
     "clear_session",
     "from_keras",
     "initializers",

@@ -4,7 +4,8 @@ Both directions keep the layer names, the architecture and the weights exactly (
 layout and the same ``(kh, kw, c_in, c_out)`` kernels in both engines). Supported Keras layers:
 InputLayer, Conv2D, Dense, ZeroPadding2D, MaxPooling2D, AveragePooling2D, BatchNormalization,
 ReLU, Activation, Flatten, Dropout, in a ``keras.Sequential`` or a single-chain Functional model.
-Anything else is refused with a ``ValueError`` naming the first unsupported layer.
+Anything else is refused with an ``ArgumentError`` (a ``ValueError``) naming the first
+unsupported layer.
 
 Keras is imported only when these functions run.
 
@@ -37,14 +38,14 @@ SUPPORTED = (
 )
 
 
-def _unsupported(layer: Any, why: str | None = None) -> ValueError:
+def _unsupported(layer: Any, why: str | None = None) -> ArgumentError:
     kind = type(layer).__name__
     if why is None:
-        return ValueError(
+        return ArgumentError(
             f"from_keras: layer {layer.name!r} of type {kind} is not supported by cnnlab.nn "
             f"(supported: {', '.join(SUPPORTED)})"
         )
-    return ValueError(
+    return ArgumentError(
         f"from_keras: layer {layer.name!r} ({kind}) {why}, which cnnlab.nn does not support"
     )
 

@@ -266,6 +266,7 @@ class Layer:
     def build(self, input_shape: tuple, rng: np.random.Generator | None = None) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis included, may be None)."""
         input_shape = tuple(input_shape)
+        self._check_input(input_shape)
         self._build(input_shape, rng)
         self.input_shape = input_shape
         self.output_shape = self.compute_output_shape(input_shape)
@@ -273,6 +274,30 @@ class Layer:
 
     def _build(self, input_shape: tuple, rng: np.random.Generator | None) -> None:
         """Subclasses with weights create them here."""
+
+    # The rank of the inputs the layer takes (batch axis included), or None for any.
+    _input_rank: int | None = None
+
+    def _check_input(self, input_shape: tuple) -> None:
+        """Raise an ArgumentError if the layer cannot take inputs of ``input_shape``."""
+        if self._input_rank is not None:
+            self._check_rank(input_shape, self._input_rank)
+
+    def _weight_shapes(self, input_shape: tuple) -> list[tuple[int, ...]]:
+        """The shapes of the weights ``build(input_shape)`` creates, in Keras's order."""
+        return []
+
+    def plan(self, input_shape: tuple) -> tuple[tuple, list[tuple[int, ...]]]:
+        """What ``build(input_shape)`` would make, without allocating anything:
+        ``(output shape, [shape of each weight])``. A model file's sizes are checked with it
+        before any weight or activation is allocated.
+
+        Raises:
+            ArgumentError: the layer cannot take inputs of ``input_shape``.
+        """
+        input_shape = tuple(input_shape)
+        self._check_input(input_shape)
+        return tuple(self.compute_output_shape(input_shape)), self._weight_shapes(input_shape)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -300,6 +325,17 @@ class Layer:
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         return self.forward(x, training=training)
+
+    def set_generator(self, rng: np.random.Generator | None) -> np.random.Generator | None:
+        """Hand the layer the Generator its training-time random draws come from (Dropout's
+        masks); returns the one it replaces. Layers without randomness ignore it (None).
+
+        ``Sequential.fit(seed=...)`` hands each layer a Generator seeded by (seed, epoch,
+        layer position) at the start of every epoch, so that training resumed from a saved
+        model draws exactly what an uninterrupted run draws, and restores the layer's own
+        Generator when ``fit`` returns.
+        """
+        return None
 
     def _no_cache(self) -> RuntimeError:
         return RuntimeError(
@@ -423,8 +459,13 @@ class Conv2D(_Activated):
         self._cache = None
         self._y = None
 
+    _input_rank = 4
+
+    def _weight_shapes(self, input_shape):
+        kernel = (*self.kernel_size, int(input_shape[-1]), self.filters)
+        return [kernel, (self.filters,)] if self.use_bias else [kernel]
+
     def _build(self, input_shape, rng):
-        self._check_rank(input_shape, 4)
         c_in = input_shape[-1]
         self.kernel = self.add_weight(
             "kernel", (*self.kernel_size, c_in, self.filters), self.kernel_initializer, rng
@@ -507,8 +548,13 @@ class Dense(_Activated):
         self._x = None
         self._y = None
 
+    _input_rank = 2
+
+    def _weight_shapes(self, input_shape):
+        kernel = (int(input_shape[-1]), self.units)
+        return [kernel, (self.units,)] if self.use_bias else [kernel]
+
     def _build(self, input_shape, rng):
-        self._check_rank(input_shape, 2)
         self.kernel = self.add_weight(
             "kernel", (input_shape[-1], self.units), self.kernel_initializer, rng
         )
@@ -636,7 +682,7 @@ class ZeroPadding2D(Layer):
     @staticmethod
     def _normalize(padding):
         def bad():
-            return ValueError(
+            return ArgumentError(
                 "`padding` should be either an int, a tuple of 2 ints (symmetric_height_pad, "
                 "symmetric_width_pad), or a tuple of 2 tuples of 2 ints ((top_pad, bottom_pad), "
                 f"(left_pad, right_pad)), all non-negative. Received: padding={padding!r}"
@@ -670,8 +716,7 @@ class ZeroPadding2D(Layer):
             out.append((nonneg(pair[0]), nonneg(pair[1])))
         return tuple(out)
 
-    def _build(self, input_shape, rng):
-        self._check_rank(input_shape, 4)
+    _input_rank = 4
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
@@ -705,8 +750,7 @@ class _Pooling2D(Layer):
         self.padding = _padding_mode(padding)
         self._cache = None
 
-    def _build(self, input_shape, rng):
-        self._check_rank(input_shape, 4)
+    _input_rank = 4
 
     def compute_output_shape(self, input_shape):
         n, _, _, c = input_shape
@@ -807,13 +851,20 @@ class BatchNormalization(Layer):
         self.scale = bool(scale)
         self._cache = None
 
-    def _build(self, input_shape, rng):
+    def _check_input(self, input_shape):
         rank = len(input_shape)
         if not -rank <= self.axis < rank or self.axis % rank == 0:
             raise ArgumentError(
                 f"Layer {self.name!r}: axis={self.axis} is invalid for inputs of shape "
                 f"{tuple(input_shape)}"
             )
+
+    def _weight_shapes(self, input_shape):
+        c = (int(input_shape[self.axis]),)
+        return [c] * (int(self.scale) + int(self.center) + 2)
+
+    def _build(self, input_shape, rng):
+        rank = len(input_shape)
         self._axis = self.axis % rank
         c = (input_shape[self._axis],)
         self.gamma = self.add_weight("gamma", c, "ones", rng) if self.scale else None
@@ -970,7 +1021,9 @@ class Dropout(Layer):
 
     Args:
         rate: float in [0, 1).
-        seed: optional int; otherwise the model's Generator is used.
+        seed: optional int; otherwise the model's Generator is used. During
+            ``fit(seed=...)`` the masks come from the per-epoch Generator the model hands
+            over (:meth:`Layer.set_generator`) instead.
 
     Shapes: any (N, ...) -> the same.
     """
@@ -992,6 +1045,10 @@ class Dropout(Layer):
     def _build(self, input_shape, rng):
         if self._rng is None:
             self._rng = rng if rng is not None else np.random.default_rng()
+
+    def set_generator(self, rng):
+        previous, self._rng = self._rng, rng
+        return previous
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:
@@ -1027,11 +1084,29 @@ LAYERS: dict[str, type[Layer]] = {
 
 
 def deserialize(item: dict) -> Layer:
-    """Build a layer from ``{"class_name": ..., "config": {...}}``."""
+    """Build a layer from ``{"class_name": ..., "config": {...}}`` (allocates nothing: weights
+    are created when the layer is built).
+
+    Raises:
+        ArgumentError: not such a dict, an unknown class, or a config the layer refuses
+            (unknown or missing arguments, wrong types or values), naming the layer.
+    """
+    if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
+        raise ArgumentError(
+            'A layer must be given as {"class_name": ..., "config": {...}}. '
+            f"Received: {str(item)[:200]}"
+        )
     cls = LAYERS.get(item.get("class_name"))
     if cls is None:
         raise ArgumentError(f"Unknown layer class {item.get('class_name')!r}")
-    return cls.from_config(dict(item["config"]))
+    config = item["config"]
+    label = f"{config.get('name', '?')!r} ({cls.__name__})"
+    try:
+        return cls.from_config(dict(config))
+    except ArgumentError as exc:
+        raise ArgumentError(f"layer {label}: {exc}") from None
+    except TypeError as exc:  # unknown or missing constructor arguments
+        raise ArgumentError(f"layer {label}: invalid config ({exc})") from None
 
 
 def serialize(layer: Layer) -> dict:

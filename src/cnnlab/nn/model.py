@@ -74,6 +74,77 @@ def _readable_size(n_bytes: float) -> str:
     return f"{n_bytes:.2f} GB"  # pragma: no cover
 
 
+def _quiet_overflow():
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+# Tells the layers' per-epoch random streams apart from the shuffling's (seed, epoch).
+_LAYER_STREAM = 0x6C61796572  # "layer"
+
+
+def _fit_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    return int(seed)
+
+
+def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ArgumentError(
+                f"{name} must be a non-negative integer. Received: {name}={value!r}"
+            )
+    return int(epochs), int(initial_epoch)
+
+
+def _as_numbers(a: Any, name: str) -> np.ndarray:
+    """``a`` as an array of numbers, or an ArgumentError naming it (strings, ragged lists)."""
+    if a is None:
+        raise ArgumentError(f"{name} is required. Received: {name}=None")
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:  # a ragged nested list
+        raise ArgumentError(f"{name} must be a rectangular array of numbers ({exc})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ArgumentError(f"{name} must hold real numbers. Received: {name}.dtype={arr.dtype}")
+    return arr
+
+
+def _labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as an array of numbers with one entry per sample, or an ArgumentError."""
+    y = _as_numbers(y, "y")
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ArgumentError(
+            f"x and y must have the same number of samples. Received: x has {n}, "
+            f"y has shape {y.shape}"
+        )
+    return y
+
+
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2) and not isinstance(verbose, float):
+        return int(verbose)
+    raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={a.dtype}")
+    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+        sample = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise ArgumentError(
+            f"{name} contains NaN or infinite values (the first in sample {sample}). "
+            "Fix or drop those samples before training."
+        )
+
+
 def _batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
@@ -95,7 +166,7 @@ class Sequential:
         layers: optional list of layers; may start with :func:`~cnnlab.nn.Input`.
         name: model name (default "sequential", "sequential_1", ...).
         seed: int seed of the model's ``numpy.random.Generator``, which draws the initial
-            weights, dropout masks and (unless ``fit(seed=...)``) the shuffling order. Two models
+            weights and (unless ``fit(seed=...)``) the dropout masks and shuffling order. Two models
             built with the same seed have bit-identical weights.
         dtype: optional "float32" or "float64" for every layer (default: each layer's own,
             float32).
@@ -113,6 +184,10 @@ class Sequential:
         dtype: Any = None,
     ):
         self.name = name if name is not None else unique_name("sequential")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.dtype = None if dtype is None else _dtype(dtype)
@@ -170,6 +245,13 @@ class Sequential:
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or index."""
         if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int | np.integer):
+                raise ArgumentError(f"index must be an integer. Received: index={index!r}")
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ArgumentError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self._layers)} layers."
+                )
             return self._layers[index]
         for layer in self._layers:
             if layer.name == name:
@@ -275,7 +357,12 @@ class Sequential:
 
     # ---- forward -------------------------------------------------------------------------
     def _prepare_x(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
+        x = _as_numbers(x, "x")
+        if x.ndim < 2:
+            raise ArgumentError(
+                f"x must have a batch axis and the input's axes, (N, ...). "
+                f"Received: x.shape={x.shape}"
+            )
         if self._input is None:
             self.build((None, *x.shape[1:]))
         elif not self.built:
@@ -291,8 +378,11 @@ class Sequential:
         return x
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
-            x = layer.forward(x, training=training)
+        # A diverging model overflows to inf and NaN: its loss reports that (see
+        # callbacks.TerminateOnNaN), as in Keras, rather than NumPy warning on every op.
+        with _quiet_overflow():
+            for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
+                x = layer.forward(x, training=training)
         return x
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
@@ -375,13 +465,18 @@ class Sequential:
         self._compiled_for = self.loss
 
     def _loss_and_grad(self, y, out, sample_weight):
-        if self._fused:
-            return self.loss.forward_backward(
-                y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
-            )
-        return self.loss.forward_backward(y, out, sample_weight=sample_weight)
+        with _quiet_overflow():
+            if self._fused:
+                return self.loss.forward_backward(
+                    y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
+                )
+            return self.loss.forward_backward(y, out, sample_weight=sample_weight)
 
     def _train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
+        with _quiet_overflow():
+            return self._train_step_inner(x, y, sample_weight)
+
+    def _train_step_inner(self, x, y, sample_weight) -> tuple[float, np.ndarray]:
         out = self._forward(x, training=True)
         loss, grad = self._loss_and_grad(y, out, sample_weight)
         trainable = self.trainable_weights
@@ -400,25 +495,64 @@ class Sequential:
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the batch's loss (and metrics)."""
         x = self._prepare_x(x)
+        y = _labels(y, x.shape[0])
+        _check_finite(x, "x")
+        _check_finite(y, "y")
         self._setup_training()
-        loss, out = self._train_step(x, np.asarray(y), sample_weight)
+        sample_weight = self._sample_weights(y, None, sample_weight)
+        loss, out = self._train_step(x, y, sample_weight)
         logs = {"loss": loss}
         for m in self._metrics:
             logs[m.name] = float(m.matches(y, out).mean())
         return self._format_result(logs, return_dict)
 
     def _sample_weights(self, y: np.ndarray, class_weight: dict | None, sample_weight: Any):
-        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        """Per-sample loss weights: ``sample_weight`` times ``class_weight[label]`` (as Keras:
+        a class missing from ``class_weight`` weighs 1)."""
+        n = y.shape[0]
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight)
+            if not (np.issubdtype(sw.dtype, np.number) or sw.dtype == bool):
+                raise ArgumentError(
+                    f"sample_weight must hold numbers. Received: sample_weight.dtype={sw.dtype}"
+                )
+            sw = sw.astype(np.float64)
+            if sw.shape not in ((n,), (n, 1)):
+                raise ArgumentError(
+                    f"sample_weight must have one value per sample, shape ({n},). "
+                    f"Received: sample_weight.shape={sw.shape}"
+                )
+            sw = sw.reshape(n)
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ArgumentError(
+                    "sample_weight must be finite and non-negative. Received: values from "
+                    f"{sw.min()} to {sw.max()}"
+                )
         if class_weight is None:
             return sw
+        if not isinstance(class_weight, dict):
+            raise ArgumentError(
+                "class_weight must be a dict {class id: weight}. "
+                f"Received: class_weight of type {type(class_weight).__name__}"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
             ids = y.argmax(axis=1)
         else:
-            ids = np.round(y.reshape(y.shape[0])).astype(np.int64)
-        cw = np.ones(int(max(ids.max(initial=0), max(class_weight, default=0))) + 1)
+            ids = np.round(y.reshape(n)).astype(np.int64)
+        w = np.ones(n)
         for k, v in class_weight.items():
-            cw[int(k)] = float(v)
-        w = cw[ids]
+            ok_key = isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = float("nan")
+            if not ok_key or not np.isfinite(v) or v < 0:
+                raise ArgumentError(
+                    "class_weight must map class ids (non-negative ints) to finite, "
+                    f"non-negative weights. Received: class_weight={class_weight!r}"
+                )
+            w[ids == k] = v
         return w if sw is None else w * sw
 
     def fit(
@@ -443,14 +577,20 @@ class Sequential:
             y: labels: (N,) or (N, 1) for binary, one-hot (N, K) for categorical, int (N,) for
                 sparse categorical cross-entropy.
             batch_size: default 32. shuffle: reshuffle each epoch.
-            seed: fixes the shuffling order of each epoch (as a function of seed and epoch
-                index, so fitting one epoch at a time gives the same order); default: the
-                model's generator.
+            seed: a non-negative int that fixes every random draw of each epoch as a
+                function of (seed, epoch): the shuffling order, and each layer's draws
+                (dropout masks, from a Generator handed to the layer with
+                :meth:`~cnnlab.nn.Layer.set_generator`, seeded by (seed, epoch, layer
+                position)). Fitting one epoch at a time, saving and loading in between,
+                then gives bit-identical results to one fit. Default: the model's generator.
             validation_data: ``(x_val, y_val)`` evaluated after each epoch (val_ keys).
             callbacks: objects with any of on_train_begin(logs), on_epoch_begin(epoch, logs),
-                on_train_batch_end(batch, logs), on_epoch_end(epoch, logs),
-                on_train_end(logs); ``model.stop_training = True`` stops after the current
-                epoch.
+                on_train_batch_begin(batch, logs), on_train_batch_end(batch, logs) (logs: the
+                epoch's running loss and metrics), on_epoch_end(epoch, logs),
+                on_train_end(logs); see :mod:`cnnlab.nn.callbacks`. Setting
+                ``model.stop_training = True`` stops after the current batch, as in Keras 3
+                (the epoch's logs then cover the batches run); use
+                :class:`~cnnlab.nn.callbacks.TerminateOnNaN` to stop at a non-finite loss.
             class_weight: ``{class id: weight}`` multiplies each sample's loss.
             verbose: 0 silent, 1 progress bar (a line per epoch when not a terminal), 2 a line
                 per epoch.
@@ -460,20 +600,31 @@ class Sequential:
         """
         if x is None or y is None:
             raise ArgumentError("fit() needs both x and y")
+        seed = _fit_seed(seed)
+        epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
         x = self._prepare_x(x)
-        y = np.asarray(y)
         n = x.shape[0]
-        if y.shape[0] != n:
+        y = _labels(y, n)
+        if validation_data is not None and (
+            not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
+        ):
             raise ArgumentError(
-                f"x and y must have the same number of samples. Received: x has {n}, "
-                f"y has {y.shape[0]}"
+                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight). Received: {type(validation_data).__name__}"
+                + (
+                    f" of length {len(validation_data)}"
+                    if isinstance(validation_data, tuple | list)
+                    else ""
+                )
             )
         if n == 0:
             raise ArgumentError("fit() received no samples (x is empty)")
+        _check_finite(x, "x")
+        _check_finite(y, "y")
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = self._sample_weights(y, class_weight, sample_weight)
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = _verbosity(verbose)
         callbacks = list(callbacks or [])
         steps = -(-n // bs)
         history = History(self, {"epochs": epochs, "steps": steps, "verbose": verbose})
@@ -482,56 +633,71 @@ class Sequential:
         for cb in callbacks:
             if hasattr(cb, "set_model"):
                 cb.set_model(self)
-        self._callback(callbacks, "on_train_begin", {})
-        for epoch in range(int(initial_epoch), int(epochs)):
-            self._callback(callbacks, "on_epoch_begin", epoch, {})
-            if shuffle:
-                rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
-                order = rng.permutation(n)
-            else:
-                order = None
-            for m in self._metrics:
-                m.reset()
-            loss_total = 0.0
-            t0 = time.perf_counter()
-            with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
-                for start in range(0, n, bs):
-                    if order is None:
-                        sl = slice(start, start + bs)
-                        xb, yb = x[sl], y[sl]
-                        wb = None if sw is None else sw[sl]
-                    else:
-                        idx = order[start : start + bs]
-                        xb, yb = x[idx], y[idx]
-                        wb = None if sw is None else sw[idx]
-                    loss, out = self._train_step(xb, yb, wb)
-                    loss_total += loss * xb.shape[0]
-                    for m in self._metrics:
-                        m.update(yb, out)
-                    bar.advance(loss_total / min(start + bs, n))
-                    self._callback(
-                        callbacks,
-                        "on_train_batch_end",
-                        start // bs,
-                        {"loss": loss_total / min(start + bs, n)},
+        own_generators: dict[int, Any] = {}  # what the layers drew from before a seeded fit
+        try:
+            self._callback(callbacks, "on_train_begin", {})
+            for epoch in range(initial_epoch, epochs):
+                self._callback(callbacks, "on_epoch_begin", epoch, {})
+                if seed is not None:
+                    self._seed_layers(seed, epoch, own_generators)
+                if shuffle:
+                    rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
+                    order = rng.permutation(n)
+                else:
+                    order = None
+                for m in self._metrics:
+                    m.reset()
+                loss_total, seen = 0.0, 0
+                t0 = time.perf_counter()
+                with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
+                    for batch, start in enumerate(range(0, n, bs)):
+                        if order is None:
+                            sl = slice(start, start + bs)
+                            xb, yb = x[sl], y[sl]
+                            wb = None if sw is None else sw[sl]
+                        else:
+                            idx = order[start : start + bs]
+                            xb, yb = x[idx], y[idx]
+                            wb = None if sw is None else sw[idx]
+                        self._callback(callbacks, "on_train_batch_begin", batch, {})
+                        loss, out = self._train_step(xb, yb, wb)
+                        loss_total += loss * xb.shape[0]
+                        seen += xb.shape[0]
+                        for m in self._metrics:
+                            m.update(yb, out)
+                        bar.advance(loss_total / seen)
+                        batch_logs = {"loss": loss_total / seen}
+                        batch_logs.update({m.name: m.result() for m in self._metrics})
+                        self._callback(callbacks, "on_train_batch_end", batch, batch_logs)
+                        if self.stop_training:  # Keras 3: stop after this batch
+                            break
+                logs = {"loss": loss_total / seen}
+                for m in self._metrics:
+                    logs[m.name] = m.result()
+                if validation_data is not None:
+                    vx, vy, *vsw = validation_data
+                    val = self.evaluate(
+                        vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
                     )
-            logs = {"loss": loss_total / n}
-            for m in self._metrics:
-                logs[m.name] = m.result()
-            if validation_data is not None:
-                vx, vy, *vsw = validation_data
-                val = self.evaluate(
-                    vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
-                )
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
-            history.append(epoch, logs)
-            self._callback(callbacks, "on_epoch_end", epoch, logs)
-            if self.stop_training:
-                break
-        self._callback(callbacks, "on_train_end", {})
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                if verbose:
+                    _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
+                history.append(epoch, logs)
+                self._callback(callbacks, "on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+            self._callback(callbacks, "on_train_end", {})
+        finally:
+            for i, rng in own_generators.items():
+                self._layers[i].set_generator(rng)
         return history
+
+    def _seed_layers(self, seed: int, epoch: int, own: dict[int, Any]) -> None:
+        """Hand every layer a Generator seeded by (fit seed, epoch, layer position) for this
+        epoch's random draws (dropout masks), keeping in ``own`` what each drew from before."""
+        for i, layer in enumerate(self._layers):
+            previous = layer.set_generator(np.random.default_rng([seed, epoch, _LAYER_STREAM, i]))
+            own.setdefault(i, previous)
 
     @staticmethod
     def _callback(callbacks, hook, *args):
@@ -555,12 +721,7 @@ class Sequential:
         dict ``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``.
         """
         x = self._prepare_x(x)
-        y = np.asarray(y)
-        if y.shape[0] != x.shape[0]:
-            raise ArgumentError(
-                f"x and y must have the same number of samples. Received: x has {x.shape[0]}, "
-                f"y has {y.shape[0]}"
-            )
+        y = _labels(y, x.shape[0])
         self._setup_training()
         bs = _batch_size(batch_size)
         sw = None if sample_weight is None else np.asarray(sample_weight)
@@ -636,11 +797,32 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        return cls(
-            [deserialize(item) for item in config["layers"]],
-            name=config.get("name"),
-            seed=config.get("seed"),
-        )
+        """The model ``get_config()`` described, built (its weights drawn from ``seed``).
+
+        Before anything is allocated, the parameter count and every layer's output size are
+        checked against :data:`cnnlab.nn.saving.MAX_PARAMS` and
+        :data:`cnnlab.nn.saving.MAX_ACTIVATION_ELEMENTS`, so that a config asking for
+        absurd sizes gives one clear error rather than exhausting the memory.
+
+        Raises:
+            ArgumentError: a malformed config, a layer's bad arguments, or sizes beyond the
+                limits, naming the layer.
+        """
+        from cnnlab.nn.saving import check_sizes
+
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ArgumentError(
+                'A Sequential config must be a dict with a "layers" list. '
+                f"Received: {str(config)[:200]}"
+            )
+        name, seed = config.get("name"), config.get("seed")
+        if name is not None and not isinstance(name, str):
+            raise ArgumentError(f"The model name must be a string. Received: name={name!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+        layers = [deserialize(item) for item in config["layers"]]
+        check_sizes(layers)
+        return cls(layers, name=name, seed=seed)
 
     def save(self, path: Any, include_optimizer: bool = True) -> None:
         """Save architecture, weights (and optimizer state) to one ``.npz`` file, atomically.

@@ -49,7 +49,7 @@ from cnnlab.errors import ArgumentError
 from cnnlab.ops._arrays import add_per_channel
 from cnnlab.ops.padding import pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
-from cnnlab.ops.windows import Windows, check_nhwc, make_windows
+from cnnlab.ops.windows import Windows, check_cache, check_dy, check_nhwc, check_real, make_windows
 
 
 class Conv2DCache(NamedTuple):
@@ -153,15 +153,20 @@ def conv2d_forward(
         float dtype, and the cache for :func:`conv2d_backward`.
 
     Raises:
-        ValueError: wrong number of dimensions, channel mismatch, bias of the wrong
-            shape, a stride of 0, an unknown padding, or a kernel larger than the
-            padded input.
+        ArgumentError (a ValueError): wrong number of dimensions, a zero height, width,
+            channel or filter count, channel mismatch, bias of the wrong shape, values
+            that are not real numbers, a stride of 0, an unknown padding, or a kernel
+            larger than the padded input.
     """
     x = check_nhwc(x, "x")
-    w = np.asarray(w)
+    w = check_real(w, "w")
     if w.ndim != 4:
         raise ArgumentError(
             f"`w` must be a 4-D array (kh, kw, C_in, C_out). Received: w.shape={w.shape}"
+        )
+    if w.shape[3] == 0:
+        raise ArgumentError(
+            f"`w` must have at least one filter (C_out > 0). Received: w.shape={w.shape}"
         )
     if w.shape[2] != x.shape[3]:
         raise ArgumentError(
@@ -169,7 +174,7 @@ def conv2d_forward(
             f"Received: x.shape={x.shape}, w.shape={w.shape}"
         )
     if b is not None:
-        b = np.asarray(b)
+        b = check_real(b, "b")
         if b.shape != (w.shape[3],):
             raise ArgumentError(
                 f"`b` must have shape ({w.shape[3]},), one value per filter. "
@@ -234,15 +239,16 @@ def conv2d_backward(
 
     Returns:
         ``(dx, dw, db)`` of shapes (N, H, W, C_in), (kh, kw, C_in, C_out), (C_out,).
+
+    Raises:
+        ArgumentError (a ValueError): ``cache`` is not a :class:`Conv2DCache` (None,
+            a tuple, a pooling's cache), or ``dy`` is not real numbers of the
+            forward output's shape.
     """
-    xp, x_shape, w, windows = cache
+    xp, x_shape, w, windows = check_cache(cache, Conv2DCache, "conv2d_forward")
     kh, kw, c_in, c_out = w.shape
     oh, ow = windows.out_hw
-    expected = (x_shape[0], oh, ow, c_out)
-    dy = np.asarray(dy)
-    if dy.shape != expected:
-        raise ArgumentError(f"`dy` must have shape {expected}. Received: dy.shape={dy.shape}")
-    dy = dy.astype(w.dtype, copy=False)
+    dy = check_dy(dy, (x_shape[0], oh, ow, c_out)).astype(w.dtype, copy=False)
 
     def kernel_grad_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, z = chunk

@@ -13,6 +13,7 @@ the calling thread and leaves BLAS alone.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -103,9 +104,14 @@ def chunks_for(
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T] | Iterable[T]) -> list[R]:
-    """``[fn(item) for item in items]``, on the op threads when there is more than one item."""
+    """``[fn(item) for item in items]``, on the op threads when there is more than one item.
+
+    Each call runs in a copy of the caller's context, so the caller's ``np.errstate``
+    (a context variable) holds on the op threads too.
+    """
     items = list(items)
     if _num_threads == 1 or len(items) < 2:
         return [fn(item) for item in items]
+    context = contextvars.copy_context()
     with _one_blas_thread():
-        return list(_executor().map(fn, items))
+        return list(_executor().map(lambda item: context.copy().run(fn, item), items))

@@ -42,7 +42,7 @@ import numpy as np
 from cnnlab.errors import ArgumentError
 from cnnlab.ops.padding import is_zero, pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
-from cnnlab.ops.windows import Windows, check_nhwc, make_windows
+from cnnlab.ops.windows import Windows, check_cache, check_dy, check_nhwc, make_windows
 
 MODES = ("max", "average")
 
@@ -243,12 +243,13 @@ def pool2d_backward(dy: np.ndarray, cache: Pool2DCache) -> np.ndarray:
 
     Returns:
         dx of shape (N, H, W, C).
+
+    Raises:
+        ArgumentError (a ValueError): ``cache`` is not a :class:`Pool2DCache`, or ``dy``
+            is not real numbers of the forward output's shape.
     """
-    mode, x, y, windows, counts = cache
-    dy = np.asarray(dy)
-    if dy.shape != y.shape:
-        raise ArgumentError(f"`dy` must have shape {y.shape}. Received: dy.shape={dy.shape}")
-    dy = dy.astype(x.dtype, copy=False)
+    mode, x, y, windows, counts = check_cache(cache, Pool2DCache, "pool2d_forward")
+    dy = check_dy(dy, y.shape).astype(x.dtype, copy=False)
     dx = np.empty(x.shape, dtype=x.dtype)
 
     def backward_chunk(chunk: tuple[int, int]) -> None:

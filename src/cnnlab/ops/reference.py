@@ -84,6 +84,32 @@ def _check_ndim(name: str, array: np.ndarray, ndim: int) -> None:
         raise ArgumentError(
             f"{name} must have {ndim} dimensions. Received: {name} with shape {array.shape}"
         )
+    if 0 in array.shape[1:]:  # an empty batch (m = 0) is fine; an empty image or filter is not
+        raise ArgumentError(
+            f"{name} must have no zero-size dimension after the first. "
+            f"Received: {name} with shape {array.shape}"
+        )
+
+
+def _check_cache(cache: Any, parts: str, forward: str) -> tuple:
+    """The course's positional cache ``(parts)`` returned by ``forward``, or an ArgumentError."""
+    n = parts.count(",") + 1
+    ok = (
+        isinstance(cache, tuple)
+        and len(cache) == n
+        and isinstance(cache[0], np.ndarray)
+        and cache[0].ndim == 4
+        and isinstance(cache[-1], dict)
+        and (n == 2 or (isinstance(cache[1], np.ndarray) and cache[1].ndim == 4))
+    )
+    if not ok:
+        kind = type(cache).__name__
+        if isinstance(cache, tuple):
+            kind = f"a tuple of {len(cache)} ({', '.join(type(c).__name__ for c in cache)})"
+        raise ArgumentError(
+            f"cache must be the tuple ({parts}) returned by {forward}(). Received: cache={kind}"
+        )
+    return cache
 
 
 def zero_pad(X: np.ndarray, pad: int) -> np.ndarray:
@@ -253,19 +279,19 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
         dW: shape ``(f, f, n_C_prev, n_C)``.
         db: shape ``(1, 1, 1, n_C)``.
     """
-    (A_prev, W, b, hparameters) = cache
+    (A_prev, W, b, hparameters) = _check_cache(cache, "A_prev, W, b, hparameters", "conv_forward")
     dZ = np.asarray(dZ)
     (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
     (f, f, n_C_prev, n_C) = W.shape
     stride = _positive_int(hparameters, "stride")
     pad = _positive_int(hparameters, "pad", allow_zero=True)
-    (m_dz, n_H, n_W, n_C_dz) = dZ.shape
     expected = (m, (n_H_prev - f + 2 * pad) // stride + 1, (n_W_prev - f + 2 * pad) // stride + 1)
-    if (m_dz, n_H, n_W, n_C_dz) != (*expected, n_C):
+    if dZ.shape != (*expected, n_C):
         raise ArgumentError(
             f"dZ must have the shape of the forward output {(*expected, n_C)}. "
             f"Received: dZ with shape {dZ.shape}"
         )
+    (_, n_H, n_W, _) = dZ.shape
 
     dtype = np.result_type(A_prev, W, dZ)
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)
@@ -354,18 +380,18 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
         dA_prev: shape ``(m, n_H_prev, n_W_prev, n_C)``, the gradient of the input.
     """
     _check_mode(mode)
-    (A_prev, hparameters) = cache
+    (A_prev, hparameters) = _check_cache(cache, "A_prev, hparameters", "pool_forward")
     dA = np.asarray(dA)
     stride = _positive_int(hparameters, "stride")
     f = _positive_int(hparameters, "f")
     (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
-    (m_da, n_H, n_W, n_C) = dA.shape
     expected = (m, (n_H_prev - f) // stride + 1, (n_W_prev - f) // stride + 1, n_C_prev)
     if dA.shape != expected:
         raise ArgumentError(
             f"dA must have the shape of the forward output {expected}. "
             f"Received: dA with shape {dA.shape}"
         )
+    (_, n_H, n_W, n_C) = dA.shape
 
     dA_prev = np.zeros(A_prev.shape, dtype=np.result_type(A_prev, dA, np.float32))
 

@@ -56,20 +56,57 @@ class Windows(NamedTuple):
                 )
 
 
+def check_real(a, name: str) -> np.ndarray:
+    """Return ``a`` as an array of real numbers (ints and bools become float32), or raise
+    an ArgumentError naming it (strings, objects, complex numbers)."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+            raise ArgumentError(
+                f"`{name}` must hold real numbers. Received: {name}.dtype={a.dtype}"
+            )
+        a = a.astype(np.float32)
+    return a
+
+
 def check_nhwc(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a floating (N, H, W, C) array, or raise a ValueError naming it."""
+    """Return ``x`` as a floating (N, H, W, C) array, or raise an ArgumentError naming it.
+
+    The batch may be empty (N = 0, as in Keras); a zero height, width or channel count
+    is refused.
+    """
     x = np.asarray(x)
     if x.ndim != 4:
         raise ArgumentError(
             f"`{name}` must be a 4-D array (N, H, W, C). Received: {name}.shape={x.shape}"
         )
-    if not np.issubdtype(x.dtype, np.floating):
-        if not (np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
-            raise ArgumentError(
-                f"`{name}` must hold real numbers. Received: {name}.dtype={x.dtype}"
-            )
-        x = x.astype(np.float32)
-    return x
+    if 0 in x.shape[1:]:
+        raise ArgumentError(
+            f"`{name}` must have a non-zero height, width and channel count. "
+            f"Received: {name}.shape={x.shape}"
+        )
+    return check_real(x, name)
+
+
+def check_cache(cache, cache_type: type, forward: str):
+    """Return ``cache`` if it is a ``cache_type`` (what ``forward`` returned), else raise an
+    ArgumentError saying what was received (None, a tuple, another op's cache)."""
+    if not isinstance(cache, cache_type):
+        raise ArgumentError(
+            f"`cache` must be the {cache_type.__name__} returned by {forward}(). "
+            f"Received: cache of type {type(cache).__name__}"
+        )
+    return cache
+
+
+def check_dy(dy, expected: tuple, name: str = "dy") -> np.ndarray:
+    """Return the upstream gradient as a real array of the forward output's shape, or raise."""
+    dy = check_real(dy, name)
+    if dy.shape != tuple(expected):
+        raise ArgumentError(
+            f"`{name}` must have shape {tuple(expected)}. Received: {name}.shape={dy.shape}"
+        )
+    return dy
 
 
 def make_windows(
