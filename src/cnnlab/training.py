@@ -709,7 +709,13 @@ class _Progress:
 
 def _stats(logs: dict) -> str:
     short = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
-    return "  ".join(f"{short[k]} {logs[k]:.4f}" for k in HISTORY_KEYS if k in logs)
+    return "  ".join(f"{short[k]} {_short(logs[k])}" for k in HISTORY_KEYS if k in logs)
+
+
+def _short(value: float) -> str:
+    """4 decimals for ordinary values; 4 significant digits for huge or non-finite ones."""
+    value = float(value)
+    return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
 
 
 def _default_out(cfg: TrainConfig) -> Path:
@@ -1204,14 +1210,14 @@ def evaluate_run(
         (a split with no images is ``None``).
     """
     run = load_run(run_dir)
+    eng = engine or run.config.engine
+    model = load_model(run, eng)
     ds = load_data(run.config, data, progress=progress)
     if list(ds.class_names) != run.class_names:
         raise RunError(
             f"{data or run.config.data}: classes {ds.class_names} differ from the run's "
             f"{run.class_names}"
         )
-    eng = engine or run.config.engine
-    model = load_model(run, eng)
     if eng != run.config.engine:
         _compile_like(model, eng, run.config)
     return _split_metrics(_engine(eng), model, ds, run.config)

@@ -137,7 +137,7 @@ def train(
 def _number(value: float, width: int) -> str:
     """A loss right-aligned in ``width``: 4 decimals while it fits, else 4 significant digits."""
     text = f"{value:.4f}"
-    if len(text) >= width or not math.isfinite(value):
+    if len(text) > width - 2 or not math.isfinite(value):
         text = f"{value:.4g}"
     return f"{text:>{width}}"
 
