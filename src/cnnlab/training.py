@@ -395,8 +395,6 @@ class _KerasEngine(_Engine):
     def load(self, path):
         import zipfile
 
-        import keras
-
         from cnnlab.errors import ModelFileError
 
         path = Path(path)
@@ -409,6 +407,8 @@ class _KerasEngine(_Engine):
             raise ModelFileError(
                 f"{path}: not a Keras model archive (truncated or not a zip)"
             ) from None
+        import keras  # after the cheap checks: importing TensorFlow takes seconds
+
         try:
             return keras.models.load_model(path, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a bad file
