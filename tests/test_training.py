@@ -435,7 +435,7 @@ def test_a_nan_pixel_stops_training_and_keeps_nothing(engine, tmp_path, monkeypa
     message = str(info.value)
     assert message.startswith("training diverged in epoch 1, batch ")
     assert "no epoch had finished, so nothing was kept" in message
-    assert "the training images hold 1 non-finite values" in message
+    assert "the input images hold 1 non-finite values" in message
     assert info.value.run is None and not (tmp_path / "r").exists()
 
 

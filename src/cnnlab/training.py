@@ -35,12 +35,15 @@ before the manifest named its file (no ``"model"`` key) use ``model.npz`` /
 
 Every file is written atomically (temporary name, then rename).
 
-Exactness. The NumPy engine resumes bit-identically: the shuffling order and the
-Dropout masks are functions of (seed, epoch), and the optimizer state is saved. Keras
-resumes with the optimizer state and reseeds its global generator with ``seed + epoch``
-before each epoch, so a resumed run matches an uninterrupted one up to floating-point
-noise (TensorFlow's CPU kernels may sum in a different order); it is not promised to be
-bit-identical.
+Exactness. Everything random in an epoch is a function of (seed, epoch), and the optimizer
+state is saved with every checkpoint, so a resumed run retraces an uninterrupted one. The
+NumPy engine resumes bit-identically: its shuffling order and Dropout masks are drawn from
+(seed, epoch). Keras gets its global generator reseeded with ``seed + epoch`` and every
+layer's own SeedGenerator (augmentation, Dropout; a .keras file does not store their state)
+restarted from (seed, epoch, layer) before each epoch; on CPU a resumed Keras run has matched
+an uninterrupted one bit for bit in our tests, but TensorFlow does not promise it (kernels
+may sum in another order on other hardware or thread counts, and GPU kernels are not
+deterministic), so the tests allow floating-point noise there.
 
 Divergence. Training stops at the first non-finite batch loss (or non-finite weights
 or validation loss at the end of an epoch); the epoch is not checkpointed, the last
@@ -329,8 +332,10 @@ class _Engine:
         """Write model + optimizer state to ``path`` (the caller makes it atomic)."""
         raise NotImplementedError
 
-    def set_seed(self, seed: int) -> None:
-        """Seed the engine's global randomness before an epoch (Keras only)."""
+    def set_seed(self, model, seed: int, epoch: int) -> None:
+        """Seed the engine's randomness before epoch ``epoch`` as a function of (seed, epoch),
+        so that a resumed run draws what an uninterrupted one draws (Keras only: the NumPy
+        engine's fit takes the seed itself)."""
 
     def set_learning_rate(self, model, value: float) -> None:
         model.optimizer.learning_rate = value
@@ -422,10 +427,18 @@ class _KerasEngine(_Engine):
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
             model.save(path)
 
-    def set_seed(self, seed):
+    def set_seed(self, model, seed, epoch):
         import keras
 
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(seed + epoch)
+        # Layers with a seed of their own (augmentation, Dropout) draw from a SeedGenerator
+        # whose state a .keras file does not keep: restart each from (seed, epoch, its index).
+        flatten = getattr(model, "_flatten_layers", None)
+        layers = list(flatten()) if flatten is not None else list(model.layers)
+        generators = [g for layer in layers for g in getattr(layer, "_seed_generators", [])]
+        for i, generator in enumerate(generators):
+            start = int(np.random.SeedSequence([seed, epoch, i]).generate_state(1)[0] >> 1)
+            generator.state.assign(np.array([start, 0], dtype=np.dtype(generator.state.dtype)))
 
     def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
         import keras
@@ -909,14 +922,14 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     steps = -(-len(x_tr) // cfg.batch_size)
     enabled = sys.stdout.isatty() if progress is None else progress
     history = {k: list(v) for k, v in run.history.items()}
-    first = history.get("loss", [None])[0] if history.get("loss") else None
+    first = history["loss"][0] if history.get("loss") else None
     watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
     epoch = run.epochs_done
     try:
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
                 t0 = time.perf_counter()
-                engine.set_seed(cfg.seed + epoch)
+                engine.set_seed(model, cfg.seed, epoch)
                 lr = cfg.learning_rate_at(epoch)
                 engine.set_learning_rate(model, lr)
                 shown = bar.epoch(epoch, cfg.epochs, steps)
@@ -933,7 +946,8 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                         )
                     _check_finite_epoch(model, logs)
                 except _Diverged as exc:
-                    _diverged(run, engine, ds, x_tr, epoch, exc, created)
+                    inputs = [x_tr] if val is None else [x_tr, val[0]]
+                    _diverged(run, engine, ds, inputs, epoch, exc, created)
                 logs["learning_rate"] = lr
                 watch.check_growth(float(logs["loss"]), f"epoch {epoch + 1}")
                 for k, v in logs.items():
@@ -980,13 +994,13 @@ def _check_finite_epoch(model, logs: dict) -> None:
             raise _Diverged(None, "the weights are no longer finite")
 
 
-def _diverged(run: Run, engine: _Engine, ds, x_tr, epoch: int, exc: _Diverged, created) -> None:
+def _diverged(run: Run, engine: _Engine, ds, inputs, epoch: int, exc: _Diverged, created) -> None:
     """Keep the last finite checkpoint as the run's model and raise TrainingDiverged."""
     cfg = run.config
     where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
-    bad = int(x_tr.size - np.count_nonzero(np.isfinite(x_tr)))
+    bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in inputs)
     if bad:
-        hint = f"the training images hold {bad} non-finite values (NaN/Inf): check the input data"
+        hint = f"the input images hold {bad} non-finite values (NaN/Inf): check the input data"
     else:
         hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
     if run.epochs_done == 0:
@@ -1168,6 +1182,8 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
 
     cfg = run.config
     _promote(run)
+    # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
+    _write_history_csv(run.dir / "history.csv", run.history)
     metrics = _split_metrics(engine, model, ds, cfg)
     metrics["epochs"] = run.epochs_done
     metrics["train_seconds"] = round(run.train_seconds, 3)

@@ -82,7 +82,7 @@ def image(tmp_path_factory) -> Path:
     [
         ("numpy", "temporary@2"),  # epoch 2's model in its temporary, not renamed yet
         ("numpy", "weights@2"),  # model-epoch-0002 in place, checkpoint.json still says 1
-        ("numpy", "manifest@2"),  # checkpoint.json says 2, model-epoch-0001 not yet deleted
+        ("numpy", "manifest@3"),  # checkpoint.json says 3, model-epoch-0002 not yet deleted
         ("numpy", "promote@3"),  # model.npz copied, checkpoint.json still names the epoch file
         ("keras", "weights@2"),
     ],
@@ -96,7 +96,7 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
     assert killed.code == -signal.SIGKILL, killed.stderr
 
     state = training.load_run(out)  # the run is consistent as the kill left it
-    expected_done = {"temporary@2": 1, "weights@2": 1, "manifest@2": 2, "promote@3": 3}[point]
+    expected_done = {"temporary@2": 1, "weights@2": 1, "manifest@3": 3, "promote@3": 3}[point]
     assert state.epochs_done == expected_done and state.metrics is None
     if point == "temporary@2":
         assert temporaries(out), "the kill should have left a temporary"
@@ -112,6 +112,7 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
     want = training.load_run(reference[engine])
     assert done.epochs_done == 3 and done.metrics["epochs"] == 3
     assert len(done.history["loss"]) == 3
+    assert training.read_history_csv(out / "history.csv") == done.history
     if engine == "numpy":  # bit-identical
         assert done.history == want.history
         for a, b in zip(_weights(out), _weights(reference[engine]), strict=True):
