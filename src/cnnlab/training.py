@@ -926,6 +926,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
     epoch = run.epochs_done
     try:
+        _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
                 t0 = time.perf_counter()
@@ -946,8 +947,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                         )
                     _check_finite_epoch(model, logs)
                 except _Diverged as exc:
-                    inputs = [x_tr] if val is None else [x_tr, val[0]]
-                    _diverged(run, engine, ds, inputs, epoch, exc, created)
+                    _diverged(run, engine, ds, epoch, exc, created)
                 logs["learning_rate"] = lr
                 watch.check_growth(float(logs["loss"]), f"epoch {epoch + 1}")
                 for k, v in logs.items():
@@ -959,7 +959,22 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         _finish(run, engine, model, ds)
     except KeyboardInterrupt:
         raise TrainingInterrupted(_interrupted_message(run, epoch, created)) from None
+    except Exception:
+        if run.epochs_done == 0:  # a new run that kept nothing: leave no half-made run behind
+            _discard(run, created)
+        raise
     return run
+
+
+def _check_finite_inputs(cfg: TrainConfig, arrays) -> None:
+    bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in arrays)
+    if bad:
+        from cnnlab.errors import DatasetError
+
+        raise DatasetError(
+            f"{cfg.data}: the training and validation images hold {bad} NaN or infinite "
+            "values; cnnlab trains on finite pixel values only"
+        )
 
 
 def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
@@ -994,15 +1009,11 @@ def _check_finite_epoch(model, logs: dict) -> None:
             raise _Diverged(None, "the weights are no longer finite")
 
 
-def _diverged(run: Run, engine: _Engine, ds, inputs, epoch: int, exc: _Diverged, created) -> None:
+def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created) -> None:
     """Keep the last finite checkpoint as the run's model and raise TrainingDiverged."""
     cfg = run.config
     where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
-    bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in inputs)
-    if bad:
-        hint = f"the input images hold {bad} non-finite values (NaN/Inf): check the input data"
-    else:
-        hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
+    hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
     if run.epochs_done == 0:
         _discard(run, created)
         gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
