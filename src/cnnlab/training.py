@@ -1064,11 +1064,14 @@ def _leftovers(run_dir: Path) -> list[Path]:
 def _remove_leftovers(run: Run) -> None:
     """Delete temporaries and the model files checkpoint.json does not name."""
     keep = run.model_path.name
+    final = MODEL_FILES[run.config.engine]
     for p in _leftovers(run.dir):
         p.unlink(missing_ok=True)
     for p in run.dir.iterdir():
-        unnamed = CHECKPOINT_FILE.fullmatch(p.name) or p.name in MODEL_FILES.values()
-        if unnamed and p.name != keep and p.is_file():
+        ours = p.name == final or (
+            CHECKPOINT_FILE.fullmatch(p.name) and p.suffix == Path(final).suffix
+        )
+        if ours and p.name != keep and p.is_file():
             p.unlink(missing_ok=True)
 
 

@@ -80,7 +80,6 @@ def train(
     16x16 (grayscale), 15 epochs; under a minute on 2 cores.
     """
     from cnnlab import training
-    from cnnlab.errors import TrainingInterrupted
 
     if resume is not None:
         given = {
@@ -102,7 +101,7 @@ def train(
                 f"--resume continues a run with its own settings; only --epochs may be given "
                 f"with it. Received: {', '.join(extra)}"
             )
-        start = lambda: training.resume(resume, epochs=epochs, log=_log, warn=_warn)  # noqa: E731
+        run = _interruptible(training.resume, resume, epochs=epochs, log=_log, warn=_warn)
     else:
         options = {
             "task": task,
@@ -123,15 +122,21 @@ def train(
             class_weight=class_weight,
             augment=augment,
         )
-        start = lambda: training.train(config, log=_log, warn=_warn)  # noqa: E731
+        run = _interruptible(training.train, config, log=_log, warn=_warn)
+    _print_metrics(run.metrics or {})
+    print(f"run: {run.dir}")
+
+
+def _interruptible(fn, *args, **kwargs):
+    """Run ``training.train`` / ``resume``; Ctrl-C says what was kept and exits 130."""
+    from cnnlab.errors import TrainingInterrupted
+
     try:
-        run = start()
+        return fn(*args, **kwargs)
     except TrainingInterrupted as exc:
         sys.stdout.flush()
         report_interrupt(str(exc))
         raise typer.Exit(130) from None
-    _print_metrics(run.metrics or {})
-    print(f"run: {run.dir}")
 
 
 def _number(value: float, width: int) -> str:
