@@ -14,7 +14,12 @@ pytest.importorskip("keras")
 
 from cnnlab import training  # noqa: E402
 from cnnlab.data import load_dataset, make_synthetic_arrays  # noqa: E402
-from cnnlab.errors import DatasetError, RunError  # noqa: E402
+from cnnlab.errors import (  # noqa: E402
+    DatasetError,
+    ModelFileError,
+    RunError,
+    TrainingInterrupted,
+)
 
 ENGINES = ["keras", "numpy"]
 SIZE = (12, 12)
@@ -139,10 +144,24 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, mon
 
     cut = training.load_run(tmp_path / "cut")
     assert cut.epochs_done == 1 and cut.metrics is None and len(cut.history["loss"]) == 1
+    # While training, the checkpoint's model is model-epoch-0001.*, named by checkpoint.json.
+    suffix = ".keras" if engine == "keras" else ".npz"
+    assert cut.model_path.name == f"model-epoch-0001{suffix}"
+    ckpt = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
+    assert ckpt["model"] == cut.model_path.name and ckpt["epochs_done"] == 1
+    assert not (tmp_path / "cut" / training.MODEL_FILES[engine]).exists()
     assert cut.history["loss"][0] == pytest.approx(full.history["loss"][0], rel=1e-5)
 
     resumed = training.resume(tmp_path / "cut")
     assert resumed.epochs_done == 3 and len(resumed.history["loss"]) == 3
+    # Finished: only the public model file is left, and checkpoint.json names it.
+    assert sorted(p.name for p in (tmp_path / "cut").glob("model*")) == [
+        training.MODEL_FILES[engine]
+    ]
+    assert (
+        json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["model"]
+        == (training.MODEL_FILES[engine])
+    )
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["epochs"] == 3
     # Weights and optimizer state carried over: the same result as without the interruption.
     for a, b in zip(_weights(tmp_path / "cut"), _weights(tmp_path / "full"), strict=True):
@@ -151,6 +170,10 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, mon
 
     with pytest.raises(RunError, match="already trained 3 of 3 epochs"):
         training.resume(tmp_path / "cut")
+    before = (tmp_path / "cut" / "config.json").read_bytes()
+    with pytest.raises(RunError, match="pass --epochs larger than 3"):
+        training.resume(tmp_path / "cut", epochs=2)  # refused: nothing rewritten
+    assert (tmp_path / "cut" / "config.json").read_bytes() == before
     longer = training.resume(tmp_path / "cut", epochs=4)
     assert longer.epochs_done == 4 and len(longer.history["val_loss"]) == 4
 
@@ -167,8 +190,9 @@ def test_ctrl_c_while_writing_a_checkpoint_keeps_it_consistent(tmp_path, monkeyp
         os.kill(os.getpid(), signal.SIGINT)  # arrives between the model and checkpoint.json
 
     monkeypatch.setattr(type(eng), "save", save_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted, match="1 epoch is saved in") as info:
         training.train(_config(tmp_path / "r", "numpy", epochs=3))
+    assert f"resume with: cnnlab train --resume {tmp_path / 'r'}" in str(info.value)
     run = training.load_run(tmp_path / "r")
     assert run.epochs_done == 1 and len(run.history["loss"]) == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -308,3 +332,206 @@ def test_bad_arguments_and_bad_runs(tmp_path, run):
     (broken / "config.json").write_text("{not json")
     with pytest.raises(RunError, match="unreadable"):
         training.load_run(broken)
+
+
+# --------------------------------------------------------------------------------------
+# Reliability: old runs, divergence, class names, damaged files, per-image errors
+
+
+def test_a_run_in_the_old_layout_still_loads_and_resumes(tmp_path, monkeypatch):
+    # Before the manifest named its model file: model.npz + checkpoint.json without "model".
+    eng = training._engine("numpy")
+    real_fit = type(eng).fit_epoch
+
+    def cut(self, model, x, y, val, epoch, *args, **kw):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_fit(self, model, x, y, val, epoch, *args, **kw)
+
+    monkeypatch.setattr(type(eng), "fit_epoch", cut)
+    with pytest.raises(TrainingInterrupted):
+        training.train(_config(tmp_path / "old", "numpy", epochs=2))
+    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    d = tmp_path / "old"
+    (d / "model-epoch-0001.npz").rename(d / "model.npz")
+    ckpt = json.loads((d / "checkpoint.json").read_text())
+    del ckpt["model"]
+    (d / "checkpoint.json").write_text(json.dumps(ckpt))
+    run = training.load_run(d)
+    assert run.model_path == d / "model.npz" and run.epochs_done == 1
+    assert training.load_model(d).count_params() == 971
+    resumed = training.resume(d)
+    assert resumed.epochs_done == 2 and resumed.model_path == d / "model.npz"
+    assert sorted(p.name for p in d.glob("model*")) == ["model.npz"]
+    full = training.train(_config(tmp_path / "full", "numpy", epochs=2))
+    for a, b in zip(_weights(d), _weights(full.dir), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_manifest_naming_a_foreign_file_is_refused(run, tmp_path):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(run.dir, d)
+    ckpt = json.loads((d / "checkpoint.json").read_text())
+    (d / "checkpoint.json").write_text(json.dumps(ckpt | {"model": "../../etc/passwd"}))
+    with pytest.raises(RunError, match="names an unexpected model file"):
+        training.load_run(d)
+    (d / "checkpoint.json").write_text(json.dumps(ckpt | {"model": "model-epoch-0009.npz"}))
+    with pytest.raises(RunError, match="model-epoch-0009.npz"):
+        training.load_run(d)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_divergence_keeps_the_last_finite_checkpoint(engine, tmp_path, monkeypatch):
+    # A learning rate that explodes from the second epoch on.
+    real_lr = training.TrainConfig.learning_rate_at
+    monkeypatch.setattr(
+        training.TrainConfig,
+        "learning_rate_at",
+        lambda self, epoch: 1e30 if epoch >= 1 else real_lr(self, epoch),
+    )
+    warnings: list[str] = []
+    with pytest.raises(training.TrainingDiverged) as info:
+        training.train(_config(tmp_path / "r", engine, epochs=3), warn=warnings.append)
+    exc = info.value
+    message = str(exc)
+    assert exc.epoch == 2 and exc.batch is not None and exc.batch >= 1
+    assert f"training diverged in epoch 2, batch {exc.batch}: the loss is nan" in message
+    assert "kept epoch 1's model" in message and "try a smaller --lr" in message
+    assert isinstance(exc, RunError) and exc.run.epochs_done == 1
+    d = tmp_path / "r"
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["diverged"] == {"epoch": 2, "batch": exc.batch}
+    for split in ("train", "validation", "test"):
+        assert np.isfinite(metrics[split]["loss"])
+    assert sorted(p.name for p in d.glob("model*")) == [training.MODEL_FILES[engine]]
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
+    assert len(training.read_history_csv(d / "history.csv")["loss"]) == 1
+    # The kept run loads everywhere: evaluate, predict, resume.
+    assert all(np.isfinite(w).all() for w in _weights(d))
+    assert training.evaluate_run(d)["test"]["loss"] == pytest.approx(metrics["test"]["loss"])
+    monkeypatch.setattr(training.TrainConfig, "learning_rate_at", real_lr)
+    assert training.resume(d).epochs_done == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_nan_pixel_is_refused_before_training_and_keeps_nothing(engine, tmp_path, monkeypatch):
+    # cnnlab.data only hands out uint8 images; put the NaN pixel in the training array the
+    # runner makes (the first preprocess() call of the loop is the training images).
+    real_preprocess = training.preprocess
+    calls = []
+
+    def poisoned(x):
+        out = real_preprocess(x)
+        if not calls:
+            out[5, 2, 3, 0] = np.nan
+        calls.append(len(x))
+        return out
+
+    monkeypatch.setattr(training, "preprocess", poisoned)
+    with pytest.raises(
+        DatasetError, match="synthetic: the training and validation images hold 1 NaN"
+    ):
+        training.train(_config(tmp_path / "r", engine, epochs=2))
+    assert not (tmp_path / "r").exists()  # nothing half-made left behind
+
+
+def test_an_exploding_loss_gets_one_warning(tmp_path):
+    warnings: list[str] = []
+    training.train(
+        _config(tmp_path / "r", "numpy", epochs=2, learning_rate=1e6), warn=warnings.append
+    )
+    assert len(warnings) == 1
+    assert "the loss grew from" in warnings[0] and "learning rate (1e+06)" in warnings[0]
+    quiet: list[str] = []
+    training.train(_config(tmp_path / "ok", "numpy", epochs=2), warn=quiet.append)
+    assert quiet == []
+
+
+def test_interrupt_before_the_first_epoch_keeps_nothing(tmp_path, monkeypatch):
+    eng = training._engine("numpy")
+    monkeypatch.setattr(
+        type(eng), "fit_epoch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    with pytest.raises(TrainingInterrupted, match="no epoch had finished, so nothing was kept"):
+        training.train(_config(tmp_path / "r", "numpy"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_class_names_must_match_the_model(run, tmp_path, data):
+    import shutil
+
+    image = tmp_path / "img.png"
+    Image.fromarray(data.x_test[0]).save(image)
+    for names in (data.class_names[:2], [*data.class_names, "extra"]):
+        d = tmp_path / f"names{len(names)}"
+        shutil.copytree(run.dir, d)
+        (d / "class_names.json").write_text(json.dumps(names))
+        with pytest.raises(RunError, match=r"class_names.json: lists \d class names, but the"):
+            training.predict_images(d, [image])
+        with pytest.raises(RunError, match="class_names.json"):
+            training.evaluate_run(d)
+
+
+def test_a_damaged_keras_file_says_what_is_wrong(tmp_path, run):
+    if run.config.engine != "keras":
+        pytest.skip("a .keras file")
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(run.dir, d)
+    model = d / "model.keras"
+    data = model.read_bytes()
+    model.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"model.keras: not a Keras model archive \(trunc"):
+        training.load_model(d)
+    model.write_bytes(b"just text")
+    with pytest.raises(ModelFileError, match="not a Keras model archive"):
+        training.load_model(d)
+
+
+def test_predict_collects_an_error_for_each_bad_image(run, data, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(data.x_test[0]).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    missing = tmp_path / "missing.jpg"
+    got = training.predict_images(run.dir, [bad, good, missing, good], errors="collect")
+    assert isinstance(got[0], DatasetError) and "bad.png" in str(got[0])
+    assert isinstance(got[2], DatasetError) and "missing.jpg" in str(got[2])
+    assert got[1] == got[3] and got[1] == training.predict_images(run.dir, [good])[0]
+    with pytest.raises(DatasetError, match="bad.png"):
+        training.predict_images(run.dir, [good, bad])
+    with pytest.raises(ValueError, match="errors must be 'raise' or 'collect'"):
+        training.predict_images(run.dir, [good], errors="ignore")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_resume_of_a_recommended_model_equals_an_uninterrupted_run(engine, tmp_path, monkeypatch):
+    # The recommended models have Dropout (and Keras's augmentation layers): what they draw
+    # must depend on (seed, epoch) only. The NumPy engine: bit-identical; Keras: within noise.
+    cfg = dict(model="recommended", epochs=2, image_size=(16, 16), schedule="constant")
+    full = training.train(_config(tmp_path / "full", engine, **cfg))
+    eng = training._engine(engine)
+    real_fit = type(eng).fit_epoch
+
+    def cut(self, model, x, y, val, epoch, *args, **kw):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_fit(self, model, x, y, val, epoch, *args, **kw)
+
+    monkeypatch.setattr(type(eng), "fit_epoch", cut)
+    with pytest.raises(TrainingInterrupted):
+        training.train(_config(tmp_path / "cut", engine, **cfg))
+    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    resumed = training.resume(tmp_path / "cut")
+    pairs = zip(_weights(resumed.dir), _weights(full.dir), strict=True)
+    if engine == "numpy":
+        assert resumed.history == full.history
+        for a, b in pairs:
+            np.testing.assert_array_equal(a, b)
+    else:
+        np.testing.assert_allclose(resumed.history["loss"], full.history["loss"], rtol=1e-5)
+        for a, b in pairs:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -11,14 +11,45 @@ A run directory holds::
 
     config.json          the TrainConfig (with defaults resolved)
     class_names.json     class index -> name
-    model.keras          the Keras model (with optimizer state), or
-    model.npz            the NumPy engine's model (cnnlab.nn.save format)
-    checkpoint.json      epochs done and the history so far (rewritten every epoch)
+    model.keras          the final Keras model (with optimizer state), or
+    model.npz            the NumPy engine's final model (cnnlab.nn.save format)
+    model-epoch-0003.npz the latest checkpoint's model while training (or .keras)
+    checkpoint.json      the manifest: epochs done, the model file that goes with them,
+                         and the history so far (rewritten every epoch)
     history.csv          loss / accuracy / val_loss / val_accuracy per epoch
     metrics.json         train, validation and test loss and accuracy at the end
     learning_curves.png  confusion_matrix.png  summary.txt
 
+Checkpoints. ``checkpoint.json`` is the single source of truth: it names the model file
+that holds exactly ``epochs_done`` epochs. After each epoch the runner writes that
+epoch's model to a new file ``model-epoch-NNNN.<ext>``, then ``checkpoint.json`` naming
+it, and only then deletes the previous checkpoint's file. When training ends the last
+checkpoint is copied to ``model.npz`` / ``model.keras``, ``checkpoint.json`` is pointed
+at it and the epoch file is removed, so a finished run holds only the public name. A kill
+at any point therefore leaves a manifest whose model file exists and matches it;
+:func:`resume` deletes the leftovers (a newer epoch file the manifest does not name, and
+the hidden temporaries of interrupted writes) before training on. :func:`load_run`,
+:func:`load_model`, evaluate, predict and show all follow the manifest. Runs written
+before the manifest named its file (no ``"model"`` key) use ``model.npz`` /
+``model.keras``.
+
 Every file is written atomically (temporary name, then rename).
+
+Exactness. Everything random in an epoch is a function of (seed, epoch), and the optimizer
+state is saved with every checkpoint, so a resumed run retraces an uninterrupted one. The
+NumPy engine resumes bit-identically: its shuffling order and Dropout masks are drawn from
+(seed, epoch). Keras gets its global generator reseeded with ``seed + epoch`` and every
+layer's own SeedGenerator (augmentation, Dropout; a .keras file does not store their state)
+restarted from (seed, epoch, layer) before each epoch; on CPU a resumed Keras run has matched
+an uninterrupted one bit for bit in our tests, but TensorFlow does not promise it (kernels
+may sum in another order on other hardware or thread counts, and GPU kernels are not
+deterministic), so the tests allow floating-point noise there.
+
+Divergence. Training stops at the first non-finite batch loss (or non-finite weights
+or validation loss at the end of an epoch); the epoch is not checkpointed, the last
+finite checkpoint becomes the run's model, metrics are computed from it, and
+:class:`TrainingDiverged` (a :class:`~cnnlab.errors.RunError`) says where and why. A
+loss that grows past 100 times the run's first loss gets one warning.
 
 Example:
     >>> run = train(TrainConfig(epochs=2, out="runs/demo"))     # doctest: +SKIP
@@ -35,6 +66,8 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -47,7 +80,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _io
-from cnnlab.errors import ArgumentError, RunError
+from cnnlab.errors import ArgumentError, CnnlabError, RunError, TrainingInterrupted
 from cnnlab.keras_models import MODELS, TASKS
 
 ENGINES = ("keras", "numpy")
@@ -59,6 +92,13 @@ a minute on 2 cores."""
 DEFAULT_IMAGE_SIZE = (64, 64)
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
+CHECKPOINT_FILE = re.compile(r"model-epoch-(\d{4,})\.(npz|keras)")
+"""The name of a checkpoint's model file: ``model-epoch-0003.npz`` holds 3 epochs."""
+GROWTH_WARNING = 100.0
+"""A loss more than this many times the run's first loss gets one warning."""
+KILL_ENV = "CNNLAB_TEST_KILL_AT"
+"""Test hook: ``POINT@EPOCHS`` kills the process (SIGKILL) at that point of a checkpoint write;
+see :func:`_kill_point`."""
 
 
 @dataclass
@@ -195,10 +235,13 @@ class Run:
     metrics: dict | None = None
     epochs_done: int = 0
     train_seconds: float = 0.0
+    model_file: str | None = None
+    """The model file checkpoint.json names (``None``: ``model.npz`` / ``model.keras``)."""
 
     @property
     def model_path(self) -> Path:
-        return self.dir / MODEL_FILES[self.config.engine]
+        """The model file that holds ``epochs_done`` epochs (as checkpoint.json says)."""
+        return self.dir / (self.model_file or MODEL_FILES[self.config.engine])
 
     @property
     def finished(self) -> bool:
@@ -281,10 +324,18 @@ class _Engine:
 
     def save(self, model, path: Path) -> None:
         """Write model + optimizer state atomically."""
+        with _io.atomic_path(path) as tmp:
+            self._write(model, tmp)
+            _kill_point("temporary", path)
+
+    def _write(self, model, path: Path) -> None:
+        """Write model + optimizer state to ``path`` (the caller makes it atomic)."""
         raise NotImplementedError
 
-    def set_seed(self, seed: int) -> None:
-        """Seed the engine's global randomness before an epoch (Keras only)."""
+    def set_seed(self, model, seed: int, epoch: int) -> None:
+        """Seed the engine's randomness before epoch ``epoch`` as a function of (seed, epoch),
+        so that a resumed run draws what an uninterrupted one draws (Keras only: the NumPy
+        engine's fit takes the seed itself)."""
 
     def set_learning_rate(self, model, value: float) -> None:
         model.optimizer.learning_rate = value
@@ -347,27 +398,47 @@ class _KerasEngine(_Engine):
         return model
 
     def load(self, path):
-        import keras
+        import zipfile
+
+        from cnnlab.errors import ModelFileError
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.getinfo("config.json")
+        except (zipfile.BadZipFile, KeyError, EOFError, OSError):
+            raise ModelFileError(
+                f"{path}: not a Keras model archive (truncated or not a zip)"
+            ) from None
+        import keras  # after the cheap checks: importing TensorFlow takes seconds
 
         try:
             return keras.models.load_model(path, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a bad file
-            from cnnlab.errors import ModelFileError
-
             raise ModelFileError(f"{path}: cannot load the Keras model ({exc})") from None
 
-    def save(self, model, path):
+    def _write(self, model, path):
         import warnings
 
-        with _io.atomic_path(path) as tmp, warnings.catch_warnings():
+        with warnings.catch_warnings():
             # Keras 3.x saving trips NumPy 2's __array__(copy=...) deprecation; harmless.
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
-            model.save(tmp)
+            model.save(path)
 
-    def set_seed(self, seed):
+    def set_seed(self, model, seed, epoch):
         import keras
 
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(seed + epoch)
+        # Layers with a seed of their own (augmentation, Dropout) draw from a SeedGenerator
+        # whose state a .keras file does not keep: restart each from (seed, epoch, its index).
+        flatten = getattr(model, "_flatten_layers", None)
+        layers = list(flatten()) if flatten is not None else list(model.layers)
+        generators = [g for layer in layers for g in getattr(layer, "_seed_generators", [])]
+        for i, generator in enumerate(generators):
+            start = int(np.random.SeedSequence([seed, epoch, i]).generate_state(1)[0] >> 1)
+            generator.state.assign(np.array([start, 0], dtype=np.dtype(generator.state.dtype)))
 
     def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
         import keras
@@ -428,8 +499,8 @@ class _NumpyEngine(_Engine):
 
         return nn.load_model(path)
 
-    def save(self, model, path):
-        model.save(path)  # cnnlab.nn writes atomically itself, optimizer state included
+    def _write(self, model, path):
+        model.save(path)  # optimizer state included
 
     def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
         return self._fit_one_epoch(
@@ -527,21 +598,29 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     names = _read_json(d / "class_names.json")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise RunError(f"{d / 'class_names.json'}: expected a list of class names")
-    model_file = d / MODEL_FILES[config.engine]
-    if not model_file.is_file():
-        raise RunError(f"{d}: not a complete run ({model_file.name} is missing)")
     ckpt = _read_json(d / "checkpoint.json") if (d / "checkpoint.json").is_file() else {}
-    history = {k: [float(v) for v in vals] for k, vals in ckpt.get("history", {}).items()}
+    if not isinstance(ckpt, dict):
+        raise RunError(f"{d / 'checkpoint.json'}: expected a JSON object")
+    try:
+        epochs_done = int(ckpt.get("epochs_done", 0))
+        seconds = float(ckpt.get("train_seconds", 0.0))
+        history = {k: [float(v) for v in vals] for k, vals in ckpt.get("history", {}).items()}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RunError(f"{d / 'checkpoint.json'}: invalid checkpoint ({exc})") from None
+    model_file = ckpt.get("model", MODEL_FILES[config.engine])
+    suffix = Path(MODEL_FILES[config.engine]).suffix
+    if not isinstance(model_file, str) or not (
+        model_file == MODEL_FILES[config.engine]
+        or (CHECKPOINT_FILE.fullmatch(model_file) and model_file.endswith(suffix))
+    ):
+        raise RunError(
+            f"{d / 'checkpoint.json'}: names an unexpected model file {model_file!r} "
+            f"(expected {MODEL_FILES[config.engine]} or model-epoch-NNNN{suffix})"
+        )
+    if not (d / model_file).is_file():
+        raise RunError(f"{d}: not a complete run ({model_file} is missing)")
     metrics = _read_json(d / "metrics.json") if (d / "metrics.json").is_file() else None
-    return Run(
-        d,
-        config,
-        names,
-        history,
-        metrics,
-        int(ckpt.get("epochs_done", 0)),
-        float(ckpt.get("train_seconds", 0.0)),
-    )
+    return Run(d, config, names, history, metrics, epochs_done, seconds, model_file)
 
 
 def load_model(run: Run | str | os.PathLike, engine: str | None = None):
@@ -556,6 +635,7 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
     engine = engine or own
     _engine(engine)
     model = _engine(own).load(run.model_path)
+    _check_outputs(run, model)
     if engine == own:
         return model
     from cnnlab import nn
@@ -565,6 +645,23 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
 
         return nn.from_keras(strip_augmentation(model))
     return model.to_keras()
+
+
+def _check_outputs(run: Run, model) -> None:
+    """The model's outputs must match class_names.json (mood: 1 sigmoid output, 2 names)."""
+    outputs = int(model.output_shape[-1])
+    names = len(run.class_names)
+    expected = 1 if run.config.task == "mood" else names
+    if run.config.task == "mood" and names != 2:
+        raise RunError(
+            f"{run.dir / 'class_names.json'}: a mood run needs 2 class names; it lists {names}"
+        )
+    if outputs != expected:
+        raise RunError(
+            f"{run.dir / 'class_names.json'}: lists {names} class names, but the model "
+            f"{run.model_path.name} has {outputs} output{'s' if outputs != 1 else ''}"
+            + (" (a mood model has 1)" if run.config.task == "mood" else "")
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -625,7 +722,13 @@ class _Progress:
 
 def _stats(logs: dict) -> str:
     short = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
-    return "  ".join(f"{short[k]} {logs[k]:.4f}" for k in HISTORY_KEYS if k in logs)
+    return "  ".join(f"{short[k]} {_short(logs[k])}" for k in HISTORY_KEYS if k in logs)
+
+
+def _short(value: float) -> str:
+    """4 decimals for ordinary values; 4 significant digits for huge or non-finite ones."""
+    value = float(value)
+    return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
 
 
 def _default_out(cfg: TrainConfig) -> Path:
@@ -639,11 +742,74 @@ def _class_weight(ds, enabled: bool) -> dict[int, float] | None:
     return {int(k): float(v) for k, v in dict(ds.class_weights()).items()}
 
 
+class TrainingDiverged(RunError):
+    """Training reached a non-finite loss and stopped; the last finite checkpoint was kept.
+
+    Attributes:
+        run: the :class:`Run` as kept (its metrics are the last finite checkpoint's), or
+            ``None`` when no epoch had finished (nothing was kept).
+        epoch: the 1-based epoch that diverged. batch: its 1-based batch, or ``None`` when
+            the loss was finite but the weights or the validation loss were not.
+    """
+
+    def __init__(self, message: str, run: Run | None, epoch: int, batch: int | None):
+        super().__init__(message)
+        self.run, self.epoch, self.batch = run, epoch, batch
+
+
+class _Diverged(Exception):
+    """Raised from a batch callback to stop ``fit`` at the first non-finite loss."""
+
+    def __init__(self, batch: int | None, what: str):
+        super().__init__(what)
+        self.batch, self.what = batch, what
+
+
+class _Watch:
+    """Per-batch checks: stop at a non-finite loss; warn once when the loss explodes.
+
+    ``reference`` is the run's first loss (its first epoch's, or the first batch's).
+    """
+
+    def __init__(self, reference: float | None, warn: Callable[[str], None], lr: float):
+        self.reference = reference
+        self.warn = warn
+        self.lr = lr
+        self.warned = False
+
+    def batch(self, step: int, logs: dict) -> None:
+        if "loss" not in logs:
+            return
+        loss = float(np.asarray(logs["loss"]))
+        if not math.isfinite(loss):
+            raise _Diverged(step, f"the loss is {loss}")
+        self.check_growth(loss, f"batch {step}")
+
+    def check_growth(self, loss: float, where: str) -> None:
+        if self.reference is None:
+            self.reference = loss
+            return
+        if not self.warned and self.reference > 0 and loss > GROWTH_WARNING * self.reference:
+            self.warned = True
+            self.warn(
+                f"the loss grew from {self.reference:.4g} to {loss:.4g} "
+                f"(over {GROWTH_WARNING:g}x) by {where}; the learning rate "
+                f"({self.lr:g}) is probably too high"
+            )
+
+
+def _warn_default(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
 def train(
     config: TrainConfig,
     *,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Run:
     """Train a new run as ``config`` says; write the run directory; return the :class:`Run`.
 
@@ -651,10 +817,15 @@ def train(
         config: what to train. ``config.out`` must not already hold files.
         progress: a rich progress bar per epoch (default: when stdout is a terminal).
         log: called with one line per epoch when the bar is off, and with notices.
+        warn: called with a one-line warning (a loss that grows by orders of magnitude);
+            default: :func:`warnings.warn` with a ``RuntimeWarning``.
 
     Raises:
         ValueError: a bad option. DatasetError: the data cannot be loaded.
         RunError: ``config.out`` already holds files.
+        TrainingDiverged: the loss became non-finite (the last finite checkpoint is kept).
+        TrainingInterrupted: Ctrl-C; the message says what was kept. Nothing is kept when
+            no epoch had finished: the new run directory is removed.
     """
     cfg = config.resolved()
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
@@ -664,16 +835,28 @@ def train(
             "or choose another --out"
         )
     cfg = dataclasses.replace(cfg, out=str(out))
-    ds = load_data(cfg, progress=progress)
-    _check_classes(cfg.task, ds.n_classes, cfg.data)
-    engine = _engine(cfg.engine)
-    model = engine.build(cfg, ds.image_shape, ds.n_classes)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "config.json", cfg.to_json())
-    _write_json(out / "class_names.json", list(ds.class_names))
-    _io.write_text(out / "summary.txt", engine.summary(model))
+    try:
+        ds = load_data(cfg, progress=progress)
+        _check_classes(cfg.task, ds.n_classes, cfg.data)
+        engine = _engine(cfg.engine)
+        model = engine.build(cfg, ds.image_shape, ds.n_classes)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            "interrupted before training started; nothing was written"
+        ) from None
+    created = not out.exists()
     run = Run(out, cfg, list(ds.class_names))
-    return _loop(run, model, ds, progress=progress, log=log)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", cfg.to_json())
+        _write_json(out / "class_names.json", list(ds.class_names))
+        _io.write_text(out / "summary.txt", engine.summary(model))
+    except KeyboardInterrupt:
+        _discard(run, created)
+        raise TrainingInterrupted(
+            f"interrupted before the first epoch; nothing was kept ({out} was removed)"
+        ) from None
+    return _loop(run, model, ds, progress=progress, log=log, warn=warn, created=created)
 
 
 def resume(
@@ -682,38 +865,55 @@ def resume(
     epochs: int | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Run:
     """Continue a run from its last checkpoint (model, optimizer state, history, epoch).
+
+    Everything is checked before anything is written: a refused resume leaves the run
+    byte-identical. When training continues, the leftovers of an interrupted checkpoint
+    write (temporaries, a model file checkpoint.json does not name) are removed first.
 
     Args:
         run_dir: the run directory.
         epochs: train up to this many epochs in all (default: the run's own).
 
     Raises:
-        RunError: not a run, or nothing left to do.
+        RunError: not a run, or nothing left to do. TrainingDiverged,
+        TrainingInterrupted: as for :func:`train`.
     """
     run = load_run(run_dir)
+    cfg = run.config
     if epochs is not None:
-        run.config = dataclasses.replace(run.config, epochs=epochs)
-        _write_json(run.dir / "config.json", run.config.to_json())
-    if run.epochs_done >= run.config.epochs and run.metrics is not None:
+        cfg = dataclasses.replace(cfg, epochs=epochs)  # validates epochs
+    done = run.epochs_done
+    if done > cfg.epochs or (done >= cfg.epochs and run.metrics is not None):
         raise RunError(
-            f"{run.dir}: already trained {run.epochs_done} of {run.config.epochs} epochs; "
-            "pass a larger --epochs to train longer"
+            f"{run.dir}: already trained {done} of {run.config.epochs} epochs; "
+            f"pass --epochs larger than {done} to train longer"
         )
-    model = _engine(run.config.engine).load(run.model_path)
-    ds = load_data(run.config, progress=progress)
+    engine = _engine(cfg.engine)
+    model = engine.load(run.model_path)
+    _check_outputs(run, model)
+    try:
+        ds = load_data(cfg, progress=progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"interrupted before training; {run.dir} is unchanged") from None
     if list(ds.class_names) != run.class_names:
         raise RunError(
             f"{run.dir}: the data's classes {ds.class_names} differ from the run's "
             f"{run.class_names}"
         )
+    # From here on the run changes.
+    _remove_leftovers(run)
+    if cfg != run.config:
+        run.config = cfg
+        _write_json(run.dir / "config.json", cfg.to_json())
     if log is not None:
         log(f"resuming {run.dir} after epoch {run.epochs_done}")
-    return _loop(run, model, ds, progress=progress, log=log)
+    return _loop(run, model, ds, progress=progress, log=log, warn=warn, created=False)
 
 
-def _loop(run: Run, model, ds, *, progress: bool | None, log) -> Run:
+def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: bool) -> Run:
     cfg = run.config
     engine = _engine(cfg.engine)
     x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
@@ -722,47 +922,179 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log) -> Run:
     steps = -(-len(x_tr) // cfg.batch_size)
     enabled = sys.stdout.isatty() if progress is None else progress
     history = {k: list(v) for k, v in run.history.items()}
+    first = history["loss"][0] if history.get("loss") else None
+    watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
+    epoch = run.epochs_done
     try:
+        _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
                 t0 = time.perf_counter()
-                engine.set_seed(cfg.seed + epoch)
+                engine.set_seed(model, cfg.seed, epoch)
                 lr = cfg.learning_rate_at(epoch)
                 engine.set_learning_rate(model, lr)
-                logs = engine.fit_epoch(
-                    model,
-                    x_tr,
-                    y_tr,
-                    val,
-                    epoch,
-                    cfg,
-                    class_weight,
-                    bar.epoch(epoch, cfg.epochs, steps),
-                )
+                shown = bar.epoch(epoch, cfg.epochs, steps)
+
+                def on_batch(step, logs, shown=shown):
+                    watch.batch(step, logs)
+                    if shown is not None:
+                        shown(step, logs)
+
+                try:
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        logs = engine.fit_epoch(
+                            model, x_tr, y_tr, val, epoch, cfg, class_weight, on_batch
+                        )
+                    _check_finite_epoch(model, logs)
+                except _Diverged as exc:
+                    _diverged(run, engine, ds, epoch, exc, created)
                 logs["learning_rate"] = lr
+                watch.check_growth(float(logs["loss"]), f"epoch {epoch + 1}")
                 for k, v in logs.items():
                     history.setdefault(k, []).append(v)
                 seconds = run.train_seconds + time.perf_counter() - t0
                 with _defer_sigint():
                     _checkpoint(run, engine, model, history, epoch + 1, seconds)
                 bar.end_epoch(epoch, cfg.epochs, logs, time.perf_counter() - t0)
+        _finish(run, engine, model, ds)
     except KeyboardInterrupt:
-        if log is not None and run.epochs_done:
-            log(
-                f"interrupted: {run.epochs_done} epoch(s) kept in {run.dir}; "
-                f"continue with: cnnlab train --resume {run.dir}"
-            )
+        raise TrainingInterrupted(_interrupted_message(run, epoch, created)) from None
+    except Exception:
+        if run.epochs_done == 0:  # a new run that kept nothing: leave no half-made run behind
+            _discard(run, created)
         raise
-    _finish(run, engine, model, ds)
     return run
+
+
+def _check_finite_inputs(cfg: TrainConfig, arrays) -> None:
+    bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in arrays)
+    if bad:
+        from cnnlab.errors import DatasetError
+
+        raise DatasetError(
+            f"{cfg.data}: the training and validation images hold {bad} NaN or infinite "
+            "values; cnnlab trains on finite pixel values only"
+        )
+
+
+def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
+    done = run.epochs_done
+    if done == 0:
+        _discard(run, created)
+        gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
+        return (
+            f"interrupted in epoch {epoch + 1}; no epoch had finished, so nothing was kept ({gone})"
+        )
+    where = (
+        f"in epoch {epoch + 1}"
+        if done < run.config.epochs
+        else "while writing the final metrics and plots"
+    )
+    return (
+        f"interrupted {where}; {done} epoch{'s' if done != 1 else ''} "
+        f"{'are' if done != 1 else 'is'} saved in {run.dir}; "
+        f"resume with: cnnlab train --resume {run.dir}"
+    )
+
+
+def _check_finite_epoch(model, logs: dict) -> None:
+    """After an epoch: the loss, the validation loss and every weight must be finite."""
+    for key in ("loss", "val_loss"):
+        if key in logs and not math.isfinite(float(logs[key])):
+            raise _Diverged(
+                None, f"the {'validation ' if key == 'val_loss' else ''}loss is {float(logs[key])}"
+            )
+    for w in model.get_weights():
+        if not np.isfinite(np.asarray(w)).all():
+            raise _Diverged(None, "the weights are no longer finite")
+
+
+def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created) -> None:
+    """Keep the last finite checkpoint as the run's model and raise TrainingDiverged."""
+    cfg = run.config
+    where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
+    hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
+    if run.epochs_done == 0:
+        _discard(run, created)
+        gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
+        raise TrainingDiverged(
+            f"training diverged in {where}: {exc.what}; no epoch had finished, so nothing "
+            f"was kept ({gone}); {hint}",
+            None,
+            epoch + 1,
+            exc.batch,
+        )
+    model = engine.load(run.model_path)
+    _finish(run, engine, model, ds, diverged={"epoch": epoch + 1, "batch": exc.batch})
+    raise TrainingDiverged(
+        f"training diverged in {where}: {exc.what}; kept epoch {run.epochs_done}'s model "
+        f"in {run.dir} (metrics.json is from it); {hint}",
+        run,
+        epoch + 1,
+        exc.batch,
+    )
+
+
+_RUN_FILES = (
+    "config.json",
+    "class_names.json",
+    "summary.txt",
+    "checkpoint.json",
+    "history.csv",
+    "metrics.json",
+    "learning_curves.png",
+    "confusion_matrix.png",
+    *MODEL_FILES.values(),
+)
+
+
+def _leftovers(run_dir: Path) -> list[Path]:
+    """Hidden temporaries that interrupted atomic writes of the run's files left behind."""
+    found: list[Path] = []
+    for name in _RUN_FILES:
+        found += _io.stale_temporaries(run_dir, name)
+    for p in run_dir.iterdir() if run_dir.is_dir() else ():
+        # Model checkpoints (model-epoch-NNNN.ext) and nested temporaries (".." + name).
+        bare = p.name.lstrip(".")
+        if p.name.startswith(".") and p.is_file() and bare.startswith("model"):
+            found.append(p)
+    return sorted(set(found))
+
+
+def _remove_leftovers(run: Run) -> None:
+    """Delete temporaries and the model files checkpoint.json does not name."""
+    keep = run.model_path.name
+    final = MODEL_FILES[run.config.engine]
+    for p in _leftovers(run.dir):
+        p.unlink(missing_ok=True)
+    for p in run.dir.iterdir():
+        ours = p.name == final or (
+            CHECKPOINT_FILE.fullmatch(p.name) and p.suffix == Path(final).suffix
+        )
+        if ours and p.name != keep and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+def _discard(run: Run, created: bool) -> None:
+    """Remove what a new run wrote before any epoch was kept (and its folder, if new)."""
+    for p in _leftovers(run.dir):
+        p.unlink(missing_ok=True)
+    for name in _RUN_FILES:
+        (run.dir / name).unlink(missing_ok=True)
+    for p in run.dir.glob("model-epoch-*") if run.dir.is_dir() else ():
+        p.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            run.dir.rmdir()
 
 
 @contextlib.contextmanager
 def _defer_sigint():
     """Hold Ctrl-C back while a checkpoint is written, then raise it.
 
-    The model file and checkpoint.json are each written atomically; deferring SIGINT keeps
-    the pair consistent too (both from the same epoch).
+    Each file is written atomically and checkpoint.json (written last) names the model
+    file it goes with, so even a kill leaves a consistent run; deferring SIGINT keeps the
+    history.csv and the deletion of the previous model file in step too.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -777,19 +1109,74 @@ def _defer_sigint():
             raise KeyboardInterrupt
 
 
+def _kill_point(point: str, where: Path | int) -> None:
+    """Test hook for the kill tests: with ``CNNLAB_TEST_KILL_AT=POINT@N`` in the environment,
+    the process kills itself (SIGKILL, as ``kill -9``) at POINT of writing checkpoint N.
+
+    Points: ``temporary`` (the model written to its temporary, not yet renamed), ``weights``
+    (model-epoch-N renamed into place, checkpoint.json not yet written), ``manifest``
+    (checkpoint.json written, the previous model file not yet deleted), ``promote`` (the
+    final model.npz / model.keras copied, checkpoint.json not yet pointed at it).
+    """
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    if isinstance(where, Path):
+        m = CHECKPOINT_FILE.fullmatch(where.name)
+        if m is None:
+            return
+        where = int(m.group(1))
+    if spec == f"{point}@{where}":
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def _epoch_file(engine: str, epochs_done: int) -> str:
+    return f"model-epoch-{epochs_done:04d}{Path(MODEL_FILES[engine]).suffix}"
+
+
+def _write_manifest(run: Run, model_file: str, epochs_done: int, seconds: float, history):
+    _write_json(
+        run.dir / "checkpoint.json",
+        {
+            "epochs_done": epochs_done,
+            "model": model_file,
+            "train_seconds": round(seconds, 3),
+            "history": history,
+        },
+    )
+
+
 def _checkpoint(
     run: Run, engine: _Engine, model, history: dict, epochs_done: int, seconds: float
 ) -> None:
-    """Model (with optimizer state) first, then the history and epoch count that go with it."""
-    engine.save(model, run.model_path)
-    _write_json(
-        run.dir / "checkpoint.json",
-        {"epochs_done": epochs_done, "train_seconds": round(seconds, 3), "history": history},
-    )
+    """The epoch's model to a new file, then checkpoint.json naming it, then drop the old one."""
+    old = run.model_path
+    name = _epoch_file(run.config.engine, epochs_done)
+    engine.save(model, run.dir / name)
+    _kill_point("weights", epochs_done)
+    _write_manifest(run, name, epochs_done, seconds, history)
+    _kill_point("manifest", epochs_done)
+    if old.name != name:
+        old.unlink(missing_ok=True)
+    run.model_file = name
     run.train_seconds = seconds
-    _write_history_csv(run.dir / "history.csv", history)
     run.history = {k: list(v) for k, v in history.items()}
     run.epochs_done = epochs_done
+    _write_history_csv(run.dir / "history.csv", history)
+
+
+def _promote(run: Run) -> None:
+    """Make the last checkpoint the run's public model file (model.npz / model.keras)."""
+    final = MODEL_FILES[run.config.engine]
+    src = run.model_path
+    if src.name == final:
+        return
+    with _io.atomic_path(run.dir / final) as tmp:
+        shutil.copyfile(src, tmp)
+    _kill_point("promote", run.epochs_done)
+    _write_manifest(run, final, run.epochs_done, run.train_seconds, run.history)
+    run.model_file = final
+    src.unlink(missing_ok=True)
 
 
 def _split_metrics(engine: _Engine, model, ds, cfg: TrainConfig) -> dict:
@@ -804,15 +1191,20 @@ def _split_metrics(engine: _Engine, model, ds, cfg: TrainConfig) -> dict:
     return metrics
 
 
-def _finish(run: Run, engine: _Engine, model, ds) -> None:
+def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) -> None:
     from cnnlab import plots
 
     cfg = run.config
+    _promote(run)
+    # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
+    _write_history_csv(run.dir / "history.csv", run.history)
     metrics = _split_metrics(engine, model, ds, cfg)
     metrics["epochs"] = run.epochs_done
     metrics["train_seconds"] = round(run.train_seconds, 3)
     metrics["engine"] = cfg.engine
     metrics["model"] = cfg.model
+    if diverged is not None:
+        metrics["diverged"] = diverged
     _write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
     plots.plot_learning_curves(run.history, run.dir / "learning_curves.png")
@@ -848,14 +1240,14 @@ def evaluate_run(
         (a split with no images is ``None``).
     """
     run = load_run(run_dir)
+    eng = engine or run.config.engine
+    model = load_model(run, eng)
     ds = load_data(run.config, data, progress=progress)
     if list(ds.class_names) != run.class_names:
         raise RunError(
             f"{data or run.config.data}: classes {ds.class_names} differ from the run's "
             f"{run.class_names}"
         )
-    eng = engine or run.config.engine
-    model = load_model(run, eng)
     if eng != run.config.engine:
         _compile_like(model, eng, run.config)
     return _split_metrics(_engine(eng), model, ds, run.config)
@@ -889,24 +1281,60 @@ def predict_images(
     paths: Sequence[str | os.PathLike],
     *,
     engine: str | None = None,
-) -> list[tuple[str, float]]:
+    errors: str = "raise",
+) -> list:
     """Class name and its probability for each image (any size or format).
 
     Args:
         run_dir: a run directory (either engine).
         paths: image files (JPEG, PNG, BMP, ...); resized and converted as in training.
         engine: "keras" or "numpy" to run the model in (default: the run's engine).
+        errors: "raise": the first image that cannot be read raises its
+            :class:`~cnnlab.errors.DatasetError`; "collect": every readable image is
+            predicted and each unreadable one gets its error in its place.
 
     Returns:
-        ``[(class_name, probability), ...]``, one per path, in order.
+        ``[(class_name, probability), ...]``, one per path, in order; with
+        ``errors="collect"`` an unreadable image's entry is its ``CnnlabError``.
+
+    Example:
+        >>> for path, r in zip(paths, predict_images(run, paths, errors="collect")):
+        ...     print(r if isinstance(r, Exception) else f"{path} {r[0]} {r[1]:.2f}")
+        ... # doctest: +SKIP
     """
+    from cnnlab.data import decode_image
+
+    if errors not in ("raise", "collect"):
+        raise ArgumentError(f"errors must be 'raise' or 'collect'. Received: errors={errors!r}")
+    if not paths:
+        raise ArgumentError("give at least one image")
     run = load_run(run_dir)
-    x = read_images(run, paths)
     eng = engine or run.config.engine
     model = load_model(run, eng)
-    probs = _engine(eng).predict(model, x, run.config.batch_size)
-    labels, p = probabilities_to_labels(probs, run.config.task)
-    return [(run.class_names[int(k)], float(q)) for k, q in zip(labels, p, strict=True)]
+    cfg = run.config.resolved()
+    results: list = []
+    arrays: list[np.ndarray] = []
+    for path in paths:
+        try:
+            arrays.append(decode_image(path, cfg.image_size, grayscale=cfg.grayscale))
+            results.append(None)
+        except CnnlabError as exc:
+            if errors == "raise":
+                raise
+            results.append(exc)
+        except OSError as exc:  # a folder, no permission, ...
+            if errors == "raise":
+                raise
+            results.append(RunError(f"{path}: {exc.strerror or exc}"))
+    if arrays:
+        probs = _engine(eng).predict(model, preprocess(np.stack(arrays)), run.config.batch_size)
+        labels, p = probabilities_to_labels(probs, run.config.task)
+        good = iter(zip(labels, p, strict=True))
+        for i, r in enumerate(results):
+            if r is None:
+                k, q = next(good)
+                results[i] = (run.class_names[int(k)], float(q))
+    return results
 
 
 def show(
@@ -948,6 +1376,7 @@ __all__ = [
     "MODEL_FILES",
     "Run",
     "TrainConfig",
+    "TrainingDiverged",
     "evaluate_run",
     "load_model",
     "load_run",

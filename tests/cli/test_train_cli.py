@@ -133,3 +133,23 @@ def test_run_errors(cli_run, image, capsys, tmp_path):
     code, _, err = _cli(capsys, "train", "--out", cli_run, *TINY)
     assert code == 2
     _one_error_line(err, "already exists and is not empty", "--resume")
+
+
+def test_the_results_table_keeps_its_columns_apart(capsys):
+    from cnnlab.cli.train import _print_metrics
+
+    _print_metrics(
+        {
+            "train": {"n": 102, "loss": 42382348.5625, "accuracy": 0.3},
+            "validation": {"n": 24, "loss": float("nan"), "accuracy": 0.5},
+            "test": {"n": 24, "loss": 0.123456, "accuracy": 1.0},
+        }
+    )
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split() for row in rows] == [
+        ["split", "images", "loss", "accuracy"],
+        ["train", "102", "4.238e+07", "30.00%"],
+        ["validation", "24", "nan", "50.00%"],
+        ["test", "24", "0.1235", "100.00%"],
+    ]
+    assert len({len(row) for row in rows}) == 1  # aligned

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from cnnlab.cli._common import parse_image_size
+from cnnlab.cli._common import parse_image_size, report_interrupt
 from cnnlab.errors import ArgumentError
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
@@ -25,6 +26,10 @@ ENGINE_HELP = "keras or numpy (the NumPy engine)."
 
 def _log(message: str) -> None:
     print(message, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def train(
@@ -104,7 +109,7 @@ def train(
                 f"--resume continues a run with its own settings; only --epochs may be given "
                 f"with it. Received: {', '.join(extra)}"
             )
-        run = training.resume(resume, epochs=epochs, log=_log)
+        run = _interruptible(training.resume, resume, epochs=epochs, log=_log, warn=_warn)
     else:
         options = {
             "task": task,
@@ -125,17 +130,37 @@ def train(
             class_weight=class_weight,
             augment=augment,
         )
-        run = training.train(config, log=_log)
+        run = _interruptible(training.train, config, log=_log, warn=_warn)
     _print_metrics(run.metrics or {})
     print(f"run: {run.dir}")
 
 
+def _interruptible(fn, *args, **kwargs):
+    """Run ``training.train`` / ``resume``; Ctrl-C says what was kept and exits 130."""
+    from cnnlab.errors import TrainingInterrupted
+
+    try:
+        return fn(*args, **kwargs)
+    except TrainingInterrupted as exc:
+        sys.stdout.flush()
+        report_interrupt(str(exc))
+        raise typer.Exit(130) from None
+
+
+def _number(value: float, width: int) -> str:
+    """A loss right-aligned in ``width``: 4 decimals while it fits, else 4 significant digits."""
+    text = f"{value:.4f}"
+    if len(text) > width - 2 or not math.isfinite(value):
+        text = f"{value:.4g}"
+    return f"{text:>{width}}"
+
+
 def _print_metrics(metrics: dict) -> None:
-    print(f"{'split':<12}{'images':>8}{'loss':>10}{'accuracy':>10}")
+    print(f"{'split':<12}{'images':>8}{'loss':>12}{'accuracy':>10}")
     for split in ("train", "validation", "test"):
         m = metrics.get(split)
         if m:
-            print(f"{split:<12}{m['n']:>8}{m['loss']:>10.4f}{m['accuracy']:>10.2%}")
+            print(f"{split:<12}{m['n']:>8}{_number(m['loss'], 12)}{m['accuracy']:>10.2%}")
 
 
 def evaluate(
@@ -163,10 +188,18 @@ def predict(
     """Class name and probability for each image."""
     from cnnlab import training
 
-    results = training.predict_images(run, images, engine=engine)
-    for path, (name, prob) in zip(images, results, strict=True):
-        print(f"{path}\t{name}\t{prob:.4f}")
-    sys.stdout.flush()
+    results = training.predict_images(run, images, engine=engine, errors="collect")
+    failed = 0
+    for path, result in zip(images, results, strict=True):
+        if isinstance(result, Exception):
+            failed += 1
+            sys.stdout.flush()
+            print(f"error: {result}", file=sys.stderr, flush=True)
+        else:
+            name, prob = result
+            print(f"{path}\t{name}\t{prob:.4f}", flush=True)
+    if failed:
+        raise typer.Exit(2)
 
 
 def show(
