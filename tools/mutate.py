@@ -444,9 +444,15 @@ def _run_tests(copy: Path, tests, timeout: float, workers: int) -> tuple[str, fl
     seconds = time.perf_counter() - start
     if proc.returncode == 0:
         return "survived", seconds
-    if proc.returncode in (1,):  # tests failed
-        return "killed", seconds
-    return f"killed (pytest exit {proc.returncode})", seconds
+    out = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode in (1, 2):  # failed tests; 2: -x stopped the xdist session
+        for line in out.splitlines():
+            if line.startswith(("FAILED ", "ERROR ")):
+                test = line.split()[1].split(" - ")[0]
+                return f"killed by {test.removeprefix('tests/')}", seconds
+        if " failed" in out or " error" in out:
+            return "killed", seconds
+    return f"error (pytest exit {proc.returncode})", seconds
 
 
 def _line_of(text: str, snippet: str) -> int:
@@ -494,7 +500,7 @@ def main(argv=None) -> int:
                 finally:
                     target.write_text(original, encoding="utf-8")
             rows.append((m.name, where, result, seconds))
-            print(f"{m.name:42s} {where:36s} {result:10s} {seconds:5.0f} s", flush=True)
+            print(f"{m.name:42s} {where:36s} {seconds:5.0f} s  {result}", flush=True)
 
     killed = sum(r[2].startswith("killed") for r in rows)
     print()
