@@ -42,6 +42,7 @@ OPS = [
     "tests/ops/test_gradcheck.py",
     "tests/ops/test_reference.py",
     "tests/ops/test_ops_shapes.py",
+    "tests/ops/test_conv_chunks.py",
 ]
 OPS_TF = [*OPS, "tests/ops/test_fast_vs_tensorflow.py"]
 NN = [
