@@ -43,6 +43,7 @@ OPS = [
     "tests/ops/test_reference.py",
     "tests/ops/test_ops_shapes.py",
     "tests/ops/test_conv_chunks.py",
+    "tests/ops/test_pool_meaning.py",
 ]
 OPS_TF = [*OPS, "tests/ops/test_fast_vs_tensorflow.py"]
 NN = [
