@@ -52,6 +52,7 @@ NN = [
     "tests/nn/test_losses_optimizers.py",
     "tests/nn/test_class_weight.py",
     "tests/nn/test_layer_contract.py",
+    "tests/nn/test_fit_shuffle.py",
 ]
 NN_KERAS = [*NN, "tests/nn/test_keras_fidelity.py"]
 TRAIN = ["tests/test_meaning.py", "tests/test_training.py"]
