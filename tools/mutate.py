@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -425,6 +426,10 @@ def _copy_tree(dest: Path) -> None:
         os.symlink(shared, dest.parent / "shared")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_tests(copy: Path, tests, timeout: float, workers: int) -> tuple[str, float]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(copy / "src"), env.get("PYTHONPATH", "")])
@@ -442,6 +447,9 @@ def _run_tests(copy: Path, tests, timeout: float, workers: int) -> tuple[str, fl
             stderr=subprocess.STDOUT,
             timeout=timeout,
             check=False,
+            # run in the background (nohup, &), a shell ignores Ctrl-C in its children;
+            # the tests of Ctrl-C need Python's own handler
+            preexec_fn=_default_sigint,
         )
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - start
