@@ -62,6 +62,7 @@ DATA = [
     "tests/data/test_data_images.py",
     "tests/data/test_data_builtin.py",
     "tests/data/test_data_h5.py",
+    "tests/data/test_resize_meaning.py",
 ]
 
 
@@ -396,6 +397,13 @@ MUTANTS = [
         "data/images.py",
         "im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)",
         "im = im.resize((size[1], size[0]), Image.Resampling.NEAREST)",
+        DATA,
+    ),
+    M(
+        "data/array-resize-nearest",
+        "data/images.py",
+        "im = im.resize((ow, oh), Image.Resampling.BILINEAR)",
+        "im = im.resize((ow, oh), Image.Resampling.NEAREST)",
         DATA,
     ),
     M(
