@@ -83,9 +83,18 @@ def test_evaluate_predict_show(cli_run, image, capsys, tmp_path):
     code, out, err = _cli(capsys, "predict", cli_run, image, image, "--engine", "keras")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert len(lines) == 2 and lines[0] == lines[1]
-    path, name, prob = lines[0].split("\t")
-    assert path == str(image) and name.startswith("class_") and 0 < float(prob) <= 1
+    # expected: the run's own NumPy model (the CLI ran the converted Keras one), argmax
+    # mapped through class_names.json
+    from cnnlab import nn, training
+
+    x = training.read_images(training.load_run(cli_run), [image])
+    probs = nn.load_model(cli_run / "model.npz").predict(x)[0]
+    names = json.loads((cli_run / "class_names.json").read_text())
+    assert len(lines) == 2
+    for line in lines:
+        path, name, prob = line.split("\t")
+        assert path == str(image) and name == names[int(probs.argmax())]
+        assert float(prob) == pytest.approx(float(probs.max()), rel=1e-4)
     code, out, err = _cli(capsys, "show", cli_run, image, "--out", tmp_path / "s.png")
     assert code == 0, err
     assert out.strip() == f"wrote {tmp_path / 's.png'}"

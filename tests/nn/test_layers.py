@@ -128,7 +128,8 @@ def test_batchnorm_statistics_and_gradients_are_exact_over_chunks(threads):
     axes = (0, 1, 2)
     mean, var = x64.mean(axis=axes), x64.var(axis=axes)
     np.testing.assert_allclose(bn.moving_mean.value, mean, rtol=1e-7)
-    np.testing.assert_allclose(bn.moving_variance.value, var, rtol=1e-4)
+    # ddof=0 (the batch's own variance): ddof=1 would be 1 + 6e-5 times larger here
+    np.testing.assert_allclose(bn.moving_variance.value, var, rtol=5e-6)
     xhat = (x64 - mean) / np.sqrt(var + 1e-3)
     gamma = bn.gamma.value.astype("float64")
     np.testing.assert_allclose(y, gamma * xhat, atol=2e-3)

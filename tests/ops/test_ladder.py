@@ -63,12 +63,37 @@ def test_speed_ladder_on_a_tiny_convolution_with_tensorflow() -> None:
     assert all(isinstance(row, LadderRow) for row in rows)
     loops, fast, tf_row = rows
     assert loops.measured_images == 2 and fast.measured_images == 3
-    assert loops.max_abs_diff == 0.0
     # float32 results of the same convolution agree with the loops'.
     assert fast.max_abs_diff < 1e-5 and tf_row.max_abs_diff < 1e-5
     for row in rows:
         assert row.seconds > 0
         assert row.seconds_per_image == pytest.approx(row.seconds / 3)
+
+
+def test_speed_ladder_measures_each_rung_against_the_loops(monkeypatch) -> None:
+    """max_abs_diff is a measured difference: a fast op that is off by 0.25 on one output
+    of the looped images shows 0.25, one off only on images the loops skipped shows 0."""
+    import cnnlab.ops
+
+    real = cnnlab.ops.conv2d_forward
+
+    def off_by(image: int):
+        def conv(*args, **kwargs):
+            out, cache = real(*args, **kwargs)
+            out = out.copy()
+            out[image, 0, 0, 0] += 0.25
+            return out, cache
+
+        return conv
+
+    kw = dict(batch=3, size=5, channels=2, filters=2, kernel=3, pad=1, repeats=1)
+    monkeypatch.setattr(cnnlab.ops, "conv2d_forward", off_by(1))
+    loops, fast = speed_ladder(**kw, loop_images=2, include_tensorflow=False)
+    assert fast.max_abs_diff == pytest.approx(0.25, abs=1e-5)
+    monkeypatch.setattr(cnnlab.ops, "conv2d_forward", off_by(2))
+    loops, fast = speed_ladder(**kw, loop_images=2, include_tensorflow=False)
+    assert fast.max_abs_diff < 1e-5
+    assert loops.measured_images == 2 and fast.measured_images == 3
 
 
 def test_speed_ladder_without_tensorflow_and_loop_images_capped_at_batch() -> None:

@@ -1,0 +1,50 @@
+"""Convolution gradients of batches large enough to be split into several chunks (and
+threads): every chunk's share of ``dw`` and ``db`` is summed, and ``dx`` covers every image.
+
+The expectation is computed here with one ``einsum`` per kernel offset, independently of
+the ops' windows, chunks and threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.ops import conv2d_backward, conv2d_forward, parallel
+from cnnlab.ops.conv import _chunks, _correlation_is_cheaper
+from cnnlab.ops.windows import make_windows
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("c_out", [4, 32], ids=["dx-by-correlation", "dx-by-scatter"])
+def test_conv_gradients_of_a_chunked_batch(threads, c_out):
+    rng = np.random.default_rng(7)
+    n, h, w, c_in, k = 32, 40, 40, 8, 3
+    x = rng.standard_normal((n, h, w, c_in))
+    kernel = rng.standard_normal((k, k, c_in, c_out))
+    b = rng.standard_normal(c_out)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        windows = make_windows(x.shape, k, 1, "valid")
+        assert len(_chunks(x.shape, windows, 8)) >= 3, "the batch must span several chunks"
+        assert _correlation_is_cheaper(kernel.shape) == (c_out == 4)
+        y, cache = conv2d_forward(x, kernel, b)
+        dy = rng.standard_normal(y.shape)
+        dx, dw, db = conv2d_backward(dy, cache)
+    finally:
+        parallel.set_num_threads(before)
+    oh, ow = h - k + 1, w - k + 1
+    expected_y = np.broadcast_to(b, y.shape).copy()
+    expected_dx = np.zeros_like(x)
+    expected_dw = np.zeros_like(kernel)
+    for i in range(k):
+        for j in range(k):
+            patch = x[:, i : i + oh, j : j + ow]
+            expected_y += np.einsum("nhwc,ck->nhwk", patch, kernel[i, j])
+            expected_dw[i, j] = np.einsum("nhwc,nhwk->ck", patch, dy)
+            expected_dx[:, i : i + oh, j : j + ow] += np.einsum("nhwk,ck->nhwc", dy, kernel[i, j])
+    np.testing.assert_allclose(y, expected_y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
