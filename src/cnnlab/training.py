@@ -1283,7 +1283,7 @@ def predict_images(
     engine: str | None = None,
     errors: str = "raise",
 ) -> list:
-    """Class name and its probability for each image (any size or format).
+    """Class name and its probability for each image (JPEG, PNG, BMP, GIF, TIFF or WebP; any size).
 
     Args:
         run_dir: a run directory (either engine).

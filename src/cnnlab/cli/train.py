@@ -180,7 +180,9 @@ def evaluate(
 
 def predict(
     run: Annotated[Path, typer.Argument(help="A run directory.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files (any size or format).")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files: JPEG, PNG, BMP, GIF, TIFF or WebP, any size.")
+    ],
     engine: Annotated[
         Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
     ] = None,
