@@ -315,6 +315,11 @@ def test_bad_arguments_and_bad_runs(tmp_path, run):
         training.TrainConfig(task="faces")
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         training.TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        training.TrainConfig(seed=-1)
+    for lr in (0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+            training.TrainConfig(learning_rate=lr)
     with pytest.raises(DatasetError, match="no such dataset"):
         training.train(_config(tmp_path / "x", "numpy", data=str(tmp_path / "missing")))
     with pytest.raises(RunError, match="not a cnnlab run"):

@@ -8,6 +8,7 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import tempfile
@@ -29,7 +30,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     with _naming(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(path.parent)
         fd, tmp_name = tempfile.mkstemp(
             dir=path.parent,
             prefix=f"{TEMP_PREFIX}{path.name}.",
@@ -60,14 +61,25 @@ def stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
     return sorted(p for p in folder.glob(f"{TEMP_PREFIX}{glob.escape(name)}.*") if p.is_file())
 
 
+def _make_folder(folder: Path) -> None:
+    """``mkdir -p``; a regular file in the way is named as "Not a directory"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.is_file()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocking)) from None
+
+
 @contextlib.contextmanager
 def _naming(path: Path) -> Iterator[None]:
-    """An ``OSError`` that names no file (a full disk, a size limit) gets ``path`` as its name,
-    so the user is told which file could not be written."""
+    """An ``OSError`` about the temporary, or naming no file (a full disk, a size limit), is
+    re-raised naming ``path``: the user is told which of their files could not be written."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
+        name = exc.filename
+        ours = name is None or Path(os.fsdecode(name)).name.startswith(f"{TEMP_PREFIX}{path.name}.")
+        if ours and exc.errno is not None:
             raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
 

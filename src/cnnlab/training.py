@@ -163,11 +163,14 @@ class TrainConfig:
                 raise ArgumentError(
                     f"{name} must be a positive integer. Received: {name}={value!r}"
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ArgumentError(f"seed must be an integer. Received: seed={self.seed!r}")
-        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ArgumentError(
-                f"learning_rate must be positive. Received: learning_rate={self.learning_rate!r}"
+                f"seed must be a non-negative integer. Received: seed={self.seed!r}"
+            )
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not (isinstance(lr, int | float) and 0 < lr < math.inf):
+            raise ArgumentError(
+                f"learning_rate must be a positive finite number. Received: learning_rate={lr!r}"
             )
         if self.schedule is not None and self.schedule not in SCHEDULES:
             raise ArgumentError(

@@ -190,3 +190,18 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
     assert debug.code == 2
     assert "Traceback" in debug.stderr
     assert debug.err_lines[-1] == plain.err_lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--seed", "-1"], ["seed must be a non-negative integer", "-1"]),
+        (["--lr", "inf"], ["learning_rate must be a positive finite number", "inf"]),
+        (["--lr", "nan"], ["learning_rate", "nan"]),
+        (["--batch-size", "0"], ["batch_size", "0"]),
+    ],
+)
+def test_bad_training_values_are_one_line_before_anything_is_loaded(args, names, tmp_path):
+    result = run_cnnlab("train", *args, "--out", tmp_path / "run", cwd=tmp_path)
+    assert_user_error(result, *names, max_lines=1)
+    assert not any(tmp_path.iterdir())
