@@ -5,8 +5,9 @@ names and the return values of the course's programming assignment
 ("Convolutional Model: step by step"), so a learner can put the two side by
 side; batch normalization, which that assignment lacks, follows CS231n's
 ``batchnorm_forward(x, gamma, beta, ...)`` / ``batchnorm_backward(dout, cache)``
-(training-mode statistics, with ``eps`` in place of its ``bn_param`` dict). The fast, vectorized versions live in :mod:`cnnlab.ops` and the tests
-check that both agree to 1e-10.
+(training-mode statistics, with ``eps`` in place of its ``bn_param`` dict). The
+fast, vectorized versions live in :mod:`cnnlab.ops` and the tests check that both
+agree to 1e-10.
 
 Layout is NHWC throughout (``m`` examples, height ``n_H``, width ``n_W``,
 channels ``n_C``):
