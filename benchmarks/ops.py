@@ -16,8 +16,11 @@ both; a TensorFlow graph that returned only the gradients would skip the forward
 convolution altogether (they don't depend on it), and time the backward alone.
 
 Shapes (the issue's): the Happy model's convolution, the SIGNS model's first
-convolution, a 3x3 convolution with 64 channels, and the SIGNS model's 8x8 max pool.
-Target: geometric mean of the forward+backward ratios cnnlab / TensorFlow <= 1.5.
+convolution, a 3x3 convolution with 64 channels, and the SIGNS model's 8x8 max pool;
+then training-mode batch normalization of a (64, 32, 32, 16) activation (TensorFlow:
+``tf.nn.moments`` + ``tf.nn.batch_normalization``).
+Target: geometric mean of the forward+backward ratios cnnlab / TensorFlow <= 1.5
+(over the convolutions).
 
 Run:
     uv run python benchmarks/ops.py              # best of 10 rounds per cell
@@ -61,6 +64,7 @@ CONV_CASES = [
     ConvCase("3x3x64 same", (32, 32, 32, 64), 3, 64, "same"),
 ]
 POOL_SHAPE, POOL_SIZE = (64, 64, 64, 8), 8
+BATCHNORM_SHAPE = (64, 32, 32, 16)  # training-mode batch normalization after a convolution
 
 
 def _import_torch():
@@ -199,6 +203,72 @@ def _pool_calls(tf, torch, batch_div: int) -> tuple[dict, dict[str, Callable]]:
     return info, fns
 
 
+def _batchnorm_calls(tf, torch, batch_div: int) -> tuple[dict, dict[str, Callable]]:
+    """``({"shape", "max_diff"}, {cell name: function to time})`` for batch normalization."""
+    import numpy as np
+
+    from cnnlab.ops import batchnorm_backward, batchnorm_forward
+
+    n, h, w, c = BATCHNORM_SHAPE
+    shape = (max(1, n // batch_div), h, w, c)
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    gamma = rng.uniform(0.5, 2, c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    eps = 1e-3
+    y, _ = batchnorm_forward(x, gamma, beta, eps)
+
+    def fast_fwd():
+        return batchnorm_forward(x, gamma, beta, eps)
+
+    def fast_fwd_bwd():
+        out, cache = batchnorm_forward(x, gamma, beta, eps)
+        return batchnorm_backward(dy, cache)
+
+    tx, tg, tb, tdy = (tf.constant(a) for a in (x, gamma, beta, dy))
+
+    def tf_bn(x, g, b):
+        mean, var = tf.nn.moments(x, axes=[0, 1, 2])
+        return tf.nn.batch_normalization(x, mean, var, b, g, eps)
+
+    tf_fwd = tf.function(tf_bn)
+
+    @tf.function
+    def tf_fwd_bwd(x, g, b, dy):
+        with tf.GradientTape() as tape:
+            tape.watch([x, g, b])
+            out = tf_bn(x, g, b)
+        return out, tape.gradient(out, [x, g, b], output_gradients=dy)
+
+    info = {"shape": shape, "max_diff": float(np.max(np.abs(tf_fwd(tx, tg, tb).numpy() - y)))}
+    fns = {
+        "fast_fwd": fast_fwd,
+        "fast_fwd_bwd": fast_fwd_bwd,
+        "tf_fwd": lambda: tf_fwd(tx, tg, tb),
+        "tf_fwd_bwd": lambda: tf_fwd_bwd(tx, tg, tb, tdy),
+    }
+    if torch is not None:
+        import torch.nn.functional as F
+
+        px = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+        pg = torch.from_numpy(gamma.copy()).requires_grad_(True)
+        pb = torch.from_numpy(beta.copy()).requires_grad_(True)
+        pdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+
+        def torch_fwd():
+            with torch.no_grad():
+                return F.batch_norm(px, None, None, pg, pb, training=True, eps=eps)
+
+        def torch_fwd_bwd():
+            px.grad = pg.grad = pb.grad = None
+            F.batch_norm(px, None, None, pg, pb, training=True, eps=eps).backward(pdy)
+
+        fns["torch_fwd"] = torch_fwd
+        fns["torch_fwd_bwd"] = torch_fwd_bwd
+    return info, fns
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per cell")
@@ -268,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     results.append(
         (f"maxpool {POOL_SIZE}x{POOL_SIZE} same", measure(_pool_calls(tf, torch, batch_div)))
     )
+    results.append(("batchnorm (training)", measure(_batchnorm_calls(tf, torch, batch_div))))
     for index, (name, r) in enumerate(results):
         is_conv = index < len(CONV_CASES)
         for part, key in (("fwd", "fwd"), ("fwd+bwd", "fwd_bwd")):

@@ -6,12 +6,22 @@ import doctest
 
 import pytest
 
-from cnnlab.ops import _arrays, conv, gradcheck, ladder, padding, parallel, pooling, reference
+from cnnlab.ops import (
+    _arrays,
+    batchnorm,
+    conv,
+    gradcheck,
+    ladder,
+    padding,
+    parallel,
+    pooling,
+    reference,
+)
 
 
 @pytest.mark.parametrize(
     "module",
-    [reference, gradcheck, ladder, padding, conv, pooling, parallel, _arrays],
+    [reference, gradcheck, ladder, padding, conv, pooling, batchnorm, parallel, _arrays],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module) -> None:

@@ -3,6 +3,8 @@
 - :mod:`cnnlab.ops.reference`: the course's readable loop versions, for reading.
 - :func:`conv2d_forward` / :func:`conv2d_backward`: fast convolution.
 - :func:`pool2d_forward` / :func:`pool2d_backward`: fast max and average pooling.
+- :func:`batchnorm_forward` / :func:`batchnorm_backward`: fast batch normalization
+  (training-mode statistics, or given ones); :func:`batchnorm_inference` for inference.
 - :mod:`cnnlab.ops.padding`: padding rules and the output-size formula.
 - :mod:`cnnlab.ops.gradcheck`: a numerical gradient check for any op.
 
@@ -10,13 +12,23 @@ Every forward returns ``(out, cache)`` and every backward takes ``(dout, cache)`
 as in CS231n; all arrays are NHWC.
 """
 
+from cnnlab.ops.batchnorm import (
+    BatchNormCache,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+)
 from cnnlab.ops.conv import Conv2DCache, conv2d_backward, conv2d_forward
 from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
 from cnnlab.ops.pooling import Pool2DCache, pool2d_backward, pool2d_forward
 
 __all__ = [
+    "BatchNormCache",
     "Conv2DCache",
     "Pool2DCache",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
     "conv2d_backward",
     "conv2d_forward",
     "normalize_tuple",

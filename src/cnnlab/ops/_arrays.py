@@ -30,3 +30,23 @@ def add_per_channel(a: np.ndarray, vector: np.ndarray) -> None:
     """``a += vector`` over the last axis of a C-contiguous array, rows side by side."""
     wide, k = side_by_side(a.reshape(-1, a.shape[-1]))
     wide += np.tile(vector, k)
+
+
+def column_sums(a: np.ndarray, b: np.ndarray | None = None, block: int = 128) -> np.ndarray:
+    """``sum(a, axis=0)`` (or ``sum(a * b, axis=0)``) of an (M, C) array, in float64.
+
+    Sums blocks of ``block`` rows in the array's precision (one BLAS call), then adds the
+    blocks in float64: nearly as exact as a float64 sum and as fast as a float32 one (a
+    plain float32 column sum over M = N*H*W rows adds them one after another and loses
+    about sqrt(M) ulps).
+
+    Example:
+        >>> column_sums(np.ones((300, 2), dtype=np.float32))
+        array([300., 300.])
+    """
+    if b is not None:
+        a = a * b
+    m, c = a.shape
+    k = m - m % block
+    partial = np.ones(block, dtype=a.dtype) @ a[:k].reshape(-1, block, c)
+    return partial.sum(axis=0, dtype=np.float64) + a[k:].sum(axis=0, dtype=np.float64)
