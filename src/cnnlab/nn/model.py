@@ -1,5 +1,11 @@
 """``Sequential``: a stack of layers that compiles, fits, evaluates, predicts and saves like Keras.
 
+This module is one class with Keras's whole ``Model`` API (structure, weights, compile, fit,
+evaluate, predict, summary, config), hence its length (about 650 lines); what that class uses
+lives elsewhere: how the layers run is :mod:`cnnlab.nn.plan`, the checks of ``fit``'s
+arguments, ``History`` and the progress output are :mod:`cnnlab.nn.fitting`, and which layer
+types exist is :mod:`cnnlab.nn.registry`.
+
 Example:
     >>> import numpy as np
     >>> from cnnlab import nn
