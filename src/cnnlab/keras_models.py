@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import ArgumentError
+from cnnlab.nn.registry import AUGMENTATION, is_augmentation
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -302,7 +303,8 @@ def check_task_model(task: str, model: str) -> None:
         raise ArgumentError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
 
 
-AUGMENTATION_LAYERS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation")
+# Keras's augmentation layers: the one list is cnnlab.nn.registry.AUGMENTATION.
+AUGMENTATION_LAYERS = AUGMENTATION
 
 
 def strip_augmentation(model: keras.Model) -> keras.Model:
@@ -314,7 +316,7 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
     """
     import keras
 
-    if not any(type(layer).__name__ in AUGMENTATION_LAYERS for layer in model.layers):
+    if not any(is_augmentation(layer) for layer in model.layers):
         return model
-    kept = [layer for layer in model.layers if type(layer).__name__ not in AUGMENTATION_LAYERS]
+    kept = [layer for layer in model.layers if not is_augmentation(layer)]
     return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *kept], name=model.name)

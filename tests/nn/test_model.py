@@ -49,30 +49,25 @@ def toy_data(n=48, seed=0, classes=None):
 def test_whole_model_gradient_check_float64(loss, last, units):
     model = small_model(dtype="float64", last=last, units=units)
     model.compile(optimizer=nn.optimizers.SGD(0.0 + 1e-300), loss=loss)
-    model._setup_training()
+    plan = model.plan
     x, y = toy_data(8, classes=None if units == 1 else units)
     x = x.astype("float64")
     if loss == "categorical_crossentropy":
         y = np.eye(units)[y]
         model.layers[-1].activation = "softmax"  # softmax output, but computed unfused
-        model._fused = False
+        plan = nn.Plan.build(model.layers, model.loss, fuse=False)
+    assert plan.fused == (loss != "categorical_crossentropy")
 
     def loss_value():
-        out = model._forward(x, training=True)
-        return model._loss_and_grad(y, out, None)[0]
+        out, logits = plan.forward_with_logits(x, training=True)
+        return plan.loss_and_grad(y, out, logits)[0]
 
-    # analytic gradients: one forward/backward without updating (tiny lr)
-    for w in model.weights:
-        if w.grad is not None:
-            w.grad.fill(0)
-    out = model._forward(x, training=True)
-    _, grad = model._loss_and_grad(y, out, None)
-    layers = model._backward_layers
-    if model._fused:
-        grad = layers[0].backward_logits(grad)
-        layers = layers[1:]
-    for layer in layers:
-        grad = layer.backward(grad)
+    # analytic gradients: one forward/backward through the model's plan
+    for layer in model.layers:
+        layer.zero_grad()
+    out, logits = plan.forward_with_logits(x, training=True)
+    _, grad = plan.loss_and_grad(y, out, logits)
+    plan.backward(grad)
     rng = np.random.default_rng(0)
     checked = 0
     for w in model.trainable_weights:

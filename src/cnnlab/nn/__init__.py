@@ -19,7 +19,15 @@ order and shapes); ``from_keras`` / ``to_keras`` move models between the engines
 ``save`` / ``load_model`` store them in one ``.npz`` file. Imports no TensorFlow.
 """
 
-from cnnlab.nn import activations, callbacks, initializers, losses, metrics, optimizers
+from cnnlab.nn import (
+    activations,
+    callbacks,
+    initializers,
+    losses,
+    metrics,
+    optimizers,
+    registry,
+)
 from cnnlab.nn.callbacks import Callback, TerminateOnNaN
 from cnnlab.nn.interop import from_keras, to_keras
 from cnnlab.nn.layers import (
@@ -42,6 +50,7 @@ from cnnlab.nn.layers import (
     clear_session,
 )
 from cnnlab.nn.model import History, Sequential
+from cnnlab.nn.plan import Plan
 from cnnlab.nn.saving import load_model, save_model
 
 __all__ = [
@@ -60,6 +69,7 @@ __all__ = [
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
+    "Plan",
     "ReLU",
     "Sequential",
     "TerminateOnNaN",
@@ -74,6 +84,7 @@ __all__ = [
     "losses",
     "metrics",
     "optimizers",
+    "registry",
     "save_model",
     "to_keras",
 ]

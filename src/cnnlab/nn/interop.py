@@ -20,33 +20,18 @@ from __future__ import annotations
 from typing import Any
 
 from cnnlab.errors import ArgumentError
-from cnnlab.nn import layers as L
+from cnnlab.nn import registry
+from cnnlab.nn.layers.base import Input, InputLayer, Layer
 from cnnlab.nn.model import Sequential
 
-SUPPORTED = (
-    "InputLayer",
-    "Conv2D",
-    "Dense",
-    "ZeroPadding2D",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "BatchNormalization",
-    "ReLU",
-    "Activation",
-    "Flatten",
-    "Dropout",
-)
+#: The Keras class names from_keras converts (from the registry).
+SUPPORTED = tuple(registry.BY_KERAS_NAME)
 
 
-def _unsupported(layer: Any, why: str | None = None) -> ArgumentError:
-    kind = type(layer).__name__
-    if why is None:
-        return ArgumentError(
-            f"from_keras: layer {layer.name!r} of type {kind} is not supported by cnnlab.nn "
-            f"(supported: {', '.join(SUPPORTED)})"
-        )
+def _unsupported(layer: Any) -> ArgumentError:
     return ArgumentError(
-        f"from_keras: layer {layer.name!r} ({kind}) {why}, which cnnlab.nn does not support"
+        f"from_keras: layer {layer.name!r} of type {type(layer).__name__} is not supported by "
+        f"cnnlab.nn (supported: {', '.join(SUPPORTED)})"
     )
 
 
@@ -87,107 +72,25 @@ def _chain(km) -> list:
     return out
 
 
-def _activation(layer, cfg) -> str:
-    act = cfg.get("activation", "linear")
-    if not isinstance(act, str) or act not in ("linear", "relu", "sigmoid", "softmax", "tanh"):
-        raise _unsupported(layer, f"uses activation={act!r}")
-    return act
+def _tuples(value: Any) -> Any:
+    """Lists (JSON's sequences) as tuples, nested."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
 
 
-def _check(layer, cfg, **expected) -> None:
-    for key, want in expected.items():
-        got = cfg.get(key, want)
-        if isinstance(got, list):
-            got = tuple(got)
-        if got != want and not (want is None and got in (None, {})):
-            raise _unsupported(layer, f"uses {key}={got!r}")
-
-
-def _convert(layer) -> L.Layer:
+def _convert(layer) -> Layer:
+    """The cnnlab.nn layer for a Keras layer, from the registry: the Keras class name picks
+    the class, and the config keys it shares with Keras are passed through."""
     kind = type(layer).__name__
-    if kind not in SUPPORTED:
+    cls = registry.BY_KERAS_NAME.get(kind)
+    if cls is None or cls is InputLayer:
         raise _unsupported(layer)
     cfg = layer.get_config()
-    dtype = layer.dtype if layer.dtype in ("float32", "float64") else None
-    if dtype is None:
-        raise _unsupported(layer, f"uses dtype={layer.dtype!r}")
-    common = {"name": layer.name, "dtype": dtype, "trainable": layer.trainable}
-    if cfg.get("data_format", "channels_last") != "channels_last":
-        raise _unsupported(layer, f"uses data_format={cfg['data_format']!r}")
-    if kind == "Conv2D":
-        _check(
-            layer,
-            cfg,
-            dilation_rate=(1, 1),
-            groups=1,
-            kernel_regularizer=None,
-            bias_regularizer=None,
-            activity_regularizer=None,
-            kernel_constraint=None,
-            bias_constraint=None,
-        )
-        return L.Conv2D(
-            cfg["filters"],
-            tuple(cfg["kernel_size"]),
-            strides=tuple(cfg["strides"]),
-            padding=cfg["padding"],
-            activation=_activation(layer, cfg),
-            use_bias=cfg["use_bias"],
-            **common,
-        )
-    if kind == "Dense":
-        _check(
-            layer,
-            cfg,
-            kernel_regularizer=None,
-            bias_regularizer=None,
-            activity_regularizer=None,
-            kernel_constraint=None,
-            bias_constraint=None,
-            lora_rank=None,
-        )
-        return L.Dense(
-            cfg["units"], activation=_activation(layer, cfg), use_bias=cfg["use_bias"], **common
-        )
-    if kind == "ZeroPadding2D":
-        return L.ZeroPadding2D(tuple(tuple(p) for p in cfg["padding"]), **common)
-    if kind in ("MaxPooling2D", "AveragePooling2D"):
-        cls = L.MaxPooling2D if kind == "MaxPooling2D" else L.AveragePooling2D
-        return cls(
-            tuple(cfg["pool_size"]),
-            strides=tuple(cfg["strides"] or cfg["pool_size"]),
-            padding=cfg["padding"],
-            **common,
-        )
-    if kind == "BatchNormalization":
-        _check(
-            layer,
-            cfg,
-            renorm=False,
-            beta_regularizer=None,
-            gamma_regularizer=None,
-            beta_constraint=None,
-            gamma_constraint=None,
-        )
-        return L.BatchNormalization(
-            axis=cfg["axis"],
-            momentum=cfg["momentum"],
-            epsilon=cfg["epsilon"],
-            center=cfg["center"],
-            scale=cfg["scale"],
-            **common,
-        )
-    if kind == "ReLU":
-        _check(layer, cfg, max_value=None, negative_slope=0.0, threshold=0.0)
-        return L.ReLU(**common)
-    if kind == "Activation":
-        return L.Activation(_activation(layer, cfg), **common)
-    if kind == "Flatten":
-        return L.Flatten(**common)
-    if kind == "Dropout":
-        _check(layer, cfg, noise_shape=None)
-        return L.Dropout(cfg["rate"], seed=cfg.get("seed"), **common)
-    raise _unsupported(layer)  # pragma: no cover - InputLayer never reaches here
+    registry.check_keras_options(layer.name, kind, {**cfg, "dtype": layer.dtype})
+    args = {key: _tuples(cfg[key]) for key in registry.keras_keys(cls) if key in cfg}
+    try:
+        return cls(**args, name=layer.name, dtype=layer.dtype, trainable=layer.trainable)
+    except ArgumentError as exc:
+        raise ArgumentError(f"from_keras: layer {layer.name!r} ({kind}): {exc}") from None
 
 
 def from_keras(keras_model, seed: int | None = None) -> Sequential:
@@ -209,7 +112,7 @@ def from_keras(keras_model, seed: int | None = None) -> Sequential:
         raise ArgumentError(
             f"from_keras: the input shape {shape} must be fully known (apart from the batch)"
         )
-    model = Sequential([L.Input(shape=tuple(shape[1:]))], name=keras_model.name, seed=seed)
+    model = Sequential([Input(shape=tuple(shape[1:]))], name=keras_model.name, seed=seed)
     for layer in chain:
         model.add(_convert(layer))
     for k_layer, n_layer in zip(chain, model.layers, strict=True):
@@ -217,47 +120,17 @@ def from_keras(keras_model, seed: int | None = None) -> Sequential:
     return model
 
 
-def _to_keras_layer(layer: L.Layer, keras):
-    kl = keras.layers
-    common = {"name": layer.name, "dtype": layer.dtype.name, "trainable": layer.trainable}
-    act = getattr(layer, "activation", None)
-    if isinstance(layer, L.Conv2D):
-        return kl.Conv2D(
-            layer.filters,
-            layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            activation=act,
-            use_bias=layer.use_bias,
-            **common,
+def _to_keras_layer(layer: Layer, keras):
+    """The Keras layer for a cnnlab.nn layer, from the registry (same name and config)."""
+    kind = type(layer).keras_name
+    if kind is None or not hasattr(keras.layers, kind):
+        raise ArgumentError(
+            f"to_keras: layer {layer.name!r} of type {type(layer).__name__} has no Keras equivalent"
         )
-    if isinstance(layer, L.Dense):
-        return kl.Dense(layer.units, activation=act, use_bias=layer.use_bias, **common)
-    if isinstance(layer, L.ReLU):
-        return kl.ReLU(**common)
-    if isinstance(layer, L.Activation):
-        return kl.Activation(act, **common)
-    if isinstance(layer, L.Flatten):
-        return kl.Flatten(**common)
-    if isinstance(layer, L.ZeroPadding2D):
-        return kl.ZeroPadding2D(layer.padding, **common)
-    if isinstance(layer, L.MaxPooling2D):
-        return kl.MaxPooling2D(layer.pool_size, layer.strides, layer.padding, **common)
-    if isinstance(layer, L.AveragePooling2D):
-        return kl.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, **common)
-    if isinstance(layer, L.BatchNormalization):
-        return kl.BatchNormalization(
-            axis=layer.axis,
-            momentum=layer.momentum,
-            epsilon=layer.epsilon,
-            center=layer.center,
-            scale=layer.scale,
-            **common,
-        )
-    if isinstance(layer, L.Dropout):
-        return kl.Dropout(layer.rate, seed=layer.seed, **common)
-    raise ArgumentError(
-        f"to_keras: layer {layer.name!r} of type {type(layer).__name__} has no Keras equivalent"
+    config = layer.get_config()
+    args = {key: _tuples(config[key]) for key in registry.keras_keys(type(layer))}
+    return getattr(keras.layers, kind)(
+        **args, name=layer.name, dtype=layer.dtype.name, trainable=layer.trainable
     )
 
 

@@ -1,5 +1,11 @@
 """``Sequential``: a stack of layers that compiles, fits, evaluates, predicts and saves like Keras.
 
+This module is one class with Keras's whole ``Model`` API (structure, weights, compile, fit,
+evaluate, predict, summary, config), hence its length (about 650 lines); what that class uses
+lives elsewhere: how the layers run is :mod:`cnnlab.nn.plan`, the checks of ``fit``'s
+arguments, ``History`` and the progress output are :mod:`cnnlab.nn.fitting`, and which layer
+types exist is :mod:`cnnlab.nn.registry`.
+
 Example:
     >>> import numpy as np
     >>> from cnnlab import nn
@@ -22,7 +28,6 @@ x = layer(x)``.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -33,37 +38,26 @@ from cnnlab.errors import ArgumentError
 from cnnlab.nn import losses as losses_mod
 from cnnlab.nn import metrics as metrics_mod
 from cnnlab.nn import optimizers as optimizers_mod
-from cnnlab.nn.layers import (
-    Activation,
-    InputLayer,
-    Layer,
-    MaxPooling2D,
-    Weight,
-    _Activated,
-    _dtype,
-    deserialize,
-    serialize,
-    unique_name,
+from cnnlab.nn.fitting import (
+    _LAYER_STREAM,
+    History,
+    _as_numbers,
+    _batch_size,
+    _check_finite,
+    _epoch_range,
+    _fit_seed,
+    _labels,
+    _print_epoch,
+    _Progress,
+    _quiet_overflow,
+    _sample_weights,
+    _verbosity,
 )
+from cnnlab.nn.layers.base import InputLayer, Layer, Weight, _dtype, unique_name
+from cnnlab.nn.plan import Plan, run_order
+from cnnlab.nn.registry import deserialize, serialize
 
-
-class History:
-    """What ``fit`` returns: ``history`` maps each key ("loss", "accuracy", "val_loss",
-    "val_accuracy") to one value per epoch; ``epoch`` lists the epoch indices run."""
-
-    def __init__(self, model: Sequential | None = None, params: dict | None = None):
-        self.model = model
-        self.params = params or {}
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __repr__(self) -> str:
-        return f"<History epochs={len(self.epoch)} keys={sorted(self.history)}>"
+__all__ = ["History", "Sequential", "run_order"]
 
 
 def _readable_size(n_bytes: float) -> str:
@@ -72,91 +66,6 @@ def _readable_size(n_bytes: float) -> str:
             return f"{n_bytes:.2f} {unit}"
         n_bytes /= 1024
     return f"{n_bytes:.2f} GB"  # pragma: no cover
-
-
-def _quiet_overflow():
-    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-
-
-# Tells the layers' per-epoch random streams apart from the shuffling's (seed, epoch).
-_LAYER_STREAM = 0x6C61796572  # "layer"
-
-
-def _fit_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
-    return int(seed)
-
-
-def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
-    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ArgumentError(
-                f"{name} must be a non-negative integer. Received: {name}={value!r}"
-            )
-    return int(epochs), int(initial_epoch)
-
-
-def _as_numbers(a: Any, name: str) -> np.ndarray:
-    """``a`` as an array of numbers, or an ArgumentError naming it (strings, ragged lists)."""
-    if a is None:
-        raise ArgumentError(f"{name} is required. Received: {name}=None")
-    try:
-        arr = np.asarray(a)
-    except ValueError as exc:  # a ragged nested list
-        raise ArgumentError(f"{name} must be a rectangular array of numbers ({exc})") from None
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ArgumentError(f"{name} must hold real numbers. Received: {name}.dtype={arr.dtype}")
-    return arr
-
-
-def _labels(y: Any, n: int) -> np.ndarray:
-    """``y`` as an array of numbers with one entry per sample, or an ArgumentError."""
-    y = _as_numbers(y, "y")
-    if y.ndim == 0 or y.shape[0] != n:
-        raise ArgumentError(
-            f"x and y must have the same number of samples. Received: x has {n}, "
-            f"y has shape {y.shape}"
-        )
-    return y
-
-
-def _verbosity(verbose: Any) -> int:
-    if verbose == "auto":
-        return 1
-    if verbose in (0, 1, 2) and not isinstance(verbose, float):
-        return int(verbose)
-    raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
-
-
-def _check_finite(a: np.ndarray, name: str) -> None:
-    """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
-    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
-        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={a.dtype}")
-    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
-        sample = int(np.argwhere(~np.isfinite(a))[0][0])
-        raise ArgumentError(
-            f"{name} contains NaN or infinite values (the first in sample {sample}). "
-            "Fix or drop those samples before training."
-        )
-
-
-def _batch_size(batch_size: Any) -> int:
-    if batch_size is None:
-        return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | np.integer)
-        or batch_size <= 0
-    ):
-        raise ArgumentError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
-        )
-    return int(batch_size)
 
 
 class Sequential:
@@ -197,7 +106,7 @@ class Sequential:
         self.loss: losses_mod.Loss | None = None
         self._metric_ids: list[Any] = []
         self._metrics: list[metrics_mod.Accuracy] | None = None
-        self._fused = False
+        self._plan: Plan | None = None
         self.stop_training = False
         self.history: History | None = None
         for layer in layers or []:
@@ -226,11 +135,12 @@ class Sequential:
                 f"All layers added to a Sequential model should have unique names. "
                 f"Name {layer.name!r} is already the name of a layer in this model."
             )
-        if not self._layers and self._input is None and layer._input_shape_arg is not None:
-            self._input = InputLayer(layer._input_shape_arg)
+        if not self._layers and self._input is None and layer.input_shape_arg is not None:
+            self._input = InputLayer(layer.input_shape_arg)
         self._apply_dtype(layer)
         self._layers.append(layer)
-        self._compiled_for = None
+        self._plan = None
+        self._metrics = None
         if self._input is not None:
             self._build_layers()
 
@@ -381,9 +291,7 @@ class Sequential:
         # A diverging model overflows to inf and NaN: its loss reports that (see
         # callbacks.TerminateOnNaN), as in Keras, rather than NumPy warning on every op.
         with _quiet_overflow():
-            for layer in run_order(self._layers):  # a few isinstance checks: cheap per batch
-                x = layer.forward(x, training=training)
-        return x
+            return self.plan.forward(x, training=training)
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
         """The model's output for ``x`` (N, ...) in one batch."""
@@ -432,64 +340,41 @@ class Sequential:
                 metrics_mod.get(m, self.loss, (1,))  # raises the Keras-style error
         self._metric_ids = list(metrics)
         self._metrics = None
-        self._compiled_for = None
+        self._plan = None
 
     @property
     def compiled(self) -> bool:
         return self.loss is not None
 
-    def _setup_training(self) -> None:
+    @property
+    def plan(self) -> Plan:
+        """How the model runs its layers: run order, the output activation fused with the
+        loss, and where backward stops (a :class:`~cnnlab.nn.plan.Plan`, made for the
+        current layers and loss; the layers themselves are never changed by it)."""
+        self._require_built()
+        if self._plan is None:
+            self._plan = Plan.build(self._layers, self.loss)
+        return self._plan
+
+    def _setup_training(self) -> Plan:
         if not self.compiled:
             raise ArgumentError("You must call `compile()` before using the model.")
-        self._require_built()
-        if getattr(self, "_compiled_for", None) is self.loss and self._metrics is not None:
-            return
-        last = self._layers[-1] if self._layers else None
-        for layer in self._layers:
-            if isinstance(layer, _Activated):
-                layer._keep_logits = False
-        self._fused = (
-            isinstance(last, _Activated)
-            and not self.loss.from_logits
-            and last.activation == self.loss.fused_activation
-        )
-        if self._fused:
-            last._keep_logits = True
-        self._metrics = [metrics_mod.get(m, self.loss, self.output_shape) for m in self._metric_ids]
-        # backward stops at the first layer with weights: gradients below it are never used
-        order = run_order(self._layers)
-        first = next((i for i, layer in enumerate(order) if layer.weights), 0)
-        self._backward_layers = order[first:][::-1]
-        for i, layer in enumerate(order):
-            layer._need_dx = i != first
-        self._compiled_for = self.loss
-
-    def _loss_and_grad(self, y, out, sample_weight):
-        with _quiet_overflow():
-            if self._fused:
-                return self.loss.forward_backward(
-                    y, self._layers[-1]._z, logits=True, sample_weight=sample_weight
-                )
-            return self.loss.forward_backward(y, out, sample_weight=sample_weight)
+        plan = self.plan
+        if self._metrics is None:
+            self._metrics = [
+                metrics_mod.get(m, self.loss, self.output_shape) for m in self._metric_ids
+            ]
+        return plan
 
     def _train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
+        plan = self.plan
         with _quiet_overflow():
-            return self._train_step_inner(x, y, sample_weight)
-
-    def _train_step_inner(self, x, y, sample_weight) -> tuple[float, np.ndarray]:
-        out = self._forward(x, training=True)
-        loss, grad = self._loss_and_grad(y, out, sample_weight)
-        trainable = self.trainable_weights
-        for w in self.weights:
-            if w.grad is not None:
-                w.grad.fill(0)
-        layers = self._backward_layers
-        if self._fused:
-            grad = layers[0].backward_logits(grad)
-            layers = layers[1:]
-        for layer in layers:
-            grad = layer.backward(grad)
-        self.optimizer.apply(trainable)
+            out, logits = plan.forward_with_logits(x, training=True)
+            loss, grad = plan.loss_and_grad(y, out, logits, sample_weight)
+            for layer in self._layers:
+                layer.zero_grad()
+            plan.backward(grad)
+            self.optimizer.apply(self.trainable_weights)
         return loss, out
 
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False):
@@ -499,61 +384,12 @@ class Sequential:
         _check_finite(x, "x")
         _check_finite(y, "y")
         self._setup_training()
-        sample_weight = self._sample_weights(y, None, sample_weight)
+        sample_weight = _sample_weights(y, None, sample_weight)
         loss, out = self._train_step(x, y, sample_weight)
         logs = {"loss": loss}
         for m in self._metrics:
             logs[m.name] = float(m.matches(y, out).mean())
         return self._format_result(logs, return_dict)
-
-    def _sample_weights(self, y: np.ndarray, class_weight: dict | None, sample_weight: Any):
-        """Per-sample loss weights: ``sample_weight`` times ``class_weight[label]`` (as Keras:
-        a class missing from ``class_weight`` weighs 1)."""
-        n = y.shape[0]
-        sw = None
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight)
-            if not (np.issubdtype(sw.dtype, np.number) or sw.dtype == bool):
-                raise ArgumentError(
-                    f"sample_weight must hold numbers. Received: sample_weight.dtype={sw.dtype}"
-                )
-            sw = sw.astype(np.float64)
-            if sw.shape not in ((n,), (n, 1)):
-                raise ArgumentError(
-                    f"sample_weight must have one value per sample, shape ({n},). "
-                    f"Received: sample_weight.shape={sw.shape}"
-                )
-            sw = sw.reshape(n)
-            if not np.isfinite(sw).all() or (sw < 0).any():
-                raise ArgumentError(
-                    "sample_weight must be finite and non-negative. Received: values from "
-                    f"{sw.min()} to {sw.max()}"
-                )
-        if class_weight is None:
-            return sw
-        if not isinstance(class_weight, dict):
-            raise ArgumentError(
-                "class_weight must be a dict {class id: weight}. "
-                f"Received: class_weight of type {type(class_weight).__name__}"
-            )
-        if y.ndim == 2 and y.shape[1] > 1:
-            ids = y.argmax(axis=1)
-        else:
-            ids = np.round(y.reshape(n)).astype(np.int64)
-        w = np.ones(n)
-        for k, v in class_weight.items():
-            ok_key = isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                v = float("nan")
-            if not ok_key or not np.isfinite(v) or v < 0:
-                raise ArgumentError(
-                    "class_weight must map class ids (non-negative ints) to finite, "
-                    f"non-negative weights. Received: class_weight={class_weight!r}"
-                )
-            w[ids == k] = v
-        return w if sw is None else w * sw
 
     def fit(
         self,
@@ -623,7 +459,7 @@ class Sequential:
         _check_finite(y, "y")
         self._setup_training()
         bs = _batch_size(batch_size)
-        sw = self._sample_weights(y, class_weight, sample_weight)
+        sw = _sample_weights(y, class_weight, sample_weight)
         verbose = _verbosity(verbose)
         callbacks = list(callbacks or [])
         steps = -(-n // bs)
@@ -722,15 +558,16 @@ class Sequential:
         """
         x = self._prepare_x(x)
         y = _labels(y, x.shape[0])
-        self._setup_training()
+        plan = self._setup_training()
         bs = _batch_size(batch_size)
         sw = None if sample_weight is None else np.asarray(sample_weight)
         metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in self._metrics]
         total, n = 0.0, x.shape[0]
         for start in range(0, n, bs):
             sl = slice(start, start + bs)
-            out = self._forward(x[sl], training=False)
-            loss, _ = self._loss_and_grad(y[sl], out, None if sw is None else sw[sl])
+            with _quiet_overflow():
+                out, logits = plan.forward_with_logits(x[sl], training=False)
+                loss, _ = plan.loss_and_grad(y[sl], out, logits, None if sw is None else sw[sl])
             total += loss * out.shape[0]
             for m in metrics:
                 m.update(y[sl], out)
@@ -756,6 +593,8 @@ class Sequential:
         Args:
             line_length: minimum width of the table.
             print_fn: called with each line (default ``print``).
+
+        A compiled model ends with its :attr:`plan` (run order, fused output, backward stop).
         """
         self._require_built()
         print_fn = print_fn or print
@@ -786,6 +625,8 @@ class Sequential:
             f" Trainable params: {tr:,} ({_readable_size(tr * size)})",
             f" Non-trainable params: {nt:,} ({_readable_size(nt * size)})",
         ]
+        if self.compiled:  # how fit() runs the layers (see cnnlab.nn.plan)
+            out += [line, *(f" {text}" for text in self.plan.lines())]
         for text in out:
             print_fn(text)
 
@@ -839,68 +680,3 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name} layers={len(self._layers)} built={self.built}>"
-
-
-def run_order(layers: list[Layer]) -> list[Layer]:
-    """The order in which a model runs its layers: as given, except that a ReLU directly
-    followed by a max pooling runs after the pooling.
-
-    The two commute exactly: ``max(relu(z)) == relu(max(z))``, and the gradient reaches
-    the same input element either way (the first maximum of the window when it is
-    positive, nothing otherwise). Pooling first makes the ReLU's work smaller by the
-    pooling's factor and keeps the ReLU's zeros, which tie in every dead window, out
-    of the pooling.
-    """
-    order = list(layers)
-    i = 0
-    while i + 1 < len(order):
-        relu, pool = order[i], order[i + 1]
-        if (
-            isinstance(relu, Activation)
-            and relu.activation == "relu"
-            and isinstance(pool, MaxPooling2D)
-        ):
-            order[i], order[i + 1] = pool, relu
-            i += 2
-        else:
-            i += 1
-    return order
-
-
-def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:
-    parts = [f"Epoch {epoch + 1}/{epochs}", f"{steps}/{steps}", f"{seconds:.1f}s"]
-    parts += [f"{k}: {v:.4f}" for k, v in logs.items()]
-    print(" - ".join(parts), flush=True)
-
-
-class _Progress:
-    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal."""
-
-    def __init__(self, verbose: int, steps: int, title: str):
-        self.enabled = verbose == 1 and sys.stdout.isatty()
-        self.steps = steps
-        self.title = title
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss: {task.fields[loss]:.4f}"),
-                transient=True,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(self.title, total=self.steps, loss=float("nan"))
-        return self
-
-    def advance(self, loss: float) -> None:
-        if self.enabled:
-            self._bar.update(self._task, advance=1, loss=loss)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self._bar.__exit__(*exc)
-        return False

@@ -81,8 +81,8 @@ def check_sizes(layers: list) -> None:
     rest = list(layers)
     if rest and isinstance(rest[0], InputLayer):
         shape, where = (None, *rest.pop(0).shape), "the input"
-    elif rest and rest[0]._input_shape_arg is not None:
-        shape, where = (None, *rest[0]._input_shape_arg), "the input"
+    elif rest and rest[0].input_shape_arg is not None:
+        shape, where = (None, *rest[0].input_shape_arg), "the input"
     else:
         return  # no input shape: nothing is built yet
     _check_activation(where, shape)

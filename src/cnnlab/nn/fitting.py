@@ -1,0 +1,209 @@
+"""What ``Sequential.fit`` / ``evaluate`` / ``train_on_batch`` need besides the model: the
+checks of their arguments (data, labels, sample and class weights, batch size, epochs, seed,
+verbosity), the :class:`History` they return, and the per-epoch progress output.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnlab.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from cnnlab.nn.model import Sequential
+
+
+class History:
+    """What ``fit`` returns: ``history`` maps each key ("loss", "accuracy", "val_loss",
+    "val_accuracy") to one value per epoch; ``epoch`` lists the epoch indices run."""
+
+    def __init__(self, model: Sequential | None = None, params: dict | None = None):
+        self.model = model
+        self.params = params or {}
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"<History epochs={len(self.epoch)} keys={sorted(self.history)}>"
+
+
+def _quiet_overflow():
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+# Tells the layers' per-epoch random streams apart from the shuffling's (seed, epoch).
+_LAYER_STREAM = 0x6C61796572  # "layer"
+
+
+def _fit_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    return int(seed)
+
+
+def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ArgumentError(
+                f"{name} must be a non-negative integer. Received: {name}={value!r}"
+            )
+    return int(epochs), int(initial_epoch)
+
+
+def _as_numbers(a: Any, name: str) -> np.ndarray:
+    """``a`` as an array of numbers, or an ArgumentError naming it (strings, ragged lists)."""
+    if a is None:
+        raise ArgumentError(f"{name} is required. Received: {name}=None")
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:  # a ragged nested list
+        raise ArgumentError(f"{name} must be a rectangular array of numbers ({exc})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ArgumentError(f"{name} must hold real numbers. Received: {name}.dtype={arr.dtype}")
+    return arr
+
+
+def _labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as an array of numbers with one entry per sample, or an ArgumentError."""
+    y = _as_numbers(y, "y")
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ArgumentError(
+            f"x and y must have the same number of samples. Received: x has {n}, "
+            f"y has shape {y.shape}"
+        )
+    return y
+
+
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2) and not isinstance(verbose, float):
+        return int(verbose)
+    raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={a.dtype}")
+    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+        sample = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise ArgumentError(
+            f"{name} contains NaN or infinite values (the first in sample {sample}). "
+            "Fix or drop those samples before training."
+        )
+
+
+def _batch_size(batch_size: Any) -> int:
+    if batch_size is None:
+        return 32
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size <= 0
+    ):
+        raise ArgumentError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    return int(batch_size)
+
+
+def _sample_weights(y: np.ndarray, class_weight: dict | None, sample_weight: Any):
+    """Per-sample loss weights: ``sample_weight`` times ``class_weight[label]`` (as Keras:
+    a class missing from ``class_weight`` weighs 1)."""
+    n = y.shape[0]
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight)
+        if not (np.issubdtype(sw.dtype, np.number) or sw.dtype == bool):
+            raise ArgumentError(
+                f"sample_weight must hold numbers. Received: sample_weight.dtype={sw.dtype}"
+            )
+        sw = sw.astype(np.float64)
+        if sw.shape not in ((n,), (n, 1)):
+            raise ArgumentError(
+                f"sample_weight must have one value per sample, shape ({n},). "
+                f"Received: sample_weight.shape={sw.shape}"
+            )
+        sw = sw.reshape(n)
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ArgumentError(
+                "sample_weight must be finite and non-negative. Received: values from "
+                f"{sw.min()} to {sw.max()}"
+            )
+    if class_weight is None:
+        return sw
+    if not isinstance(class_weight, dict):
+        raise ArgumentError(
+            "class_weight must be a dict {class id: weight}. "
+            f"Received: class_weight of type {type(class_weight).__name__}"
+        )
+    if y.ndim == 2 and y.shape[1] > 1:
+        ids = y.argmax(axis=1)
+    else:
+        ids = np.round(y.reshape(n)).astype(np.int64)
+    w = np.ones(n)
+    for k, v in class_weight.items():
+        ok_key = isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not ok_key or not np.isfinite(v) or v < 0:
+            raise ArgumentError(
+                "class_weight must map class ids (non-negative ints) to finite, "
+                f"non-negative weights. Received: class_weight={class_weight!r}"
+            )
+        w[ids == k] = v
+    return w if sw is None else w * sw
+
+
+def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:
+    parts = [f"Epoch {epoch + 1}/{epochs}", f"{steps}/{steps}", f"{seconds:.1f}s"]
+    parts += [f"{k}: {v:.4f}" for k, v in logs.items()]
+    print(" - ".join(parts), flush=True)
+
+
+class _Progress:
+    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal."""
+
+    def __init__(self, verbose: int, steps: int, title: str):
+        self.enabled = verbose == 1 and sys.stdout.isatty()
+        self.steps = steps
+        self.title = title
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss: {task.fields[loss]:.4f}"),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.title, total=self.steps, loss=float("nan"))
+        return self
+
+    def advance(self, loss: float) -> None:
+        if self.enabled:
+            self._bar.update(self._task, advance=1, loss=loss)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False

@@ -1,0 +1,70 @@
+"""Pooling layers: :class:`MaxPooling2D` and :class:`AveragePooling2D` (NHWC)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnlab.nn.layers.base import Layer, _padding_mode, _window_output_hw
+from cnnlab.ops import normalize_tuple, pool2d_backward, pool2d_forward
+
+
+class _Pooling2D(Layer):
+    mode = "max"
+    config_keys = ("pool_size", "strides", "padding")
+
+    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = normalize_tuple(pool_size, 2, "pool_size")
+        self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides")
+        self.padding = _padding_mode(padding)
+        self._cache = None
+
+    _input_rank = 4
+
+    def compute_output_shape(self, input_shape):
+        n, _, _, c = input_shape
+        ho, wo = _window_output_hw(self, input_shape, self.pool_size)
+        return (n, ho, wo, c)
+
+    def forward(self, x, training=False):
+        y, cache = pool2d_forward(
+            x, self.pool_size, stride=self.strides, padding=self.padding, mode=self.mode
+        )
+        self._cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        if self._cache is None:
+            raise self._no_cache()
+        return pool2d_backward(dy, self._cache)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling over (pool_h, pool_w) windows; ``strides`` defaults to ``pool_size``.
+
+    Args:
+        pool_size: int or pair, default (2, 2).
+        strides: int, pair or None (= pool_size).
+        padding: "valid" or "same" (TF rule; padded cells never win the max).
+
+    Shapes: (N, H, W, C) -> (N, H_out, W_out, C).
+    """
+
+    default_name = "max_pooling2d"
+    keras_name = "MaxPooling2D"
+    mode = "max"
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling; with "same" padding only real cells are averaged (as Keras).
+
+    Args and shapes as :class:`MaxPooling2D`.
+    """
+
+    default_name = "average_pooling2d"
+    keras_name = "AveragePooling2D"
+    mode = "average"
+
+
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
