@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _io
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import _Engine, _engine, _loss_name
@@ -173,4 +174,4 @@ def show(
     label, p = probabilities_to_labels(probs, run.config.task)
     title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
     out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
-    return plots.plot_feature_maps(x[0], maps, out, kernel=kernel, title=title)
+    return _io.save_figure(plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title), out)

@@ -337,13 +337,12 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
         metrics["diverged"] = diverged
     _write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
-    plots.plot_learning_curves(run.history, run.dir / "learning_curves.png")
+    _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")
     x_eval, y_eval = (ds.x_test, ds.y_test) if len(ds.x_test) else (ds.x_val, ds.y_val)
     if len(x_eval):
         labels, _ = probabilities_to_labels(
             engine.predict(model, preprocess(x_eval), cfg.batch_size), cfg.task
         )
         title = "Confusion matrix (test set)" if len(ds.x_test) else "Confusion matrix (validation)"
-        plots.plot_confusion_matrix(
-            y_eval, labels, run.class_names, run.dir / "confusion_matrix.png", title=title
-        )
+        fig = plots.plot_confusion_matrix(y_eval, labels, run.class_names, title=title)
+        _io.save_figure(fig, run.dir / "confusion_matrix.png")
