@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab import _io
+from cnnlab import _io, _progress
 from cnnlab.errors import RunError, TrainingInterrupted
 from cnnlab.training.checkpoints import _checkpoint, _defer_sigint, _promote
 from cnnlab.training.config import HISTORY_KEYS, TrainConfig
@@ -51,48 +50,34 @@ class _Progress:
     def __init__(self, enabled: bool, log: Callable[[str], None] | None):
         self.enabled = enabled
         self.log = log
-        self._progress = None
+        self._bar = None
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-            )
-            self._progress.__enter__()
+            self._bar = _progress.rich_bar("steps")
+            self._bar.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
 
     def epoch(self, epoch: int, epochs: int, steps: int) -> Callable[[int, dict], None] | None:
-        if self._progress is None:
+        if self._bar is None:
             return None
-        task = self._progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
+        task = self._bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
         self._task, self._steps = task, steps
 
         def update(step: int, logs: dict) -> None:
             stats = _stats(logs)
-            self._progress.update(task, completed=step, stats=stats)
+            self._bar.update(task, completed=step, stats=stats)
 
         return update
 
     def end_epoch(self, epoch: int, epochs: int, logs: dict, seconds: float) -> None:
         stats = _stats(logs)
-        if self._progress is not None:
-            self._progress.update(self._task, completed=self._steps, stats=stats)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self._steps, stats=stats)
         elif self.log is not None:
             self.log(f"epoch {epoch + 1}/{epochs}  {stats}  ({seconds:.1f}s)")
 
@@ -229,7 +214,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
     class_weight = _class_weight(ds, cfg.class_weight)
     steps = -(-len(x_tr) // cfg.batch_size)
-    enabled = sys.stdout.isatty() if progress is None else progress
+    enabled = _progress.enabled(progress)
     history = {k: list(v) for k, v in run.history.items()}
     first = history["loss"][0] if history.get("loss") else None
     watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
