@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from cnnlab import plots
+from cnnlab._io import save_figure
 
 
 def _png(path) -> np.ndarray:
@@ -33,7 +34,7 @@ def test_learning_curves(tmp_path):
         "val_loss": [1.1, 0.8, 0.7],
         "val_accuracy": [0.4, 0.6, 0.8],
     }
-    out = plots.plot_learning_curves(history, tmp_path / "curves.png")
+    out = save_figure(plots.plot_learning_curves(history), tmp_path / "curves.png")
     img = _png(out)
     assert img.shape == (400, 1000, 3)
     _non_trivial(img)
@@ -46,7 +47,7 @@ def test_learning_curves(tmp_path):
 
 def test_learning_curves_rejects_empty_history(tmp_path):
     with pytest.raises(ValueError, match="at least one epoch"):
-        plots.plot_learning_curves({"loss": []}, tmp_path / "c.png")
+        plots.plot_learning_curves({"loss": []}, path=tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
 
 
@@ -63,7 +64,8 @@ def test_confusion_matrix_png_darkens_the_big_cells(tmp_path):
     y_true = np.repeat(np.arange(4), 25)
     y_pred = y_true.copy()
     y_pred[::10] = (y_pred[::10] + 1) % 4
-    out = plots.plot_confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"], tmp_path / "cm.png")
+    fig = plots.plot_confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"])
+    out = save_figure(fig, tmp_path / "cm.png")
     img = _png(out)
     assert img.shape[0] >= 400 and img.shape[1] >= 400
     _non_trivial(img)
@@ -74,11 +76,11 @@ def test_confusion_matrix_png_darkens_the_big_cells(tmp_path):
 
 def test_filters_grid(tmp_path):
     kernel = np.random.default_rng(0).normal(size=(5, 5, 3, 12)).astype(np.float32)
-    img = _png(plots.plot_filters(kernel, tmp_path / "f.png"))
+    img = _png(save_figure(plots.plot_filters(kernel), tmp_path / "f.png"))
     assert img.shape[1] == 8 * 1.2 * 100  # 8 columns
     _non_trivial(img)
     with pytest.raises(ValueError, match=r"kernel must have shape \(kh, kw, c_in, c_out\)"):
-        plots.plot_filters(kernel[0], tmp_path / "g.png")
+        plots.plot_filters(kernel[0], path=tmp_path / "g.png")
 
 
 def test_feature_maps_grid_grows_with_the_layers(tmp_path):
@@ -87,16 +89,72 @@ def test_feature_maps_grid_grows_with_the_layers(tmp_path):
     kernel = rng.normal(size=(3, 3, 3, 8))
     one = [("conv2d", rng.random((16, 16, 8)))]
     two = one + [("conv2d_1", rng.random((8, 8, 40)))]
-    a = _png(plots.plot_feature_maps(image, one, tmp_path / "a.png", kernel=kernel, title="t"))
-    b = _png(plots.plot_feature_maps(image, two, tmp_path / "b.png", kernel=kernel))
+    plots.plot_feature_maps(image, one, kernel=kernel, title="t", path=tmp_path / "a.png")
+    a = _png(tmp_path / "a.png")
+    b = _png(save_figure(plots.plot_feature_maps(image, two, kernel=kernel), tmp_path / "b.png"))
     _non_trivial(a)
     assert b.shape[0] > a.shape[0]  # 16 more maps (capped) -> two more rows
     assert b.shape[1] == a.shape[1]
     with pytest.raises(ValueError, match="must be \\(H, W, C\\)"):
-        plots.plot_feature_maps(None, [("x", rng.random((4, 4)))], tmp_path / "c.png")
+        plots.plot_feature_maps(None, [("x", rng.random((4, 4)))], path=tmp_path / "c.png")
     with pytest.raises(ValueError, match="nothing to draw"):
-        plots.plot_feature_maps(None, [], tmp_path / "d.png")
+        plots.plot_feature_maps(None, [], path=tmp_path / "d.png")
     _no_temp_files(tmp_path)
+
+
+def test_feature_maps_path_writes_the_same_picture_as_save_figure(tmp_path):
+    rng = np.random.default_rng(2)
+    maps = [("conv2d", rng.random((8, 8, 4)))]
+    fig = plots.plot_feature_maps(None, maps, path=tmp_path / "a.png")
+    np.testing.assert_array_equal(
+        _png(tmp_path / "a.png"), _png(save_figure(fig, tmp_path / "b.png"))
+    )
+
+
+def _every_plot(ax=None, axes=None):
+    """Each plot function once, on small real inputs; returns the figures."""
+    rng = np.random.default_rng(3)
+    history = {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]}
+    y = np.array([0, 1, 1, 0, 2])
+    return [
+        plots.plot_learning_curves(history, axes=axes),
+        plots.plot_confusion_matrix(y, y[::-1], ["a", "b", "c"], ax=ax),
+        plots.plot_filters(rng.normal(size=(3, 3, 1, 4))),
+        plots.plot_feature_maps(rng.random((8, 8, 1)), [("c", rng.random((6, 6, 3)))]),
+    ]
+
+
+def test_plots_return_figures_and_leave_pyplot_alone():
+    # A plot function must not switch the caller's backend (a notebook's inline display)
+    # nor register figures with pyplot (which would then show or leak them).
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    backend = matplotlib.get_backend()
+    before = plt.get_fignums()
+    figures = _every_plot()
+    assert all(type(f) is Figure for f in figures)
+    assert matplotlib.get_backend() == backend
+    assert plt.get_fignums() == before
+
+
+def test_plots_draw_into_the_given_axes():
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    cm_ax, loss_ax, acc_ax = fig.subplots(1, 3)
+    before = plt.get_fignums()
+    curves, cm = _every_plot(ax=cm_ax, axes=(loss_ax, acc_ax))[:2]
+    assert curves is fig and cm is fig
+    assert loss_ax.get_title() == "Loss" and acc_ax.get_title() == "Accuracy"
+    assert len(loss_ax.lines) == 1 and len(acc_ax.lines) == 1  # train only: no val_ keys
+    assert cm_ax.get_title().startswith("Confusion matrix (test set)")
+    assert len(cm_ax.images) == 1
+    assert plt.get_fignums() == before
+    with pytest.raises(ValueError, match="axes must be two Axes"):
+        plots.plot_learning_curves({"loss": [1.0]}, axes=[loss_ax])
 
 
 def test_display_name_replaces_undecodable_bytes_only():
@@ -109,18 +167,21 @@ def test_display_name_replaces_undecodable_bytes_only():
 def test_figures_draw_non_utf8_class_and_file_names(tmp_path):
     names = ["caf\udce9", "tea\udcff"]
     y = np.array([0, 1, 1, 0])
-    out = plots.plot_confusion_matrix(y, y, names, tmp_path / "cm.png", title="run \udce9")
-    assert _png(out).shape[0] > 100
-    rng = np.random.default_rng(0)
-    out = plots.plot_feature_maps(
-        rng.random((8, 8, 3)),
-        [("conv\udce9", rng.random((6, 6, 2)))],
-        tmp_path / "maps.png",
-        kernel=rng.normal(size=(3, 3, 3, 2)),
-        title="\udcff.png: caf\udce9 (90%)",
+    out = save_figure(
+        plots.plot_confusion_matrix(y, y, names, title="run \udce9"), tmp_path / "cm.png"
     )
     assert _png(out).shape[0] > 100
-    plots.plot_filters(rng.normal(size=(3, 3, 3, 2)), tmp_path / "f.png", title="caf\udce9")
+    rng = np.random.default_rng(0)
+    out = tmp_path / "maps.png"
+    plots.plot_feature_maps(
+        rng.random((8, 8, 3)),
+        [("conv\udce9", rng.random((6, 6, 2)))],
+        kernel=rng.normal(size=(3, 3, 3, 2)),
+        title="\udcff.png: caf\udce9 (90%)",
+        path=out,
+    )
+    assert _png(out).shape[0] > 100
+    plots.plot_filters(rng.normal(size=(3, 3, 3, 2)), title="caf\udce9", path=tmp_path / "f.png")
 
     from cnnlab.data import make_synthetic
     from cnnlab.data.preview import sample_grid

@@ -424,6 +424,8 @@ def test_divergence_keeps_the_last_finite_checkpoint(engine, tmp_path, monkeypat
 def test_a_nan_pixel_is_refused_before_training_and_keeps_nothing(engine, tmp_path, monkeypatch):
     # cnnlab.data only hands out uint8 images; put the NaN pixel in the training array the
     # runner makes (the first preprocess() call of the loop is the training images).
+    from cnnlab.training import loop
+
     real_preprocess = training.preprocess
     calls = []
 
@@ -434,7 +436,7 @@ def test_a_nan_pixel_is_refused_before_training_and_keeps_nothing(engine, tmp_pa
         calls.append(len(x))
         return out
 
-    monkeypatch.setattr(training, "preprocess", poisoned)
+    monkeypatch.setattr(loop, "preprocess", poisoned)  # where the loop looks it up
     with pytest.raises(
         DatasetError, match="synthetic: the training and validation images hold 1 NaN"
     ):

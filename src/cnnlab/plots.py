@@ -1,13 +1,17 @@
 """Pictures of a training run: learning curves, confusion matrix, filters, feature maps.
 
-Every function draws with matplotlib's Agg backend (no display needed), writes a
-PNG atomically (a temporary file renamed into place) and returns the path. The
-arrays come from real computations (a run's history, a model's predictions, its
-weights and activations); nothing here is drawn by hand.
+Every function builds a :class:`matplotlib.figure.Figure` directly and returns it: no
+pyplot, no backend switch, so the caller's matplotlib (a notebook's inline display, an
+interactive window) is left as it was. A notebook shows the returned figure with
+``display(fig)``; a script or the CLI writes it with :func:`cnnlab._io.save_figure`
+(atomically: a temporary file renamed into place), or passes ``path=`` to do both at once.
+Single-panel plots also draw into a given ``ax``. The arrays come from real computations
+(a run's history, a model's predictions, its weights and activations); nothing here is
+drawn by hand.
 
 Example:
-    >>> plot_learning_curves({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
-    ...                      "curves.png")          # doctest: +SKIP
+    >>> fig = plot_learning_curves({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]})
+    >>> save_figure(fig, "curves.png")                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnlab._io import save_figure
 from cnnlab.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MAX_MAPS_PER_LAYER = 16
 """At most this many channels of each layer are drawn in a feature-map grid."""
@@ -50,40 +58,57 @@ def display_name(name: object) -> str:
         return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float], dpi: int) -> Figure:
+    """A new figure that belongs to no pyplot state (no backend is chosen or changed)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=dpi)
 
 
-def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
-    try:
-        return save_figure(fig, path, dpi=dpi)
-    finally:
-        _pyplot().close(fig)
+def _done(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    """Write ``fig`` to ``path`` atomically when a path is given; return ``fig``."""
+    if path is not None:
+        save_figure(fig, path)
+    return fig
 
 
 def plot_learning_curves(
-    history: Mapping[str, Sequence[float]], path: str | os.PathLike, *, dpi: int = 100
-) -> Path:
+    history: Mapping[str, Sequence[float]],
+    *,
+    axes: Sequence[Axes] | None = None,
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Args:
         history: Keras-style history: ``{"loss": [...], "accuracy": [...],
             "val_loss": [...], "val_accuracy": [...]}``, one value per epoch;
             missing keys are skipped.
-        path: the PNG to write (1000x400 pixels at the default dpi).
+        axes: two Axes to draw the loss and the accuracy into (default: a new
+            1000x400-pixel figure at the default dpi).
+        path: also write the figure there as PNG (atomically).
 
     Returns:
-        ``path`` as a ``Path``.
+        The figure drawn into.
+
+    Example:
+        >>> fig = plot_learning_curves({"loss": [0.9, 0.5], "accuracy": [0.6, 0.8]})
+        >>> [ax.get_title() for ax in fig.axes]
+        ['Loss', 'Accuracy']
     """
     if not history or not any(len(v) for v in history.values()):
         raise ArgumentError("history must hold at least one epoch. Received: an empty history")
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if axes is None:
+        fig = _figure((10, 4), dpi)
+        axes = fig.subplots(1, 2)
+        own = True
+    else:
+        if len(axes) != 2:
+            raise ArgumentError(
+                f"axes must be two Axes (loss, accuracy). Received: {len(axes)} axes"
+            )
+        fig, own = axes[0].figure, False
     for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
         for key, style, name in ((metric, "-o", "train"), (f"val_{metric}", "-s", "validation")):
             values = list(history.get(key, []))
@@ -96,8 +121,9 @@ def plot_learning_curves(
         ax.grid(True, alpha=0.3)
         if ax.has_data():
             ax.legend()
-    fig.tight_layout()
-    return _save(fig, path, dpi)
+    if own:
+        fig.tight_layout()
+    return _done(fig, path)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -121,26 +147,36 @@ def plot_confusion_matrix(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     class_names: Sequence[str],
-    path: str | os.PathLike,
     *,
     title: str = "Confusion matrix (test set)",
+    ax: Axes | None = None,
+    path: str | os.PathLike | None = None,
     dpi: int = 100,
-) -> Path:
+) -> Figure:
     """A confusion matrix with counts in the cells, true class down, predicted across.
 
     Args:
         y_true: ``(N,)`` integer labels.
         y_pred: ``(N,)`` predicted integer labels.
         class_names: one name per class index.
-        path: the PNG to write.
+        title: the title (the accuracy is added under it).
+        ax: the Axes to draw into (default: a new square figure sized to the classes).
+        path: also write the figure there as PNG (atomically).
+
+    Returns:
+        The figure drawn into.
     """
     n = len(class_names)
     labels = [display_name(c) for c in class_names]
     title = display_name(title)
     cm = confusion_matrix(y_true, y_pred, n)
-    plt = _pyplot()
-    side = max(4.0, 0.55 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    own = ax is None
+    if ax is None:
+        side = max(4.0, 0.55 * n + 2.5)
+        fig = _figure((side, side), dpi)
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ticks = np.arange(n)
@@ -162,8 +198,9 @@ def plot_confusion_matrix(
                 fontsize=8,
                 color="white" if cm[i, j] > threshold else "black",
             )
-    fig.tight_layout()
-    return _save(fig, path, dpi)
+    if own:
+        fig.tight_layout()
+    return _done(fig, path)
 
 
 def _normalize(a: np.ndarray) -> np.ndarray:
@@ -198,52 +235,64 @@ def _filter_images(kernel: np.ndarray) -> list[np.ndarray]:
 
 
 def plot_filters(
-    kernel: np.ndarray, path: str | os.PathLike, *, title: str = "filters", dpi: int = 100
-) -> Path:
-    """A grid of a conv layer's filters.
+    kernel: np.ndarray,
+    *,
+    title: str = "filters",
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """A grid of a conv layer's filters (a new figure: one small image per filter).
 
     Args:
         kernel: ``(kh, kw, c_in, c_out)`` weights (Keras layout); RGB when
             ``c_in == 3``, else the mean over the input channels.
-        path: the PNG to write.
+        title: the title over the grid.
+        path: also write the figure there as PNG (atomically).
+
+    Returns:
+        The new figure.
     """
     images = _filter_images(kernel)
     rows, cols = _grid(len(images))
-    plt = _pyplot()
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows + 0.5), squeeze=False)
+    fig = _figure((1.2 * cols, 1.2 * rows + 0.5), dpi)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img in zip(axes.ravel(), images, strict=False):
         ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
     fig.suptitle(display_name(title))
     fig.tight_layout()
-    return _save(fig, path, dpi)
+    return _done(fig, path)
 
 
 def plot_feature_maps(
     image: np.ndarray | None,
     maps: Sequence[tuple[str, np.ndarray]],
-    path: str | os.PathLike,
     *,
     kernel: np.ndarray | None = None,
     max_maps: int = MAX_MAPS_PER_LAYER,
     max_filters: int = 64,
     title: str | None = None,
+    path: str | os.PathLike | None = None,
     dpi: int = 100,
-) -> Path:
+) -> Figure:
     """One picture: the input image, the first layer's filters, and each layer's feature maps.
 
     Args:
         image: ``(H, W, C)`` input image in [0, 1] (C = 1 or 3), or None.
         maps: ``(layer name, (H', W', C') activations)`` for each layer, in order.
-        path: the PNG to write.
         kernel: ``(kh, kw, c_in, c_out)`` weights of the first conv layer, or None.
         max_maps: at most this many channels drawn per layer (the first ones).
         max_filters: at most this many filters drawn.
         title: a title over the whole figure.
+        path: also write the figure there as PNG (atomically).
+
+    Returns:
+        The new figure (a grid that grows with the layers).
 
     Example:
-        >>> plot_feature_maps(img, [("conv2d", a1)], "show.png", kernel=w)  # doctest: +SKIP
+        >>> fig = plot_feature_maps(img, [("conv2d", a1)], kernel=w)  # doctest: +SKIP
+        >>> save_figure(fig, "show.png")                              # doctest: +SKIP
     """
     if not maps and kernel is None and image is None:
         raise ArgumentError("nothing to draw: give an image, a kernel or at least one feature map")
@@ -269,9 +318,8 @@ def plot_feature_maps(
 
     cols = max(min(len(imgs), 8) for _, imgs, _ in rows_spec)
     grid_rows = [math.ceil(len(imgs) / cols) for _, imgs, _ in rows_spec]
-    plt = _pyplot()
     total = sum(grid_rows)
-    fig = plt.figure(figsize=(1.3 * cols, 1.3 * total + 0.45 * len(rows_spec) + 0.6))
+    fig = _figure((1.3 * cols, 1.3 * total + 0.45 * len(rows_spec) + 0.6), dpi)
     gs = fig.add_gridspec(total, cols)
     r0 = 0
     for (label, imgs, cmap), nrows in zip(rows_spec, grid_rows, strict=True):
@@ -288,4 +336,4 @@ def plot_feature_maps(
     if title:
         fig.suptitle(display_name(title))
     fig.tight_layout()
-    return _save(fig, path, dpi)
+    return _done(fig, path)

@@ -18,7 +18,7 @@ def sample_grid(
     """Write a PNG with one row per class and up to ``per_class`` sample images each.
 
     Samples are drawn (with ``numpy.random.default_rng(seed)``) from all splits. The
-    file is written atomically with matplotlib's Agg backend.
+    file is written atomically; matplotlib's global state (backend, pyplot) is not touched.
 
     Returns:
         The path written.
@@ -27,10 +27,7 @@ def sample_grid(
         raise ArgumentError(
             f"per_class must be a positive integer. Received: per_class={per_class!r}"
         )
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     from cnnlab.plots import display_name
 

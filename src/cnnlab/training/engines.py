@@ -1,0 +1,247 @@
+"""The engines: the few things that differ between Keras and the NumPy engine (build, load,
+save, seeding, one epoch of fit, activations). Everything else in the runner is shared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import _io
+from cnnlab.errors import ArgumentError
+from cnnlab.training.config import ENGINES, TrainConfig
+from cnnlab.training.killpoints import _kill_point
+
+
+class _Engine:
+    """What the runner asks of an engine; everything else is shared.
+
+    x is float32 ``(N, H, W, C)`` in [0, 1]; y as :func:`targets` makes it.
+    """
+
+    name = ""
+
+    def build(self, cfg: TrainConfig, input_shape, n_classes: int):
+        """A new compiled model for ``cfg`` (Adam at ``cfg.learning_rate``), seeded."""
+        raise NotImplementedError
+
+    def load(self, path: Path):
+        raise NotImplementedError
+
+    def save(self, model, path: Path) -> None:
+        """Write model + optimizer state atomically."""
+        with _io.atomic_path(path) as tmp:
+            self._write(model, tmp)
+            _kill_point("temporary", path)
+
+    def _write(self, model, path: Path) -> None:
+        """Write model + optimizer state to ``path`` (the caller makes it atomic)."""
+        raise NotImplementedError
+
+    def set_seed(self, model, seed: int, epoch: int) -> None:
+        """Seed the engine's randomness before epoch ``epoch`` as a function of (seed, epoch),
+        so that a resumed run draws what an uninterrupted one draws (Keras only: the NumPy
+        engine's fit takes the seed itself)."""
+
+    def set_learning_rate(self, model, value: float) -> None:
+        model.optimizer.learning_rate = value
+
+    def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback) -> dict:
+        """Train epoch ``epoch`` (0-based); return its logs (loss, accuracy, val_*)."""
+        raise NotImplementedError
+
+    def _fit_one_epoch(self, model, x, y, val, epoch, cfg, class_weight, **engine_args) -> dict:
+        """The ``fit`` call both engines share (they speak the same Keras API)."""
+        hist = model.fit(
+            x,
+            y,
+            batch_size=cfg.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=val,
+            shuffle=True,
+            class_weight=class_weight,
+            verbose=0,
+            **engine_args,
+        )
+        return {k: float(v[-1]) for k, v in hist.history.items()}
+
+    def evaluate(self, model, x, y, batch_size: int) -> dict:
+        res = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        return {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
+
+    def predict(self, model, x, batch_size: int) -> np.ndarray:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+    def summary(self, model) -> str:
+        raise NotImplementedError
+
+    def conv_layers(self, model) -> list:
+        return [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+
+    def activations(self, model, x) -> list[tuple[str, np.ndarray]]:
+        """``(conv layer name, (H, W, C) output)`` for the first image of ``x``."""
+        raise NotImplementedError
+
+
+class _KerasEngine(_Engine):
+    name = "keras"
+
+    def build(self, cfg, input_shape, n_classes):
+        import keras
+
+        from cnnlab.keras_models import build_model
+
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_model(
+            cfg.task, cfg.model, input_shape, n_classes, augment=cfg.augment, seed=cfg.seed
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+            loss=_loss_name(cfg.task),
+            metrics=["accuracy"],
+        )
+        return model
+
+    def load(self, path):
+        import zipfile
+
+        from cnnlab.errors import ModelFileError
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.getinfo("config.json")
+        except (zipfile.BadZipFile, KeyError, EOFError, OSError):
+            raise ModelFileError(
+                f"{path}: not a Keras model archive (truncated or not a zip)"
+            ) from None
+        import keras  # after the cheap checks: importing TensorFlow takes seconds
+
+        try:
+            return keras.models.load_model(path, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a bad file
+            raise ModelFileError(f"{path}: cannot load the Keras model ({exc})") from None
+
+    def _write(self, model, path):
+        import warnings
+
+        with warnings.catch_warnings():
+            # Keras 3.x saving trips NumPy 2's __array__(copy=...) deprecation; harmless.
+            warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+            model.save(path)
+
+    def set_seed(self, model, seed, epoch):
+        import keras
+
+        keras.utils.set_random_seed(seed + epoch)
+        # Layers with a seed of their own (augmentation, Dropout) draw from a SeedGenerator
+        # whose state a .keras file does not keep: restart each from (seed, epoch, its index).
+        flatten = getattr(model, "_flatten_layers", None)
+        layers = list(flatten()) if flatten is not None else list(model.layers)
+        generators = [g for layer in layers for g in getattr(layer, "_seed_generators", [])]
+        for i, generator in enumerate(generators):
+            start = int(np.random.SeedSequence([seed, epoch, i]).generate_state(1)[0] >> 1)
+            generator.state.assign(np.array([start, 0], dtype=np.dtype(generator.state.dtype)))
+
+    def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
+        import keras
+
+        callbacks = []
+        if callback is not None:
+
+            class _Batch(keras.callbacks.Callback):
+                def on_train_batch_end(self, batch, logs=None):
+                    callback(batch + 1, logs or {})
+
+            callbacks.append(_Batch())
+        return self._fit_one_epoch(model, x, y, val, epoch, cfg, class_weight, callbacks=callbacks)
+
+    def summary(self, model):
+        lines: list[str] = []
+        model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=80)
+        return "\n".join(lines) + "\n"
+
+    def activations(self, model, x):
+        import keras
+
+        convs = self.conv_layers(model)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        probe = keras.Model(inputs=inputs, outputs=[layer.output for layer in convs])
+        outs = probe(x, training=False)
+        outs = outs if isinstance(outs, list | tuple) else [outs]
+        return [(layer.name, np.asarray(o)[0]) for layer, o in zip(convs, outs, strict=True)]
+
+
+class _BatchCallback:
+    """Batch progress for the NumPy engine's fit (used when it calls on_train_batch_end)."""
+
+    def __init__(self, fn: Callable[[int, dict], None]):
+        self._fn = fn
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._fn(batch + 1, logs or {})
+
+
+class _NumpyEngine(_Engine):
+    name = "numpy"
+
+    def build(self, cfg, input_shape, n_classes):
+        from cnnlab import nn
+        from cnnlab.numpy_models import build_model
+
+        model = build_model(cfg.task, cfg.model, input_shape, n_classes, seed=cfg.seed)
+        model.compile(
+            optimizer=nn.optimizers.Adam(learning_rate=cfg.learning_rate),
+            loss=_loss_name(cfg.task),
+            metrics=["accuracy"],
+        )
+        return model
+
+    def load(self, path):
+        from cnnlab import nn
+
+        return nn.load_model(path)
+
+    def _write(self, model, path):
+        model.save(path)  # optimizer state included
+
+    def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
+        return self._fit_one_epoch(
+            model,
+            x,
+            y,
+            val,
+            epoch,
+            cfg,
+            class_weight,
+            seed=cfg.seed,  # the order depends on (seed, epoch): resuming gives the same order
+            callbacks=[_BatchCallback(callback)] if callback is not None else None,
+        )
+
+    def summary(self, model):
+        lines: list[str] = []
+        model.summary(print_fn=lines.append)
+        return "\n".join(lines) + "\n"
+
+    def activations(self, model, x):
+        acts = model.forward_all(x, training=False)
+        return [(layer.name, np.asarray(acts[layer.name])[0]) for layer in self.conv_layers(model)]
+
+
+def _loss_name(task: str) -> str:
+    return "binary_crossentropy" if task == "mood" else "sparse_categorical_crossentropy"
+
+
+_ENGINES: dict[str, _Engine] = {"keras": _KerasEngine(), "numpy": _NumpyEngine()}
+
+
+def _engine(name: str) -> _Engine:
+    if name not in _ENGINES:
+        raise ArgumentError(
+            f"engine must be one of {', '.join(ENGINES)}. Received: engine={name!r}"
+        )
+    return _ENGINES[name]

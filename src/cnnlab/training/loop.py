@@ -1,0 +1,333 @@
+"""The loop: :func:`train` and :func:`resume`, one epoch after another with a checkpoint after
+each, progress, Ctrl-C, divergence, and the final metrics and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import _io, _progress
+from cnnlab.errors import RunError, TrainingInterrupted
+from cnnlab.training.checkpoints import _checkpoint, _defer_sigint, _promote
+from cnnlab.training.config import HISTORY_KEYS, TrainConfig
+from cnnlab.training.divergence import (
+    TrainingDiverged,
+    _check_finite_epoch,
+    _check_finite_inputs,
+    _Diverged,
+    _warn_default,
+    _Watch,
+)
+from cnnlab.training.engines import _Engine, _engine
+from cnnlab.training.inference import _split_metrics
+from cnnlab.training.prep import (
+    _check_classes,
+    _class_weight,
+    load_data,
+    preprocess,
+    probabilities_to_labels,
+    targets,
+)
+from cnnlab.training.rundir import (
+    Run,
+    _check_outputs,
+    _discard,
+    _remove_leftovers,
+    _write_history_csv,
+    _write_json,
+    load_run,
+)
+
+
+class _Progress:
+    """A rich progress bar per epoch, or one plain line per epoch when not a terminal."""
+
+    def __init__(self, enabled: bool, log: Callable[[str], None] | None):
+        self.enabled = enabled
+        self.log = log
+        self._bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._bar = _progress.rich_bar("steps")
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def epoch(self, epoch: int, epochs: int, steps: int) -> Callable[[int, dict], None] | None:
+        if self._bar is None:
+            return None
+        task = self._bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
+        self._task, self._steps = task, steps
+
+        def update(step: int, logs: dict) -> None:
+            stats = _stats(logs)
+            self._bar.update(task, completed=step, stats=stats)
+
+        return update
+
+    def end_epoch(self, epoch: int, epochs: int, logs: dict, seconds: float) -> None:
+        stats = _stats(logs)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self._steps, stats=stats)
+        elif self.log is not None:
+            self.log(f"epoch {epoch + 1}/{epochs}  {stats}  ({seconds:.1f}s)")
+
+
+def _stats(logs: dict) -> str:
+    short = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return "  ".join(f"{short[k]} {_short(logs[k])}" for k in HISTORY_KEYS if k in logs)
+
+
+def _short(value: float) -> str:
+    """4 decimals for ordinary values; 4 significant digits for huge or non-finite ones."""
+    value = float(value)
+    return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+
+
+def _default_out(cfg: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.task}-{cfg.model}-{cfg.engine}-{stamp}"
+
+
+def train(
+    config: TrainConfig,
+    *,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Run:
+    """Train a new run as ``config`` says; write the run directory; return the :class:`Run`.
+
+    Args:
+        config: what to train. ``config.out`` must not already hold files.
+        progress: a rich progress bar per epoch (default: when stdout is a terminal).
+        log: called with one line per epoch when the bar is off, and with notices.
+        warn: called with a one-line warning (a loss that grows by orders of magnitude);
+            default: :func:`warnings.warn` with a ``RuntimeWarning``.
+
+    Raises:
+        ValueError: a bad option. DatasetError: the data cannot be loaded.
+        RunError: ``config.out`` already holds files.
+        TrainingDiverged: the loss became non-finite (the last finite checkpoint is kept).
+        TrainingInterrupted: Ctrl-C; the message says what was kept. Nothing is kept when
+            no epoch had finished: the new run directory is removed.
+    """
+    cfg = config.resolved()
+    out = Path(cfg.out) if cfg.out else _default_out(cfg)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(
+            f"{out}: already exists and is not empty; continue it with --resume {out} "
+            "or choose another --out"
+        )
+    cfg = dataclasses.replace(cfg, out=str(out))
+    try:
+        ds = load_data(cfg, progress=progress)
+        _check_classes(cfg.task, ds.n_classes, cfg.data)
+        engine = _engine(cfg.engine)
+        model = engine.build(cfg, ds.image_shape, ds.n_classes)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            "interrupted before training started; nothing was written"
+        ) from None
+    created = not out.exists()
+    run = Run(out, cfg, list(ds.class_names))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", cfg.to_json())
+        _write_json(out / "class_names.json", list(ds.class_names))
+        _io.write_text(out / "summary.txt", engine.summary(model))
+    except KeyboardInterrupt:
+        _discard(run, created)
+        raise TrainingInterrupted(
+            f"interrupted before the first epoch; nothing was kept ({out} was removed)"
+        ) from None
+    return _loop(run, model, ds, progress=progress, log=log, warn=warn, created=created)
+
+
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Run:
+    """Continue a run from its last checkpoint (model, optimizer state, history, epoch).
+
+    Everything is checked before anything is written: a refused resume leaves the run
+    byte-identical. When training continues, the leftovers of an interrupted checkpoint
+    write (temporaries, a model file checkpoint.json does not name) are removed first.
+
+    Args:
+        run_dir: the run directory.
+        epochs: train up to this many epochs in all (default: the run's own).
+
+    Raises:
+        RunError: not a run, or nothing left to do. TrainingDiverged,
+        TrainingInterrupted: as for :func:`train`.
+    """
+    run = load_run(run_dir)
+    cfg = run.config
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=epochs)  # validates epochs
+    done = run.epochs_done
+    if done > cfg.epochs or (done >= cfg.epochs and run.metrics is not None):
+        raise RunError(
+            f"{run.dir}: already trained {done} of {run.config.epochs} epochs; "
+            f"pass --epochs larger than {done} to train longer"
+        )
+    engine = _engine(cfg.engine)
+    model = engine.load(run.model_path)
+    _check_outputs(run, model)
+    try:
+        ds = load_data(cfg, progress=progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"interrupted before training; {run.dir} is unchanged") from None
+    if list(ds.class_names) != run.class_names:
+        raise RunError(
+            f"{run.dir}: the data's classes {ds.class_names} differ from the run's "
+            f"{run.class_names}"
+        )
+    # From here on the run changes.
+    _remove_leftovers(run)
+    if cfg != run.config:
+        run.config = cfg
+        _write_json(run.dir / "config.json", cfg.to_json())
+    if log is not None:
+        log(f"resuming {run.dir} after epoch {run.epochs_done}")
+    return _loop(run, model, ds, progress=progress, log=log, warn=warn, created=False)
+
+
+def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: bool) -> Run:
+    cfg = run.config
+    engine = _engine(cfg.engine)
+    x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
+    val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
+    class_weight = _class_weight(ds, cfg.class_weight)
+    steps = -(-len(x_tr) // cfg.batch_size)
+    enabled = _progress.enabled(progress)
+    history = {k: list(v) for k, v in run.history.items()}
+    first = history["loss"][0] if history.get("loss") else None
+    watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
+    epoch = run.epochs_done
+    try:
+        _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
+        with _Progress(enabled, log) as bar:
+            for epoch in range(run.epochs_done, cfg.epochs):
+                t0 = time.perf_counter()
+                engine.set_seed(model, cfg.seed, epoch)
+                lr = cfg.learning_rate_at(epoch)
+                engine.set_learning_rate(model, lr)
+                shown = bar.epoch(epoch, cfg.epochs, steps)
+
+                def on_batch(step, logs, shown=shown):
+                    watch.batch(step, logs)
+                    if shown is not None:
+                        shown(step, logs)
+
+                try:
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        logs = engine.fit_epoch(
+                            model, x_tr, y_tr, val, epoch, cfg, class_weight, on_batch
+                        )
+                    _check_finite_epoch(model, logs)
+                except _Diverged as exc:
+                    _diverged(run, engine, ds, epoch, exc, created)
+                logs["learning_rate"] = lr
+                watch.check_growth(float(logs["loss"]), f"epoch {epoch + 1}")
+                for k, v in logs.items():
+                    history.setdefault(k, []).append(v)
+                seconds = run.train_seconds + time.perf_counter() - t0
+                with _defer_sigint():
+                    _checkpoint(run, engine, model, history, epoch + 1, seconds)
+                bar.end_epoch(epoch, cfg.epochs, logs, time.perf_counter() - t0)
+        _finish(run, engine, model, ds)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(_interrupted_message(run, epoch, created)) from None
+    except Exception:
+        if run.epochs_done == 0:  # a new run that kept nothing: leave no half-made run behind
+            _discard(run, created)
+        raise
+    return run
+
+
+def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
+    done = run.epochs_done
+    if done == 0:
+        _discard(run, created)
+        gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
+        return (
+            f"interrupted in epoch {epoch + 1}; no epoch had finished, so nothing was kept ({gone})"
+        )
+    where = (
+        f"in epoch {epoch + 1}"
+        if done < run.config.epochs
+        else "while writing the final metrics and plots"
+    )
+    return (
+        f"interrupted {where}; {done} epoch{'s' if done != 1 else ''} "
+        f"{'are' if done != 1 else 'is'} saved in {run.dir}; "
+        f"resume with: cnnlab train --resume {run.dir}"
+    )
+
+
+def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created) -> None:
+    """Keep the last finite checkpoint as the run's model and raise TrainingDiverged."""
+    cfg = run.config
+    where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
+    hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
+    if run.epochs_done == 0:
+        _discard(run, created)
+        gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
+        raise TrainingDiverged(
+            f"training diverged in {where}: {exc.what}; no epoch had finished, so nothing "
+            f"was kept ({gone}); {hint}",
+            None,
+            epoch + 1,
+            exc.batch,
+        )
+    model = engine.load(run.model_path)
+    _finish(run, engine, model, ds, diverged={"epoch": epoch + 1, "batch": exc.batch})
+    raise TrainingDiverged(
+        f"training diverged in {where}: {exc.what}; kept epoch {run.epochs_done}'s model "
+        f"in {run.dir} (metrics.json is from it); {hint}",
+        run,
+        epoch + 1,
+        exc.batch,
+    )
+
+
+def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) -> None:
+    from cnnlab import plots
+
+    cfg = run.config
+    _promote(run)
+    # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
+    _write_history_csv(run.dir / "history.csv", run.history)
+    metrics = _split_metrics(engine, model, ds, cfg)
+    metrics["epochs"] = run.epochs_done
+    metrics["train_seconds"] = round(run.train_seconds, 3)
+    metrics["engine"] = cfg.engine
+    metrics["model"] = cfg.model
+    if diverged is not None:
+        metrics["diverged"] = diverged
+    _write_json(run.dir / "metrics.json", metrics)
+    run.metrics = metrics
+    _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")
+    x_eval, y_eval = (ds.x_test, ds.y_test) if len(ds.x_test) else (ds.x_val, ds.y_val)
+    if len(x_eval):
+        labels, _ = probabilities_to_labels(
+            engine.predict(model, preprocess(x_eval), cfg.batch_size), cfg.task
+        )
+        title = "Confusion matrix (test set)" if len(ds.x_test) else "Confusion matrix (validation)"
+        fig = plots.plot_confusion_matrix(y_eval, labels, run.class_names, title=title)
+        _io.save_figure(fig, run.dir / "confusion_matrix.png")
