@@ -210,7 +210,7 @@ MUTANTS = [
     ),
     M(
         "nn/batchnorm-ddof-1",
-        "nn/layers/normalization.py",
+        "ops/batchnorm.py",
         "return mean, m2 / count",
         "return mean, m2 / (count - 1)",
         NN,
@@ -218,15 +218,17 @@ MUTANTS = [
     M(
         "nn/batchnorm-momentum-swapped",
         "nn/layers/normalization.py",
-        "            mm += mean * (1 - mom)",
-        "            mm += mean * mom",
+        "            mm += cache.mean * (1 - mom)",
+        "            mm += cache.mean * mom",
         NN,
     ),
     M(
         "nn/batchnorm-inference-no-epsilon",
-        "nn/layers/normalization.py",
-        "inv = 1.0 / np.sqrt(self.moving_variance.value + dt.type(self.epsilon))",
-        "inv = 1.0 / np.sqrt(self.moving_variance.value)",
+        "ops/batchnorm.py",
+        """        variance = _per_channel(variance, "variance", c, dt)
+        inv = (1.0 / np.sqrt(variance + dt.type(eps))).astype(dt)""",
+        """        variance = _per_channel(variance, "variance", c, dt)
+        inv = (1.0 / np.sqrt(variance)).astype(dt)""",
         NN,
     ),
     M(
@@ -287,9 +289,9 @@ MUTANTS = [
     ),
     M(
         "nn/class-weight-ignores-label",
-        "nn/model.py",
-        "            w[ids == k] = v",
-        "            w[:] = float(class_weight.get(0, 1.0))",
+        "nn/fitting.py",
+        "        w[ids == k] = v",
+        "        w[:] = float(class_weight.get(0, 1.0))",
         NN,
     ),
     M(
