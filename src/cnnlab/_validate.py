@@ -68,6 +68,11 @@ def _received(name: str, value: Any) -> str:
     return f"{name} {value}" if name.startswith("--") else f"{name}={value!r}"
 
 
+def _arg(name: str) -> str:
+    """```name``` for an argument, ``--option`` as it is for a command-line option."""
+    return name if name.startswith("--") else f"`{name}`"
+
+
 def parse_ints(text: str) -> list[int] | None:
     """Whole numbers from text such as ``"64"``, ``"64x48"``, ``"6 x 6 x 3"``; ``None`` if not.
 
@@ -96,7 +101,9 @@ def positive_int(value: Any, name: str) -> int:
         cnnlab.errors.ArgumentError: `filters` must be a positive int. Received: filters=0
     """
     if not is_int(value) or value < 1:
-        raise ArgumentError(f"`{name}` must be a positive int. Received: {_received(name, value)}")
+        raise ArgumentError(
+            f"{_arg(name)} must be a positive int. Received: {_received(name, value)}"
+        )
     return int(value)
 
 
@@ -124,12 +131,12 @@ def int_tuple(value: Any, n: int, name: str, *, allow_zero: bool = False) -> tup
             result = tuple(int(v) for v in items)
     if result is None:
         raise ArgumentError(
-            f"The `{name}` argument must be an int or a tuple of {n} ints. "
+            f"The {_arg(name)} argument must be an int or a tuple of {n} ints. "
             f"Received: {_received(name, value)}"
         )
     if any(v < (0 if allow_zero else 1) for v in result):
         qualifier = "non-negative" if allow_zero else "positive"
-        raise ArgumentError(f"`{name}` must be {qualifier}. Received: {_received(name, value)}")
+        raise ArgumentError(f"{_arg(name)} must be {qualifier}. Received: {_received(name, value)}")
     return result
 
 
@@ -167,7 +174,7 @@ def shape(value: Any, name: str = "input", *, ndim: int = 3) -> tuple[int, ...]:
     numbers_ = _ints_of(value)
     if numbers_ is None or not 1 <= len(numbers_) <= ndim or min(numbers_) < 1:
         raise ArgumentError(
-            f"`{name}` must look like {forms}, with positive whole numbers. "
+            f"{_arg(name)} must look like {forms}, with positive whole numbers. "
             f"Received: {name}={value!r}"
         )
     if len(numbers_) == 1:
@@ -264,7 +271,9 @@ def padding_spec(value: Any, name: str = "padding") -> str | int | tuple:
         >>> padding_spec("valid"), padding_spec("2"), padding_spec([1, 2])
         ('valid', 2, (1, 2))
     """
-    error = ArgumentError(f"`{name}` must be {_PADDING_FORMS}. Received: {_received(name, value)}")
+    error = ArgumentError(
+        f"{_arg(name)} must be {_PADDING_FORMS}. Received: {_received(name, value)}"
+    )
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("valid", "same"):
@@ -312,6 +321,7 @@ def one_of(
     if key not in choices:
         extra = f" (or {', '.join(repr(a) for a in aliases)})" if aliases else ""
         raise ArgumentError(
-            f"`{name}` must be one of {tuple(choices)}{extra}. Received: {_received(name, value)}"
+            f"{_arg(name)} must be one of {tuple(choices)}{extra}. "
+            f"Received: {_received(name, value)}"
         )
     return key
