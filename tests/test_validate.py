@@ -199,3 +199,17 @@ def test_positive_int_refuses_with_the_argument_named(value):
 def test_positive_int_accepts_numpy_ints():
     assert _validate.positive_int(np.int32(3), "filters") == 3
     assert type(_validate.positive_int(np.int32(3), "filters")) is int
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+@pytest.mark.parametrize(
+    "module", ["cnnlab._validate", "cnnlab.explain.calculators", "cnnlab.explain"]
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, module
