@@ -15,11 +15,9 @@ Every public name is importable from ``cnnlab.explain`` itself. Shapes are NHWC
 throughout; a single image's shape is ``(height, width, channels)``.
 
 Example:
-    >>> e = explain_conv((6, 6, 3), filters=8, kernel_size=3, strides=1, padding="valid")
-    >>> e.output_shape, e.params, e.mult_adds
-    ((4, 4, 8), 224, 3456)
-    >>> explain_params((1000, 1000, 3), dense_units=1000).dense_params
-    3000001000
+    >>> from cnnlab import explain
+    >>> explain.explain_pool("4x4x3", pool_size=2, mode="avg").output_shape
+    (2, 2, 3)
 """
 
 from __future__ import annotations

@@ -57,6 +57,15 @@ def _save_gif(frames: list[Any], path: str | os.PathLike, duration_ms: int) -> P
     return path
 
 
+def _animate(scene: Any, positions: list[tuple[int, int]], path, duration_ms: int) -> Path:
+    """One frame per window position of ``scene``, written as a GIF."""
+    frames = []
+    for r, c in positions:
+        scene.show(r, c)
+        frames.append(_frame_image(scene.fig))
+    return _save_gif(frames, path, duration_ms)
+
+
 def conv_animation(
     e: ConvExplanation,
     path: str | os.PathLike,
@@ -76,12 +85,7 @@ def conv_animation(
         ``path`` as a :class:`~pathlib.Path`.
     """
     positions = _frame_positions(e.axes, max_frames)
-    scene = _ConvScene(e, seed, size)
-    frames = []
-    for r, c in positions:
-        scene.show(r, c)
-        frames.append(_frame_image(scene.fig))
-    return _save_gif(frames, path, duration_ms)
+    return _animate(_ConvScene(e, seed, size), positions, path, duration_ms)
 
 
 def pool_animation(
@@ -99,9 +103,4 @@ def pool_animation(
         ``path`` as a :class:`~pathlib.Path`.
     """
     positions = _frame_positions(e.axes, max_frames)
-    scene = _PoolScene(e, seed, size)
-    frames = []
-    for r, c in positions:
-        scene.show(r, c)
-        frames.append(_frame_image(scene.fig))
-    return _save_gif(frames, path, duration_ms)
+    return _animate(_PoolScene(e, seed, size), positions, path, duration_ms)

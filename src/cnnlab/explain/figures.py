@@ -241,6 +241,11 @@ def _stride_marks(grid: _Grid, axes: tuple[AxisWork, AxisWork]) -> None:
         )
 
 
+def _output_size_caption(axes: tuple[AxisWork, AxisWork]) -> str:
+    """The output-size formula of both axes, one per line (without the uncovered note)."""
+    return "\n".join(axis.formula().split("  (")[0] for axis in axes)
+
+
 def _ratios(widths: Sequence[float]) -> list[float]:
     """Gridspec width ratios: proportional to the grids, none below 25% of the widest."""
     top = max(widths)
@@ -296,11 +301,7 @@ class _ConvScene:
 
     def show_all(self) -> None:
         _stride_marks(self.inp, self.e.axes)
-        self.caption.set_text(
-            self.e.axes[0].formula().split("  (")[0]
-            + "\n"
-            + self.e.axes[1].formula().split("  (")[0]
-        )
+        self.caption.set_text(_output_size_caption(self.e.axes))
 
     def show(self, r: int, c: int) -> None:
         fh, fw = self.e.kernel_size
@@ -432,11 +433,7 @@ class _PoolScene:
                 self.inp.texts[cell].set_color(HIGHLIGHT_COLOR)
         if not self.tiled:
             _stride_marks(self.inp, self.e.axes)
-        self.caption.set_text(
-            self.e.axes[0].formula().split("  (")[0]
-            + "\n"
-            + self.e.axes[1].formula().split("  (")[0]
-        )
+        self.caption.set_text(_output_size_caption(self.e.axes))
 
     def show(self, r: int, c: int) -> None:
         fh, fw = self.e.pool_size
