@@ -6,7 +6,7 @@ Thin commands over :mod:`cnnlab.explain`: parse, call the library, print.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -105,7 +105,11 @@ def pool(
     ] = None,
     padding: PaddingOpt = "valid",
     mode: Annotated[
-        str, typer.Option(help="Which pooling to show: max, average (or avg, mean) or both.")
+        Literal["max", "average", "avg", "mean", "both"],
+        typer.Option(
+            case_sensitive=False,
+            help="Which pooling to show ('avg' and 'mean' are names of 'average').",
+        ),
     ] = "both",
     out: OutOpt = None,
     animate: AnimateOpt = False,
