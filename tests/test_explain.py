@@ -18,6 +18,7 @@ from cnnlab.explain import (
     explain_layers,
     explain_params,
     explain_pool,
+    figures,
     format_bytes,
     params_figure,
     parse_padding,
@@ -421,8 +422,8 @@ def test_conv_figure_is_a_real_picture(tmp_path):
     assert path == tmp_path / "conv.png"
     rgb = _check_image(path)
     # the window outline and the padding are drawn
-    assert _has_color(rgb, explain._HIGHLIGHT) > 200
-    assert _has_color(rgb, explain._PAD_COLOR, tol=6) > 2000
+    assert _has_color(rgb, figures.HIGHLIGHT_COLOR) > 200
+    assert _has_color(rgb, figures.PAD_COLOR, tol=6) > 2000
 
 
 def test_conv_figure_depends_on_padding(tmp_path):
@@ -430,8 +431,8 @@ def test_conv_figure_depends_on_padding(tmp_path):
     same = _check_image(
         conv_figure(explain_conv("5x5", kernel_size=3, padding="same"), tmp_path / "s.png")
     )
-    assert _has_color(valid, explain._PAD_COLOR, tol=6) < _has_color(
-        same, explain._PAD_COLOR, tol=6
+    assert _has_color(valid, figures.PAD_COLOR, tol=6) < _has_color(
+        same, figures.PAD_COLOR, tol=6
     )
 
 
@@ -466,7 +467,7 @@ def test_conv_animation_caps_frames(tmp_path):
 def test_pool_figures(tmp_path):
     tiled = _check_image(pool_figure(explain_pool("4x4", 2, mode="both"), tmp_path / "p.png"))
     # the window colours are shared by input and outputs
-    assert _has_color(tiled, explain._WINDOW_COLORS[0], tol=4) > 1000
+    assert _has_color(tiled, figures.WINDOW_COLORS[0], tol=4) > 1000
     _check_image(
         pool_figure(
             explain_pool("5x5", 3, strides=1, padding="same", mode="max"), tmp_path / "q.png"

@@ -69,7 +69,7 @@ def test_synthetic_grayscale_patterns_differ_by_class():
 def test_synthetic_bad_arguments():
     with pytest.raises(ValueError, match="n_classes must be at least 2"):
         make_synthetic(n_classes=1)
-    with pytest.raises(ValueError, match="n_per_class must be a positive integer"):
+    with pytest.raises(ValueError, match="`n_per_class` must be a positive int"):
         make_synthetic(n_per_class=0)
     with pytest.raises(ValueError, match="image_size"):
         make_synthetic(image_size=(0, 4))

@@ -37,7 +37,7 @@ def test_convert_to_one_hot_has_the_course_shape_c_by_m():
     np.testing.assert_array_equal(convert_to_one_hot(np.array([2, 0]), 3).T, [[0, 0, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match="labels in 0..2"):
         convert_to_one_hot(np.array([0, 3]), 3)
-    with pytest.raises(ValueError, match="C must be a positive integer"):
+    with pytest.raises(ValueError, match="`C` must be a positive int"):
         convert_to_one_hot(np.array([0]), 0)
 
 
@@ -61,7 +61,7 @@ def test_random_mini_batches_matches_the_course(m, size, seed):
 def test_random_mini_batches_bad_arguments():
     with pytest.raises(ValueError, match="same number of examples"):
         random_mini_batches(np.zeros((4, 1, 1, 1)), np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="mini_batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="`mini_batch_size` must be a positive int"):
         random_mini_batches(np.zeros((4, 1, 1, 1)), np.zeros((4, 2)), 0)
 
 

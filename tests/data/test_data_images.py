@@ -232,3 +232,37 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 500)  # Pillow's own error at 2x
     with pytest.raises(DatasetError, match="decompression-bomb"):
         decode_image(path, (8, 8))
+
+
+def test_decoding_threads_follow_the_ops_thread_setting(tmp_path, monkeypatch):
+    """One thread-pool policy: ``set_num_threads(1)`` decodes in the calling thread."""
+    import threading
+
+    from cnnlab.ops import parallel
+
+    paths = [
+        str(write_image(tmp_path / f"{i}.png", (6, 5), (i % 256, 0, 0), fmt="PNG"))
+        for i in range(300)
+    ]
+    seen: set[int] = set()
+    real = images._decode
+
+    def spy(*args, **kwargs):
+        seen.add(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(images, "_decode", spy)
+    before = parallel.get_num_threads()
+    try:
+        parallel.set_num_threads(1)
+        one = images.decode_many(paths, None, progress=False)
+        assert seen == {threading.get_ident()}
+        parallel.set_num_threads(2)
+        two = images.decode_many(paths, None, progress=False)
+    finally:
+        parallel.set_num_threads(before)
+    assert one.shape == (300, 5, 6, 3)
+    np.testing.assert_array_equal(one, two)
+    assert one[:, 0, 0, 0].tolist() == [i % 256 for i in range(300)]
+    with pytest.raises(ValueError, match="`workers` must be a positive int"):
+        images.decode_many(paths, None, workers=0)

@@ -22,7 +22,8 @@ import traceback
 
 import typer
 
-from cnnlab.errors import ArgumentError, CnnlabError
+from cnnlab import _validate
+from cnnlab.errors import CnnlabError
 
 
 class _State:
@@ -113,21 +114,9 @@ def fail(message: str) -> None:
 
 def parse_image_size(text: str | None, allow_native: bool = False) -> tuple[int, int] | None:
     """``--image-size``: ``"64"`` -> (64, 64), ``"64x48"`` or ``"64,48"`` -> (64, 48);
-    ``None`` (option not given), or ``"native"`` where ``allow_native``, -> None."""
-    if text is None:
-        return None
-    t = text.strip().lower()
-    if allow_native and t in ("native", "none", "orig", "original"):
-        return None
-    try:
-        values = tuple(int(p) for p in t.replace(",", "x").split("x"))
-    except ValueError:
-        values = ()
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        native = ", or native" if allow_native else ""
-        raise ArgumentError(
-            f"image size must be N or HxW, e.g. 64 or 64x48{native}. Received: --image-size {text}"
-        )
-    return values  # type: ignore[return-value]
+    ``None`` (option not given), or ``"native"`` where ``allow_native``, -> None.
+
+    The rule is :func:`cnnlab._validate.image_size` (the one :mod:`cnnlab.data` uses), so
+    the command line and the library accept the same spellings and the same 1024 limit.
+    """
+    return _validate.image_size(text, "--image-size", allow_none=True, allow_native=allow_native)

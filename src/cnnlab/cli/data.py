@@ -11,7 +11,7 @@ from cnnlab.cli import _common
 
 app = typer.Typer(help="List, fetch, inspect and export datasets.", no_args_is_help=True)
 
-_SIZE_HELP = "Image size: 64, 64x48 (height x width) or 'native' to keep the source's size."
+_SIZE_HELP = "Image size: 64, 64x48 or 64,48 (height x width), or 'native' for the source's size."
 
 
 def parse_image_size(text: str) -> tuple[int, int] | None:

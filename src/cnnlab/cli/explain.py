@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 
 app = typer.Typer(
@@ -84,11 +85,11 @@ def conv(
 
     png = _png_path("conv", out)
     e = explain.explain_conv(
-        explain.parse_size(input, "input"),
+        _validate.shape(input, "input"),
         filters,
-        explain.parse_size(kernel, "kernel", ndim=2),
-        explain.parse_size(stride, "stride", ndim=2),
-        explain.parse_padding(padding),
+        _validate.shape(kernel, "kernel", ndim=2),
+        _validate.shape(stride, "stride", ndim=2),
+        _validate.padding_spec(padding),
     )
     typer.echo(str(e))
     if not no_figure:
@@ -104,7 +105,11 @@ def pool(
     ] = None,
     padding: PaddingOpt = "valid",
     mode: Annotated[
-        Literal["max", "average", "both"], typer.Option(help="Which pooling to show.")
+        Literal["max", "average", "avg", "mean", "both"],
+        typer.Option(
+            case_sensitive=False,
+            help="Which pooling to show ('avg' and 'mean' are names of 'average').",
+        ),
     ] = "both",
     out: OutOpt = None,
     animate: AnimateOpt = False,
@@ -119,11 +124,11 @@ def pool(
 
     png = _png_path("pool", out)
     e = explain.explain_pool(
-        explain.parse_size(input, "input"),
-        explain.parse_size(size, "size", ndim=2),
-        None if stride is None else explain.parse_size(stride, "stride", ndim=2),
-        explain.parse_padding(padding),
-        mode,
+        _validate.shape(input, "input"),
+        _validate.shape(size, "size", ndim=2),
+        None if stride is None else _validate.shape(stride, "stride", ndim=2),
+        _validate.padding_spec(padding),
+        _validate.one_of(mode, "--mode", explain.POOL_MODES, aliases=_validate.POOL_MODE_ALIASES),
     )
     typer.echo(str(e))
     if not no_figure:
@@ -152,10 +157,10 @@ def params(
     """
     from cnnlab import explain
 
-    sizes = [explain.parse_size(s, "input") for s in (input or ["1000x1000x3"])]
+    sizes = [_validate.shape(s, "input") for s in (input or ["1000x1000x3"])]
     if small and (64, 64, 3) not in sizes:
         sizes.append((64, 64, 3))
-    k = explain.parse_size(kernel, "kernel", ndim=2)
+    k = _validate.shape(kernel, "kernel", ndim=2)
     comparisons = [explain.explain_params(s, dense, filters, k) for s in sizes]
     typer.echo("\n\n".join(str(c) for c in comparisons))
     if out is not None:
@@ -182,7 +187,7 @@ def model(
     """
     from cnnlab import explain
 
-    shape = None if input is None else explain.parse_size(input, "input")
+    shape = None if input is None else _validate.shape(input, "input")
     if out is not None and out.suffix.lower() != ".png":
         raise ArgumentError(f"--out must name a .png file. Received: --out={str(out)!r}")
     e = explain.explain_model(target, input_shape=shape)

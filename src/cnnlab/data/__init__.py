@@ -12,7 +12,7 @@ from cnnlab.data.builtin import digits_arrays, make_synthetic, make_synthetic_ar
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.course import convert_to_one_hot, random_mini_batches, to_tf_dataset
 from cnnlab.data.dataset import Dataset, split_dataset, stratified_indices
-from cnnlab.data.h5 import export_h5, load_h5, read_h5_split
+from cnnlab.data.h5 import export_h5, load_h5, read_h5_pair, read_h5_split
 from cnnlab.data.images import (
     DEFAULT_IMAGE_SIZE,
     IMAGE_SUFFIXES,
@@ -60,6 +60,7 @@ __all__ = [
     "make_synthetic",
     "make_synthetic_arrays",
     "random_mini_batches",
+    "read_h5_pair",
     "read_h5_split",
     "safe_extract",
     "split_dataset",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.data.dataset import Dataset, split_dataset
 from cnnlab.data.images import conform_images, normalize_image_size
 from cnnlab.errors import ArgumentError
@@ -39,9 +40,8 @@ def make_synthetic_arrays(
         ``x`` uint8 ``(n_per_class * n_classes, H, W, C)`` in class order, ``y`` int64,
         class names ``"class_0"`` ...
     """
-    for label, v in (("n_per_class", n_per_class), ("n_classes", n_classes)):
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise ArgumentError(f"{label} must be a positive integer. Received: {label}={v!r}")
+    n_per_class = _validate.positive_int(n_per_class, "n_per_class")
+    n_classes = _validate.positive_int(n_classes, "n_classes")
     if n_classes < 2:
         raise ArgumentError(f"n_classes must be at least 2. Received: n_classes={n_classes}")
     h, w = normalize_image_size(image_size) or (16, 16)

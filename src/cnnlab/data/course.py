@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 
 
@@ -41,8 +42,7 @@ def convert_to_one_hot(Y: np.ndarray, C: int) -> np.ndarray:  # noqa: N803
                [1., 0., 0.],
                [0., 0., 1.]])
     """
-    if not isinstance(C, int | np.integer) or isinstance(C, bool) or C < 1:
-        raise ArgumentError(f"C must be a positive integer. Received: C={C!r}")
+    C = _validate.positive_int(C, "C")  # noqa: N806
     Y = np.asarray(Y).reshape(-1)  # noqa: N806
     if Y.size and (Y.dtype.kind not in "iu" or Y.min() < 0 or Y.max() >= C):
         raise ArgumentError(
@@ -74,11 +74,7 @@ def random_mini_batches(
     Returns:
         list of ``(mini_batch_X, mini_batch_Y)`` with shapes ``(b, H, W, C)``, ``(b, n_y)``.
     """
-    if not isinstance(mini_batch_size, int | np.integer) or mini_batch_size < 1:
-        raise ArgumentError(
-            f"mini_batch_size must be a positive integer. Received: "
-            f"mini_batch_size={mini_batch_size!r}"
-        )
+    mini_batch_size = _validate.positive_int(mini_batch_size, "mini_batch_size")
     m = X.shape[0]
     if Y.shape[0] != m:
         raise ArgumentError(
@@ -130,10 +126,7 @@ def to_tf_dataset(
     Returns:
         ``tf.data.Dataset`` yielding ``(x_batch (b, H, W, C), y_batch)``.
     """
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ArgumentError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
-        )
+    batch_size = _validate.positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise ArgumentError(
             f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"

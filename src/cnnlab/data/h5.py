@@ -171,12 +171,88 @@ def read_h5_split(
     return x, y, names
 
 
-def _stem_name(path: Path) -> str:
-    stem = path.stem
+def pair_name(path: str | os.PathLike) -> str:
+    """The dataset's name in a course file's name: ``train_happy.h5`` -> ``'happy'``."""
+    stem = Path(path).stem
     for prefix in ("train_", "test_"):
         if stem.startswith(prefix):
             return stem[len(prefix) :]
     return stem
+
+
+def find_h5_pair(path: str | os.PathLike) -> tuple[Path | None, Path | None]:
+    """``(train_file, test_file)`` for a course file or a folder holding one pair.
+
+    A file's partner (``train_x.h5`` <-> ``test_x.h5``) is used when it exists; a folder
+    must hold one ``train_*.h5`` (or, without one, a single ``test_*.h5``).
+
+    Raises:
+        DatasetError: a folder with several train files, or none.
+    """
+    path = Path(path)
+    if path.is_dir():
+        trains = sorted(path.glob("train_*.h5"))
+        tests = sorted(path.glob("test_*.h5"))
+        if len(trains) > 1:
+            raise DatasetError(
+                f"{path}: holds several course train files ({', '.join(p.name for p in trains)}); "
+                "pass one file"
+            )
+        if trains:
+            path = trains[0]
+        elif len(tests) == 1:
+            path = tests[0]
+        else:
+            raise DatasetError(f"{path}: no train_*.h5 file found")
+    partner = partner_path(path)
+    partner = partner if partner is not None and partner.is_file() else None
+    if path.name.startswith("test_"):
+        return partner, path
+    return path, partner
+
+
+def read_h5_pair(
+    train_path: str | os.PathLike | None,
+    test_path: str | os.PathLike | None,
+    *,
+    same_image_shape: bool = False,
+) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """Read a course train/test pair; either file may be ``None`` (not both).
+
+    The one reader of a pair: :func:`load_h5` and :func:`cnnlab.data.load_dataset` both
+    use it. A test file beside a train file may hold no images.
+
+    Args:
+        train_path: e.g. ``train_happy.h5``, or ``None``.
+        test_path: e.g. ``test_happy.h5``, or ``None``.
+        same_image_shape: also require both files' images to have one shape (for callers
+            that do not resize them).
+
+    Returns:
+        ``{"train": (x, y, class_names), "test": (...)}`` for the files given.
+
+    Raises:
+        ArgumentError: neither file given.
+        DatasetError: a file :func:`read_h5_split` refuses, or ``list_classes`` (or, with
+            ``same_image_shape``, the image shapes) that differ between the files.
+    """
+    if train_path is None and test_path is None:
+        raise ArgumentError("load_h5 needs train_path, test_path or both. Received: neither")
+    parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+    if train_path is not None:
+        parts["train"] = read_h5_split(train_path, "train")
+    if test_path is not None:
+        parts["test"] = read_h5_split(test_path, "test", allow_empty=train_path is not None)
+    if len(parts) == 2:
+        (xa, _, na), (xb, _, nb) = parts["train"], parts["test"]
+        if na != nb:
+            raise DatasetError(f"{test_path}: list_classes {nb} differs from {na} in {train_path}")
+        if same_image_shape and xa.shape[1:] != xb.shape[1:]:
+            raise DatasetError(
+                f"{test_path}: images of shape {xb.shape[1:]} differ from {xa.shape[1:]} "
+                f"in {train_path}"
+            )
+    return parts
 
 
 def load_h5(
@@ -198,22 +274,7 @@ def load_h5(
         >>> ds.x_train.shape, ds.class_names                                    # doctest: +SKIP
         ((600, 64, 64, 3), ['0', '1'])
     """
-    if train_path is None and test_path is None:
-        raise ArgumentError("load_h5 needs train_path, test_path or both. Received: neither")
-    parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
-    if train_path is not None:
-        parts["train"] = read_h5_split(train_path, "train")
-    if test_path is not None:
-        parts["test"] = read_h5_split(test_path, "test", allow_empty=train_path is not None)
-    if len(parts) == 2:
-        (xa, _, na), (xb, _, nb) = parts["train"], parts["test"]
-        if na != nb:
-            raise DatasetError(f"{test_path}: list_classes {nb} differs from {na} in {train_path}")
-        if xa.shape[1:] != xb.shape[1:]:
-            raise DatasetError(
-                f"{test_path}: images of shape {xb.shape[1:]} differ from {xa.shape[1:]} "
-                f"in {train_path}"
-            )
+    parts = read_h5_pair(train_path, test_path, same_image_shape=True)
     some = next(iter(parts.values()))
     names = some[2]
     empty_x = np.zeros((0, *some[0].shape[1:]), dtype=np.uint8)
@@ -222,7 +283,7 @@ def load_h5(
     x_te, y_te, _ = parts.get("test", (empty_x, empty_y, names))
     first = Path(train_path if train_path is not None else test_path)
     return Dataset(
-        name=_stem_name(first),
+        name=pair_name(first),
         class_names=names,
         x_train=x_tr,
         y_train=y_tr,

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab._io import atomic_path
 from cnnlab.data.cache import cache_dir
-from cnnlab.data.limits import MAX_IMAGE_SIDE, check_dataset_bytes
-from cnnlab.errors import ArgumentError, DatasetError
+from cnnlab.data.limits import check_dataset_bytes
+from cnnlab.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 """File name endings the class-folder walker reads (case-insensitive)."""
@@ -53,32 +54,16 @@ _CACHE_VERSION = 1
 
 
 def normalize_image_size(image_size) -> tuple[int, int] | None:
-    """Turn ``64``, ``(64, 64)`` or ``None`` into ``(H, W)`` or ``None``; else ``ValueError``.
+    """Turn ``64``, ``(64, 48)``, ``"64x48"`` or ``None`` into ``(H, W)`` or ``None``.
 
-    Each side must lie in ``1..MAX_IMAGE_SIDE`` (1024, see :mod:`cnnlab.data.limits`).
+    The rule is :func:`cnnlab._validate.image_size` (the command line's ``--image-size``
+    uses it too): each side must lie in ``1..MAX_IMAGE_SIDE`` (1024, see
+    :mod:`cnnlab.data.limits`).
+
+    Raises:
+        ArgumentError: naming ``image_size`` and the value received.
     """
-    if image_size is None:
-        return None
-    if isinstance(image_size, int | np.integer) and not isinstance(image_size, bool):
-        pair = (int(image_size), int(image_size))
-    else:
-        try:
-            pair = tuple(int(v) for v in image_size)
-        except TypeError:
-            pair = ()
-        if len(pair) != 2 or any(isinstance(v, bool) for v in image_size):
-            raise ArgumentError(
-                f"image_size must be an int, a pair (height, width) or None. "
-                f"Received: image_size={image_size!r}"
-            )
-    if min(pair) < 1:
-        raise ArgumentError(f"image_size must be positive. Received: image_size={image_size!r}")
-    if max(pair) > MAX_IMAGE_SIDE:
-        raise ArgumentError(
-            f"image_size (--image-size) must be at most {MAX_IMAGE_SIDE} pixels per side "
-            f"(cnnlab.data.limits.MAX_IMAGE_SIDE). Received: image_size={image_size!r}"
-        )
-    return pair
+    return _validate.image_size(image_size, "image_size")
 
 
 def _pil():
@@ -358,6 +343,19 @@ def list_class_folders(
     return names, files
 
 
+def _decode_threads(workers: int | None) -> int:
+    """Threads for decoding: ``workers``, else the one policy of :mod:`cnnlab.ops.parallel`.
+
+    Pillow releases the GIL while it decodes and resizes, so decoding scales with threads
+    as the ops do; one setting (``set_num_threads``) governs both.
+    """
+    if workers is not None:
+        return _validate.positive_int(workers, "workers")
+    from cnnlab.ops.parallel import get_num_threads
+
+    return get_num_threads()
+
+
 def decode_many(
     paths: list[str],
     image_size,
@@ -367,9 +365,11 @@ def decode_many(
     description: str = "decoding",
     workers: int | None = None,
 ) -> np.ndarray:
-    """Decode ``paths`` into one uint8 array ``(N, H, W, C)`` using a small thread pool.
+    """Decode ``paths`` into one uint8 array ``(N, H, W, C)`` on several threads.
 
-    With ``image_size=None`` every image must already share one size.
+    With ``image_size=None`` every image must already share one size. The number of
+    threads is the ops' (:func:`cnnlab.ops.parallel.set_num_threads`) unless ``workers``
+    says otherwise; 1 decodes in the calling thread.
     """
     size = normalize_image_size(image_size)
     c = 1 if grayscale else 3
@@ -401,7 +401,7 @@ def decode_many(
 
         step = 128
         chunks = [range(i, min(i + step, len(paths))) for i in range(1, len(paths), step)]
-        workers = max(1, min(workers or (os.cpu_count() or 1), 8))
+        workers = _decode_threads(workers)
         with ProgressBar(progress, description, len(paths)) as advance:
             advance(1)
             if workers == 1:

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.data.builtin import load_digits_dataset, make_synthetic_arrays
 from cnnlab.data.dataset import Dataset, check_fractions, split_dataset
-from cnnlab.data.h5 import partner_path, read_h5_split
+from cnnlab.data.h5 import find_h5_pair, pair_name, read_h5_pair
 from cnnlab.data.images import (
     DEFAULT_IMAGE_SIZE,
     conform_images,
@@ -21,29 +21,6 @@ from cnnlab.errors import ArgumentError, DatasetError
 
 BUILTIN = ("digits", "synthetic")
 H5_SUFFIXES = (".h5", ".hdf5")
-
-
-def _h5_pair(path: Path) -> tuple[Path | None, Path | None]:
-    """``(train_file, test_file)`` for a course file or a folder holding one pair."""
-    if path.is_dir():
-        trains = sorted(path.glob("train_*.h5"))
-        tests = sorted(path.glob("test_*.h5"))
-        if len(trains) > 1:
-            raise DatasetError(
-                f"{path}: holds several course train files ({', '.join(p.name for p in trains)}); "
-                "pass one file"
-            )
-        if trains:
-            path = trains[0]
-        elif len(tests) == 1:
-            path = tests[0]
-        else:
-            raise DatasetError(f"{path}: no train_*.h5 file found")
-    partner = partner_path(path)
-    partner = partner if partner is not None and partner.is_file() else None
-    if path.name.startswith("test_"):
-        return partner, path
-    return path, partner
 
 
 def _looks_like_h5_folder(path: Path) -> bool:
@@ -164,20 +141,10 @@ def load_dataset(
 
 
 def _load_h5_source(path: Path, size, grayscale: bool, meta: dict, split_kw: dict) -> Dataset:
-    train_file, test_file = _h5_pair(path)
-    parts = {}
-    if train_file is not None:
-        parts["train"] = read_h5_split(train_file, "train")
-    if test_file is not None:
-        parts["test"] = read_h5_split(test_file, "test", allow_empty=train_file is not None)
-    if len(parts) == 2 and parts["train"][2] != parts["test"][2]:
-        raise DatasetError(
-            f"{test_file}: list_classes {parts['test'][2]} differs from "
-            f"{parts['train'][2]} in {train_file}"
-        )
+    train_file, test_file = find_h5_pair(path)
+    parts = read_h5_pair(train_file, test_file)
     first = train_file or test_file
-    stem = first.stem
-    name = stem.split("_", 1)[1] if stem.startswith(("train_", "test_")) else stem
+    name = pair_name(first)
     meta = meta | {
         "kind": "h5",
         "train_file": str(train_file) if train_file else None,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab._io import save_figure
 from cnnlab.data.dataset import Dataset
-from cnnlab.errors import ArgumentError
 
 
 def sample_grid(
@@ -23,10 +23,7 @@ def sample_grid(
     Returns:
         The path written.
     """
-    if not isinstance(per_class, int) or per_class < 1:
-        raise ArgumentError(
-            f"per_class must be a positive integer. Received: per_class={per_class!r}"
-        )
+    per_class = _validate.positive_int(per_class, "per_class")
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     from cnnlab.plots import display_name

@@ -78,7 +78,10 @@ class _Engine:
         raise NotImplementedError
 
     def conv_layers(self, model) -> list:
-        return [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+        """The model's Conv2D layers (either engine's), as the layer registry tells them."""
+        from cnnlab.nn import registry
+
+        return [layer for layer in model.layers if registry.is_conv(layer)]
 
     def activations(self, model, x) -> list[tuple[str, np.ndarray]]:
         """``(conv layer name, (H, W, C) output)`` for the first image of ``x``."""
