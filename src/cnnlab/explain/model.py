@@ -25,6 +25,7 @@ from cnnlab.explain.calculators import (
     format_bytes,
     parse_size,
 )
+from cnnlab.nn import registry
 
 _ELEMENTWISE = {
     "Activation",
@@ -39,14 +40,6 @@ _ELEMENTWISE = {
     "Identity",
     "Rescaling",
     "Normalization",
-}
-_AUGMENTATION = {
-    "RandomFlip",
-    "RandomRotation",
-    "RandomZoom",
-    "RandomTranslation",
-    "RandomContrast",
-    "RandomBrightness",
 }
 
 
@@ -144,7 +137,7 @@ def _layer_row(
         act = config.get("activation")
         note = f"element-wise{f' {act}' if isinstance(act, str) else ''}: shape unchanged"
         return LayerRow(name, kind, shape, 0, 0, note)
-    if kind in _AUGMENTATION:
+    if registry.is_augmentation(kind):
         return LayerRow(name, kind, shape, 0, 0, "augmentation (training only): shape unchanged")
     if kind == "InputLayer":
         return None
@@ -285,7 +278,7 @@ def explain_keras_model(model: Any) -> ModelExplanation:
     rows: list[LayerRow] = []
     previous: tuple[int, ...] = input_shape
     for layer in model.layers:
-        kind = type(layer).__name__
+        kind = registry.kind(layer)
         if kind == "InputLayer":
             shapes[id(layer)] = input_shape
             previous = input_shape
@@ -375,7 +368,7 @@ def explain_nn_model(model: Any) -> ModelExplanation:
             f"the model {getattr(model, 'name', '')!r} is not built; build it first"
         )
     shape = tuple(int(v) for v in shape if v is not None)
-    specs = [(layer.name, type(layer).__name__, layer.get_config()) for layer in layers]
+    specs = [(layer.name, registry.kind(layer), layer.get_config()) for layer in layers]
     return explain_layers(specs, shape, name=getattr(model, "name", "model"))
 
 
