@@ -280,13 +280,8 @@ def build_model(
     For "mood" the output is one sigmoid unit (``n_classes`` must be 2); for
     "signs" a softmax over ``n_classes``.
     """
-    check_task_model(task, model)
+    check_task_model(task, model, n_classes)
     if task == "mood":
-        if n_classes != 2:
-            raise ArgumentError(
-                "task 'mood' is binary and needs exactly 2 classes. "
-                f"Received: n_classes={n_classes}"
-            )
         if model == "course":
             return happy_model(input_shape)
         return mood_recommended_model(input_shape, augment=augment, seed=seed)
@@ -295,12 +290,17 @@ def build_model(
     return signs_recommended_model(input_shape, n_classes, augment=augment, seed=seed)
 
 
-def check_task_model(task: str, model: str) -> None:
-    """Raise ``ValueError`` for an unknown task or model name."""
+def check_task_model(task: str, model: str, n_classes: int | None = None) -> None:
+    """Raise ``ArgumentError`` for an unknown task or model name, or a class count the task
+    cannot have (mood is binary: exactly 2)."""
     if task not in TASKS:
         raise ArgumentError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
     if model not in MODELS:
         raise ArgumentError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
+    if task == "mood" and n_classes is not None and n_classes != 2:
+        raise ArgumentError(
+            f"task 'mood' is binary and needs exactly 2 classes. Received: n_classes={n_classes}"
+        )
 
 
 # Keras's augmentation layers: the one list is cnnlab.nn.registry.AUGMENTATION.

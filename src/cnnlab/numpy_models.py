@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnlab import nn
-from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import (
     _check_input_shape,
     _check_n_classes,
@@ -117,13 +116,8 @@ def build_model(
     seed: int | None = 0,
 ) -> nn.Sequential:
     """The NumPy-engine model for a task, as :func:`cnnlab.keras_models.build_model`."""
-    check_task_model(task, model)
+    check_task_model(task, model, n_classes)
     if task == "mood":
-        if n_classes != 2:
-            raise ArgumentError(
-                "task 'mood' is binary and needs exactly 2 classes. "
-                f"Received: n_classes={n_classes}"
-            )
         if model == "course":
             return happy_model(input_shape, seed=seed)
         return recommended_model("mood", input_shape, seed=seed)
