@@ -5,11 +5,11 @@ verbosity), the :class:`History` they return, and the per-epoch progress output.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnlab import _progress
 from cnnlab.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -177,31 +177,26 @@ def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:
 
 
 class _Progress:
-    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal."""
+    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal.
+
+    :mod:`cnnlab._progress` decides when (a terminal) and how (its ``"steps"`` style).
+    """
 
     def __init__(self, verbose: int, steps: int, title: str):
-        self.enabled = verbose == 1 and sys.stdout.isatty()
+        self.enabled = verbose == 1 and _progress.enabled(None)
         self.steps = steps
         self.title = title
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss: {task.fields[loss]:.4f}"),
-                transient=True,
-            )
+            self._bar = _progress.rich_bar("steps", transient=True)
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.title, total=self.steps, loss=float("nan"))
+            self._task = self._bar.add_task(self.title, total=self.steps, stats="")
         return self
 
     def advance(self, loss: float) -> None:
         if self.enabled:
-            self._bar.update(self._task, advance=1, loss=loss)
+            self._bar.update(self._task, advance=1, stats=f"loss: {loss:.4f}")
 
     def __exit__(self, *exc):
         if self.enabled:
