@@ -77,7 +77,7 @@ def _positive_int(hparameters: dict[str, Any], key: str, *, allow_zero: bool = F
             f"hparameters must contain '{key}'. Received: hparameters={hparameters}"
         )
     value = hparameters[key]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not _validate.is_int(value):
         raise ArgumentError(f"hparameters['{key}'] must be an int. Received: {key}={value!r}")
     value = int(value)
     if value < 0 or (value == 0 and not allow_zero):

@@ -93,9 +93,7 @@ def _shape_tuple(shape: Any, name: str) -> tuple[int, ...]:
         out = tuple(shape)
     except TypeError:
         out = None
-    if not out or not all(
-        isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in out
-    ):
+    if not out or not all(_validate.is_int(d) and d > 0 for d in out):
         raise ArgumentError(
             f"{name} must be a non-empty tuple of positive integers (without the batch axis). "
             f"Received: {name}={shape!r}"
