@@ -2,7 +2,8 @@
 
 Sizes, strides, paddings and pooling modes go through :mod:`cnnlab._validate`; here
 each spelling is given to explain (the library), the CLI's parsers and commands, and
-data, and every one of them must agree. (ops and nn join when they adopt _validate.)
+data, ops (``conv2d_forward``, ``pool2d_forward``) and nn (layer constructors), and
+every one of them must agree.
 """
 
 from __future__ import annotations
@@ -213,3 +214,109 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, module
+
+
+# --------------------------------------------------------------------------- ops and nn
+
+_X9 = np.arange(81, dtype=np.float64).reshape(1, 9, 9, 1)
+_W3 = np.ones((3, 3, 1, 1))
+
+
+@pytest.mark.parametrize(("value", "expected"), STRIDE_OK)
+def test_ops_and_nn_read_strides_and_sizes_like_explain(value, expected):
+    from cnnlab import nn
+    from cnnlab.ops import conv2d_forward, pool2d_forward
+
+    e = explain.explain_conv("9x9x1", 1, 3, strides=value)
+    y, _ = conv2d_forward(_X9, _W3, stride=value)
+    assert y.shape[1:] == e.output_shape
+    y_ref, _ = conv2d_forward(_X9, _W3, stride=expected)
+    np.testing.assert_array_equal(y, y_ref)
+    p = explain.explain_pool("9x9x1", 3, strides=value)
+    y, _ = pool2d_forward(_X9, 3, stride=value)
+    assert y.shape[1:] == p.output_shape
+    y, _ = pool2d_forward(_X9, value)  # the same spelling as a pool size
+    assert y.shape[1:3] == explain.explain_pool("9x9x1", value).output_shape[:2]
+    assert nn.Conv2D(1, value, strides=value).strides == expected
+    assert nn.Conv2D(1, value).kernel_size == expected
+    assert nn.MaxPooling2D(value, strides=value).pool_size == expected
+    assert nn.MaxPooling2D(3, strides=value).strides == expected
+
+
+@pytest.mark.parametrize("value", STRIDE_BAD)
+def test_ops_and_nn_refuse_bad_strides_like_explain(value):
+    from cnnlab import nn
+    from cnnlab.ops import conv2d_forward, pool2d_forward
+
+    with pytest.raises(ArgumentError, match="Received: stride="):
+        conv2d_forward(_X9, _W3, stride=value)
+    with pytest.raises(ArgumentError, match="Received: stride="):
+        pool2d_forward(_X9, 3, stride=value)
+    with pytest.raises(ArgumentError, match="Received: strides="):
+        nn.Conv2D(1, 3, strides=value)
+    with pytest.raises(ArgumentError, match="Received: strides="):
+        nn.MaxPooling2D(3, strides=value)
+    with pytest.raises(ArgumentError, match="Received: kernel_size="):
+        nn.Conv2D(1, value)
+    with pytest.raises(ArgumentError, match="Received: pool_size="):
+        nn.MaxPooling2D(value)
+
+
+_X6 = np.arange(36, dtype=np.float64).reshape(1, 6, 6, 1)
+
+
+@pytest.mark.parametrize(("value", "spec", "pads"), PADDING_OK)
+def test_ops_and_nn_read_paddings_like_explain(value, spec, pads):
+    from cnnlab import nn
+    from cnnlab.ops import conv2d_forward, pool2d_forward, resolve_padding
+
+    assert resolve_padding(value, (3, 3), (1, 1), (6, 6)) == pads
+    y, cache = conv2d_forward(_X6, _W3, padding=value)
+    assert y.shape[1:] == explain.explain_conv("6x6x1", 1, 3, padding=value).output_shape
+    y, cache = pool2d_forward(_X6, 3, stride=1, padding=value)
+    assert y.shape[1:] == explain.explain_pool("6x6x1", 3, 1, padding=value).output_shape
+    if isinstance(spec, str):  # Keras's layers take the words; ZeroPadding2D takes amounts
+        assert nn.Conv2D(1, 3, padding=value).padding == spec
+        assert nn.MaxPooling2D(3, padding=value).padding == spec
+        with pytest.raises(ArgumentError, match="Received: padding="):
+            nn.ZeroPadding2D(value)
+    else:
+        assert nn.ZeroPadding2D(value).padding == pads
+        with pytest.raises(ArgumentError, match="Received: padding="):
+            nn.Conv2D(1, 3, padding=value)
+
+
+@pytest.mark.parametrize("value", PADDING_BAD)
+def test_ops_and_nn_refuse_bad_paddings_like_explain(value):
+    from cnnlab import nn
+    from cnnlab.ops import conv2d_forward, pool2d_forward
+
+    with pytest.raises(ArgumentError, match=r"`padding` must be 'valid', 'same'"):
+        conv2d_forward(_X6, _W3, padding=value)
+    with pytest.raises(ArgumentError, match=r"`padding` must be 'valid', 'same'"):
+        pool2d_forward(_X6, 3, padding=value)
+    for make in (
+        lambda: nn.Conv2D(1, 3, padding=value),
+        lambda: nn.MaxPooling2D(3, padding=value),
+        lambda: nn.ZeroPadding2D(value),
+    ):
+        with pytest.raises(ArgumentError, match="Received: padding="):
+            make()
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.0, "3", None])
+def test_nn_and_ops_refuse_counts_like_explain(value):
+    from cnnlab import nn, ops
+
+    for make in (lambda: nn.Conv2D(value, 3), lambda: explain.explain_conv("6x6x1", value)):
+        with pytest.raises(ArgumentError, match=r"`filters` must be a positive int"):
+            make()
+    with pytest.raises(ArgumentError, match=r"`units` must be a positive int"):
+        nn.Dense(value)
+    before = ops.get_num_threads()
+    try:
+        with pytest.raises(ArgumentError, match=r"`n` must be a positive int"):
+            ops.set_num_threads(value)
+    finally:
+        ops.set_num_threads(before)
+    assert ops.get_num_threads() == before

@@ -274,3 +274,17 @@ def test_pool_backward_passes_a_gradient_check(mode: str, f: int, stride: int) -
 def test_bad_arguments_raise_a_clear_value_error(call, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("alias", ["avg", "mean", "AVERAGE"])
+def test_reference_pooling_accepts_the_fast_ops_average_names(alias):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 4, 3))
+    hp = {"f": 2, "stride": 2}
+    y, cache = ref.pool_forward(x, hp, mode=alias)
+    y_avg, cache_avg = ref.pool_forward(x, hp, mode="average")
+    np.testing.assert_array_equal(y, y_avg)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(
+        ref.pool_backward(dy, cache, mode=alias), ref.pool_backward(dy, cache_avg, mode="average")
+    )

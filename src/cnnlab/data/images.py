@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab import _validate
+from cnnlab import _progress, _validate
 from cnnlab._io import atomic_path
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.limits import check_dataset_bytes
@@ -351,7 +350,7 @@ def _decode_threads(workers: int | None) -> int:
     """
     if workers is not None:
         return _validate.positive_int(workers, "workers")
-    from cnnlab.ops.parallel import get_num_threads
+    from cnnlab.ops import get_num_threads
 
     return get_num_threads()
 
@@ -421,6 +420,8 @@ def decode_many(
 class ProgressBar:
     """A rich progress bar when enabled (default: only when stdout is a terminal).
 
+    :mod:`cnnlab._progress` decides when and how; this is only the context manager.
+
     Used as ``with ProgressBar(None, "decoding", total) as advance: advance(n)``;
     ``in_bytes=True`` shows sizes and transfer speed, for downloads.
     """
@@ -428,26 +429,15 @@ class ProgressBar:
     def __init__(
         self, enabled: bool | None, description: str, total: int | None, *, in_bytes: bool = False
     ) -> None:
-        self.enabled = sys.stdout.isatty() if enabled is None else enabled
+        self.enabled = _progress.enabled(enabled)
         self.description, self.total, self.in_bytes = description, total, in_bytes
         self._bar = None
 
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
-        from rich import progress as rp
-
-        columns = (
-            (
-                rp.TextColumn("{task.description}"),
-                rp.BarColumn(),
-                rp.DownloadColumn(),
-                rp.TransferSpeedColumn(),
-            )
-            if self.in_bytes
-            else ()
-        )
-        self._bar = rp.Progress(*columns, transient=not self.in_bytes)
+        style = "bytes" if self.in_bytes else "items"
+        self._bar = _progress.rich_bar(style, transient=not self.in_bytes)
         self._bar.start()
         task = self._bar.add_task(self.description, total=self.total)
         return lambda n: self._bar.advance(task, n)

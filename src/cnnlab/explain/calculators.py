@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnlab import _validate
-from cnnlab.ops.padding import output_size, resolve_padding
+from cnnlab.ops.padding import Pads, output_size, resolve_padding
 
 Shape3 = tuple[int, int, int]
-Pads = tuple[tuple[int, int], tuple[int, int]]
 
 FLOAT32_BYTES = 4
 

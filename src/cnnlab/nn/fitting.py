@@ -5,11 +5,11 @@ verbosity), the :class:`History` they return, and the per-epoch progress output.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnlab import _progress, _validate
 from cnnlab.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -46,14 +46,14 @@ _LAYER_STREAM = 0x6C61796572  # "layer"
 def _fit_seed(seed: Any) -> int | None:
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not _validate.is_int(seed) or seed < 0:
         raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
     return int(seed)
 
 
 def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        if not _validate.is_int(value) or value < 0:
             raise ArgumentError(
                 f"{name} must be a non-negative integer. Received: {name}={value!r}"
             )
@@ -109,11 +109,7 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 def _batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | np.integer)
-        or batch_size <= 0
-    ):
+    if not _validate.is_int(batch_size) or batch_size <= 0:
         raise ArgumentError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}"
         )
@@ -156,7 +152,7 @@ def _sample_weights(y: np.ndarray, class_weight: dict | None, sample_weight: Any
         ids = np.round(y.reshape(n)).astype(np.int64)
     w = np.ones(n)
     for k, v in class_weight.items():
-        ok_key = isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
+        ok_key = _validate.is_int(k) and k >= 0
         try:
             v = float(v)
         except (TypeError, ValueError):
@@ -177,31 +173,26 @@ def _print_epoch(verbose, epoch, epochs, seconds, steps, logs) -> None:
 
 
 class _Progress:
-    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal."""
+    """A rich progress bar for one epoch when verbose == 1 and stdout is a terminal.
+
+    :mod:`cnnlab._progress` decides when (a terminal) and how (its ``"steps"`` style).
+    """
 
     def __init__(self, verbose: int, steps: int, title: str):
-        self.enabled = verbose == 1 and sys.stdout.isatty()
+        self.enabled = verbose == 1 and _progress.enabled(None)
         self.steps = steps
         self.title = title
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss: {task.fields[loss]:.4f}"),
-                transient=True,
-            )
+            self._bar = _progress.rich_bar("steps", transient=True)
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.title, total=self.steps, loss=float("nan"))
+            self._task = self._bar.add_task(self.title, total=self.steps, stats="")
         return self
 
     def advance(self, loss: float) -> None:
         if self.enabled:
-            self._bar.update(self._task, advance=1, loss=loss)
+            self._bar.update(self._task, advance=1, stats=f"loss: {loss:.4f}")
 
     def __exit__(self, *exc):
         if self.enabled:

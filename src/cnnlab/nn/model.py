@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.nn import losses as losses_mod
 from cnnlab.nn import metrics as metrics_mod
@@ -93,11 +94,7 @@ class Sequential:
         dtype: Any = None,
     ):
         self.name = name if name is not None else unique_name("sequential")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-        ):
-            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _fit_seed(seed)
         self._rng = np.random.default_rng(seed)
         self.dtype = None if dtype is None else _dtype(dtype)
         self._input: InputLayer | None = None
@@ -155,7 +152,7 @@ class Sequential:
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or index."""
         if index is not None:
-            if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            if not _validate.is_int(index):
                 raise ArgumentError(f"index must be an integer. Received: index={index!r}")
             if not -len(self._layers) <= index < len(self._layers):
                 raise ArgumentError(
@@ -659,8 +656,7 @@ class Sequential:
         name, seed = config.get("name"), config.get("seed")
         if name is not None and not isinstance(name, str):
             raise ArgumentError(f"The model name must be a string. Received: name={name!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ArgumentError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+        seed = _fit_seed(seed)
         layers = [deserialize(item) for item in config["layers"]]
         check_sizes(layers)
         return cls(layers, name=name, seed=seed)

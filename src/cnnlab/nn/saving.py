@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab._io import atomic_path
 from cnnlab.errors import ArgumentError, ModelFileError
 
@@ -322,7 +323,7 @@ def _load(archive: _Archive, path: Path, compile: bool):  # noqa: A002
         except (KeyError, TypeError, ValueError) as exc:
             raise _fail(path, f"the compile settings are invalid ({exc})") from None
         n_state = meta.get("optimizer_state", 0)
-        if isinstance(n_state, bool) or not isinstance(n_state, int) or n_state < 0:
+        if not _validate.is_int(n_state) or n_state < 0:
             raise _fail(path, f"the optimizer state count {n_state!r} is invalid")
         opt_keys = {k for k in names if k.startswith("opt/")}
         want = {f"opt/{i}" for i in range(n_state)} | ({"opt/iterations"} if n_state else set())

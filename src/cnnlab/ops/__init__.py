@@ -7,6 +7,7 @@
   (training-mode statistics, or given ones); :func:`batchnorm_inference` for inference.
 - :mod:`cnnlab.ops.padding`: padding rules and the output-size formula.
 - :mod:`cnnlab.ops.gradcheck`: a numerical gradient check for any op.
+- :func:`get_num_threads` / :func:`set_num_threads`: the threads the fast ops use.
 
 Every forward returns ``(out, cache)`` and every backward takes ``(dout, cache)``,
 as in CS231n; all arrays are NHWC.
@@ -20,6 +21,7 @@ from cnnlab.ops.batchnorm import (
 )
 from cnnlab.ops.conv import Conv2DCache, conv2d_backward, conv2d_forward
 from cnnlab.ops.padding import normalize_tuple, output_size, resolve_padding
+from cnnlab.ops.parallel import get_num_threads, set_num_threads
 from cnnlab.ops.pooling import Pool2DCache, pool2d_backward, pool2d_forward
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "batchnorm_inference",
     "conv2d_backward",
     "conv2d_forward",
+    "get_num_threads",
     "normalize_tuple",
     "output_size",
     "pool2d_backward",
     "pool2d_forward",
     "resolve_padding",
+    "set_num_threads",
 ]

@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.ops._arrays import column_sums, side_by_side
 from cnnlab.ops.parallel import chunks_for, parallel_map
@@ -75,7 +76,7 @@ def _row_chunks(xw: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _channel_axis(x: np.ndarray, axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+    if not _validate.is_int(axis):
         raise ArgumentError(f"`axis` must be an integer. Received: axis={axis!r}")
     rank = x.ndim
     if rank < 2 or not -rank <= axis < rank or axis % rank == 0:

@@ -1,4 +1,4 @@
-"""One place for argument normalization, padding rules and the output-size formula.
+"""Padding rules and the output-size formula (argument spelling is `cnnlab._validate`'s).
 
 Every op and layer in cnnlab resolves its padding here, so the convolution,
 both poolings, the NumPy layers and the ``explain`` calculator agree on the
@@ -20,29 +20,20 @@ the course's ``floor((n + 2p - f) / s) + 1`` when the padding is symmetric.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+"""A resolved padding: ``((top, bottom), (left, right))``."""
 
 
 def normalize_tuple(value: int | Sequence[int], n: int, name: str, *, allow_zero: bool = False):
     """Turn an int or a sequence of ``n`` ints into an ``n``-tuple of ints, as Keras does.
 
-    Args:
-        value: an int (repeated ``n`` times) or a sequence of ``n`` ints.
-        n: the length of the result.
-        name: the argument's name, used in error messages.
-        allow_zero: accept 0 (for paddings); otherwise every entry must be positive.
-
-    Returns:
-        A tuple of ``n`` Python ints.
+    A thin alias of :func:`cnnlab._validate.int_tuple`, the one rule for sizes and
+    strides (it also accepts the text forms ``"2"`` and ``"2x1"``).
 
     Raises:
         ValueError: naming the argument and the value received.
@@ -53,24 +44,7 @@ def normalize_tuple(value: int | Sequence[int], n: int, name: str, *, allow_zero
         >>> normalize_tuple((2, 1), 2, "strides")
         (2, 1)
     """
-    if _is_int(value):
-        result = (int(value),) * n
-    else:
-        try:
-            result = tuple(value)  # type: ignore[arg-type]
-        except TypeError:
-            result = None
-        if result is None or len(result) != n or not all(_is_int(v) for v in result):
-            raise ArgumentError(
-                f"The `{name}` argument must be an int or a tuple of {n} ints. "
-                f"Received: {name}={value!r}"
-            )
-        result = tuple(int(v) for v in result)
-    lowest = 0 if allow_zero else 1
-    if any(v < lowest for v in result):
-        qualifier = "non-negative" if allow_zero else "positive"
-        raise ArgumentError(f"`{name}` must be {qualifier}. Received: {name}={value!r}")
-    return result
+    return _validate.int_tuple(value, n, name, allow_zero=allow_zero)
 
 
 def output_size(n: int, f: int, pad_before: int, pad_after: int, stride: int) -> int:
@@ -121,7 +95,8 @@ def resolve_padding(
         in_hw: the input's ``(height, width)``.
 
     Raises:
-        ValueError: for an unknown string, a negative or malformed padding.
+        ValueError: for an unknown string, a negative or malformed padding
+            (:func:`cnnlab._validate.padding_spec` owns the spelling).
 
     Example:
         >>> resolve_padding("same", (4, 4), (1, 1), (64, 64))
@@ -129,40 +104,19 @@ def resolve_padding(
         >>> resolve_padding(2, (3, 3), (1, 1), (5, 5))
         ((2, 2), (2, 2))
     """
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0), (0, 0)
-        if mode == "same":
-            return (
-                same_padding(in_hw[0], kernel[0], stride[0]),
-                same_padding(in_hw[1], kernel[1], stride[1]),
-            )
-        raise ArgumentError(
-            f"`padding` must be 'valid', 'same', an int or a tuple. Received: padding={padding!r}"
+    spec = _validate.padding_spec(padding)
+    if spec == "valid":
+        return (0, 0), (0, 0)
+    if spec == "same":
+        return (
+            same_padding(in_hw[0], kernel[0], stride[0]),
+            same_padding(in_hw[1], kernel[1], stride[1]),
         )
-    if _is_int(padding):
-        p = normalize_tuple(padding, 1, "padding", allow_zero=True)[0]
-        return (p, p), (p, p)
-    try:
-        parts = tuple(padding)
-    except TypeError:
-        parts = ()
-    if len(parts) == 2 and all(_is_int(p) for p in parts):
-        ph, pw = normalize_tuple(parts, 2, "padding", allow_zero=True)
-        return (ph, ph), (pw, pw)
-    if len(parts) == 2:
-        try:
-            top_bottom = normalize_tuple(parts[0], 2, "padding", allow_zero=True)
-            left_right = normalize_tuple(parts[1], 2, "padding", allow_zero=True)
-        except ValueError:
-            pass
-        else:
-            return top_bottom, left_right
-    raise ArgumentError(
-        "`padding` must be 'valid', 'same', an int, a pair of ints or "
-        f"((top, bottom), (left, right)). Received: padding={padding!r}"
-    )
+    if isinstance(spec, int):
+        return (spec, spec), (spec, spec)
+    if isinstance(spec[0], int):
+        return (spec[0], spec[0]), (spec[1], spec[1])
+    return spec
 
 
 def is_zero(pads: Pads) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from cnnlab.errors import ArgumentError
+from cnnlab import _validate
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,8 +45,7 @@ def set_num_threads(n: int) -> None:
         ValueError: if ``n`` is not a positive int.
     """
     global _num_threads, _pool
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ArgumentError(f"The number of threads must be a positive int. Received: n={n!r}")
+    n = _validate.positive_int(n, "n")
     with _lock:
         if _pool is not None and n != _num_threads:
             _pool.shutdown(wait=True)

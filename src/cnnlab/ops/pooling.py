@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.ops.padding import is_zero, pad_nhwc, unpad_nhwc
 from cnnlab.ops.parallel import chunks_for, parallel_map
@@ -58,12 +59,8 @@ class Pool2DCache(NamedTuple):
 
 
 def _normalize_mode(mode: str) -> str:
-    key = mode.lower() if isinstance(mode, str) else mode
-    if key in ("avg", "mean"):
-        key = "average"
-    if key not in MODES:
-        raise ArgumentError(f"`mode` must be 'max' or 'average'. Received: mode={mode!r}")
-    return key
+    """``"max"`` or ``"average"`` (``"avg"`` and ``"mean"`` too, any case)."""
+    return _validate.one_of(mode, "mode", MODES, aliases=_validate.POOL_MODE_ALIASES)
 
 
 def _tiled(windows: Windows) -> bool:

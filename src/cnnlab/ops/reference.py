@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
+from cnnlab._validate import POOL_MODE_ALIASES
 from cnnlab.errors import ArgumentError
 
 __all__ = [
@@ -75,7 +77,7 @@ def _positive_int(hparameters: dict[str, Any], key: str, *, allow_zero: bool = F
             f"hparameters must contain '{key}'. Received: hparameters={hparameters}"
         )
     value = hparameters[key]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not _validate.is_int(value):
         raise ArgumentError(f"hparameters['{key}'] must be an int. Received: {key}={value!r}")
     value = int(value)
     if value < 0 or (value == 0 and not allow_zero):
@@ -226,7 +228,7 @@ def pool_forward(
     Args:
         A_prev: input, shape ``(m, n_H_prev, n_W_prev, n_C_prev)``.
         hparameters: ``{"f": int, "stride": int}``; not modified.
-        mode: ``"max"`` or ``"average"``.
+        mode: ``"max"`` or ``"average"`` (or ``"avg"``/``"mean"``, as in the fast ops).
 
     Returns:
         A: output, shape ``(m, n_H, n_W, n_C_prev)`` with
@@ -235,7 +237,7 @@ def pool_forward(
     """
     A_prev = np.asarray(A_prev)
     _check_ndim("A_prev", A_prev, 4)
-    _check_mode(mode)
+    mode = _check_mode(mode)
     (m, n_H_prev, n_W_prev, n_C) = A_prev.shape
     f = _positive_int(hparameters, "f")
     stride = _positive_int(hparameters, "stride")
@@ -384,7 +386,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     Returns:
         dA_prev: shape ``(m, n_H_prev, n_W_prev, n_C)``, the gradient of the input.
     """
-    _check_mode(mode)
+    mode = _check_mode(mode)
     (A_prev, hparameters) = _check_cache(cache, "A_prev, hparameters", "pool_forward")
     dA = np.asarray(dA)
     stride = _positive_int(hparameters, "stride")
@@ -424,9 +426,15 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     return dA_prev
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in ("max", "average"):
-        raise ArgumentError(f"mode must be 'max' or 'average'. Received: mode={mode!r}")
+def _check_mode(mode: str) -> str:
+    """``"max"`` or ``"average"``; like the fast ops, ``"avg"`` and ``"mean"`` (any case) too."""
+    try:
+        return _validate.one_of(mode, "mode", ("max", "average"), aliases=POOL_MODE_ALIASES)
+    except ArgumentError:
+        raise ArgumentError(
+            f"mode must be 'max' or 'average'. Received: mode={mode!r} "
+            "('avg' and 'mean' also mean 'average')"
+        ) from None
 
 
 def batchnorm_forward(

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
@@ -82,21 +83,9 @@ def _dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ArgumentError(
-            f"Invalid value for argument `{name}`. Expected a strictly positive integer. "
-            f"Received {name}={value!r}"
-        )
-    return int(value)
-
-
 def _padding_mode(padding: Any) -> str:
-    if isinstance(padding, str) and padding.lower() in ("valid", "same"):
-        return padding.lower()
-    raise ArgumentError(
-        f"The `padding` argument must be one of 'valid', 'same'. Received: padding={padding!r}"
-    )
+    """A layer's ``padding``: ``"valid"`` or ``"same"`` (any case), as in Keras."""
+    return _validate.one_of(padding, "padding", ("valid", "same"))
 
 
 def _shape_tuple(shape: Any, name: str) -> tuple[int, ...]:
@@ -104,9 +93,7 @@ def _shape_tuple(shape: Any, name: str) -> tuple[int, ...]:
         out = tuple(shape)
     except TypeError:
         out = None
-    if not out or not all(
-        isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in out
-    ):
+    if not out or not all(_validate.is_int(d) and d > 0 for d in out):
         raise ArgumentError(
             f"{name} must be a non-empty tuple of positive integers (without the batch axis). "
             f"Received: {name}={shape!r}"

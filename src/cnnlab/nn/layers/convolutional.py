@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnlab import _validate
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.nn.layers.base import (
     ActivatedLayer,
     _padding_mode,
-    _positive_int,
     _window_output_hw,
 )
-from cnnlab.ops import conv2d_backward, conv2d_forward, normalize_tuple
+from cnnlab.ops import conv2d_backward, conv2d_forward
 
 
 class Conv2D(ActivatedLayer):
@@ -64,9 +64,9 @@ class Conv2D(ActivatedLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int(filters, "filters")
-        self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size")
-        self.strides = normalize_tuple(strides, 2, "strides")
+        self.filters = _validate.positive_int(filters, "filters")
+        self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
+        self.strides = _validate.int_or_pair(strides, "strides")
         self.padding = _padding_mode(padding)
         self.activation = activations.normalize(activation)
         self.use_bias = bool(use_bias)

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
-from cnnlab.nn.layers.base import ActivatedLayer, Layer, _positive_int
+from cnnlab.nn.layers.base import ActivatedLayer, Layer
 
 
 class Dense(ActivatedLayer):
@@ -44,7 +45,7 @@ class Dense(ActivatedLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = _positive_int(units, "units")
+        self.units = _validate.positive_int(units, "units")
         self.activation = activations.normalize(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = inits.get(kernel_initializer)

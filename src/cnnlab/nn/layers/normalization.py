@@ -7,8 +7,7 @@ layer holds gamma, beta and the moving statistics, and updates the latter.
 
 from __future__ import annotations
 
-import numpy as np
-
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.layers.base import Layer
 from cnnlab.ops import batchnorm_backward, batchnorm_forward
@@ -48,7 +47,7 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         if isinstance(axis, list | tuple) and len(axis) == 1:
             axis = axis[0]
-        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        if not _validate.is_int(axis):
             raise ArgumentError(f"axis must be an integer. Received: axis={axis!r}")
         if not 0.0 <= float(momentum) <= 1.0:
             raise ArgumentError(f"momentum must be in [0, 1]. Received: momentum={momentum!r}")

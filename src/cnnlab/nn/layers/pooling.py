@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnlab import _validate
 from cnnlab.nn.layers.base import Layer, _padding_mode, _window_output_hw
-from cnnlab.ops import normalize_tuple, pool2d_backward, pool2d_forward
+from cnnlab.ops import pool2d_backward, pool2d_forward
 
 
 class _Pooling2D(Layer):
@@ -14,8 +15,10 @@ class _Pooling2D(Layer):
 
     def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = normalize_tuple(pool_size, 2, "pool_size")
-        self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides")
+        self.pool_size = _validate.int_or_pair(pool_size, "pool_size")
+        self.strides = (
+            self.pool_size if strides is None else _validate.int_or_pair(strides, "strides")
+        )
         self.padding = _padding_mode(padding)
         self._cache = None
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.layers.base import Layer
 from cnnlab.ops import resolve_padding
@@ -48,19 +49,20 @@ class ZeroPadding2D(Layer):
 
     @staticmethod
     def _normalize(padding):
-        """((top, bottom), (left, right)) from any spelling ops.resolve_padding reads, but
-        not its "valid"/"same" words (which name no amount of zeros)."""
+        """((top, bottom), (left, right)) from any amount of zeros :func:`_validate.padding_spec`
+        reads (``2``, ``(1, 2)``, ``"1x2"``, a pair of pairs), but not the words
+        "valid"/"same" (which name no amount of zeros); ops.resolve_padding does the rest."""
         try:
-            if isinstance(padding, str):
-                raise ValueError(padding)
-            pads = resolve_padding(padding, (1, 1), (1, 1), (1, 1))
-        except (TypeError, ValueError):
+            spec = _validate.padding_spec(padding)
+        except ArgumentError:
+            spec = None
+        if spec is None or isinstance(spec, str):
             raise ArgumentError(
                 "`padding` should be either an int, a tuple of 2 ints (symmetric_height_pad, "
                 "symmetric_width_pad), or a tuple of 2 tuples of 2 ints ((top_pad, bottom_pad), "
                 f"(left_pad, right_pad)), all non-negative. Received: padding={padding!r}"
-            ) from None
-        return tuple((int(a), int(b)) for a, b in pads)
+            )
+        return resolve_padding(spec, (1, 1), (1, 1), (1, 1))
 
     _input_rank = 4
 
