@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,20 +25,39 @@ class Result:
     code: int
     stdout: str
     stderr: str
+    seconds: float = 0.0
 
     @property
     def err_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
-def run_cnnlab(*args, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
-    """``cnnlab ARGS...`` in a subprocess (the installed console script), with stdin closed."""
+def run_cnnlab(
+    *args,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    env: dict | None = None,
+    file_kb: int | None = None,
+    memory_kb: int | None = None,
+) -> Result:
+    """``cnnlab ARGS...`` in a subprocess (the installed console script), with stdin closed.
+
+    ``file_kb`` / ``memory_kb`` run it under ``ulimit -f`` / ``ulimit -v`` (a file size limit
+    makes a write fail half-way, as a full disk does; an address-space limit makes a large
+    allocation fail).
+    """
     if not CNNLAB.exists():
         pytest.fail(f"the cnnlab entry point is not installed beside {sys.executable}")
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     full_env.pop("CNNLAB_DEBUG", None)
+    command = [str(CNNLAB), *map(str, args)]
+    limits = [f"ulimit -f {file_kb}"] * (file_kb is not None)
+    limits += [f"ulimit -v {memory_kb}"] * (memory_kb is not None)
+    if limits:
+        command = ["sh", "-c", "; ".join(limits) + '; exec "$0" "$@"', *command]
+    t0 = time.perf_counter()
     proc = subprocess.run(
-        [str(CNNLAB), *map(str, args)],
+        command,
         cwd=cwd,
         env=full_env,
         stdin=subprocess.DEVNULL,
@@ -46,7 +66,8 @@ def run_cnnlab(*args, cwd: Path | None = None, timeout: float = 600, env: dict |
         errors="replace",
         timeout=timeout,
     )
-    return Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
+    seconds = time.perf_counter() - t0
+    return Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr, seconds)
 
 
 def assert_user_error(result: Result, *names: str, code: int = 2, max_lines: int = 2) -> None:

@@ -87,57 +87,27 @@ def test_data_export_to_an_unwritable_place_names_it(tmp_path):
     assert_unchanged(tmp_path, before)
 
 
-def _limited(file_kb: int | None = None, memory_kb: int | None = None) -> list[str]:
-    """``sh -c 'ulimit ...; exec cnnlab "$@"'`` as a command prefix."""
-    limits = []
-    if file_kb is not None:
-        limits.append(f"ulimit -f {file_kb}")
-    if memory_kb is not None:
-        limits.append(f"ulimit -v {memory_kb}")
-    return ["sh", "-c", "; ".join(limits) + f'; exec "{CNNLAB}" "$@"', "cnnlab"]
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300
-    )
-
-
 def test_a_disk_that_fills_during_a_save_keeps_the_old_file(tmp_path):
     """``ulimit -f`` makes the PNG write fail half-way (EFBIG), like a full disk."""
     old = tmp_path / "conv.png"
     old.write_bytes(b"the user's previous picture")
     before = snapshot(tmp_path)
-    proc = _run([*_limited(file_kb=4), "explain", "conv", "--out", str(old)], tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(old) in lines[0] and "too large" in lines[0].lower(), lines
+    result = run_cnnlab("explain", "conv", "--out", old, cwd=tmp_path, file_kb=4)
+    assert_user_error(result, str(old), max_lines=1)
+    assert "too large" in result.stderr.lower(), result.stderr
     assert_unchanged(tmp_path, before)
     assert temporaries(tmp_path) == []
 
 
 def test_out_of_memory_says_what_it_tried_to_allocate_and_where(tmp_path):
-    proc = _run(
-        [
-            *_limited(memory_kb=2_000_000),
-            "bench",
-            "--no-tensorflow",
-            "--size",
-            "512",
-            "--channels",
-            "64",
-            "--batch",
-            "64",
-            "--repeats",
-            "1",
-        ],
-        tmp_path,
+    result = run_cnnlab(
+        *("bench", "--no-tensorflow", "--size", "512", "--channels", "64"),
+        *("--batch", "64", "--repeats", "1"),
+        cwd=tmp_path,
+        memory_kb=2_000_000,
     )
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
+    assert_user_error(result, max_lines=1)
+    lines = result.err_lines
     assert lines[0].startswith("error: out of memory: ")
     assert "GiB" in lines[0] and "(64, 512, 512, 64)" in lines[0]
     assert "(in cnnlab.ops." in lines[0], lines[0]
@@ -177,7 +147,14 @@ main()
 @pytest.mark.parametrize("exc", ["ValueError", "KeyError", "RuntimeError"])
 def test_a_bug_keeps_its_traceback(exc, tmp_path):
     """Only cnnlab's own user errors become one line; a ValueError from a bug is a bug."""
-    proc = _run([sys.executable, "-c", _BUG.format(exc=exc), "explain", "conv"], tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUG.format(exc=exc), "explain", "conv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" in proc.stderr and "an internal bug" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"internal error: {exc}")

@@ -10,10 +10,7 @@ file of the run byte-identical.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -21,7 +18,6 @@ import numpy as np
 import pytest
 
 from .conftest import (
-    CNNLAB,
     Result,
     assert_unchanged,
     assert_user_error,
@@ -51,23 +47,9 @@ def numpy_run(tmp_path_factory) -> tuple[Path, Path]:
     return run, image
 
 
-def _limited(*args, cwd: Path) -> tuple[Result, float]:
-    """``cnnlab ARGS...`` with its address space limited (``ulimit -v``), and its duration."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("CNNLAB_DEBUG", None)
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        ["sh", "-c", f'ulimit -v {ADDRESS_SPACE_KB}; exec "$0" "$@"', str(CNNLAB), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=300,
-    )
-    seconds = time.perf_counter() - t0
-    return Result(tuple(map(str, args)), proc.returncode, proc.stdout, proc.stderr), seconds
+def _limited(*args, cwd: Path) -> Result:
+    """``cnnlab ARGS...`` with its address space limited (``ulimit -v``)."""
+    return run_cnnlab(*args, cwd=cwd, timeout=300, memory_kb=ADDRESS_SPACE_KB)
 
 
 def _rewrite_model(path: Path, edit) -> None:
@@ -113,10 +95,10 @@ def test_an_absurd_model_file_is_refused_in_one_line(numpy_run, tmp_path, name, 
     _rewrite_model(case / "model.npz", edit)
     before = snapshot(tmp_path)
     args = ("predict", case, image) if command == "predict" else ("evaluate", case)
-    result, seconds = _limited(*args, cwd=tmp_path)
+    result = _limited(*args, cwd=tmp_path)
     assert_user_error(result, "model.npz", *words)
     assert "MemoryError" not in result.stderr and "could not allocate" not in result.stderr
-    assert seconds < 60, f"took {seconds:.0f} s"
+    assert result.seconds < 60, f"took {result.seconds:.0f} s"
     assert_unchanged(tmp_path, before)
     assert not temporaries(tmp_path)
 
@@ -136,13 +118,13 @@ def test_a_weight_header_that_lies_about_its_size_is_refused(numpy_run, tmp_path
             dst.writestr(item, npy if item.filename == "w/conv2d/kernel.npy" else src.read(item))
     (tmp_path / "orig.npz").unlink()
     before = snapshot(tmp_path)
-    result, _ = _limited("predict", case, image, cwd=tmp_path)
+    result = _limited("predict", case, image, cwd=tmp_path)
     assert_user_error(result, "model.npz", "(200000, 200000)")
     assert_unchanged(tmp_path, before)
 
 
 def test_the_unedited_run_still_predicts_under_the_same_limit(numpy_run, tmp_path):
     run, image = numpy_run
-    result, _ = _limited("predict", run, image, cwd=tmp_path)
+    result = _limited("predict", run, image, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert "digit.png" in result.stdout
