@@ -41,6 +41,27 @@ def _config(out, engine, **kw) -> training.TrainConfig:
     return training.TrainConfig(**(base | kw))
 
 
+def _train_interrupted_in_epoch(cfg, monkeypatch, epoch: int = 1) -> list[int]:
+    """Train ``cfg`` with Ctrl-C raised as epoch ``epoch`` (0-based) starts; the epochs begun."""
+    eng = training._engine(cfg.engine)
+    real_fit = type(eng).fit_epoch
+    calls: list[int] = []
+
+    def interrupted(self, model, x, y, val, e, *args, **kw):
+        calls.append(e)
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real_fit(self, model, x, y, val, e, *args, **kw)
+
+    monkeypatch.setattr(type(eng), "fit_epoch", interrupted)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            training.train(cfg)
+    finally:
+        monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    return calls
+
+
 @pytest.fixture(scope="module", params=ENGINES)
 def run(request, tmp_path_factory) -> training.Run:
     out = tmp_path_factory.mktemp(f"run_{request.param}") / "run"
@@ -126,21 +147,8 @@ def test_model_file_loads_with_its_optimizer_state(run):
 def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, monkeypatch):
     full = training.train(_config(tmp_path / "full", engine, epochs=3))
 
-    eng = training._engine(engine)
-    real_fit = type(eng).fit_epoch
-    calls = []
-
-    def interrupted(self, model, x, y, val, epoch, *args, **kw):
-        calls.append(epoch)
-        if epoch == 1:
-            raise KeyboardInterrupt  # Ctrl-C during the second epoch
-        return real_fit(self, model, x, y, val, epoch, *args, **kw)
-
-    monkeypatch.setattr(type(eng), "fit_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(_config(tmp_path / "cut", engine, epochs=3))
-    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
-    assert calls == [0, 1]
+    calls = _train_interrupted_in_epoch(_config(tmp_path / "cut", engine, epochs=3), monkeypatch)
+    assert calls == [0, 1]  # Ctrl-C during the second epoch
 
     cut = training.load_run(tmp_path / "cut")
     assert cut.epochs_done == 1 and cut.metrics is None and len(cut.history["loss"]) == 1
@@ -345,18 +353,7 @@ def test_bad_arguments_and_bad_runs(tmp_path, run):
 
 def test_a_run_in_the_old_layout_still_loads_and_resumes(tmp_path, monkeypatch):
     # Before the manifest named its model file: model.npz + checkpoint.json without "model".
-    eng = training._engine("numpy")
-    real_fit = type(eng).fit_epoch
-
-    def cut(self, model, x, y, val, epoch, *args, **kw):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_fit(self, model, x, y, val, epoch, *args, **kw)
-
-    monkeypatch.setattr(type(eng), "fit_epoch", cut)
-    with pytest.raises(TrainingInterrupted):
-        training.train(_config(tmp_path / "old", "numpy", epochs=2))
-    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    _train_interrupted_in_epoch(_config(tmp_path / "old", "numpy", epochs=2), monkeypatch)
     d = tmp_path / "old"
     (d / "model-epoch-0001.npz").rename(d / "model.npz")
     ckpt = json.loads((d / "checkpoint.json").read_text())
@@ -520,18 +517,7 @@ def test_resume_of_a_recommended_model_equals_an_uninterrupted_run(engine, tmp_p
     # must depend on (seed, epoch) only. The NumPy engine: bit-identical; Keras: within noise.
     cfg = dict(model="recommended", epochs=2, image_size=(16, 16), schedule="constant")
     full = training.train(_config(tmp_path / "full", engine, **cfg))
-    eng = training._engine(engine)
-    real_fit = type(eng).fit_epoch
-
-    def cut(self, model, x, y, val, epoch, *args, **kw):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_fit(self, model, x, y, val, epoch, *args, **kw)
-
-    monkeypatch.setattr(type(eng), "fit_epoch", cut)
-    with pytest.raises(TrainingInterrupted):
-        training.train(_config(tmp_path / "cut", engine, **cfg))
-    monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
+    _train_interrupted_in_epoch(_config(tmp_path / "cut", engine, **cfg), monkeypatch)
     resumed = training.resume(tmp_path / "cut")
     pairs = zip(_weights(resumed.dir), _weights(full.dir), strict=True)
     if engine == "numpy":
