@@ -41,7 +41,7 @@ def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before Typer's handling (which returns 130 itself)
         code = 130
     except CnnlabError as exc:
         return _user_error(str(exc))
@@ -49,8 +49,6 @@ def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
         return _user_error(_memory_message(exc))
     except OSError as exc:
         return _user_error(_os_message(exc))
-    except typer.Exit as exc:  # raised outside Typer's own handling
-        code = exc.exit_code
     except Exception as exc:
         show = getattr(exc, "show", None)  # Typer's usage errors print their own message
         if show is not None and isinstance(getattr(exc, "exit_code", None), int):

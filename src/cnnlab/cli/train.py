@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 
 from cnnlab.cli._common import parse_image_size, report_interrupt
-from cnnlab.errors import ArgumentError
+from cnnlab.errors import ArgumentError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
 # They equal cnnlab.training's TASKS, ENGINES, MODELS and SCHEDULES (a test checks it),
@@ -137,8 +137,6 @@ def train(
 
 def _interruptible(fn, *args, **kwargs):
     """Run ``training.train`` / ``resume``; Ctrl-C says what was kept and exits 130."""
-    from cnnlab.errors import TrainingInterrupted
-
     try:
         return fn(*args, **kwargs)
     except TrainingInterrupted as exc:
