@@ -42,7 +42,27 @@ def machine_line() -> str:
 
     return (
         f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, NumPy {np.__version__}"
+        f"{platform.release()}, Python {platform.python_version()}, NumPy {np.__version__}; "
+        f"{blas_line()}"
+    )
+
+
+def blas_line() -> str:
+    """The BLAS NumPy runs on, its kernel (what OpenBLAS chose, or OPENBLAS_CORETYPE forced)
+    and threads, from threadpoolctl; the speed figures depend on it."""
+    import numpy as np  # noqa: F401  (loads NumPy's BLAS so threadpoolctl can see it)
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return "BLAS: unknown"
+    # NumPy's own (other libraries, e.g. SciPy, may load a BLAS of their own first)
+    info = next((i for i in blas if "numpy" in i.get("filepath", "")), blas[0])
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    note = f" (OPENBLAS_CORETYPE={forced} set)" if forced else ""
+    return (
+        f"BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
+        f"{info.get('architecture')}{note}, {info.get('num_threads')} threads"
     )
 
 

@@ -76,6 +76,9 @@ def main() -> None:
         f"{os.cpu_count()} CPU(s)"
     )
     print(torch_note)
+    from _timing import machine_line
+
+    print(f"Machine: {machine_line()}")
     header = (
         f"{'model':<7}{'images':>8}{'batch':>7}"
         f"{'Keras img/s':>14}{'NumPy img/s':>14}{'NumPy/Keras':>13}"
