@@ -14,3 +14,4 @@ def test_cli_choices_equal_the_librarys():
     assert typing.get_args(cli_train.Engine) == tuple(training.ENGINES)
     assert typing.get_args(cli_train.ModelName) == tuple(MODELS)
     assert typing.get_args(cli_train.Schedule) == tuple(training.SCHEDULES)
+    assert typing.get_args(cli_train.Preprocess) == tuple(training.PREPROCESS)

@@ -13,12 +13,13 @@ from cnnlab.cli._common import parse_image_size, report_interrupt
 from cnnlab.errors import ArgumentError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
-# They equal cnnlab.training's TASKS, ENGINES, MODELS and SCHEDULES (a test checks it),
+# They equal cnnlab.training's TASKS, ENGINES, MODELS, SCHEDULES and PREPROCESS (a test checks it),
 # spelled out here so that `cnnlab --help` does not import NumPy.
 Task = Literal["mood", "signs"]
 Engine = Literal["keras", "numpy"]
 ModelName = Literal["course", "recommended"]
 Schedule = Literal["constant", "cosine"]
+Preprocess = Literal["none", "face"]
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
@@ -66,8 +67,18 @@ def train(
         bool, typer.Option(help="Weight the loss by inverse class frequency.")
     ] = False,
     augment: Annotated[
-        bool, typer.Option(help="Augmentation layers of the recommended Keras model.")
+        bool,
+        typer.Option(
+            help="Augment the training images each epoch (recommended models, both engines)."
+        ),
     ] = True,
+    preprocess: Annotated[
+        Preprocess | None,
+        typer.Option(
+            help="none, or face: find, align and crop the face first (in training, evaluate, "
+            "predict and show alike). (default: face for mood, none for signs)"
+        ),
+    ] = None,
     schedule: Annotated[
         Schedule | None,
         typer.Option(
@@ -102,6 +113,7 @@ def train(
             "--image-size": image_size,
             "--grayscale/--rgb": grayscale,
             "--schedule": schedule,
+            "--preprocess": preprocess,
         }
         extra = [k for k, v in given.items() if v is not None]
         if extra:
@@ -124,6 +136,7 @@ def train(
             "image_size": parse_image_size(image_size),
             "grayscale": grayscale,
             "schedule": schedule,
+            "preprocess": preprocess,
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},
@@ -132,6 +145,7 @@ def train(
         )
         run = _interruptible(training.train, config, log=_log, warn=_warn)
     _print_metrics(run.metrics or {})
+    _print_report(run.metrics or {})
     print(f"run: {run.dir}")
 
 
@@ -161,6 +175,18 @@ def _print_metrics(metrics: dict) -> None:
             print(f"{split:<12}{m['n']:>8}{_number(m['loss'], 12)}{m['accuracy']:>10.2%}")
 
 
+def _print_report(metrics: dict) -> None:
+    """What the model was validated on, and its accuracy on shifted copies of the test set."""
+    if metrics.get("validated_on"):
+        print(metrics["validated_on"])
+    shifted = metrics.get("shifted")
+    if shifted:
+        kinds = [k for k in shifted if k not in ("n", "mean", "ratio", "no_face", "in_domain")]
+        parts = ", ".join(f"{k} {shifted[k]:.1%}" for k in kinds)
+        ratio = f" ({shifted['ratio']:.2f} of in-domain)" if shifted.get("ratio") else ""
+        print(f"shifted test accuracy: {parts}; mean {shifted['mean']:.1%}{ratio}")
+
+
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory.")],
     data: Annotated[
@@ -188,7 +214,11 @@ def predict(
     """Class name and probability for each image."""
     from cnnlab import training
 
-    results = training.predict_images(run, images, engine=engine, errors="collect")
+    def note(line: str) -> None:
+        sys.stdout.flush()
+        print(f"note: {line}", file=sys.stderr, flush=True)
+
+    results = training.predict_images(run, images, engine=engine, errors="collect", note=note)
     failed = 0
     for path, result in zip(images, results, strict=True):
         if isinstance(result, Exception):

@@ -49,7 +49,7 @@ _SIGNATURES = (
     (b"MM\x00*", "TIFF"),
 )
 DEFAULT_IMAGE_SIZE = (64, 64)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the preprocessing (whole image or face) is part of the key
 
 
 def normalize_image_size(image_size) -> tuple[int, int] | None:
@@ -363,23 +363,38 @@ def decode_many(
     progress: bool | None = None,
     description: str = "decoding",
     workers: int | None = None,
+    preprocess: str = "none",
+    found: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode ``paths`` into one uint8 array ``(N, H, W, C)`` on several threads.
 
     With ``image_size=None`` every image must already share one size. The number of
     threads is the ops' (:func:`cnnlab.ops.parallel.set_num_threads`) unless ``workers``
-    says otherwise; 1 decodes in the calling thread.
+    says otherwise; 1 decodes in the calling thread. ``preprocess="face"`` reduces each
+    image to its face (:func:`cnnlab.data.prepare.decode_prepared`); ``found``, a bool
+    array of ``len(paths)``, then receives whether each face was found.
     """
+    from cnnlab.data.prepare import check_preprocess, decode_prepared
+
     size = normalize_image_size(image_size)
+    check_preprocess(preprocess)
+    flags = found if found is not None else np.ones(len(paths), dtype=bool)
     c = 1 if grayscale else 3
     if not paths:
         h, w = size or (0, 0)
         return np.zeros((0, h, w, c), dtype=np.uint8)
     Image, _ = _pil()
+
+    def decode_one(i: int) -> np.ndarray:
+        if preprocess == "none":
+            return _decode(paths[i], size, grayscale)
+        arr, flags[i] = decode_prepared(paths[i], size, grayscale, preprocess)
+        return arr
+
     with warnings.catch_warnings():
         # Pillow warns above MAX_IMAGE_PIXELS; _decode raises DatasetError there instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        first = _decode(paths[0], size, grayscale)
+        first = decode_one(0)
         check_dataset_bytes(
             (len(paths), *first.shape), description, hint="; pass a smaller image size"
         )
@@ -388,7 +403,7 @@ def decode_many(
 
         def work(chunk: range) -> int:
             for i in chunk:
-                arr = _decode(paths[i], size, grayscale)
+                arr = decode_one(i)
                 if arr.shape != first.shape:
                     raise DatasetError(
                         f"{paths[i]}: image is {arr.shape[1]}x{arr.shape[0]} but {paths[0]} "
@@ -458,6 +473,7 @@ def load_folder_arrays(
     *,
     use_cache: bool = True,
     progress: bool | None = None,
+    preprocess: str = "none",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a class-folder root into ``(x, y, class_names)``, through the array cache.
 
@@ -467,14 +483,40 @@ def load_folder_arrays(
         grayscale: one channel instead of RGB.
         use_cache: read and write the preprocessed arrays in the cache.
         progress: show a progress bar (default: when stdout is a terminal).
+        preprocess: "none" (whole images) or "face" (each image reduced to its face, see
+            :mod:`cnnlab.data.prepare`; cached too).
 
     Returns:
         ``x`` uint8 ``(N, H, W, C)``, ``y`` int64 ``(N,)``, sorted class names.
     """
+    x, y, names, _ = folder_arrays_found(
+        root, image_size, grayscale, use_cache=use_cache, progress=progress, preprocess=preprocess
+    )
+    return x, y, names
+
+
+def folder_arrays_found(
+    root: str | os.PathLike,
+    image_size=DEFAULT_IMAGE_SIZE,
+    grayscale: bool = False,
+    *,
+    use_cache: bool = True,
+    progress: bool | None = None,
+    preprocess: str = "none",
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """:func:`load_folder_arrays` and whether each image's face was found (bool ``(N,)``;
+    all True for ``preprocess="none"``)."""
+    from cnnlab.data.prepare import check_preprocess
+
+    check_preprocess(preprocess)
     size = normalize_image_size(image_size)
     names, files = list_class_folders(root)
     real_root = os.path.realpath(root)
     identity = {"v": _CACHE_VERSION, "root": real_root, "size": size, "gray": bool(grayscale)}
+    if preprocess != "none":
+        from cnnlab.data.faces import VERSION as face_version
+
+        identity["preprocess"] = [preprocess, face_version]
     listing = [[os.path.relpath(p, root), s, m] for cls in files for (p, s, m) in cls]
     prefix = _cache_key(identity)
     key = _cache_key({"id": identity, "classes": names, "files": listing})
@@ -484,8 +526,9 @@ def load_folder_arrays(
             with np.load(cache_file, allow_pickle=False) as z:
                 x, y = z["x"], z["y"]
                 cached_names = [str(s) for s in z["class_names"]]
-            if cached_names == names and len(x) == len(y) == len(listing):
-                return x, y, names
+                found = z["found"] if "found" in z else np.ones(len(y), dtype=bool)
+            if cached_names == names and len(x) == len(y) == len(found) == len(listing):
+                return x, y, names, found
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
     paths = [p for cls in files for (p, _, _) in cls]
@@ -493,14 +536,24 @@ def load_folder_arrays(
         shape = (len(paths), *size, 1 if grayscale else 3)
         check_dataset_bytes(shape, str(root), hint="; pass a smaller image size")
     y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
-    x = decode_many(paths, size, grayscale, progress=progress, description=f"reading {root}")
+    found = np.ones(len(paths), dtype=bool)
+    what = "finding faces in" if preprocess == "face" else "reading"
+    x = decode_many(
+        paths,
+        size,
+        grayscale,
+        progress=progress,
+        description=f"{what} {root}",
+        preprocess=preprocess,
+        found=found,
+    )
     if use_cache:
         for stale in cache_file.parent.glob(f"{prefix}-*.npz"):
             stale.unlink(missing_ok=True)
         with atomic_path(cache_file) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, x=x, y=y, class_names=np.array(names, dtype=str))
-    return x, y, names
+                np.savez(fh, x=x, y=y, class_names=np.array(names, dtype=str), found=found)
+    return x, y, names, found
 
 
 def conform_images(

@@ -12,10 +12,10 @@ from cnnlab.data.dataset import Dataset, check_fractions, split_dataset
 from cnnlab.data.h5 import find_h5_pair, pair_name, read_h5_pair
 from cnnlab.data.images import (
     DEFAULT_IMAGE_SIZE,
-    conform_images,
-    load_folder_arrays,
+    folder_arrays_found,
     normalize_image_size,
 )
+from cnnlab.data.prepare import check_preprocess, prepare_arrays
 from cnnlab.data.registry import REGISTRY, ensure_fetched
 from cnnlab.errors import ArgumentError, DatasetError
 
@@ -37,6 +37,7 @@ def load_dataset(
     test_fraction: float = 0.15,
     download: bool = True,
     progress: bool | None = None,
+    preprocess: str = "none",
 ) -> Dataset:
     """Load a dataset by name or path and split it deterministically by ``seed``.
 
@@ -65,6 +66,10 @@ def load_dataset(
         test_fraction: share of each class for testing, in [0, 1).
         download: allow downloading a named dataset that is not cached.
         progress: progress bars (default: when stdout is a terminal).
+        preprocess: "none" (whole images) or "face": every image reduced to its face,
+            found, aligned, cropped and converted by :mod:`cnnlab.data.faces` (cached with
+            the decoded images). ``meta["no_face"]`` counts the images where no face was
+            found (they are centre crops) and ``meta["no_face_examples"]`` names a few.
 
     Returns:
         :class:`Dataset` with uint8 ``(N, H, W, C)`` images (``C`` = 3, or 1 when
@@ -77,6 +82,7 @@ def load_dataset(
     """
     size = normalize_image_size(image_size)
     check_fractions(val_fraction, test_fraction)
+    check_preprocess(preprocess)
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise ArgumentError(f"seed must be an integer. Received: seed={seed!r}")
     meta = {
@@ -85,24 +91,31 @@ def load_dataset(
         "seed": int(seed),
         "val_fraction": float(val_fraction),
         "test_fraction": float(test_fraction),
+        "preprocess": preprocess,
     }
     split_kw = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
     key = os.fspath(source) if isinstance(source, str | os.PathLike) else source
     if not isinstance(key, str):
         raise ArgumentError(f"source must be a name or a path. Received: source={source!r}")
 
-    if key == "digits":
+    if key == "digits" and preprocess == "none":
         ds = load_digits_dataset(size, grayscale, **split_kw)
         return _with_meta(ds, meta | {"kind": "builtin"})
-    if key == "synthetic":
-        x, y, names = make_synthetic_arrays(50, size or (16, 16), 3, seed, grayscale)
+    if key in BUILTIN:
+        if key == "digits":
+            from cnnlab.data.builtin import digits_arrays
+
+            x, y, names = digits_arrays()
+        else:
+            x, y, names = make_synthetic_arrays(50, size or (16, 16), 3, seed, grayscale)
+        x, found = prepare_arrays(x, size, grayscale, preprocess, source=key)
         return split_dataset(
-            "synthetic",
+            key,
             names,
             x,
             y,
-            source="synthetic",
-            meta=meta | {"kind": "builtin"},
+            source=key,
+            meta=meta | {"kind": "builtin"} | _faces_meta(found, None),
             **split_kw,
         )
     if key in REGISTRY:
@@ -113,10 +126,11 @@ def load_dataset(
 
             verify_fetched(key)
             folder = dataset_dir(key)
-        x, y, names = load_folder_arrays(folder, size, grayscale, progress=progress)
-        return split_dataset(
-            key, names, x, y, source=str(folder), meta=meta | {"kind": "named"}, **split_kw
+        x, y, names, found = folder_arrays_found(
+            folder, size, grayscale, progress=progress, preprocess=preprocess
         )
+        meta = meta | {"kind": "named"} | _faces_meta(found, folder)
+        return split_dataset(key, names, x, y, source=str(folder), meta=meta, **split_kw)
 
     path = Path(key).expanduser()
     if not path.exists():
@@ -130,17 +144,33 @@ def load_dataset(
                 f"{path}: unsupported file; expected a course .h5 file or a folder of class "
                 "subfolders"
             )
-        return _load_h5_source(path, size, grayscale, meta, split_kw)
+        return _load_h5_source(path, size, grayscale, preprocess, meta, split_kw)
     if _looks_like_h5_folder(path):
-        return _load_h5_source(path, size, grayscale, meta, split_kw)
-    x, y, names = load_folder_arrays(path, size, grayscale, progress=progress)
-    name = path.resolve().name or "folder"
-    return split_dataset(
-        name, names, x, y, source=str(path), meta=meta | {"kind": "folder"}, **split_kw
+        return _load_h5_source(path, size, grayscale, preprocess, meta, split_kw)
+    x, y, names, found = folder_arrays_found(
+        path, size, grayscale, progress=progress, preprocess=preprocess
     )
+    name = path.resolve().name or "folder"
+    meta = meta | {"kind": "folder"} | _faces_meta(found, path)
+    return split_dataset(name, names, x, y, source=str(path), meta=meta, **split_kw)
 
 
-def _load_h5_source(path: Path, size, grayscale: bool, meta: dict, split_kw: dict) -> Dataset:
+def _faces_meta(found, folder: Path | None) -> dict:
+    """``no_face``: how many images had no face found (0 without the face step)."""
+    missing = np.flatnonzero(~np.asarray(found, dtype=bool))
+    examples: list[str] = []
+    if len(missing) and folder is not None:
+        from cnnlab.data.images import list_class_folders
+
+        _, files = list_class_folders(folder)
+        paths = [p for cls in files for (p, _, _) in cls]
+        examples = [os.path.relpath(paths[i], folder) for i in missing[:10]]
+    return {"n_images": len(found), "no_face": len(missing), "no_face_examples": examples}
+
+
+def _load_h5_source(
+    path: Path, size, grayscale: bool, preprocess: str, meta: dict, split_kw: dict
+) -> Dataset:
     train_file, test_file = find_h5_pair(path)
     parts = read_h5_pair(train_file, test_file)
     first = train_file or test_file
@@ -151,10 +181,12 @@ def _load_h5_source(path: Path, size, grayscale: bool, meta: dict, split_kw: dic
         "test_file": str(test_file) if test_file else None,
     }
     files = {"train": train_file, "test": test_file}
-    conformed = {
-        k: (conform_images(x, size, grayscale, source=str(files[k])), y, n)
-        for k, (x, y, n) in parts.items()
-    }
+    conformed, found = {}, []
+    for k, (x, y, n) in parts.items():
+        xk, fk = prepare_arrays(x, size, grayscale, preprocess, source=str(files[k]))
+        conformed[k] = (xk, y, n)
+        found.append(fk)
+    meta = meta | _faces_meta(np.concatenate(found), None)
     if len(conformed) == 2:
         (x, y, names), (xt, yt, _) = conformed["train"], conformed["test"]
         return split_dataset(

@@ -72,6 +72,7 @@ from cnnlab.training.divergence import TrainingDiverged
 from cnnlab.training.inference import evaluate_run, predict_images, show
 from cnnlab.training.loop import resume, train
 from cnnlab.training.rundir import Run, load_model, load_run, read_history_csv
+from cnnlab.training.shifted import evaluate_shifted
 
 from cnnlab.keras_models import MODELS as MODELS, TASKS as TASKS  # isort: skip
 from cnnlab.training.config import (  # isort: skip
@@ -79,6 +80,7 @@ from cnnlab.training.config import (  # isort: skip
     DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
     DIGITS_IMAGE_SIZE as DIGITS_IMAGE_SIZE,
     HISTORY_KEYS as HISTORY_KEYS,
+    PREPROCESS as PREPROCESS,
     SCHEDULES as SCHEDULES,
 )
 from cnnlab.training.divergence import GROWTH_WARNING as GROWTH_WARNING  # isort: skip
@@ -99,6 +101,7 @@ __all__ = [
     "TrainConfig",
     "TrainingDiverged",
     "evaluate_run",
+    "evaluate_shifted",
     "load_model",
     "load_run",
     "predict_images",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE
+from cnnlab.data.prepare import PREPROCESS
 from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import MODELS, TASKS
 
@@ -45,10 +46,16 @@ class TrainConfig:
         grayscale: one channel instead of RGB; ``None``: True for digits, else False.
         val_fraction, test_fraction: share of each class for validation and test.
         class_weight: weight the loss by inverse class frequency (for imbalanced data).
-        augment: use the recommended model's augmentation layers (Keras only).
+        augment: augment the training images each epoch (the recommended models only, images
+            of at least 32 pixels): the task's preset of :mod:`cnnlab.data.augment`, drawn
+            in NumPy from (seed, epoch), so both engines see the same images and a resumed run
+            draws what an uninterrupted one draws.
         schedule: learning rate per epoch: "constant", or "cosine" (from ``learning_rate``
             down towards 0 over ``epochs``, by epoch); ``None``: cosine for the recommended
             models, constant for the course's.
+        preprocess: "face" (detect, align and crop the face; :mod:`cnnlab.data.faces`) or
+            "none"; ``None``: "face" for mood, "none" for signs. Recorded in config.json, so
+            evaluate, predict and show apply it without being told.
     """
 
     task: str = "signs"
@@ -67,6 +74,7 @@ class TrainConfig:
     class_weight: bool = False
     augment: bool = True
     schedule: str | None = None
+    preprocess: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -101,6 +109,11 @@ class TrainConfig:
                 f"schedule must be one of {', '.join(SCHEDULES)}. "
                 f"Received: schedule={self.schedule!r}"
             )
+        if self.preprocess is not None and self.preprocess not in PREPROCESS:
+            raise ArgumentError(
+                f"preprocess must be one of {', '.join(PREPROCESS)}. "
+                f"Received: preprocess={self.preprocess!r}"
+            )
         if self.image_size is not None:
             from cnnlab.data.images import normalize_image_size
 
@@ -117,8 +130,14 @@ class TrainConfig:
         size = self.image_size or (DIGITS_IMAGE_SIZE if digits else DEFAULT_IMAGE_SIZE)
         gray = self.grayscale if self.grayscale is not None else digits
         schedule = self.schedule or ("cosine" if self.model == "recommended" else "constant")
+        preprocess = self.preprocess or ("face" if self.task == "mood" else "none")
         return dataclasses.replace(
-            self, data=data, image_size=tuple(size), grayscale=gray, schedule=schedule
+            self,
+            data=data,
+            image_size=tuple(size),
+            grayscale=gray,
+            schedule=schedule,
+            preprocess=preprocess,
         )
 
     def learning_rate_at(self, epoch: int) -> float:
@@ -140,6 +159,8 @@ class TrainConfig:
         if unknown:
             raise ArgumentError(f"unknown config keys: {', '.join(unknown)}")
         d = dict(d)
+        # Runs made before the face step existed used whole images: keep them as they were.
+        d.setdefault("preprocess", "none")
         if d.get("image_size") is not None:
             d["image_size"] = tuple(d["image_size"])
         return cls(**d)

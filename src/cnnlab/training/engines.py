@@ -97,8 +97,9 @@ class _KerasEngine(_Engine):
         from cnnlab.keras_models import build_model
 
         keras.utils.set_random_seed(cfg.seed)
+        # No augmentation layers: the runner augments the data itself, for both engines.
         model = build_model(
-            cfg.task, cfg.model, input_shape, n_classes, augment=cfg.augment, seed=cfg.seed
+            cfg.task, cfg.model, input_shape, n_classes, augment=False, seed=cfg.seed
         )
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,25 @@ def read_images(run: Run, paths: Sequence[str | os.PathLike]) -> np.ndarray:
     Raises:
         DatasetError: an image is missing, corrupt or not an image.
     """
-    from cnnlab.data import decode_image
-
     cfg = run.config.resolved()
     if not paths:
         raise ArgumentError("give at least one image")
-    arrays = [decode_image(p, cfg.image_size, grayscale=cfg.grayscale) for p in paths]
-    return preprocess(np.stack(arrays))
+    return preprocess(np.stack([_read_image(cfg, p)[0] for p in paths]))
+
+
+def _read_image(cfg: TrainConfig, path) -> tuple[np.ndarray, bool]:
+    """One image as the run's training data was prepared (size, colour, face step)."""
+    from cnnlab.data.prepare import decode_prepared
+
+    return decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
+
+
+def _no_face_line(paths: list) -> str | None:
+    if not paths:
+        return None
+    names = ", ".join(str(p) for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
+    n = len(paths)
+    return f"no face found in {n} image{'s' if n != 1 else ''} ({names}); used a centre crop"
 
 
 def predict_images(
@@ -88,6 +101,7 @@ def predict_images(
     *,
     engine: str | None = None,
     errors: str = "raise",
+    note: Callable[[str], None] | None = None,
 ) -> list:
     """Class name and its probability for each image (JPEG, PNG, BMP, GIF, TIFF or WebP; any size).
 
@@ -98,6 +112,8 @@ def predict_images(
         errors: "raise": the first image that cannot be read raises its
             :class:`~cnnlab.errors.DatasetError`; "collect": every readable image is
             predicted and each unreadable one gets its error in its place.
+        note: called with one line naming the images in which the run's face step found
+            no face (they were predicted from a centre crop); default: a ``UserWarning``.
 
     Returns:
         ``[(class_name, probability), ...]``, one per path, in order; with
@@ -108,8 +124,6 @@ def predict_images(
         ...     print(r if isinstance(r, Exception) else f"{path} {r[0]} {r[1]:.2f}")
         ... # doctest: +SKIP
     """
-    from cnnlab.data import decode_image
-
     if errors not in ("raise", "collect"):
         raise ArgumentError(f"errors must be 'raise' or 'collect'. Received: errors={errors!r}")
     if not paths:
@@ -120,10 +134,14 @@ def predict_images(
     cfg = run.config.resolved()
     results: list = []
     arrays: list[np.ndarray] = []
+    no_face: list = []
     for path in paths:
         try:
-            arrays.append(decode_image(path, cfg.image_size, grayscale=cfg.grayscale))
+            arr, found = _read_image(cfg, path)
+            arrays.append(arr)
             results.append(None)
+            if not found:
+                no_face.append(path)
         except CnnlabError as exc:
             if errors == "raise":
                 raise
@@ -140,6 +158,12 @@ def predict_images(
             if r is None:
                 k, q = next(good)
                 results[i] = (run.class_names[int(k)], float(q))
+    line = _no_face_line(no_face)
+    if line is not None:
+        if note is not None:
+            note(line)
+        else:
+            warnings.warn(line, UserWarning, stacklevel=2)
     return results
 
 
@@ -161,7 +185,8 @@ def show(
     from cnnlab import plots
 
     run = load_run(run_dir)
-    x = read_images(run, [image])
+    arr, found = _read_image(run.config.resolved(), image)
+    x = preprocess(arr[None])
     eng_name = engine or run.config.engine
     eng = _engine(eng_name)
     model = load_model(run, eng_name)
@@ -173,5 +198,7 @@ def show(
     probs = eng.predict(model, x, 1)
     label, p = probabilities_to_labels(probs, run.config.task)
     title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
+    if run.config.resolved().preprocess == "face":
+        title += ", face" if found else ", no face found: centre crop"
     out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
     return _io.save_figure(plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title), out)

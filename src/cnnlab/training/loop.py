@@ -28,7 +28,10 @@ from cnnlab.training.inference import _split_metrics
 from cnnlab.training.prep import (
     _check_classes,
     _class_weight,
+    augmentation,
+    epoch_images,
     load_data,
+    no_face_note,
     preprocess,
     probabilities_to_labels,
     targets,
@@ -211,6 +214,10 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     cfg = run.config
     engine = _engine(cfg.engine)
     x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
+    spec = augmentation(cfg, ds.image_shape)
+    note = no_face_note(ds)
+    if note is not None and log is not None:
+        log(note)
     val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
     class_weight = _class_weight(ds, cfg.class_weight)
     steps = -(-len(x_tr) // cfg.batch_size)
@@ -234,10 +241,11 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                     if shown is not None:
                         shown(step, logs)
 
+                x_ep = x_tr if spec is None else epoch_images(ds.x_train, spec, cfg.seed, epoch)
                 try:
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         logs = engine.fit_epoch(
-                            model, x_tr, y_tr, val, epoch, cfg, class_weight, on_batch
+                            model, x_ep, y_tr, val, epoch, cfg, class_weight, on_batch
                         )
                     _check_finite_epoch(model, logs)
                 except _Diverged as exc:
@@ -306,6 +314,25 @@ def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created
     )
 
 
+def validated_on(cfg: TrainConfig, ds) -> str:
+    """One line for the report: what the model was validated and tested on."""
+    cfg = cfg.resolved()
+    name = ds.name if ds.meta.get("kind") in ("builtin", "named") else ds.source
+    if ds.meta.get("kind") == "h5" and ds.meta.get("test_file"):
+        split = f"the file's own test set ({len(ds.x_test)} images)"
+    else:
+        split = f"{cfg.test_fraction:.0%} of each class ({len(ds.x_test)} images)"
+    line = (
+        f"validated on {cfg.val_fraction:.0%} of each class of {name} ({len(ds.x_val)} images), "
+        f"tested on {split}; split seed {cfg.seed}; "
+        f"{cfg.image_size[0]}x{cfg.image_size[1]} {'gray' if cfg.grayscale else 'RGB'}"
+    )
+    if cfg.preprocess == "face":
+        missing = ds.meta.get("no_face", 0)
+        line += f"; faces cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
+    return line
+
+
 def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) -> None:
     from cnnlab import plots
 
@@ -320,6 +347,14 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
     metrics["model"] = cfg.model
     if diverged is not None:
         metrics["diverged"] = diverged
+    metrics["validated_on"] = validated_on(cfg, ds)
+    test = metrics.get("test")
+    if test is not None:
+        from cnnlab.training.shifted import shifted_metrics
+
+        shifted = shifted_metrics(engine, model, cfg, test["accuracy"])
+        if shifted is not None:
+            metrics["shifted"] = shifted
     _write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
     _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")

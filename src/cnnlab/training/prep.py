@@ -21,7 +21,43 @@ def load_data(config: TrainConfig, data: str | None = None, progress: bool | Non
         val_fraction=cfg.val_fraction,
         test_fraction=cfg.test_fraction,
         progress=progress,
+        preprocess=cfg.preprocess,
     )
+
+
+def no_face_note(ds) -> str | None:
+    """"no face found in 12 of 150 images (...); used a centre crop", or None."""
+    missing, n = ds.meta.get("no_face", 0), ds.meta.get("n_images", 0)
+    if not missing:
+        return None
+    examples = ds.meta.get("no_face_examples") or []
+    shown = f" (e.g. {', '.join(examples[:3])})" if examples else ""
+    return f"no face found in {missing} of {n} images{shown}; used a centre crop for those"
+
+
+def augmentation(cfg: TrainConfig, image_shape) -> object | None:
+    """The :class:`cnnlab.data.augment.AugmentSpec` a run draws its training images from each
+    epoch, or None: only the recommended models augment (the course's are trained as the
+    course trains them), and only images of at least ``AUGMENT_MIN_SIDE`` pixels (on 8x8
+    digits a shift or a rotation destroys more than it teaches)."""
+    from cnnlab.keras_models import AUGMENT_MIN_SIDE
+
+    if not cfg.augment or cfg.model != "recommended":
+        return None
+    if min(image_shape[0], image_shape[1]) < AUGMENT_MIN_SIDE:
+        return None
+    from cnnlab.data.augment import spec_for
+
+    return spec_for(cfg.task)
+
+
+def epoch_images(x: np.ndarray, spec, seed: int, epoch: int) -> np.ndarray:
+    """Epoch ``epoch``'s training images: ``x`` augmented as ``spec`` says, drawn from
+    (seed, epoch) alone, so a resumed run sees what an uninterrupted one sees."""
+    from cnnlab.data.augment import augment_batch
+
+    rng = np.random.default_rng([seed, epoch, 0xA0])
+    return preprocess(augment_batch(x, spec, rng))
 
 
 def preprocess(x: np.ndarray) -> np.ndarray:

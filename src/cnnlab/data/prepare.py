@@ -1,0 +1,106 @@
+"""Images as a run sees them: decoded, then either resized whole (``preprocess="none"``) or
+reduced to the face (``preprocess="face"``: found, aligned, cropped and converted by
+:mod:`cnnlab.data.faces`), then sized and coloured as the run asks.
+
+One function per source kind, so that training, evaluation, ``predict`` and ``show`` prepare
+an image the same way:
+
+* :func:`decode_prepared` for one image file;
+* :func:`prepare_arrays` for images already in memory (course ``.h5`` files, built-in sets).
+
+Both also say whether a face was found (always ``True`` for ``"none"``); an image with no
+face falls back to a centre crop (:data:`cnnlab.data.faces.FALLBACK_FRACTION`), and the
+callers count and report those.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from cnnlab import _validate
+from cnnlab.errors import ArgumentError
+
+PREPROCESS = ("none", "face")
+DETECT_MAX_SIDE = 512
+"""A larger image is shrunk to this long side before the face is looked for: BlazeFace sees
+128 or 192 pixels anyway, and the crop it leads to is resized to the run's image size."""
+
+
+def check_preprocess(preprocess: str) -> str:
+    """``preprocess`` if it is one of :data:`PREPROCESS`, else ``ArgumentError``."""
+    if preprocess not in PREPROCESS:
+        raise ArgumentError(
+            f"preprocess must be one of {', '.join(PREPROCESS)}. "
+            f"Received: preprocess={preprocess!r}"
+        )
+    return preprocess
+
+
+def _bounded(arr: np.ndarray) -> np.ndarray:
+    h, w = arr.shape[:2]
+    if max(h, w) <= DETECT_MAX_SIDE:
+        return arr
+    from PIL import Image
+
+    scale = DETECT_MAX_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    out = np.asarray(im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _face(arr: np.ndarray, size: tuple[int, int], grayscale: bool) -> tuple[np.ndarray, bool]:
+    from cnnlab.data.faces import face_crop
+
+    crop, found = face_crop(_bounded(arr), size)
+    # The face step's output is gray (luminance in all three channels): keep one if asked.
+    return (crop[:, :, :1] if grayscale else crop), bool(found)
+
+
+def decode_prepared(
+    path: str | os.PathLike, image_size, grayscale: bool = False, preprocess: str = "none"
+) -> tuple[np.ndarray, bool]:
+    """Read one image file as a run with this size, colour mode and preprocessing sees it.
+
+    Args:
+        path: an image file (see :func:`cnnlab.data.decode_image` for the formats).
+        image_size: ``(H, W)`` of the result; with ``"none"`` also ``None`` (keep the size).
+        grayscale: one channel instead of three.
+        preprocess: "none" (the whole image, resized) or "face".
+
+    Returns:
+        ``(uint8 (H, W, C), found)``: ``found`` is False when ``"face"`` found no face and
+        the image is a centre crop instead.
+
+    Raises:
+        DatasetError: the file cannot be read as an image.
+    """
+    from cnnlab.data.images import decode_image
+
+    check_preprocess(preprocess)
+    if preprocess == "none":
+        return decode_image(path, image_size, grayscale=grayscale), True
+    size = _validate.image_size(image_size, "image_size", allow_none=False)
+    return _face(decode_image(path, None, grayscale=False), size, grayscale)
+
+
+def prepare_arrays(
+    x: np.ndarray, image_size, grayscale: bool, preprocess: str = "none", *, source: str = "images"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images in memory (uint8 ``(N, H, W, C)``, C 1 or 3) as a run sees them.
+
+    Returns:
+        ``(uint8 (N, H', W', C'), found bool (N,))``.
+    """
+    from cnnlab.data.images import conform_images
+
+    check_preprocess(preprocess)
+    if preprocess == "none":
+        return conform_images(x, image_size, grayscale, source=source), np.ones(len(x), bool)
+    from cnnlab.data.faces import crop_faces
+
+    size = _validate.image_size(image_size, "image_size", allow_none=False)
+    crops, found = crop_faces(x, size)
+    return (crops[..., :1] if grayscale else crops), np.asarray(found, dtype=bool)

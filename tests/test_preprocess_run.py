@@ -1,0 +1,162 @@
+"""The face step in runs: recorded in config.json, applied identically by train, evaluate,
+predict and show, and every image without a face counted and reported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab import training
+from cnnlab.data.images import folder_arrays_found, list_class_folders
+from cnnlab.data.prepare import decode_prepared
+from cnnlab.errors import ArgumentError
+
+pytestmark = pytest.mark.slow
+
+
+def _faces_folder(smiles_dir: Path, root: Path, per_class: int = 16) -> Path:
+    """A small mood dataset: real training crops, half of them in head-and-shoulders frames."""
+    rng = np.random.default_rng(0)
+    for name in ("not_smiling", "smiling"):
+        (root / name).mkdir(parents=True)
+        for i, src in enumerate(sorted((smiles_dir / name).iterdir())[:per_class]):
+            if i % 2:
+                shutil.copy(src, root / name / src.name)
+                continue
+            face = Image.open(src).convert("RGB")
+            frame = Image.new("RGB", (192, 192), tuple(int(v) for v in rng.integers(40, 220, 3)))
+            frame.paste(face, (int(rng.integers(10, 118)), int(rng.integers(10, 118))))
+            frame.resize((96, 96), Image.Resampling.BILINEAR).save(root / name / f"f{src.stem}.png")
+    return root
+
+
+def _blank_folder(root: Path, n: int = 6) -> Path:
+    rng = np.random.default_rng(1)
+    for k, name in enumerate(("not_smiling", "smiling")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            level = 60 + 120 * k + int(rng.integers(0, 20))
+            Image.new("RGB", (48, 48), (level,) * 3).save(root / name / f"{i}.png")
+    return root
+
+
+def test_preprocess_defaults_and_old_runs():
+    assert training.TrainConfig(task="mood").resolved().preprocess == "face"
+    assert training.TrainConfig(task="signs").resolved().preprocess == "none"
+    assert training.TrainConfig(task="mood", preprocess="none").resolved().preprocess == "none"
+    # a run written before the face step existed keeps using whole images
+    old = training.TrainConfig(task="mood").to_json()
+    del old["preprocess"]
+    assert training.TrainConfig.from_json(old).resolved().preprocess == "none"
+    with pytest.raises(ArgumentError, match=r"preprocess must be one of none, face\. "):
+        training.TrainConfig(task="mood", preprocess="faces")
+
+
+@pytest.fixture(scope="module")
+def face_run(smiles_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("face_run")
+    data = _faces_folder(smiles_dir, tmp / "faces")
+    cfg = training.TrainConfig(
+        task="mood",
+        engine="numpy",
+        model="course",
+        data=str(data),
+        epochs=1,
+        batch_size=8,
+        out=str(tmp / "run"),
+        val_fraction=0.25,
+        test_fraction=0.25,
+    )
+    return training.train(cfg, progress=False), data
+
+
+def test_the_run_records_the_face_step(face_run):
+    run, _ = face_run
+    config = json.loads((run.dir / "config.json").read_text())
+    assert config["preprocess"] == "face"
+    assert "faces cropped (none found in 0 of 32)" in run.metrics["validated_on"]
+
+
+def test_training_data_and_predict_prepare_an_image_the_same_way(face_run):
+    run, data = face_run
+    _, files = list_class_folders(data)
+    paths = [p for cls in files for (p, _, _) in cls]
+    x, _, _, found = folder_arrays_found(data, (64, 64), False, preprocess="face")
+    assert found.all()
+    for i in (0, 3, 17, 30):
+        one, ok = decode_prepared(paths[i], (64, 64), False, "face")
+        assert ok
+        np.testing.assert_array_equal(one, x[i])
+    # predict = the model on that same array
+    model = training.load_model(run.dir)
+    probs = np.asarray(model.predict(x[[0, 17]] / np.float32(255), verbose=0)).reshape(-1)
+    got = training.predict_images(run.dir, [paths[0], paths[17]])
+    labels, p = training.probabilities_to_labels(probs, "mood")
+    assert [name for name, _ in got] == [run.class_names[k] for k in labels]
+    np.testing.assert_allclose([q for _, q in got], p, rtol=1e-5)
+    # read_images (used by explain and the notebooks) too
+    np.testing.assert_array_equal(
+        training.read_images(run, [paths[3]])[0], x[3].astype(np.float32) / np.float32(255)
+    )
+
+
+def test_evaluate_and_show_use_the_face_step(face_run, tmp_path):
+    run, data = face_run
+    again = training.evaluate_run(run.dir)
+    assert again["test"]["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    assert again["test"]["loss"] == pytest.approx(run.metrics["test"]["loss"], rel=1e-5)
+    image = next((data / "smiling").glob("f*.png"))
+    out = training.show(run.dir, image, tmp_path / "show.png")
+    assert out.is_file() and out.stat().st_size > 0
+
+
+def test_images_without_a_face_are_counted_and_reported(tmp_path):
+    data = _blank_folder(tmp_path / "blank")
+    lines: list[str] = []
+    run = training.train(
+        training.TrainConfig(
+            task="mood",
+            engine="numpy",
+            model="course",
+            data=str(data),
+            epochs=1,
+            batch_size=4,
+            out=str(tmp_path / "run"),
+            val_fraction=0.25,
+            test_fraction=0.25,
+        ),
+        progress=False,
+        log=lines.append,
+    )
+    assert any(line.startswith("no face found in 12 of 12 images") for line in lines), lines
+    assert "none found in 12 of 12" in run.metrics["validated_on"]
+    notes: list[str] = []
+    image = next((data / "smiling").iterdir())
+    training.predict_images(run.dir, [image], note=notes.append)
+    assert notes == [f"no face found in 1 image ({image}); used a centre crop"]
+
+
+def test_epoch_images_are_drawn_from_seed_and_epoch_alone():
+    from cnnlab.data.augment import spec_for
+
+    from cnnlab.training.prep import augmentation, epoch_images
+
+    x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    spec = spec_for("signs")
+    a, b = epoch_images(x, spec, 3, 1), epoch_images(x, spec, 3, 1)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == x.shape and 0 <= a.min() and a.max() <= 1
+    assert not np.array_equal(a, epoch_images(x, spec, 3, 2))  # another epoch, other draws
+    assert not np.array_equal(a, epoch_images(x, spec, 4, 1))  # another seed, other draws
+    cfg = training.TrainConfig(model="recommended")
+    assert augmentation(cfg, (32, 32, 3)) == spec
+    assert augmentation(cfg, (16, 16, 3)) is None  # too small to augment
+    assert augmentation(training.TrainConfig(model="course"), (64, 64, 3)) is None
+    assert (
+        augmentation(training.TrainConfig(model="recommended", augment=False), (64, 64, 3)) is None
+    )
