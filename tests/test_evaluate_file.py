@@ -279,3 +279,14 @@ def test_the_real_command_prints_json_and_one_error_line(mood_run, tmp_path):
     result = run_cnnlab("evaluate", mood_run.dir, "--data", test)
     assert_user_error(result, "test_happy.h5", "--class-map 0=not_smiling,1=smiling", max_lines=1)
     assert result.stdout == ""
+
+
+def test_restricted_metrics_of_probabilities_outside_the_classes():
+    from cnnlab.training.inference import _metrics_from_probabilities
+
+    probs = np.array([[0.1, 0.6, 0.3], [0.0, 1.0, 0.0], [0.5, 0.1, 0.4]], dtype=np.float32)
+    got = _metrics_from_probabilities(probs, np.array([2, 0, 0]), np.array([0, 2]), "signs")
+    # rows renormalized over classes 0 and 2: [0.25, 0.75], [0.5, 0.5] (nothing left), [5/9, 4/9]
+    want_loss = -(np.log(0.75) + np.log(0.5) + np.log(5 / 9)) / 3
+    assert got["loss"] == pytest.approx(want_loss, rel=1e-6)
+    assert got["accuracy"] == pytest.approx(3 / 3)  # a tie goes to the first class, as argmax

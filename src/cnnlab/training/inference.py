@@ -202,7 +202,10 @@ def _metrics_from_probabilities(
         hit = (probs.reshape(-1) > 0.5) == (t > 0.5)  # Keras's binary accuracy
     else:
         q = probs[:, columns]
-        q = q / q.sum(axis=1, keepdims=True)
+        s = q.sum(axis=1, keepdims=True)
+        # all of an image's probability on other classes (underflowed to 0 in float32): the
+        # model tells nothing among these classes, so they are equally likely
+        q = np.where(s > 0, q / np.where(s > 0, s, 1.0), 1.0 / len(columns))
         position = np.searchsorted(columns, y)  # each label's column in q
         rows = np.arange(len(y))
         loss = -np.log(np.clip(q[rows, position], _EPSILON, 1.0 - _EPSILON))
