@@ -190,16 +190,86 @@ def _print_report(metrics: dict) -> None:
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory.")],
     data: Annotated[
-        str | None, typer.Option(help="Evaluate on this dataset instead of the run's.")
+        str | None,
+        typer.Option(
+            help="Evaluate on all of this dataset (a name, folder or course .h5 file) instead "
+            "of the run's splits; its classes are matched to the run's by name."
+        ),
+    ] = None,
+    class_map: Annotated[
+        str | None,
+        typer.Option(
+            help="With --data: rename the data's classes to the run's, e.g. "
+            "0=not_smiling,1=smiling."
+        ),
     ] = None,
     engine: Annotated[
         Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON (nothing else).")
+    ] = False,
 ) -> None:
-    """Loss and accuracy of a run's model on the train, validation and test splits."""
+    """Loss and accuracy of a run's model on its train, validation and test splits, or on
+    all of --data."""
+    import json
+
     from cnnlab import training
 
-    _print_metrics(training.evaluate_run(run, data, engine=engine))
+    if class_map is not None and data is None:
+        raise ArgumentError("--class-map renames the classes of --data; give --data with it")
+    mapping = _parse_class_map(class_map)
+    metrics = training.evaluate_run(
+        run, data, engine=engine, class_map=mapping, progress=False if as_json else None
+    )
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+        return
+    if data is not None:
+        print(f"evaluated on all {metrics['test']['n']} images of {_source_files(data)}")
+        if metrics.get("no_face"):
+            print(f"no face found in {metrics['no_face']} of them; used a centre crop for those")
+        if metrics["restricted"]:
+            n_run = len(training.load_run(run).class_names)
+            classes = metrics["classes"]
+            print(
+                f"evaluated on {len(classes)} of the run's {n_run} classes: "
+                f"{', '.join(classes)} (predictions restricted to them)"
+            )
+    _print_metrics(metrics)
+
+
+def _source_files(data: str) -> str:
+    """``data``, and both file names when it is (or names) a course pair: both were used."""
+    from cnnlab.data.h5 import find_h5_pair
+    from cnnlab.errors import CnnlabError
+
+    path = Path(data)
+    if not path.is_dir():  # a file named on its own is that file alone
+        return data
+    try:
+        train_file, test_file = find_h5_pair(path)
+    except (CnnlabError, OSError):  # a folder of class subfolders
+        return data
+    if train_file is None or test_file is None:
+        return data
+    return f"{data} ({train_file.name} + {test_file.name})"
+
+
+def _parse_class_map(text: str | None) -> dict[str, str] | None:
+    """``--class-map``: ``"0=not_smiling,1=smiling"`` -> ``{"0": "not_smiling", ...}``."""
+    if text is None:
+        return None
+    mapping: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or not value or "=" in value or key in mapping:
+            raise ArgumentError(
+                "--class-map must be DATA=RUN pairs separated by commas, each data class once, "
+                f"e.g. 0=not_smiling,1=smiling. Received: --class-map {text!r}"
+            )
+        mapping[key] = value
+    return mapping
 
 
 def predict(

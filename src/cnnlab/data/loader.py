@@ -187,6 +187,7 @@ def _load_h5_source(
         conformed[k] = (xk, y, n)
         found.append(fk)
     meta = meta | _faces_meta(np.concatenate(found), None)
+    meta["no_face_parts"] = {k: int((~f).sum()) for k, f in zip(parts, found, strict=True)}
     if len(conformed) == 2:
         (x, y, names), (xt, yt, _) = conformed["train"], conformed["test"]
         return split_dataset(
