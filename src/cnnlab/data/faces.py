@@ -52,12 +52,17 @@ from cnnlab.errors import ArgumentError, CnnlabError
 __all__ = [
     "FALLBACK_FRACTION",
     "PREPROCESS",
+    "VERSION",
     "Face",
     "crop_faces",
     "detect_face",
     "face_crop",
     "no_face_message",
 ]
+
+VERSION = 1
+"""Part of the array cache's key for face-cropped datasets: bump it whenever the detector,
+the framing constants or the conversion change, so no stale crops are read back."""
 
 PREPROCESS = ("none", "face")
 """The choices of the ``--preprocess`` option: the image as it is, or :func:`face_crop`."""

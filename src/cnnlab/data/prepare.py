@@ -20,9 +20,10 @@ import os
 import numpy as np
 
 from cnnlab import _validate
+from cnnlab.data.faces import PREPROCESS
 from cnnlab.errors import ArgumentError
 
-PREPROCESS = ("none", "face")
+__all__ = ["PREPROCESS", "check_preprocess", "decode_prepared", "prepare_arrays"]
 DETECT_MAX_SIDE = 512
 """A larger image is shrunk to this long side before the face is looked for: BlazeFace sees
 128 or 192 pixels anyway, and the crop it leads to is resized to the run's image size."""
