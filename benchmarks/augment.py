@@ -17,15 +17,10 @@ loop pays per epoch; the target is 9,000 64x64x3 images in about 2 s); and the f
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine_line, print_table, time_calls  # noqa: E402
-
-from cnnlab.data import augment as aug  # noqa: E402
+from cnnlab.data import augment as aug
 
 
 def main() -> None:
@@ -36,6 +31,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds (median shown)")
     parser.add_argument("--no-shifts", action="store_true", help="skip the shifts")
     args = parser.parse_args()
+    from _timing import machine_line, print_table, time_calls  # benchmarks/ is on sys.path
 
     n, s = args.n, args.size
     rng = np.random.default_rng(0)

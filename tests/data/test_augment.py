@@ -271,6 +271,16 @@ def test_shift_images_change_keep_shape_and_are_deterministic(kind, c):
         assert not np.array_equal(shift_images(x, kind, seed=2), a)
 
 
+@pytest.mark.parametrize("kind", ["recolor", "frame"])
+def test_shift_images_do_not_depend_on_chunking(monkeypatch, kind):
+    x = noise_images(7, lo=40, hi=220)
+    whole = shift_images(x, kind, seed=3)
+    monkeypatch.setattr(aug, "_CHUNK_PIXELS", S * S * 2)
+    np.testing.assert_array_equal(shift_images(x, kind, seed=3), whole)
+    monkeypatch.setattr(aug, "_SHIFT_BLOCK_PIXELS", S * S * 2)  # the seed's meaning changes
+    assert not np.array_equal(shift_images(x, kind, seed=3), whole)
+
+
 def test_shift_rotate_is_exactly_30_degrees_either_way():
     angles = np.array([orientation(img) for img in shift_images(bar_images(16), "rotate")])
     np.testing.assert_allclose(np.abs(angles), 30.0, atol=1.0)
