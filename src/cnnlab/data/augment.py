@@ -593,30 +593,27 @@ def _gaussian_kernels(sigma: np.ndarray) -> np.ndarray:
     return (k / k.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def _blur_matrices(sigma: np.ndarray, size: int) -> np.ndarray:
+    """Per-image Gaussian blur along one axis as ``(n, size, size)`` matrices, the edge
+    pixel replicated beyond the border (taps falling outside land on the edge column)."""
+    k = _gaussian_kernels(sigma)  # (n, taps)
+    r = (k.shape[1] - 1) // 2
+    rows = np.arange(size)
+    mats = np.zeros((len(sigma), size, size), np.float32)
+    for i in range(2 * r + 1):
+        cols = np.clip(rows + i - r, 0, size - 1)
+        mats[:, rows, cols] += k[:, i : i + 1]  # within one tap, (row, col) pairs are unique
+    return mats
+
+
 def _blur_f(p: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Separable Gaussian blur of a planar chunk (edges replicated); planar ``float32``.
 
-    Each pass runs along the height of contiguous images, so every tap is one long
-    multiply-add per image; the width pass is the height pass of the transposed images.
+    Each axis is one matrix product per image (BLAS), as for :func:`downscale`.
     """
-    c, n, h, w = p.shape
-    k = _gaussian_kernels(np.tile(sigma, c))[:, :, None]  # (c * n, taps, 1)
-    r = (k.shape[1] - 1) // 2
-    x = p.reshape(c * n, h, w)
-    for _ in range(2):  # height, then (transposed) width
-        m, rows, cols = x.shape
-        xp = np.empty((m, rows + 2 * r, cols), np.float32)
-        xp[:, r : r + rows] = x
-        xp[:, :r] = x[:, :1]
-        xp[:, r + rows :] = x[:, -1:]
-        out = np.zeros((m, rows * cols), np.float32)
-        tmp = np.empty((m, rows * cols), np.float32)
-        for i in range(2 * r + 1):
-            window = xp[:, i : i + rows].reshape(m, rows * cols)
-            np.multiply(window, k[:, i], out=tmp)
-            out += tmp
-        x = np.ascontiguousarray(out.reshape(m, rows, cols).transpose(0, 2, 1))
-    return x.reshape(c, n, h, w)
+    h, w = p.shape[2:]
+    p = _apply_rows(_blur_matrices(sigma, h), p)
+    return _apply_cols(_blur_matrices(sigma, w), p)
 
 
 def gaussian_blur(x, sigma) -> np.ndarray:
