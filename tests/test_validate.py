@@ -206,7 +206,14 @@ def test_positive_int_accepts_numpy_ints():
 
 
 @pytest.mark.parametrize(
-    "module", ["cnnlab._validate", "cnnlab.explain.calculators", "cnnlab.explain"]
+    "module",
+    [
+        "cnnlab._validate",
+        "cnnlab.explain.calculators",
+        "cnnlab.explain",
+        "cnnlab.data.augment",
+        "cnnlab.data.faces",
+    ],
 )
 def test_docstring_examples(module):
     import doctest
