@@ -15,6 +15,7 @@ from cnnlab import training
 from cnnlab.data.images import folder_arrays_found, list_class_folders
 from cnnlab.data.prepare import decode_prepared
 from cnnlab.errors import ArgumentError
+from reliability.conftest import run_cnnlab
 
 pytestmark = pytest.mark.slow
 
@@ -141,11 +142,22 @@ def test_images_without_a_face_are_counted_and_reported(tmp_path):
     image = next((data / "smiling").iterdir())
     training.predict_images(run.dir, [image], note=notes.append)
     assert notes == [f"no face found in 1 image ({image}); used a centre crop"]
+    # What a user of the command line sees: the prediction on stdout, the note on stderr.
+    result = run_cnnlab("predict", run.dir, image)
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith(f"{image}\t")
+    assert result.stderr.strip() == f"note: no face found in 1 image ({image}); used a centre crop"
+
+
+def test_the_preprocess_option_is_a_choice(tmp_path):
+    result = run_cnnlab("train", "--preprocess", "faces", "--out", tmp_path / "run")
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "'faces' is not one of 'none', 'face'" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_epoch_images_are_drawn_from_seed_and_epoch_alone():
     from cnnlab.data.augment import spec_for
-
     from cnnlab.training.prep import augmentation, epoch_images
 
     x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
