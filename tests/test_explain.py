@@ -431,9 +431,7 @@ def test_conv_figure_depends_on_padding(tmp_path):
     same = _check_image(
         conv_figure(explain_conv("5x5", kernel_size=3, padding="same"), tmp_path / "s.png")
     )
-    assert _has_color(valid, figures.PAD_COLOR, tol=6) < _has_color(
-        same, figures.PAD_COLOR, tol=6
-    )
+    assert _has_color(valid, figures.PAD_COLOR, tol=6) < _has_color(same, figures.PAD_COLOR, tol=6)
 
 
 def test_conv_figure_handles_large_inputs_and_custom_size(tmp_path):

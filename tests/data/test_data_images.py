@@ -124,7 +124,7 @@ def test_second_load_comes_from_the_cache(tmp_path, monkeypatch):
     entries = list((cache_dir() / "arrays").glob("*.npz"))
     assert len(entries) == 1
     with np.load(entries[0], allow_pickle=False) as z:  # no pickle needed to read it
-        assert set(z.files) == {"x", "y", "class_names"}
+        assert set(z.files) == {"x", "y", "class_names", "found"}
 
     def boom(*a, **k):
         raise AssertionError("decoded again instead of using the cache")
