@@ -162,9 +162,11 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, mon
 
     resumed = training.resume(tmp_path / "cut")
     assert resumed.epochs_done == 3 and len(resumed.history["loss"]) == 3
-    # Finished: only the public model file is left, and checkpoint.json names it.
+    # Finished: the public model file and the best epoch's (epoch 3 here); checkpoint.json
+    # names both.
     assert sorted(p.name for p in (tmp_path / "cut").glob("model*")) == [
-        training.MODEL_FILES[engine]
+        f"model-best-0003{suffix}",
+        training.MODEL_FILES[engine],
     ]
     assert (
         json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["model"]

@@ -137,7 +137,7 @@ def test_run_errors(cli_run, image, capsys, tmp_path):
 
     code, _, err = _cli(capsys, "train", "--resume", cli_run, "--task", "mood")
     assert code == 2
-    _one_error_line(err, "only --epochs may be given", "--task")
+    _one_error_line(err, "only --epochs and --patience may be given", "--task")
 
     code, _, err = _cli(capsys, "train", "--out", cli_run, *TINY)
     assert code == 2

@@ -82,6 +82,7 @@ def image(tmp_path_factory) -> Path:
     [
         ("numpy", "temporary@2"),  # epoch 2's model in its temporary, not renamed yet
         ("numpy", "weights@2"),  # model-epoch-0002 in place, checkpoint.json still says 1
+        ("numpy", "best@2"),  # model-best-0002 copied, checkpoint.json still says 1
         ("numpy", "manifest@3"),  # checkpoint.json says 3, model-epoch-0002 not yet deleted
         ("numpy", "promote@3"),  # model.npz copied, checkpoint.json still names the epoch file
         ("keras", "weights@2"),
@@ -96,7 +97,8 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
     assert killed.code == -signal.SIGKILL, killed.stderr
 
     state = training.load_run(out)  # the run is consistent as the kill left it
-    expected_done = {"temporary@2": 1, "weights@2": 1, "manifest@3": 3, "promote@3": 3}[point]
+    expected_done = {"temporary@2": 1, "weights@2": 1, "best@2": 1, "manifest@3": 3, "promote@3": 3}
+    expected_done = expected_done[point]
     assert state.epochs_done == expected_done and state.metrics is None
     if point == "temporary@2":
         assert temporaries(out), "the kill should have left a temporary"
@@ -107,14 +109,20 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
     else:  # the same resume in this process: it spares a second TensorFlow start-up
         training.resume(out)
     assert temporaries(out) == []
-    assert sorted(p.name for p in out.glob("model*")) == [training.MODEL_FILES[engine]]
+    suffix = training.MODEL_FILES[engine].split(".")[1]
+    # The validation loss falls every epoch here: the best epoch is the last, the model.
+    assert sorted(p.name for p in out.glob("model*")) == [
+        f"model-best-0003.{suffix}",
+        training.MODEL_FILES[engine],
+    ]
     done = training.load_run(out)
     want = training.load_run(reference[engine])
     assert done.epochs_done == 3 and done.metrics["epochs"] == 3
     assert len(done.history["loss"]) == 3
     assert training.read_history_csv(out / "history.csv") == done.history
+    assert done.best["epoch"] == want.best["epoch"] == 3
     if engine == "numpy":  # bit-identical
-        assert done.history == want.history
+        assert done.history == want.history and done.best == want.best
         for a, b in zip(_weights(out), _weights(reference[engine]), strict=True):
             np.testing.assert_array_equal(a, b)
     else:  # Keras: equal up to floating-point noise (see cnnlab.training's docstring)
@@ -247,7 +255,8 @@ def test_resume_removes_stale_temporaries(finished, tmp_path):
     result = run_cnnlab("train", "--resume", run, "--epochs", "3")
     assert result.code == 0, result.stderr
     assert temporaries(run) == []
-    assert sorted(p.name for p in run.glob("model*")) == ["model.npz"]
+    best = training.load_run(run).best["model"]
+    assert sorted(p.name for p in run.glob("model*")) == sorted([best, "model.npz"])
     assert training.load_run(run).epochs_done == 3
 
 

@@ -86,10 +86,32 @@ def train(
             "(default: cosine for recommended, constant for course)"
         ),
     ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop when the validation loss has not improved for N epochs. (default: "
+            "train all epochs)"
+        ),
+    ] = None,
+    restore_best: Annotated[
+        bool | None,
+        typer.Option(
+            "--restore-best/--keep-last",
+            help="The run's model: the epoch with the lowest validation loss, or the last "
+            "epoch. (default: restore-best)",
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard", help="Also log to RUN/tensorboard/ (uv run tensorboard --logdir runs)."
+        ),
+    ] = False,
     resume: Annotated[
         Path | None,
         typer.Option(
-            help="Continue this run from its last checkpoint (with --epochs: train longer)."
+            help="Continue this run from its last checkpoint (with --epochs: train longer; "
+            "with --patience: past an early stop)."
         ),
     ] = None,
 ) -> None:
@@ -114,14 +136,18 @@ def train(
             "--grayscale/--rgb": grayscale,
             "--schedule": schedule,
             "--preprocess": preprocess,
+            "--restore-best/--keep-last": restore_best,
+            "--tensorboard": tensorboard or None,
         }
         extra = [k for k, v in given.items() if v is not None]
         if extra:
             raise ArgumentError(
-                f"--resume continues a run with its own settings; only --epochs may be given "
-                f"with it. Received: {', '.join(extra)}"
+                f"--resume continues a run with its own settings; only --epochs and --patience "
+                f"may be given with it. Received: {', '.join(extra)}"
             )
-        run = _interruptible(training.resume, resume, epochs=epochs, log=_log, warn=_warn)
+        run = _interruptible(
+            training.resume, resume, epochs=epochs, patience=patience, log=_log, warn=_warn
+        )
     else:
         options = {
             "task": task,
@@ -137,13 +163,17 @@ def train(
             "grayscale": grayscale,
             "schedule": schedule,
             "preprocess": preprocess,
+            "patience": patience,
+            "restore_best": restore_best,
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},
             class_weight=class_weight,
             augment=augment,
+            tensorboard=tensorboard,
         )
         run = _interruptible(training.train, config, log=_log, warn=_warn)
+    _print_epochs(run.metrics or {})
     _print_metrics(run.metrics or {})
     _print_report(run.metrics or {})
     print(f"run: {run.dir}")
@@ -157,6 +187,25 @@ def _interruptible(fn, *args, **kwargs):
         sys.stdout.flush()
         report_interrupt(str(exc))
         raise typer.Exit(130) from None
+
+
+def _print_epochs(metrics: dict) -> None:
+    """Why training stopped early, and which epoch's weights the run's model holds."""
+    stopped = metrics.get("stopped_early")
+    if stopped:
+        waited = stopped["epoch"] - stopped["best_epoch"]
+        print(
+            f"stopped early after epoch {stopped['epoch']}: the validation loss had not "
+            f"improved for {waited} epoch{'s' if waited != 1 else ''} (patience "
+            f"{stopped['patience']})"
+        )
+    best = metrics.get("best_epoch")
+    if best and "model_epoch" in metrics:
+        which = "the best" if metrics["model_epoch"] == best["epoch"] else "the last"
+        print(
+            f"model: epoch {metrics['model_epoch']} ({which}; lowest validation loss "
+            f"{best['val_loss']:.4f} in epoch {best['epoch']})"
+        )
 
 
 def _number(value: float, width: int) -> str:

@@ -1,5 +1,7 @@
-"""Writing a checkpoint: the epoch's model, then checkpoint.json naming it, then dropping the
-previous file; promoting the last one to model.npz / model.keras; Ctrl-C held back meanwhile."""
+"""Writing a checkpoint: the epoch's model (and, when its validation loss is the best so far, a
+copy as model-best-NNNN), then checkpoint.json naming them, then dropping the files it no longer
+names; promoting the best or the last epoch to model.npz / model.keras; Ctrl-C held back
+meanwhile."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ from cnnlab import _io
 from cnnlab.training.config import MODEL_FILES
 from cnnlab.training.engines import _Engine
 from cnnlab.training.killpoints import _kill_point
-from cnnlab.training.rundir import Run, _write_history_csv, _write_json
+from cnnlab.training.rundir import (
+    Run,
+    _best_file,
+    _improves,
+    _write_history_csv,
+    _write_json,
+)
 
 
 @contextlib.contextmanager
@@ -41,31 +49,58 @@ def _epoch_file(engine: str, epochs_done: int) -> str:
     return f"model-epoch-{epochs_done:04d}{Path(MODEL_FILES[engine]).suffix}"
 
 
-def _write_manifest(run: Run, model_file: str, epochs_done: int, seconds: float, history):
-    _write_json(
-        run.dir / "checkpoint.json",
-        {
-            "epochs_done": epochs_done,
-            "model": model_file,
-            "train_seconds": round(seconds, 3),
-            "history": history,
-        },
-    )
+def _write_manifest(
+    run: Run,
+    model_file: str,
+    epochs_done: int,
+    seconds: float,
+    history,
+    best: dict | None,
+    last: str | None = None,
+):
+    manifest = {"epochs_done": epochs_done, "model": model_file}
+    if last is not None:
+        manifest["last"] = last
+    if best is not None:
+        manifest["best"] = best
+    manifest |= {"train_seconds": round(seconds, 3), "history": history}
+    _write_json(run.dir / "checkpoint.json", manifest)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with _io.atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _drop_unnamed(run: Run, old: set[str]) -> None:
+    """Delete the model files in ``old`` that checkpoint.json no longer names."""
+    for name in old - run.named_files():
+        (run.dir / name).unlink(missing_ok=True)
 
 
 def _checkpoint(
     run: Run, engine: _Engine, model, history: dict, epochs_done: int, seconds: float
 ) -> None:
-    """The epoch's model to a new file, then checkpoint.json naming it, then drop the old one."""
-    old = run.model_path
+    """The epoch's model to a new file (and to model-best-NNNN when its validation loss is the
+    lowest so far), then checkpoint.json naming them, then drop the files it no longer names."""
+    old = run.named_files()
     name = _epoch_file(run.config.engine, epochs_done)
     engine.save(model, run.dir / name)
     _kill_point("weights", epochs_done)
-    _write_manifest(run, name, epochs_done, seconds, history)
+    best = run.best
+    logs = {k: v[-1] for k, v in history.items() if v}
+    if _improves(run, logs):
+        best = {
+            "epoch": epochs_done,
+            "val_loss": float(logs["val_loss"]),
+            "model": _best_file(run.config.engine, epochs_done),
+        }
+        _copy(run.dir / name, run.dir / best["model"])
+        _kill_point("best", epochs_done)
+    _write_manifest(run, name, epochs_done, seconds, history, best)
     _kill_point("manifest", epochs_done)
-    if old.name != name:
-        old.unlink(missing_ok=True)
-    run.model_file = name
+    run.model_file, run.last_file, run.best = name, None, best
+    _drop_unnamed(run, old)
     run.train_seconds = seconds
     run.history = {k: list(v) for k, v in history.items()}
     run.epochs_done = epochs_done
@@ -73,14 +108,20 @@ def _checkpoint(
 
 
 def _promote(run: Run) -> None:
-    """Make the last checkpoint the run's public model file (model.npz / model.keras)."""
+    """Make the run's model public as model.npz / model.keras: the best epoch's weights when
+    ``restore_best`` asks for them (the last epoch's file is kept, named ``"last"``, so the
+    run can be resumed to train longer), else the last epoch's."""
     final = MODEL_FILES[run.config.engine]
-    src = run.model_path
-    if src.name == final:
+    if run.model_file == final:
         return
-    with _io.atomic_path(run.dir / final) as tmp:
-        shutil.copyfile(src, tmp)
+    old = run.named_files()
+    last = run.last_path.name
+    restore = run.config.restore_best and run.best and run.best["epoch"] < run.epochs_done
+    _copy(run.best_path if restore else run.last_path, run.dir / final)
     _kill_point("promote", run.epochs_done)
-    _write_manifest(run, final, run.epochs_done, run.train_seconds, run.history)
-    run.model_file = final
-    src.unlink(missing_ok=True)
+    keep_last = last if restore else None
+    _write_manifest(
+        run, final, run.epochs_done, run.train_seconds, run.history, run.best, keep_last
+    )
+    run.model_file, run.last_file = final, keep_last
+    _drop_unnamed(run, old)

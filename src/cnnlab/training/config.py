@@ -24,6 +24,9 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
 CHECKPOINT_FILE = re.compile(r"model-epoch-(\d{4,})\.(npz|keras)")
 """The name of a checkpoint's model file: ``model-epoch-0003.npz`` holds 3 epochs."""
+BEST_FILE = re.compile(r"model-best-(\d{4,})\.(npz|keras)")
+"""The name of the best epoch's model file: ``model-best-0002.npz`` holds epoch 2's weights,
+the lowest validation loss so far (its epoch is in the name, so a file never changes content)."""
 
 
 @dataclass
@@ -56,6 +59,16 @@ class TrainConfig:
         preprocess: "face" (detect, align and crop the face; :mod:`cnnlab.data.faces`) or
             "none"; ``None``: "face" for mood, "none" for signs. Recorded in config.json, so
             evaluate, predict and show apply it without being told.
+        restore_best: at the end, make the epoch with the lowest validation loss the run's
+            model (model.npz / model.keras), as Keras's ``EarlyStopping(restore_best_weights=
+            True)`` does; False: the last epoch's. Either way the best epoch's weights are kept
+            (``model-best-NNNN``) and metrics.json reports both epochs. Without a validation
+            split the last epoch is the model. Runs made before this option keep the last.
+        patience: stop when the validation loss has not improved (strictly decreased) for this
+            many epochs in a row; ``None``: train all ``epochs``. Needs a validation split.
+        tensorboard: also log each epoch to ``RUN/tensorboard/`` (``train/`` and
+            ``validation/``: loss, accuracy, learning rate, and the validation confusion
+            matrix as an image), for either engine; a resumed run appends to the same log.
     """
 
     task: str = "signs"
@@ -75,6 +88,9 @@ class TrainConfig:
     augment: bool = True
     schedule: str | None = None
     preprocess: str | None = None
+    restore_best: bool = True
+    patience: int | None = None
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -94,6 +110,14 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArgumentError(
                     f"{name} must be a positive integer. Received: {name}={value!r}"
+                )
+        p = self.patience
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+            raise ArgumentError(f"patience must be a positive integer. Received: patience={p!r}")
+        for name in ("restore_best", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise ArgumentError(
+                    f"{name} must be True or False. Received: {name}={getattr(self, name)!r}"
                 )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ArgumentError(
@@ -161,6 +185,8 @@ class TrainConfig:
         d = dict(d)
         # Runs made before the face step existed used whole images: keep them as they were.
         d.setdefault("preprocess", "none")
+        # Runs made before the best epoch was kept ended with their last epoch's weights.
+        d.setdefault("restore_best", False)
         if d.get("image_size") is not None:
             d["image_size"] = tuple(d["image_size"])
         return cls(**d)

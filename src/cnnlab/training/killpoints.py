@@ -20,7 +20,8 @@ def _kill_point(point: str, where: Path | int) -> None:
     the process kills itself (SIGKILL, as ``kill -9``) at POINT of writing checkpoint N.
 
     Points: ``temporary`` (the model written to its temporary, not yet renamed), ``weights``
-    (model-epoch-N renamed into place, checkpoint.json not yet written), ``manifest``
+    (model-epoch-N renamed into place, checkpoint.json not yet written), ``best`` (epoch N is
+    the best so far: model-best-N copied, checkpoint.json not yet written), ``manifest``
     (checkpoint.json written, the previous model file not yet deleted), ``promote`` (the
     final model.npz / model.keras copied, checkpoint.json not yet pointed at it).
     """

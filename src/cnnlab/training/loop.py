@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import _io, _progress
-from cnnlab.errors import RunError, TrainingInterrupted
+from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
 from cnnlab.training.checkpoints import _checkpoint, _defer_sigint, _promote
 from cnnlab.training.config import HISTORY_KEYS, TrainConfig
 from cnnlab.training.divergence import (
@@ -40,7 +40,9 @@ from cnnlab.training.rundir import (
     Run,
     _check_outputs,
     _discard,
+    _epoch_metrics,
     _remove_leftovers,
+    _stopped_early,
     _write_history_csv,
     _write_json,
     load_run,
@@ -135,6 +137,7 @@ def train(
     try:
         ds = load_data(cfg, progress=progress)
         _check_classes(cfg.task, ds.n_classes, cfg.data)
+        _check_patience(cfg, ds)
         engine = _engine(cfg.engine)
         model = engine.build(cfg, ds.image_shape, ds.n_classes)
     except KeyboardInterrupt:
@@ -160,11 +163,13 @@ def resume(
     run_dir: str | os.PathLike,
     *,
     epochs: int | None = None,
+    patience: int | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Run:
-    """Continue a run from its last checkpoint (model, optimizer state, history, epoch).
+    """Continue a run from its last checkpoint (model, optimizer state, history, epoch, best
+    epoch).
 
     Everything is checked before anything is written: a refused resume leaves the run
     byte-identical. When training continues, the leftovers of an interrupted checkpoint
@@ -173,23 +178,36 @@ def resume(
     Args:
         run_dir: the run directory.
         epochs: train up to this many epochs in all (default: the run's own).
+        patience: a new early-stopping patience (default: the run's own); a run that stopped
+            early trains on when this is larger than the epochs it waited.
 
     Raises:
-        RunError: not a run, or nothing left to do. TrainingDiverged,
+        RunError: not a run, or nothing left to do (all epochs done, or stopped early).
+        TrainingDiverged,
         TrainingInterrupted: as for :func:`train`.
     """
     run = load_run(run_dir)
     cfg = run.config
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)  # validates epochs
+    if patience is not None:
+        cfg = dataclasses.replace(cfg, patience=patience)  # validates patience
     done = run.epochs_done
     if done > cfg.epochs or (done >= cfg.epochs and run.metrics is not None):
         raise RunError(
             f"{run.dir}: already trained {done} of {run.config.epochs} epochs; "
             f"pass --epochs larger than {done} to train longer"
         )
+    stopped = _stopped_early(cfg, run)
+    if stopped is not None and run.metrics is not None:
+        waited = done - stopped["best_epoch"]
+        raise RunError(
+            f"{run.dir}: stopped early after epoch {done}: the validation loss had not "
+            f"improved for {waited} epoch{'s' if waited != 1 else ''} (best: epoch "
+            f"{stopped['best_epoch']}); pass --patience larger than {waited} to train on"
+        )
     engine = _engine(cfg.engine)
-    model = engine.load(run.model_path)
+    model = engine.load(run.last_path)  # the last epoch's, even when the best is the model
     _check_outputs(run, model)
     try:
         ds = load_data(cfg, progress=progress)
@@ -200,6 +218,7 @@ def resume(
             f"{run.dir}: the data's classes {ds.class_names} differ from the run's "
             f"{run.class_names}"
         )
+    _check_patience(cfg, ds)
     # From here on the run changes.
     _remove_leftovers(run)
     if cfg != run.config:
@@ -226,10 +245,17 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     first = history["loss"][0] if history.get("loss") else None
     watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
     epoch = run.epochs_done
+    board = None
     try:
         _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
+        if cfg.tensorboard:
+            from cnnlab.training.tensorboard import _TensorBoard
+
+            board = _TensorBoard(run.dir)
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
+                if _stopped_early(cfg, run):
+                    break
                 t0 = time.perf_counter()
                 engine.set_seed(model, cfg.seed, epoch)
                 lr = cfg.learning_rate_at(epoch)
@@ -257,6 +283,8 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                 seconds = run.train_seconds + time.perf_counter() - t0
                 with _defer_sigint():
                     _checkpoint(run, engine, model, history, epoch + 1, seconds)
+                    if board is not None:
+                        _log_tensorboard(board, engine, model, ds, run, logs)
                 bar.end_epoch(epoch, cfg.epochs, logs, time.perf_counter() - t0)
         _finish(run, engine, model, ds)
     except KeyboardInterrupt:
@@ -265,7 +293,30 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         if run.epochs_done == 0:  # a new run that kept nothing: leave no half-made run behind
             _discard(run, created)
         raise
+    finally:
+        if board is not None:
+            board.close()
     return run
+
+
+def _check_patience(cfg: TrainConfig, ds) -> None:
+    if cfg.patience is not None and not len(ds.x_val):
+        raise ArgumentError(
+            "patience watches the validation loss, and this run has no validation images. "
+            f"Received: patience={cfg.patience}, val_fraction={cfg.val_fraction}"
+        )
+
+
+def _log_tensorboard(board, engine: _Engine, model, ds, run: Run, logs: dict) -> None:
+    """One epoch to TensorBoard: its history row, and the validation confusion matrix."""
+    from cnnlab.training.tensorboard import confusion_png
+
+    png = None
+    if len(ds.x_val):
+        probs = engine.predict(model, preprocess(ds.x_val), run.config.batch_size)
+        labels, _ = probabilities_to_labels(probs, run.config.task)
+        png = confusion_png(ds.y_val, labels, run.class_names, run.epochs_done)
+    board.epoch(run.epochs_done, logs, png)
 
 
 def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
@@ -338,10 +389,19 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
 
     cfg = run.config
     _promote(run)
+    if run.model_epoch != run.epochs_done:  # the best epoch's weights are the run's model
+        model = engine.load(run.model_path)
     # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
     _write_history_csv(run.dir / "history.csv", run.history)
     metrics = _split_metrics(engine, model, ds, cfg)
     metrics["epochs"] = run.epochs_done
+    metrics["model_epoch"] = run.model_epoch
+    metrics["final_epoch"] = _epoch_metrics(run.history, run.epochs_done)
+    if run.best is not None:
+        metrics["best_epoch"] = _epoch_metrics(run.history, run.best["epoch"])
+    stopped = _stopped_early(cfg, run)
+    if stopped is not None:
+        metrics["stopped_early"] = stopped
     metrics["train_seconds"] = round(run.train_seconds, 3)
     metrics["engine"] = cfg.engine
     metrics["model"] = cfg.model

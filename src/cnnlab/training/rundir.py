@@ -16,7 +16,13 @@ from typing import Any
 
 from cnnlab import _io
 from cnnlab.errors import RunError
-from cnnlab.training.config import CHECKPOINT_FILE, HISTORY_KEYS, MODEL_FILES, TrainConfig
+from cnnlab.training.config import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    HISTORY_KEYS,
+    MODEL_FILES,
+    TrainConfig,
+)
 from cnnlab.training.engines import _engine
 
 
@@ -33,11 +39,37 @@ class Run:
     train_seconds: float = 0.0
     model_file: str | None = None
     """The model file checkpoint.json names (``None``: ``model.npz`` / ``model.keras``)."""
+    best: dict | None = None
+    """checkpoint.json's ``"best"``: ``{"epoch", "val_loss", "model"}`` (``None``: no
+    validation loss yet, or a run made before the best epoch was kept)."""
+    last_file: str | None = None
+    """checkpoint.json's ``"last"``: the file holding ``epochs_done`` epochs when the run's
+    model is not it (a finished run that restored its best epoch); ``None``: the model is."""
 
     @property
     def model_path(self) -> Path:
-        """The model file that holds ``epochs_done`` epochs (as checkpoint.json says)."""
+        """The run's model (as checkpoint.json says): while training, the file that holds
+        ``epochs_done`` epochs; once finished, model.npz / model.keras."""
         return self.dir / (self.model_file or MODEL_FILES[self.config.engine])
+
+    @property
+    def last_path(self) -> Path:
+        """The file that holds exactly ``epochs_done`` epochs: what training continues from."""
+        return self.dir / self.last_file if self.last_file else self.model_path
+
+    @property
+    def best_path(self) -> Path | None:
+        return self.dir / self.best["model"] if self.best else None
+
+    @property
+    def model_epoch(self) -> int:
+        """The epoch whose weights :attr:`model_path` holds."""
+        return int(self.best["epoch"]) if self.last_file and self.best else self.epochs_done
+
+    def named_files(self) -> set[str]:
+        """The model files checkpoint.json names (everything else model-like is a leftover)."""
+        names = {self.model_path.name, self.last_path.name}
+        return names | ({self.best["model"]} if self.best else set())
 
     @property
     def finished(self) -> bool:
@@ -119,8 +151,66 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         )
     if not (d / model_file).is_file():
         raise RunError(f"{d}: not a complete run ({model_file} is missing)")
+    best = _read_best(d, ckpt.get("best"), suffix)
+    last = ckpt.get("last")
+    if last is not None and not (
+        isinstance(last, str) and CHECKPOINT_FILE.fullmatch(last) and last.endswith(suffix)
+    ):
+        raise RunError(
+            f"{d / 'checkpoint.json'}: names an unexpected last model file {last!r} "
+            f"(expected model-epoch-NNNN{suffix})"
+        )
+    if last is not None and not (d / last).is_file():
+        raise RunError(f"{d}: not a complete run ({last} is missing)")
     metrics = _read_json(d / "metrics.json") if (d / "metrics.json").is_file() else None
-    return Run(d, config, names, history, metrics, epochs_done, seconds, model_file)
+    return Run(d, config, names, history, metrics, epochs_done, seconds, model_file, best, last)
+
+
+def _read_best(d: Path, best: Any, suffix: str) -> dict | None:
+    """checkpoint.json's ``"best"``, checked: an epoch, its validation loss, its file."""
+    if best is None:
+        return None
+    try:
+        epoch, val_loss, name = int(best["epoch"]), float(best["val_loss"]), best["model"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise RunError(f"{d / 'checkpoint.json'}: invalid best epoch ({exc!r})") from None
+    m = BEST_FILE.fullmatch(name) if isinstance(name, str) else None
+    if m is None or int(m.group(1)) != epoch or not name.endswith(suffix):
+        raise RunError(
+            f"{d / 'checkpoint.json'}: names an unexpected best model file {name!r} "
+            f"(expected model-best-{epoch:04d}{suffix})"
+        )
+    if not (d / name).is_file():
+        raise RunError(f"{d}: not a complete run ({name} is missing)")
+    return {"epoch": epoch, "val_loss": val_loss, "model": name}
+
+
+def _best_file(engine: str, epoch: int) -> str:
+    return f"model-best-{epoch:04d}{Path(MODEL_FILES[engine]).suffix}"
+
+
+def _improves(run: Run, logs: dict) -> bool:
+    """Whether this epoch's validation loss beats the best so far (strictly lower)."""
+    if "val_loss" not in logs:
+        return False
+    return run.best is None or float(logs["val_loss"]) < run.best["val_loss"]
+
+
+def _stopped_early(config: TrainConfig, run: Run) -> dict | None:
+    """``{"epoch", "patience", "best_epoch"}`` when ``config.patience`` epochs have passed
+    since the best one before all ``config.epochs`` were done; else ``None``."""
+    p = config.patience
+    if p is None or run.best is None or run.epochs_done >= config.epochs:
+        return None
+    if run.epochs_done - run.best["epoch"] < p:
+        return None
+    return {"epoch": run.epochs_done, "patience": p, "best_epoch": run.best["epoch"]}
+
+
+def _epoch_metrics(history: dict[str, list[float]], epoch: int) -> dict:
+    """History row ``epoch`` (1-based) as ``{"epoch": epoch, "loss": ..., ...}``."""
+    row = {k: history[k][epoch - 1] for k in HISTORY_KEYS if len(history.get(k, [])) >= epoch}
+    return {"epoch": epoch, **row}
 
 
 def load_model(run: Run | str | os.PathLike, engine: str | None = None):
@@ -192,15 +282,16 @@ def _leftovers(run_dir: Path) -> list[Path]:
 
 def _remove_leftovers(run: Run) -> None:
     """Delete temporaries and the model files checkpoint.json does not name."""
-    keep = run.model_path.name
+    keep = run.named_files()
     final = MODEL_FILES[run.config.engine]
     for p in _leftovers(run.dir):
         p.unlink(missing_ok=True)
     for p in run.dir.iterdir():
         ours = p.name == final or (
-            CHECKPOINT_FILE.fullmatch(p.name) and p.suffix == Path(final).suffix
+            (CHECKPOINT_FILE.fullmatch(p.name) or BEST_FILE.fullmatch(p.name))
+            and p.suffix == Path(final).suffix
         )
-        if ours and p.name != keep and p.is_file():
+        if ours and p.name not in keep and p.is_file():
             p.unlink(missing_ok=True)
 
 
@@ -210,8 +301,13 @@ def _discard(run: Run, created: bool) -> None:
         p.unlink(missing_ok=True)
     for name in _RUN_FILES:
         (run.dir / name).unlink(missing_ok=True)
-    for p in run.dir.glob("model-epoch-*") if run.dir.is_dir() else ():
-        p.unlink(missing_ok=True)
+    for pattern in ("model-epoch-*", "model-best-*"):
+        for p in run.dir.glob(pattern) if run.dir.is_dir() else ():
+            p.unlink(missing_ok=True)
+    if (run.dir / "tensorboard").is_dir():
+        import shutil
+
+        shutil.rmtree(run.dir / "tensorboard", ignore_errors=True)
     if created:
         with contextlib.suppress(OSError):
             run.dir.rmdir()
