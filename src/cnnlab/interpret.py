@@ -336,9 +336,10 @@ def class_scores(model: Any, x: Any) -> np.ndarray:
     return np.asarray(logits)
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     """An RGB ``(H, W, 3)`` picture: ``image`` (``(H, W, C)`` in [0, 1], grey or RGB) with
-    ``heat`` (``(H, W)`` in [0, 1]) over it in the "jet" colours."""
+    ``heat`` (``(H, W)`` in [0, 1]) over it in the "jet" colours, each pixel's colour mixed
+    in by ``alpha * heat`` (cold places show the image as it is)."""
     from matplotlib import colormaps
 
     img = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
@@ -346,8 +347,10 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndar
         img = img[:, :, None]
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    colours = colormaps["jet"](np.clip(np.asarray(heat, dtype=np.float64), 0, 1))[:, :, :3]
-    return np.clip((1 - alpha) * img + alpha * colours, 0.0, 1.0)
+    heat = np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0)
+    colours = colormaps["jet"](heat)[:, :, :3]
+    a = alpha * heat[:, :, None]
+    return np.clip((1 - a) * img + a * colours, 0.0, 1.0)
 
 
 # ---- a run's predictions -----------------------------------------------------------------
