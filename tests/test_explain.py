@@ -543,4 +543,5 @@ def test_make_figures_script_names_every_docs_figure():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     named = {*module.CONV, *module.POOL, "params.png", "model-happy.png", "model-signs.png"}
+    named.add(module.INTERPRET)
     assert named == {p.name for p in (DOCS / "figures").glob("*.png")}

@@ -273,6 +273,7 @@ def plot_feature_maps(
     max_maps: int = MAX_MAPS_PER_LAYER,
     max_filters: int = 64,
     title: str | None = None,
+    attention: Sequence[tuple[str, np.ndarray]] | None = None,
     path: str | os.PathLike | None = None,
     dpi: int = 100,
 ) -> Figure:
@@ -285,6 +286,9 @@ def plot_feature_maps(
         max_maps: at most this many channels drawn per layer (the first ones).
         max_filters: at most this many filters drawn.
         title: a title over the whole figure.
+        attention: optional ``(label, image)`` pairs drawn in one row after the input, e.g.
+            a Grad-CAM overlay ``(H, W, 3)`` and a saliency map ``(H, W)`` (see
+            :mod:`cnnlab.interpret`); 2-D images are scaled to [0, 1] and drawn in "hot".
         path: also write the figure there as PNG (atomically).
 
     Returns:
@@ -302,6 +306,13 @@ def plot_feature_maps(
         if img.ndim == 3 and img.shape[2] == 1:
             img = img[:, :, 0]
         rows_spec.append(("input", [np.clip(img, 0.0, 1.0)], None))
+    if attention:
+        label = " | ".join(display_name(name) for name, _ in attention)
+        imgs = [
+            _normalize(a) if np.ndim(a) == 2 else np.clip(np.asarray(a, np.float64), 0, 1)
+            for _, a in attention
+        ]
+        rows_spec.append((label, imgs, "hot"))
     if kernel is not None:
         kh, kw, c_in, c_out = np.shape(kernel)
         label = f"first conv layer: {c_out} filters of {kh}x{kw}x{c_in}"
@@ -335,5 +346,160 @@ def plot_feature_maps(
         r0 += nrows
     if title:
         fig.suptitle(display_name(title))
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def _panel_image(ax, img: np.ndarray) -> None:
+    img = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_top_losses(
+    images: np.ndarray,
+    true_names: Sequence[str],
+    pred_names: Sequence[str],
+    probs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    cams: np.ndarray | None = None,
+    title: str = "Top losses: true / predicted (probability) / loss",
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """A grid of the images the model got most wrong, worst first.
+
+    Args:
+        images: ``(K, H, W, C)`` in [0, 1].
+        true_names / pred_names: the true and the predicted class of each image.
+        probs: the probability the model gave its prediction; losses: each image's loss.
+        cams: optional ``(K, H, W)`` Grad-CAM maps in [0, 1], drawn over the images.
+        path: also write the figure there as PNG (atomically).
+
+    Returns:
+        The new figure.
+    """
+    from cnnlab.interpret import overlay
+
+    n = len(images)
+    if n == 0:
+        raise ArgumentError("plot_top_losses: no images to draw")
+    rows, cols = _grid(n, 4)
+    fig = _figure((2.3 * cols, 2.5 * rows + 0.4), dpi)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, ax in enumerate(axes.ravel()[:n]):
+        img = images[i] if cams is None else overlay(images[i], cams[i])
+        _panel_image(ax, img)
+        ax.axis("on")
+        ok = true_names[i] == pred_names[i]
+        ax.set_title(
+            f"{display_name(true_names[i])} / {display_name(pred_names[i])} "
+            f"({float(probs[i]):.2f})\nloss {float(losses[i]):.2f}",
+            fontsize=8,
+            color="black" if ok else "firebrick",
+        )
+    fig.suptitle(
+        display_name(title) + (" (Grad-CAM of the prediction)" if cams is not None else ""),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_normalized_confusion(
+    cm: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    counts: np.ndarray | None = None,
+    title: str = "Confusion matrix, normalized by true class",
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """A row-normalized confusion matrix (recall on the diagonal), true down, predicted across.
+
+    Args:
+        cm: ``(n, n)`` fractions, each row summing to 1 (or 0 for a class with no images).
+        class_names: one name per class.
+        counts: optional ``(n, n)`` counts, written under each fraction.
+        path: also write the figure there as PNG (atomically).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    n = len(class_names)
+    if cm.shape != (n, n):
+        raise ArgumentError(f"cm must be ({n}, {n}) for {n} classes. Received: {cm.shape}")
+    labels = [display_name(c) for c in class_names]
+    side = max(4.0, 0.6 * n + 2.5)
+    fig = _figure((side, side), dpi)
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, labels=labels, rotation=45 if n > 4 else 0, ha="right")
+    ax.set_yticks(ticks, labels=labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(display_name(title), fontsize=10)
+    for i in range(n):
+        for j in range(n):
+            text = f"{cm[i, j]:.2f}" + (f"\n({int(counts[i, j])})" if counts is not None else "")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if cm[i, j] > 0.5 else "black",
+            )
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_grad_cam(
+    images: np.ndarray,
+    cams: np.ndarray,
+    *,
+    titles: Sequence[str] | None = None,
+    saliency: np.ndarray | None = None,
+    title: str = "Grad-CAM: where the evidence for the predicted class lies",
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """Each image (top row), its Grad-CAM overlay (middle) and optionally its saliency map.
+
+    Args:
+        images: ``(K, H, W, C)`` in [0, 1]; cams: ``(K, H, W)`` in [0, 1].
+        titles: one short title per image.
+        saliency: optional ``(K, H, W)`` saliency maps (each scaled to [0, 1] to draw).
+        path: also write the figure there as PNG (atomically).
+    """
+    from cnnlab.interpret import overlay
+
+    k = len(images)
+    if k == 0 or len(cams) != k:
+        raise ArgumentError(f"plot_grad_cam: {k} images and {len(cams)} maps")
+    rows = 3 if saliency is not None else 2
+    fig = _figure((1.6 * k + 0.6, 1.7 * rows + 0.6), dpi)
+    axes = fig.subplots(rows, k, squeeze=False)
+    for i in range(k):
+        _panel_image(axes[0, i], images[i])
+        if titles is not None:
+            axes[0, i].set_title(display_name(titles[i]), fontsize=7)
+        _panel_image(axes[1, i], overlay(images[i], cams[i]))
+        if saliency is not None:
+            axes[2, i].imshow(_normalize(saliency[i]), cmap="hot", interpolation="nearest")
+            axes[2, i].set_xticks([])
+            axes[2, i].set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    axes[1, 0].set_ylabel("Grad-CAM", fontsize=8)
+    if saliency is not None:
+        axes[2, 0].set_ylabel("saliency", fontsize=8)
+    fig.suptitle(display_name(title), fontsize=10)
     fig.tight_layout()
     return _done(fig, path)

@@ -329,21 +329,30 @@ def predict(
     engine: Annotated[
         Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
     ] = None,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", help="Print the K most probable classes of each image."),
+    ] = None,
 ) -> None:
-    """Class name and probability for each image."""
+    """Class name and probability for each image (or its K most probable classes)."""
     from cnnlab import training
 
     def note(line: str) -> None:
         sys.stdout.flush()
         print(f"note: {line}", file=sys.stderr, flush=True)
 
-    results = training.predict_images(run, images, engine=engine, errors="collect", note=note)
+    results = training.predict_images(
+        run, images, engine=engine, errors="collect", note=note, top_k=top_k
+    )
     failed = 0
     for path, result in zip(images, results, strict=True):
         if isinstance(result, Exception):
             failed += 1
             sys.stdout.flush()
             print(f"error: {result}", file=sys.stderr, flush=True)
+        elif top_k is not None:
+            best = "\t".join(f"{name}\t{prob:.4f}" for name, prob in result)
+            print(f"{path}\t{best}", flush=True)
         else:
             name, prob = result
             print(f"{path}\t{name}\t{prob:.4f}", flush=True)
@@ -360,9 +369,25 @@ def show(
     engine: Annotated[
         Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
     ] = None,
+    cam: Annotated[
+        bool,
+        typer.Option(
+            "--cam/--no-cam", help="Add the Grad-CAM overlay and the saliency map of the image."
+        ),
+    ] = False,
+    layer: Annotated[
+        str | None, typer.Option(help="The Conv2D layer of the Grad-CAM (default: the last).")
+    ] = None,
+    class_index: Annotated[
+        int | None,
+        typer.Option("--class", help="Class index of the Grad-CAM (default: the predicted)."),
+    ] = None,
 ) -> None:
-    """Draw the first layer's filters and every conv layer's feature maps for one image."""
+    """Draw the first layer's filters and every conv layer's feature maps for one image
+    (with --cam: also where the evidence for the class lies)."""
     from cnnlab import training
 
-    path = training.show(run, image, out, engine=engine)
+    path = training.show(
+        run, image, out, engine=engine, cam=cam, layer=layer, class_index=class_index
+    )
     print(f"wrote {path}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import _io
+from cnnlab import _io, _validate
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import _Engine, _engine, _loss_name
@@ -130,7 +130,7 @@ def evaluate_run(
 
 
 def _named_h5_part(source: str, meta: dict) -> str | None:
-    """"test" or "train" when ``source`` names one file of a course pair that was loaded as
+    """ "test" or "train" when ``source`` names one file of a course pair that was loaded as
     a pair (the file beside it came along); None when the whole source is meant."""
     if meta.get("kind") != "h5" or not (meta.get("train_file") and meta.get("test_file")):
         return None
@@ -284,6 +284,7 @@ def predict_images(
     engine: str | None = None,
     errors: str = "raise",
     note: Callable[[str], None] | None = None,
+    top_k: int | None = None,
 ) -> list:
     """Class name and its probability for each image (JPEG, PNG, BMP, GIF, TIFF or WebP; any size).
 
@@ -296,10 +297,16 @@ def predict_images(
             predicted and each unreadable one gets its error in its place.
         note: called with one line naming the images in which the run's face step found
             no face (they were predicted from a centre crop); default: a ``UserWarning``.
+        top_k: give each image's ``top_k`` most probable classes instead of the best one
+            (a mood run has 2 classes: not smiling ``1 - p``, smiling ``p``).
 
     Returns:
-        ``[(class_name, probability), ...]``, one per path, in order; with
+        ``[(class_name, probability), ...]``, one per path, in order; with ``top_k`` each
+        entry is a list of ``top_k`` such pairs, most probable first; with
         ``errors="collect"`` an unreadable image's entry is its ``CnnlabError``.
+
+    Raises:
+        ArgumentError: ``top_k`` is not between 1 and the run's number of classes.
 
     Example:
         >>> for path, r in zip(paths, predict_images(run, paths, errors="collect")):
@@ -311,6 +318,13 @@ def predict_images(
     if not paths:
         raise ArgumentError("give at least one image")
     run = load_run(run_dir)
+    if top_k is not None and (
+        not _validate.is_int(top_k) or not 1 <= top_k <= len(run.class_names)
+    ):
+        raise ArgumentError(
+            f"top_k must be between 1 and the run's {len(run.class_names)} classes "
+            f"({', '.join(run.class_names)}). Received: top_k={top_k!r}"
+        )
     eng = engine or run.config.engine
     model = load_model(run, eng)
     cfg = run.config.resolved()
@@ -335,11 +349,17 @@ def predict_images(
     if arrays:
         probs = _engine(eng).predict(model, preprocess(np.stack(arrays)), run.config.batch_size)
         labels, p = probabilities_to_labels(probs, run.config.task)
-        good = iter(zip(labels, p, strict=True))
+        if top_k is None:
+            good = iter(zip(labels, p, strict=True))
+        else:
+            good = iter(_top_k(probs, run.config.task, top_k))
         for i, r in enumerate(results):
             if r is None:
-                k, q = next(good)
-                results[i] = (run.class_names[int(k)], float(q))
+                if top_k is None:
+                    k, q = next(good)
+                    results[i] = (run.class_names[int(k)], float(q))
+                else:
+                    results[i] = [(run.class_names[int(k)], float(q)) for k, q in next(good)]
     line = _no_face_line(no_face)
     if line is not None:
         if note is not None:
@@ -349,17 +369,37 @@ def predict_images(
     return results
 
 
+def _top_k(probs: np.ndarray, task: str, k: int) -> list[list[tuple[int, float]]]:
+    """Each row's ``k`` most probable classes ``[(index, probability), ...]``, best first
+    (a mood model's one sigmoid output ``p`` is the two classes ``1 - p``, ``p``)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if task == "mood":
+        p = probs.reshape(-1, 1)
+        probs = np.concatenate([1.0 - p, p], axis=1)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(int(j), float(row[j])) for j in idx] for row, idx in zip(probs, order, strict=True)]
+
+
 def show(
     run_dir: str | os.PathLike,
     image: str | os.PathLike,
     out: str | os.PathLike | None = None,
     *,
     engine: str | None = None,
+    cam: bool = False,
+    layer: str | None = None,
+    class_index: int | None = None,
 ) -> Path:
     """Draw the first conv layer's filters and every conv layer's feature maps for one image.
 
     The activations are computed by the run's model in ``engine`` (default: the
-    run's own engine).
+    run's own engine). With ``cam`` a row after the input adds the Grad-CAM of
+    ``class_index`` (default: the predicted class) at the Conv2D ``layer`` (default: the
+    last) over the image, and the saliency map (see :mod:`cnnlab.interpret`).
+
+    Raises:
+        ArgumentError: ``layer`` or ``class_index`` given without ``cam``, ``layer`` not a
+            Conv2D of the model, or ``class_index`` out of range.
 
     Returns:
         The PNG written (default: ``RUN/show_<image stem>.png``).
@@ -375,6 +415,8 @@ def show(
     convs = eng.conv_layers(model)
     if not convs:
         raise RunError(f"{run.dir}: the model has no Conv2D layer to show")
+    if not cam and (layer is not None or class_index is not None):
+        raise ArgumentError("layer and class_index choose the Grad-CAM: give them with cam")
     kernel = np.asarray(convs[0].get_weights()[0])
     maps = eng.activations(model, x)
     probs = eng.predict(model, x, 1)
@@ -382,5 +424,16 @@ def show(
     title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
     if run.config.resolved().preprocess == "face":
         title += ", face" if found else ", no face found: centre crop"
+    attention = None
+    if cam:
+        from cnnlab import interpret
+
+        heat = interpret.grad_cam(model, x, class_index, layer)
+        which = run.class_names[int(label[0]) if class_index is None else int(class_index)]
+        attention = [
+            (f"Grad-CAM of {which}", interpret.overlay(x[0], heat[0])),
+            ("saliency", interpret.saliency(model, x, class_index)[0]),
+        ]
     out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
-    return _io.save_figure(plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title), out)
+    fig = plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title, attention=attention)
+    return _io.save_figure(fig, out)
