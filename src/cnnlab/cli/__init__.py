@@ -38,7 +38,7 @@ def _root(
 
 
 def _register() -> None:
-    from cnnlab.cli import bench, data, explain, train
+    from cnnlab.cli import bench, data, explain, runs, train
 
     app.command("bench")(bench.bench)
     app.add_typer(data.app, name="data")
@@ -47,6 +47,8 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
     app.command("predict")(train.predict)
+    app.command("compare")(runs.compare)
+    app.command("export")(runs.export)
 
 
 _register()
