@@ -169,7 +169,7 @@ def test_compare_runs_reads_metrics_and_histories(runs):
     assert result["notes"] == []
     table = format_comparison(result).splitlines()
     assert table[0].split() == ["keras", "numpy"]
-    assert [line[: len(label)] for line, (label, _) in zip(table[1:], ROWS)] == [
+    assert [line[: len(label)] for line, (label, _) in zip(table[1:], ROWS, strict=True)] == [
         label for label, _ in ROWS
     ]
     assert (

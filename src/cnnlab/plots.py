@@ -152,9 +152,7 @@ def plot_compare_curves(
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    if not histories or not any(
-        len(v) for history in histories.values() for v in history.values()
-    ):
+    if not histories or not any(len(v) for history in histories.values() for v in history.values()):
         raise ArgumentError("histories must hold at least one epoch. Received: no epochs")
     fig = _figure((11, 4.5), dpi)
     axes = fig.subplots(1, 2)
