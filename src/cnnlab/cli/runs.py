@@ -17,7 +17,7 @@ Format = Literal["keras", "tf_saved_model", "onnx", "litert"]
 def compare(
     runs: Annotated[
         list[Path],
-        typer.Argument(help="Two or more run directories.", metavar="RUN...", show_default=False),
+        typer.Argument(help="Two or more run directories.", metavar="RUN", show_default=False),
     ],
     out: Annotated[
         Path, typer.Option(help="Where to write the overlaid learning curves (PNG).")
@@ -49,13 +49,15 @@ def compare(
 
 
 def export(
-    run: Annotated[Path, typer.Argument(help="The run directory.", show_default=False)],
+    run: Annotated[
+        Path, typer.Argument(help="The run directory.", metavar="RUN", show_default=False)
+    ],
     format: Annotated[
         Format,
         typer.Option(
             "--format",
-            help="keras (.keras file), tf_saved_model (folder), onnx (needs cnnlab[onnx]) "
-            "or litert (.tflite).",
+            help="keras (.keras file), tf_saved_model (folder), onnx (needs the extra "
+            "cnnlab\\[onnx]) or litert (.tflite).",
         ),
     ],
     out: Annotated[
