@@ -3,7 +3,8 @@
 Every error about something the user gave is a :class:`CnnlabError`, which the CLI
 prints as one line with exit code 2: bad arguments raise :class:`ArgumentError` (a
 ``ValueError`` too, as Keras raises for bad arguments); problems with the user's files,
-folders and runs raise :class:`DatasetError`, :class:`ModelFileError` or :class:`RunError`.
+folders and runs raise :class:`DatasetError`, :class:`ModelFileError` or :class:`RunError`;
+exports raise :class:`ExportError`.
 Any other exception is a bug and keeps its traceback.
 """
 
@@ -24,6 +25,11 @@ class ModelFileError(CnnlabError):
 
 class RunError(CnnlabError):
     """A directory is not a training run, or a run cannot be continued."""
+
+
+class ExportError(CnnlabError):
+    """A run cannot be exported: an optional package is missing, the output already exists,
+    or the exported file does not reproduce the run's model."""
 
 
 class ArgumentError(CnnlabError, ValueError):

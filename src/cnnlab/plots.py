@@ -126,6 +126,61 @@ def plot_learning_curves(
     return _done(fig, path)
 
 
+def plot_compare_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    path: str | os.PathLike | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """Several runs' learning curves overlaid: loss and accuracy, one colour per run,
+    training dashed and validation solid, the legend naming the runs.
+
+    Args:
+        histories: run name -> Keras-style history (``loss``, ``accuracy``, ``val_loss``,
+            ``val_accuracy``; missing keys are skipped), as
+            :func:`cnnlab.training.compare.compare_runs` gives them.
+        path: also write the figure there as PNG (atomically).
+
+    Returns:
+        The figure (two panels: Loss, Accuracy).
+
+    Example:
+        >>> fig = plot_compare_curves({"a": {"loss": [0.9, 0.5]}, "b": {"loss": [0.8, 0.6]}})
+        >>> [ax.get_title() for ax in fig.axes]
+        ['Loss', 'Accuracy']
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if not histories or not any(len(v) for history in histories.values() for v in history.values()):
+        raise ArgumentError("histories must hold at least one epoch. Received: no epochs")
+    fig = _figure((11, 4.5), dpi)
+    axes = fig.subplots(1, 2)
+    colours = [f"C{i % 10}" for i in range(len(histories))]
+    for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+        for colour, history in zip(colours, histories.values(), strict=True):
+            for key, style in ((metric, "--"), (f"val_{metric}", "-")):
+                values = list(history.get(key, []))
+                if values:
+                    ax.plot(np.arange(1, len(values) + 1), values, style, color=colour)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label.lower())
+        ax.set_title(label)
+        ax.grid(True, alpha=0.3)
+    handles = [
+        Line2D([], [], color=colour, label=display_name(name))
+        for colour, name in zip(colours, histories, strict=True)
+    ]
+    handles += [
+        Line2D([], [], color="black", linestyle="--", label="train"),
+        Line2D([], [], color="black", linestyle="-", label="validation"),
+    ]
+    axes[1].legend(handles=handles, fontsize="small")
+    fig.tight_layout()
+    return _done(fig, path)
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts ``(n_classes, n_classes)``: row = true class, column = predicted class."""
     y_true = np.asarray(y_true, dtype=np.int64).ravel()

@@ -38,7 +38,7 @@ def _root(
 
 
 def _register() -> None:
-    from cnnlab.cli import bench, data, explain, interpret, train
+    from cnnlab.cli import bench, data, explain, interpret, runs, train
 
     app.command("bench")(bench.bench)
     app.add_typer(data.app, name="data")
@@ -48,6 +48,8 @@ def _register() -> None:
     app.command("evaluate")(train.evaluate)
     app.command("predict")(train.predict)
     app.command("interpret")(interpret.interpret)
+    app.command("compare")(runs.compare)
+    app.command("export")(runs.export)
 
 
 _register()

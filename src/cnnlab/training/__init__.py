@@ -76,7 +76,8 @@ schedules), :mod:`~cnnlab.training.prep` (data as the engines get it),
 :mod:`~cnnlab.training.engines` (Keras and NumPy), :mod:`~cnnlab.training.rundir` (the run
 directory), :mod:`~cnnlab.training.checkpoints` (writing checkpoints),
 :mod:`~cnnlab.training.divergence`, :mod:`~cnnlab.training.loop` (train, resume) and
-:mod:`~cnnlab.training.inference` (evaluate, predict, show).
+:mod:`~cnnlab.training.inference` (evaluate, predict, show), :mod:`~cnnlab.training.compare`
+(runs side by side) and :mod:`~cnnlab.training.export` (keras, SavedModel, ONNX, LiteRT).
 
 Example:
     >>> run = train(TrainConfig(epochs=2, out="runs/demo"))     # doctest: +SKIP
@@ -87,8 +88,10 @@ Example:
 from __future__ import annotations
 
 # The public API (__all__), then names re-exported for the CLI, notebooks and tests.
+from cnnlab.training.compare import compare_runs
 from cnnlab.training.config import ENGINES, MODEL_FILES, TrainConfig
 from cnnlab.training.divergence import TrainingDiverged
+from cnnlab.training.export import export_run
 from cnnlab.training.inference import evaluate_run, predict_images, show
 from cnnlab.training.loop import resume, train
 from cnnlab.training.rundir import Run, load_model, load_run, read_history_csv
@@ -120,8 +123,10 @@ __all__ = [
     "Run",
     "TrainConfig",
     "TrainingDiverged",
+    "compare_runs",
     "evaluate_run",
     "evaluate_shifted",
+    "export_run",
     "load_model",
     "load_run",
     "predict_images",
