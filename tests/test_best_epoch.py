@@ -80,15 +80,11 @@ def test_restore_best_and_keep_last(worse_after_epoch_2, tmp_path):
     assert min(val) == val[1] and val[2] > val[1] and val[3] > val[1], val
     d = best.dir
     ckpt = _manifest(d)
-    assert ckpt["best"] == {"epoch": 2, "val_loss": val[1], "model": "model-best-0002.npz"}
-    # The run's model is epoch 2's; the last epoch's file stays, to resume from.
+    # The run's model is epoch 2's, so model.npz stands for the best epoch too (no second
+    # copy); the last epoch's file stays, to resume from.
+    assert ckpt["best"] == {"epoch": 2, "val_loss": val[1], "model": "model.npz"}
     assert ckpt["model"] == "model.npz" and ckpt["last"] == "model-epoch-0004.npz"
-    assert sorted(p.name for p in d.glob("model*")) == [
-        "model-best-0002.npz",
-        "model-epoch-0004.npz",
-        "model.npz",
-    ]
-    assert _same(d / "model.npz", d / "model-best-0002.npz")
+    assert sorted(p.name for p in d.glob("model*")) == ["model-epoch-0004.npz", "model.npz"]
     m = json.loads((d / "metrics.json").read_text())
     assert m["model_epoch"] == 2 and m["epochs"] == 4
     assert m["best_epoch"]["epoch"] == 2 and m["best_epoch"]["val_loss"] == val[1]
@@ -109,6 +105,30 @@ def test_restore_best_and_keep_last(worse_after_epoch_2, tmp_path):
     assert not _same(last.dir / "model.npz", d / "model.npz")
 
 
+def test_a_best_that_is_the_model_survives_training_on_at_the_last_epoch(
+    worse_after_epoch_2, tmp_path
+):
+    # Kept at its last epoch, a 2-epoch run's model IS its best epoch: one file stands for
+    # both. Trained on to 4 epochs (worse ones), model.npz becomes epoch 4's and the best
+    # must first move back to a file of its own, with epoch 2's weights intact.
+    two = training.train(_config(tmp_path / "two", epochs=2, restore_best=False))
+    ckpt = _manifest(two.dir)
+    assert ckpt["best"]["model"] == ckpt["model"] == "model.npz" and ckpt["best"]["epoch"] == 2
+    epoch_2 = _weights(two.dir / "model.npz")
+    four = training.resume(two.dir, epochs=4)
+    ckpt = _manifest(four.dir)
+    assert ckpt["best"] == {
+        "epoch": 2,
+        "val_loss": four.history["val_loss"][1],
+        "model": "model-best-0002.npz",
+    }
+    assert sorted(p.name for p in four.dir.glob("model*")) == ["model-best-0002.npz", "model.npz"]
+    kept = _weights(four.dir / "model-best-0002.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(kept, epoch_2, strict=True))
+    assert not _same(four.dir / "model.npz", four.dir / "model-best-0002.npz")
+    assert four.metrics["model_epoch"] == 4 and four.metrics["best_epoch"]["epoch"] == 2
+
+
 def test_interrupted_in_epoch_3_then_resumed_equals_uninterrupted(worse_after_epoch_2, tmp_path,
                                                                    monkeypatch):  # fmt: skip
     full = training.train(_config(tmp_path / "full"))
@@ -120,7 +140,7 @@ def test_interrupted_in_epoch_3_then_resumed_equals_uninterrupted(worse_after_ep
     assert _manifest(tmp_path / "cut") == _manifest(tmp_path / "full") | {
         "train_seconds": _manifest(tmp_path / "cut")["train_seconds"]
     }
-    for name in ("model.npz", "model-best-0002.npz", "model-epoch-0004.npz"):
+    for name in ("model.npz", "model-epoch-0004.npz"):
         assert _same(tmp_path / "cut" / name, tmp_path / "full" / name), name
     a, b = resumed.metrics, full.metrics
     assert a["model_epoch"] == b["model_epoch"] == 2

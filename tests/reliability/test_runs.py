@@ -110,11 +110,10 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
         training.resume(out)
     assert temporaries(out) == []
     suffix = training.MODEL_FILES[engine].split(".")[1]
-    # The validation loss falls every epoch here: the best epoch is the last, the model.
-    assert sorted(p.name for p in out.glob("model*")) == [
-        f"model-best-0003.{suffix}",
-        training.MODEL_FILES[engine],
-    ]
+    # The validation loss falls every epoch here: the best epoch is the last, the model
+    # (one file stands for both).
+    assert sorted(p.name for p in out.glob("model*")) == [training.MODEL_FILES[engine]]
+    assert suffix in training.MODEL_FILES[engine]
     done = training.load_run(out)
     want = training.load_run(reference[engine])
     assert done.epochs_done == 3 and done.metrics["epochs"] == 3
@@ -255,8 +254,8 @@ def test_resume_removes_stale_temporaries(finished, tmp_path):
     result = run_cnnlab("train", "--resume", run, "--epochs", "3")
     assert result.code == 0, result.stderr
     assert temporaries(run) == []
-    best = training.load_run(run).best["model"]
-    assert sorted(p.name for p in run.glob("model*")) == sorted([best, "model.npz"])
+    best = training.load_run(run).best["model"]  # model.npz itself when epoch 3 is the best
+    assert sorted(p.name for p in run.glob("model*")) == sorted({best, "model.npz"})
     assert training.load_run(run).epochs_done == 3
 
 

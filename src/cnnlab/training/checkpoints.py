@@ -1,7 +1,7 @@
 """Writing a checkpoint: the epoch's model (and, when its validation loss is the best so far, a
 copy as model-best-NNNN), then checkpoint.json naming them, then dropping the files it no longer
-names; promoting the best or the last epoch to model.npz / model.keras; Ctrl-C held back
-meanwhile."""
+names; promoting the best or the last epoch to model.npz / model.keras (which then stands for
+the best epoch too when it is that epoch's); Ctrl-C held back meanwhile."""
 
 from __future__ import annotations
 
@@ -110,18 +110,34 @@ def _checkpoint(
 def _promote(run: Run) -> None:
     """Make the run's model public as model.npz / model.keras: the best epoch's weights when
     ``restore_best`` asks for them (the last epoch's file is kept, named ``"last"``, so the
-    run can be resumed to train longer), else the last epoch's."""
+    run can be resumed to train longer), else the last epoch's.
+
+    When the public model *is* the best epoch's (restored, or the last epoch was the best),
+    checkpoint.json names model.npz as the best too and the model-best copy goes: a finished
+    run holds one file per distinct set of weights. Should a later promotion (a resumed run,
+    kept at its last epoch) replace model.npz while it is the best, the best is first copied
+    back to its own model-best file and named there.
+    """
     final = MODEL_FILES[run.config.engine]
     if run.model_file == final:
         return
     old = run.named_files()
     last = run.last_path.name
-    restore = run.config.restore_best and run.best and run.best["epoch"] < run.epochs_done
-    _copy(run.best_path if restore else run.last_path, run.dir / final)
+    restore = bool(run.config.restore_best and run.best and run.best["epoch"] < run.epochs_done)
+    best = run.best
+    if best is not None and best["model"] == final and not restore:
+        kept = _best_file(run.config.engine, best["epoch"])
+        _copy(run.dir / final, run.dir / kept)
+        best = best | {"model": kept}
+        _write_manifest(run, run.model_file, run.epochs_done, run.train_seconds, run.history, best)
+        run.best = best
+    source = run.best_path if restore else run.last_path
+    if source.name != final:
+        _copy(source, run.dir / final)
     _kill_point("promote", run.epochs_done)
     keep_last = last if restore else None
-    _write_manifest(
-        run, final, run.epochs_done, run.train_seconds, run.history, run.best, keep_last
-    )
-    run.model_file, run.last_file = final, keep_last
+    if best is not None and (restore or best["epoch"] == run.epochs_done):
+        best = best | {"model": final}
+    _write_manifest(run, final, run.epochs_done, run.train_seconds, run.history, best, keep_last)
+    run.model_file, run.last_file, run.best = final, keep_last, best
     _drop_unnamed(run, old)

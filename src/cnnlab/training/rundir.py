@@ -175,10 +175,11 @@ def _read_best(d: Path, best: Any, suffix: str) -> dict | None:
     except (TypeError, ValueError, KeyError) as exc:
         raise RunError(f"{d / 'checkpoint.json'}: invalid best epoch ({exc!r})") from None
     m = BEST_FILE.fullmatch(name) if isinstance(name, str) else None
-    if m is None or int(m.group(1)) != epoch or not name.endswith(suffix):
+    public = name == f"model{suffix}"  # a finished run whose model is the best epoch's
+    if not public and (m is None or int(m.group(1)) != epoch or not name.endswith(suffix)):
         raise RunError(
             f"{d / 'checkpoint.json'}: names an unexpected best model file {name!r} "
-            f"(expected model-best-{epoch:04d}{suffix})"
+            f"(expected model-best-{epoch:04d}{suffix} or model{suffix})"
         )
     if not (d / name).is_file():
         raise RunError(f"{d}: not a complete run ({name} is missing)")
