@@ -73,6 +73,8 @@ def test_notebook_is_stored_without_outputs(name):
                 "confusion matrix",
                 "predicted: ",
                 "(run ",
+                "precision    recall  f1-score   support",  # section 6: the per-class report
+                "most confused (true, predicted, count):",
             ],
         ),
     ],
