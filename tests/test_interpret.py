@@ -304,3 +304,18 @@ def test_cli_bad_input_is_one_error_line(run, tmp_path):
     )
     assert_user_error(run_cnnlab("interpret", run.dir, "--layer", flatten), flatten)
     assert_user_error(run_cnnlab("predict", run.dir, image, "--top-k", "9"), "top_k")
+
+
+@pytest.mark.parametrize("model", ["recommended", "course"])
+def test_a_keras_run_loaded_from_its_file_agrees_with_its_numpy_twin(model, tmp_path):
+    # A Sequential read back from a .keras file (the recommended model) used to give no
+    # gradient through a probe Model over its conv layer's output; the SIGNS model is
+    # Functional. Both must match the NumPy engine on the converted weights.
+    r = training.train(_config(tmp_path / "run", engine="keras", model=model))
+    keras_model = training.load_model(r.dir, "keras")
+    numpy_model = training.load_model(r.dir, "numpy")
+    x = preprocess(training.prep.load_data(r.config).x_test[:4])
+    for fn in (interpret.grad_cam, interpret.saliency):
+        a, b = fn(keras_model, x), fn(numpy_model, x)
+        assert a.shape == b.shape == (4, *SIZE)
+        assert np.abs(a - b).max() <= 1e-4 * max(float(np.abs(b).max()), 1e-12), fn.__name__

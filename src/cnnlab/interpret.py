@@ -237,9 +237,19 @@ def _keras_gradients(model, x, class_index, conv):
             classes = _class_indices(model, class_index, z)
             score = tf.reduce_sum(logits * tf.constant(_score_seed(z, classes), dtype=logits.dtype))
         return x, tape.gradient(score, xt).numpy(), z, classes
-    probe = keras.Model(inputs=inputs, outputs=[conv.output, last.input])
     with tf.GradientTape() as tape:
-        maps, h = probe(xt, training=False)
+        if isinstance(model, keras.Sequential):
+            # Layer by layer: a Sequential loaded from a .keras file may hold its layers'
+            # symbolic outputs in another graph than its input, so a probe Model over
+            # conv.output would not connect the maps to the logits.
+            h = xt
+            for layer in model.layers[:-1]:
+                h = layer(h, training=False)
+                if layer is conv:
+                    maps = h
+        else:
+            probe = keras.Model(inputs=inputs, outputs=[conv.output, last.input])
+            maps, h = probe(xt, training=False)
         logits = _keras_logits(last, h)
         z = logits.numpy()
         classes = _class_indices(model, class_index, z)
