@@ -444,7 +444,7 @@ def plot_top_losses(
     if n == 0:
         raise ArgumentError("plot_top_losses: no images to draw")
     rows, cols = _grid(n, 4)
-    fig = _figure((2.3 * cols, 2.5 * rows + 0.4), dpi)
+    fig = _figure((2.3 * cols, 2.8 * rows + 0.4), dpi)  # room for two title lines a row
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
