@@ -174,3 +174,20 @@ def test_epoch_images_are_drawn_from_seed_and_epoch_alone():
     assert (
         augmentation(training.TrainConfig(model="recommended", augment=False), (64, 64, 3)) is None
     )
+
+
+def test_evaluate_shifted_reproduces_the_runs_own_shifted_metrics(tmp_path):
+    # The end of training reuses the loaded split when the run has no preprocessing;
+    # evaluate_shifted loads everything again: both must give the same figures.
+    run = training.train(
+        training.TrainConfig(
+            engine="numpy", data="synthetic", image_size=(32, 32), epochs=1, out=str(tmp_path / "r")
+        ),
+        progress=False,
+    )
+    shifted = run.metrics["shifted"]
+    assert set(shifted) >= {"rotate", "zoom_out", "recolor", "lowres", "mean", "ratio", "n"}
+    assert "frame" not in shifted  # a face framing is for faces
+    again = training.evaluate_shifted(run.dir)
+    assert again.pop("in_domain") == pytest.approx(run.metrics["test"]["accuracy"])
+    assert again == pytest.approx(shifted)

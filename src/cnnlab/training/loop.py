@@ -412,7 +412,7 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
     if test is not None:
         from cnnlab.training.shifted import shifted_metrics
 
-        shifted = shifted_metrics(engine, model, cfg, test["accuracy"])
+        shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
         if shifted is not None:
             metrics["shifted"] = shifted
     _write_json(run.dir / "metrics.json", metrics)

@@ -45,12 +45,16 @@ def _accuracy(engine: _Engine, model, cfg: TrainConfig, x: np.ndarray, y: np.nda
     return float(np.mean(labels == y))
 
 
-def shifted_metrics(engine: _Engine, model, cfg: TrainConfig, in_domain: float) -> dict | None:
+def shifted_metrics(
+    engine: _Engine, model, cfg: TrainConfig, in_domain: float, ds=None
+) -> dict | None:
     """Test accuracy under each shift, their mean, and the mean's ratio to ``in_domain``.
 
-    ``cfg`` is the run's (resolved) config; the test split is loaded again *without* the
-    preprocessing, shifted, then preprocessed as the run preprocesses everything. Returns
-    None for runs on images under :data:`MIN_SIDE` pixels or without a test split.
+    ``cfg`` is the run's (resolved) config; the test split is taken *without* the
+    preprocessing (``ds``, the run's dataset as loaded, serves as it is when the run has
+    none; else it is loaded again), shifted, then preprocessed as the run preprocesses
+    everything. Returns None for runs on images under :data:`MIN_SIDE` pixels or without a
+    test split.
     """
     from cnnlab.data.augment import shift_images
     from cnnlab.data.prepare import prepare_arrays
@@ -58,7 +62,9 @@ def shifted_metrics(engine: _Engine, model, cfg: TrainConfig, in_domain: float) 
     cfg = cfg.resolved()
     if min(cfg.image_size) < MIN_SIDE:
         return None
-    raw = load_data(dataclasses.replace(cfg, preprocess="none"), progress=False)
+    raw = ds
+    if raw is None or cfg.preprocess != "none":
+        raw = load_data(dataclasses.replace(cfg, preprocess="none"), progress=False)
     if len(raw.x_test) == 0:
         return None
     out: dict = {"n": len(raw.x_test)}
@@ -93,7 +99,7 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
     cfg = run.config.resolved()
     ds = load_data(cfg, progress=False)
     in_domain = _accuracy(_engine(eng), model, cfg, ds.x_test, ds.y_test)
-    result = shifted_metrics(_engine(eng), model, cfg, in_domain)
+    result = shifted_metrics(_engine(eng), model, cfg, in_domain, ds)
     if result is not None:
         result["in_domain"] = in_domain
     return result
