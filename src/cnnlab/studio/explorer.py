@@ -1,0 +1,537 @@
+"""What the studio knows about the runs folder: the runs, their models and data, one image
+through a model layer by layer, and how one feature map was made.
+
+:class:`RunsFolder` is the only thing the web routes talk to. It names runs by their folder
+name, and only folders directly inside the runs folder are runs: no path from a client ever
+reaches the file system. Models, datasets and predictions are loaded once and kept while
+their files are unchanged (a run still training gets a new model each epoch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnlab import ops
+from cnnlab.errors import ArgumentError, CnnlabError, RunError
+from cnnlab.studio.encode import colour_maps, png_url, rounded
+
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
+"""A run is named by its folder; anything else (``..``, ``a/b``, an absolute path) is refused."""
+TRAINING_SECONDS = 600
+"""An unfinished run whose checkpoint.json changed this recently is "training"."""
+MAX_UPLOADS = 64
+MAX_VALUES = 1024
+"""A 1-D layer output longer than this is not sent as numbers."""
+MAX_DETAIL_NUMBERS = 200_000
+"""The feature-map detail sends the previous layer's numbers up to this many."""
+SPLITS = ("test", "val", "train")
+
+
+class NotFound(CnnlabError):
+    """The request names a run, image, layer or channel that does not exist (HTTP 404)."""
+
+
+@dataclass
+class _Loaded:
+    key: tuple
+    value: Any
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+class RunsFolder:
+    """The runs under one folder, as the studio shows them.
+
+    Args:
+        root: the runs folder. It need not exist (then there are no runs).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        self._lock = threading.RLock()
+        self._cache: dict[tuple[str, str], _Loaded] = {}
+        self._uploads: OrderedDict[str, tuple[str, np.ndarray, bool]] = OrderedDict()
+
+    # ---- finding runs --------------------------------------------------------------------
+    def run_dir(self, name: str) -> Path:
+        """The folder of run ``name``, checked to be a direct child of the runs folder.
+
+        Raises:
+            NotFound: a malformed name, no such run, or a folder (or link) leading outside.
+        """
+        if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+            raise NotFound(f"no run named {name!r} in {self.root}")
+        path = self.root / name
+        resolved = path.resolve()
+        if resolved.parent != self.root or not resolved.is_dir():
+            raise NotFound(f"no run named {name!r} in {self.root}")
+        return resolved
+
+    def _load_run(self, name: str):
+        from cnnlab.training import load_run
+
+        path = self.run_dir(name)
+        if not (path / "config.json").is_file():
+            raise NotFound(f"{name!r} in {self.root} is not a run (no config.json)")
+        return load_run(path)
+
+    def list_runs(self) -> dict:
+        """Every run in the folder, newest first, and the folders that look like broken runs."""
+        runs, broken = [], []
+        if self.root.is_dir():
+            for path in self.root.iterdir():
+                if not path.is_dir() or not RUN_NAME.fullmatch(path.name):
+                    continue
+                if not (path / "config.json").exists():
+                    continue
+                try:
+                    runs.append(self.summary(path.name))
+                except (CnnlabError, OSError) as exc:
+                    broken.append({"name": path.name, "error": str(exc)})
+        runs.sort(key=lambda r: r["updated"], reverse=True)
+        return {"runs_dir": str(self.root), "runs": runs, "broken": broken}
+
+    def summary(self, name: str, run=None) -> dict:
+        """One run's settings and state (no model is loaded)."""
+        run = run or self._load_run(name)
+        cfg = run.config.resolved()
+        updated = _mtime(run.dir / "checkpoint.json") / 1e9
+        test = (run.metrics or {}).get("test") or {}
+        return {
+            "name": name,
+            "task": cfg.task,
+            "engine": cfg.engine,
+            "model": cfg.model,
+            "data": cfg.data,
+            "image_size": list(cfg.image_size),
+            "channels": 1 if cfg.grayscale else 3,
+            "preprocess": cfg.preprocess,
+            "class_names": list(run.class_names),
+            "epochs_done": run.epochs_done,
+            "epochs": cfg.epochs,
+            "finished": run.finished,
+            "training": (not run.finished) and time.time() - updated < TRAINING_SECONDS,
+            "test_accuracy": test.get("accuracy"),
+            "updated": updated,
+        }
+
+    def details(self, name: str) -> dict:
+        """The summary, history, metrics, config and picture files of a run."""
+        run = self._load_run(name)
+        files = sorted(
+            p.name
+            for p in run.dir.iterdir()
+            if p.is_file() and p.suffix in (".png", ".json", ".csv", ".txt")
+        )
+        return self.summary(name, run) | {
+            "history": run.history,
+            "metrics": run.metrics,
+            "config": run.config.resolved().to_json(),
+            "best_epoch": run.best["epoch"] if run.best else None,
+            "files": files,
+        }
+
+    # ---- cached loads --------------------------------------------------------------------
+    def _cached(self, kind: str, name: str, key: tuple, make):
+        with self._lock:
+            hit = self._cache.get((kind, name))
+            if hit is not None and hit.key == key:
+                return hit.value
+            value = make()
+            self._cache[(kind, name)] = _Loaded(key, value)
+            return value
+
+    def _model(self, name: str):
+        from cnnlab.training import load_model
+
+        run = self._load_run(name)
+        key = (str(run.model_path), _mtime(run.model_path))
+        try:
+            model = self._cached("model", name, key, lambda: load_model(run))
+        except FileNotFoundError:
+            raise RunError(f"{name}: its model is being replaced by a newer epoch; retry") from None
+        return run, model
+
+    def _dataset(self, name: str):
+        from cnnlab.training.prep import load_data
+
+        run = self._load_run(name)
+        key = (str(run.config.to_json()),)
+        return run, self._cached("data", name, key, lambda: load_data(run.config, progress=False))
+
+    def _interpretation(self, name: str):
+        from cnnlab.interpret import Interpretation
+
+        run, model = self._model(name)
+        key = (str(run.model_path), _mtime(run.model_path))
+        return self._cached(
+            "interpretation",
+            name,
+            key,
+            lambda: Interpretation.from_run(run.dir, "test", progress=False),
+        )
+
+    # ---- images --------------------------------------------------------------------------
+    def samples(self, name: str, split: str = "test", limit: int = 24) -> dict:
+        """The first ``limit`` images of a split, as the run made it."""
+        split = _split(split)
+        run, ds = self._dataset(name)
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        n = min(len(x), _limit(limit, 200))
+        return {
+            "split": split,
+            "count": int(len(x)),
+            "samples": [
+                {"index": i, "label": run.class_names[int(y[i])], "thumb": png_url(x[i])}
+                for i in range(n)
+            ],
+        }
+
+    def sample_grids(self, name: str, size: int = 16, n: int = 10) -> list[dict]:
+        """The first ``n`` test images of a run as gray ``size x size`` grids (playground)."""
+        from cnnlab.studio.playground import gray_grid
+
+        if not isinstance(size, int) or not 4 <= size <= 64:
+            raise ArgumentError(f"size must be between 4 and 64. Received: size={size!r}")
+        run, ds = self._dataset(name)
+        x, y = ds.x_test, ds.y_test
+        if len(x) == 0:
+            x, y = ds.x_train, ds.y_train
+        return [
+            {
+                "id": f"{name}:{i}",
+                "label": run.class_names[int(y[i])],
+                "grid": gray_grid(x[i], size),
+            }
+            for i in range(min(n, len(x)))
+        ]
+
+    def _sample(self, name: str, split: str, index: Any) -> np.ndarray:
+        split = _split(split)
+        _, ds = self._dataset(name)
+        x = getattr(ds, f"x_{split}")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(x):
+            raise NotFound(
+                f"{name}: the {split} split has images 0..{len(x) - 1}. Received: {index!r}"
+            )
+        return x[index]
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Decode an uploaded image file as the run sees its images; returns its image id.
+
+        The bytes go to a private temporary file and through cnnlab's own decoding (format
+        sniffing, the decompression-bomb limit, the run's size, colour and face step).
+        """
+        from cnnlab.data.prepare import decode_prepared
+
+        run = self._load_run(name)
+        cfg = run.config.resolved()
+        digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:20]
+        image_id = f"u:{digest}"
+        with self._lock:
+            if image_id in self._uploads:
+                self._uploads.move_to_end(image_id)
+                return image_id
+        with tempfile.TemporaryDirectory(prefix="cnnlab-studio-") as tmp:
+            path = Path(tmp) / "upload"
+            path.write_bytes(data)
+            try:
+                arr, found = decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
+            except CnnlabError as exc:
+                raise ArgumentError(str(exc).replace(str(path), "the uploaded file")) from None
+        with self._lock:
+            self._uploads[image_id] = (name, arr, found)
+            while len(self._uploads) > MAX_UPLOADS:
+                self._uploads.popitem(last=False)
+        return image_id
+
+    def image(self, name: str, image_id: str) -> tuple[np.ndarray, bool]:
+        """``(uint8 image (H, W, C), face found)`` of an image id (``s:SPLIT:I`` or ``u:HASH``)."""
+        if isinstance(image_id, str) and image_id.startswith("s:"):
+            parts = image_id.split(":")
+            if len(parts) == 3 and parts[2].isdigit():
+                return self._sample(name, parts[1], int(parts[2])), True
+        if isinstance(image_id, str) and image_id.startswith("u:"):
+            with self._lock:
+                hit = self._uploads.get(image_id)
+            if hit is not None and hit[0] == name:
+                return hit[1], hit[2]
+            raise NotFound(f"image {image_id!r} is no longer kept for {name}; upload it again")
+        raise NotFound(f"no image {image_id!r}: expected s:SPLIT:INDEX or an upload's id")
+
+    # ---- the model explorer --------------------------------------------------------------
+    def explore(self, name: str, image_id: str) -> dict:
+        """One image through the run's model: every layer's output, the class probabilities
+        and the Grad-CAM of the predicted class."""
+        from cnnlab import interpret
+        from cnnlab.training.inference import _top_k
+        from cnnlab.training.prep import preprocess
+
+        image, found = self.image(name, image_id)
+        run, model = self._model(name)
+        x = preprocess(image[None])
+        with self._lock:
+            walk = _walk(model, x)
+            probs = walk[-1].output[None]
+            top = _top_k(probs, run.config.task, len(run.class_names))[0]
+            cam = None
+            convs = interpret.conv_layer_names(model)
+            if convs:
+                heat = interpret.grad_cam(model, x, top[0][0], convs[-1])
+                cam = {"layer": convs[-1], "overlay": png_url(interpret.overlay(x[0], heat[0]))}
+        by_class = dict(top)
+        layers = []
+        for i, step in enumerate(walk):
+            out = step.output
+            lo, hi = (float(out.min()), float(out.max())) if out.size else (0.0, 0.0)
+            layers.append(
+                {
+                    "index": i,
+                    "name": step.name,
+                    "type": step.kind,
+                    "output_shape": list(out.shape),
+                    "params": step.params,
+                    "range": [lo, hi],
+                    "maps": colour_maps(out, lo, hi) if out.ndim == 3 else None,
+                    "values": rounded(out) if out.ndim == 1 and out.size <= MAX_VALUES else None,
+                    "detail": step.kind == "Conv2D" and step.input.ndim == 3,
+                }
+            )
+        note = None
+        if run.config.resolved().preprocess == "face" and not found:
+            note = "no face found: the model saw a centre crop"
+        return {
+            "image_id": image_id,
+            "input": {"thumb": png_url(image), "shape": list(image.shape)},
+            "note": note,
+            "predicted": {
+                "index": top[0][0],
+                "class": run.class_names[top[0][0]],
+                "p": top[0][1],
+            },
+            "probabilities": [
+                {"class": c, "p": by_class[k]} for k, c in enumerate(run.class_names)
+            ],
+            "grad_cam": cam,
+            "layers": layers,
+        }
+
+    def feature_map(self, name: str, image_id: str, layer: str, channel: Any) -> dict:
+        """How channel ``channel`` of Conv2D ``layer`` was made for this image."""
+        from cnnlab.training.prep import preprocess
+
+        image, _ = self.image(name, image_id)
+        _, model = self._model(name)
+        with self._lock:
+            walk = _walk(model, preprocess(image[None]))
+        step = next((s for s in walk if s.name == layer), None)
+        if step is None:
+            raise NotFound(f"{name}: the model has no layer {layer!r}")
+        if step.kind != "Conv2D" or step.input.ndim != 3:
+            raise ArgumentError(f"{layer} is a {step.kind}: only a Conv2D's maps can be opened")
+        if not isinstance(channel, int) or not 0 <= channel < step.output.shape[2]:
+            raise NotFound(
+                f"{layer} has channels 0..{step.output.shape[2] - 1}. Received: {channel!r}"
+            )
+        weights = [np.asarray(w, dtype=np.float64) for w in step.layer.get_weights()]
+        kernel = weights[0][:, :, :, channel]
+        bias = float(weights[1][channel]) if len(weights) > 1 else 0.0
+        cfg = step.layer.get_config()
+        strides, padding = tuple(cfg.get("strides", (1, 1))), cfg.get("padding", "valid")
+        prev = step.input.astype(np.float64)
+        z, _ = ops.conv2d_forward(prev[None], kernel[..., None], np.array([bias]), strides, padding)
+        pads = ops.resolve_padding(padding, kernel.shape[:2], strides, prev.shape[:2])
+        padded = ops.padding.pad_nhwc(prev[None], pads)[0]
+        kh, kw = kernel.shape[:2]
+        win = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))
+        win = win[:: strides[0], :: strides[1]][: z.shape[1], : z.shape[2]]  # (oh, ow, C, kh, kw)
+        shares = np.einsum("ijckl,klc->ijc", win, kernel)
+        lo, hi = float(prev.min()), float(prev.max())
+        klo, khi = float(kernel.min()), float(kernel.max())
+        k_abs = max(abs(klo), abs(khi)) or 1.0
+        out = step.output[:, :, channel]
+        numbers = padded.size <= MAX_DETAIL_NUMBERS
+        return {
+            "layer": layer,
+            "channel": channel,
+            "input_layer": step.input_name,
+            "inputs": colour_maps(prev, lo, hi),
+            "input_range": [lo, hi],
+            "padded": rounded(padded) if numbers else None,
+            "pads": {
+                "top": pads[0][0],
+                "bottom": pads[0][1],
+                "left": pads[1][0],
+                "right": pads[1][1],
+            },
+            "stride": list(strides),
+            "kernel": rounded(kernel),
+            "kernels": colour_maps(kernel, -k_abs, k_abs),
+            "bias": bias,
+            "activation": cfg.get("activation", "linear") or "linear",
+            "z": rounded(z[0, :, :, 0]) if numbers else None,
+            "output": rounded(out) if numbers else None,
+            "channel_sums": rounded(shares) if numbers else None,
+            "output_map": colour_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
+        }
+
+    # ---- runs: confusion and top losses --------------------------------------------------
+    def confusion(self, name: str) -> dict:
+        interp = self._interpretation(name)
+        matrix = interp.confusion_matrix()
+        return {
+            "split": interp.split,
+            "class_names": list(interp.class_names),
+            "matrix": np.asarray(matrix).astype(int).tolist(),
+            "accuracy": float((interp.preds == interp.targets).mean()),
+        }
+
+    def confusion_cell(self, name: str, true: int, pred: int, limit: int = 24) -> dict:
+        interp = self._interpretation(name)
+        k = len(interp.class_names)
+        if not (0 <= true < k and 0 <= pred < k):
+            raise NotFound(f"{name}: class indices are 0..{k - 1}. Received: {true}, {pred}")
+        idx = np.flatnonzero((interp.targets == true) & (interp.preds == pred))
+        return {
+            "count": int(len(idx)),
+            "images": [self._image_entry(interp, int(i)) for i in idx[: _limit(limit, 200)]],
+        }
+
+    def top_losses(self, name: str, k: int = 12) -> dict:
+        from cnnlab import interpret
+        from cnnlab.training.prep import preprocess
+
+        interp = self._interpretation(name)
+        idx, _ = interp.top_losses(_limit(k, 64))
+        entries = [self._image_entry(interp, int(i)) for i in idx]
+        if len(idx) and interpret.conv_layer_names(interp.model):
+            with self._lock:
+                heat = interp.grad_cam(idx)
+            x = preprocess(interp.images[idx])
+            for entry, img, h in zip(entries, x, heat, strict=True):
+                entry["cam"] = png_url(interpret.overlay(img, h))
+        return {"images": entries}
+
+    def _image_entry(self, interp, i: int) -> dict:
+        pred = int(interp.preds[i])
+        return {
+            "index": i,
+            "thumb": png_url(interp.images[i]),
+            "true": interp.class_names[int(interp.targets[i])],
+            "pred": interp.class_names[pred],
+            "p_pred": float(interp.probs[i, pred]),
+            "loss": float(interp.losses[i]),
+            "cam": None,
+        }
+
+
+def _split(split: Any) -> str:
+    if split not in SPLITS:
+        raise ArgumentError(f"split must be one of {', '.join(SPLITS)}. Received: split={split!r}")
+    return split
+
+
+def _limit(value: Any, most: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise ArgumentError(f"limit must be between 1 and {most}. Received: {value!r}")
+    return value
+
+
+# ---- one image through a model, layer by layer ------------------------------------------
+@dataclass
+class _Step:
+    layer: Any
+    name: str
+    kind: str
+    params: int
+    input: np.ndarray
+    """The one input of the layer for this image (no batch axis)."""
+    input_name: str
+    """The layer feeding it ("input": the image)."""
+    output: np.ndarray
+
+
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plan(model: Any) -> dict:
+    """What :func:`_walk` needs of a model, worked out once per loaded model: each layer's
+    parameter count (from ``cnnlab explain``), and for Keras the probe model that returns
+    every layer's output and the layer feeding each one."""
+    plan = _PLANS.get(model)
+    if plan is not None:
+        return plan
+    from cnnlab.explain.model import explain_model
+
+    rows = {row.name: row.params for row in explain_model(model).rows}
+    plan = {"params": rows}
+    if not hasattr(model, "forward_all"):
+        import keras
+
+        from cnnlab.explain.model import _keras_parents
+        from cnnlab.nn import registry
+
+        layers = [layer for layer in model.layers if registry.kind(layer) != "InputLayer"]
+        plan["layers"] = layers
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        plan["probe"] = keras.Model(inputs=inputs, outputs=[la.output for la in layers])
+        plan["parents"] = {
+            layer.name: [
+                "input" if registry.kind(p) == "InputLayer" else p.name
+                for p in _keras_parents(layer)
+            ]
+            for layer in layers
+        }
+    _PLANS[model] = plan
+    return plan
+
+
+def _walk(model: Any, x: np.ndarray) -> list[_Step]:
+    """Every layer's output for one image ``x`` (1, H, W, C), with the input each layer got."""
+    from cnnlab.nn import registry
+
+    plan = _plan(model)
+    params = plan["params"]
+    steps: list[_Step] = []
+    if hasattr(model, "forward_all"):  # the NumPy engine: a Sequential
+        acts = model.forward_all(x, training=False)
+        prev, prev_name = x[0], "input"
+        for layer in model.layers:
+            out = np.asarray(acts[layer.name])[0]
+            n = params.get(layer.name, layer.count_params())
+            steps.append(_Step(layer, layer.name, registry.kind(layer), n, prev, prev_name, out))
+            prev, prev_name = out, layer.name
+        return steps
+    outs = plan["probe"](x, training=False)
+    outs = outs if isinstance(outs, list | tuple) else [outs]
+    layers = plan["layers"]
+    by_name = {layer.name: np.asarray(o)[0] for layer, o in zip(layers, outs, strict=True)}
+    for layer in layers:
+        parents = plan["parents"][layer.name]
+        if parents in ([], ["input"]):
+            src, src_name = x[0], "input"
+        elif len(parents) == 1 and parents[0] in by_name:
+            src, src_name = by_name[parents[0]], parents[0]
+        else:  # Add, Concatenate, ...: several inputs, no single one to show
+            src, src_name = np.zeros(0), "several"
+        n = params.get(layer.name, layer.count_params())
+        out = by_name[layer.name]
+        steps.append(_Step(layer, layer.name, registry.kind(layer), n, src, src_name, out))
+    return steps
