@@ -1,0 +1,470 @@
+"""The studio's JSON API, through Starlette's TestClient: every endpoint, the numbers it sends
+against cnnlab's own functions, and the security rules."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from cnnlab import interpret, ops, training
+from cnnlab.explain.calculators import explain_conv, explain_pool
+from cnnlab.studio import create_app
+from cnnlab.studio.app import safe_file
+from cnnlab.studio.encode import _lut
+from cnnlab.studio.explorer import NotFound
+from cnnlab.training.prep import load_data, preprocess
+
+URL = "http://127.0.0.1"
+RUNS = ("digits-numpy", "digits-keras")
+
+
+@pytest.fixture(scope="module")
+def client(runs_dir: Path) -> TestClient:
+    with TestClient(create_app(runs_dir), base_url=URL) as c:
+        yield c
+
+
+def _ok(response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _refused(response, status: int, *words: str) -> str:
+    """A JSON error with ``status`` whose one-line message holds ``words``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]
+    assert "\n" not in message and "Traceback" not in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def _png(url: str) -> np.ndarray:
+    prefix = "data:image/png;base64,"
+    assert url.startswith(prefix)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(prefix) :]))))
+
+
+def _unmap(rgb: np.ndarray) -> np.ndarray:
+    """A viridis-coloured map back to its 0..255 level (the nearest colour of the table)."""
+    lut = _lut().astype(np.int64)
+    d = ((rgb[..., None, :].astype(np.int64) - lut) ** 2).sum(-1)
+    return d.argmin(-1)
+
+
+def _png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---- info and the page -------------------------------------------------------------------
+def test_info_lists_presets_limits_and_runs(client, runs_dir):
+    info = _ok(client.get("/api/info"))
+    assert info["n_runs"] == 2 and info["runs_dir"] == str(runs_dir.resolve())
+    assert set(info["presets"]) == {
+        "vertical_edge",
+        "horizontal_edge",
+        "blur",
+        "sharpen",
+        "identity",
+    }
+    assert info["presets"]["vertical_edge"] == [[1, 0, -1]] * 3
+    assert info["limits"]["upload_bytes"] == 10 * 1024 * 1024
+
+
+def test_no_runs_folder_is_fine(tmp_path):
+    with TestClient(create_app(tmp_path / "nothing-yet"), base_url=URL) as c:
+        assert _ok(c.get("/api/runs"))["runs"] == []
+        assert _ok(c.get("/api/info"))["n_runs"] == 0
+        assert _ok(c.post("/api/playground/conv", json={"input": [[1]], "kernel": [[2]]}))[
+            "output"
+        ] == [[2.0]]
+
+
+# ---- playground --------------------------------------------------------------------------
+CONV_CASES = [
+    ((6, 6), (3, 3), 1, "valid"),
+    ((6, 6), (3, 3), 1, "same"),
+    ((7, 5), (4, 2), 1, "same"),  # even kernel: TensorFlow puts the extra zero after
+    ((8, 8), (3, 3), 2, "same"),
+    ((9, 7), (3, 2), [2, 3], 2),
+    ((5, 5), (5, 5), 1, 0),
+]
+
+
+@pytest.mark.parametrize("shape,kshape,stride,padding", CONV_CASES)
+def test_playground_conv_equals_ops(client, shape, kshape, stride, padding):
+    rng = np.random.default_rng(sum(shape) + sum(kshape))
+    x = rng.integers(-9, 10, size=shape).astype(float)
+    w = rng.integers(-3, 4, size=kshape).astype(float)
+    body = {"input": x.tolist(), "kernel": w.tolist(), "stride": stride, "padding": padding}
+    got = _ok(client.post("/api/playground/conv", json=body | {"bias": 0.5}))
+    want, _ = ops.conv2d_forward(
+        x[None, ..., None], w[..., None, None], np.array([0.5]), stride, padding
+    )
+    np.testing.assert_allclose(got["output"], want[0, ..., 0], rtol=1e-5)
+    assert got["output_shape"] == list(want.shape[1:3])
+    e = explain_conv((*shape, 1), 1, kshape, stride, padding)
+    (top, bottom), (left, right) = e.pads
+    assert got["pads"] == {"top": top, "bottom": bottom, "left": left, "right": right}
+    padded = np.asarray(got["padded"])
+    assert padded.shape == (shape[0] + top + bottom, shape[1] + left + right)
+    np.testing.assert_array_equal(padded[top : top + shape[0], left : left + shape[1]], x)
+    assert padded.sum() == x.sum()  # the padding is zeros
+    products = np.asarray(got["products"])
+    assert products.shape == (*want.shape[1:3], kshape[0] * kshape[1])
+    np.testing.assert_allclose(products.sum(-1) + 0.5, got["output"], rtol=1e-5, atol=1e-9)
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    i, j = want.shape[1] - 1, want.shape[2] - 1  # the last cell reads its own window
+    window = padded[i * sh : i * sh + kshape[0], j * sw : j * sw + kshape[1]]
+    np.testing.assert_allclose(products[i, j], (window * w).ravel())
+    assert got["formula"] == {"height": e.axes[0].formula(), "width": e.axes[1].formula()}
+    assert got["explain"] == e.lines()
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("size,stride,padding", [(2, None, "valid"), (3, 2, "same"), (2, 1, 1)])
+def test_playground_pool_equals_ops(client, mode, size, stride, padding):
+    x = np.random.default_rng(7).integers(0, 20, size=(7, 6)).astype(float)
+    body = {"input": x.tolist(), "mode": mode, "size": size, "stride": stride, "padding": padding}
+    got = _ok(client.post("/api/playground/pool", json=body))
+    want, _ = ops.pool2d_forward(x[None, ..., None], size, stride, padding, mode=mode)
+    np.testing.assert_allclose(got["output"], want[0, ..., 0], rtol=1e-5)
+    e = explain_pool((7, 6, 1), size, stride, padding, mode)
+    assert got["explain"] == e.lines() and got["output_shape"] == list(e.output_shape[:2])
+    padded = np.array(got["padded"], dtype=float)  # None (padding) becomes NaN
+    assert np.isnan(padded).sum() == padded.size - x.size
+    if mode == "max":
+        for i, row in enumerate(got["picked"]):
+            for j, (r, c) in enumerate(row):
+                assert padded[r, c] == got["output"][i][j]
+    else:
+        assert got["picked"] is None
+
+
+@pytest.mark.parametrize(
+    "path,body,words",
+    [
+        ("conv", {"input": [[1, 2], [3]], "kernel": [[1]]}, ("input", "same length")),
+        ("conv", {"input": [[1, "a"]], "kernel": [[1]]}, ("input", "numbers")),
+        ("conv", {"input": [[0] * 65] * 2, "kernel": [[1]]}, ("input", "64x64", "2x65")),
+        ("conv", {"input": [[1, 2]], "kernel": [[1, 2, 3]]}, ("larger than the padded input",)),
+        ("conv", {"input": [[1]], "kernel": [[1]], "stride": 0}, ("stride",)),
+        ("conv", {"input": [[1]], "kernel": [[1]], "padding": "full"}, ("padding", "'full'")),
+        ("conv", {"input": [[1]], "kernel": [[1]], "bias": "x"}, ("bias",)),
+        ("conv", {"kernel": [[1]]}, ("input",)),
+        ("pool", {"input": [[1, 2]], "mode": "median"}, ("mode", "'median'")),
+    ],
+)
+def test_playground_refuses_bad_settings(client, path, body, words):
+    _refused(client.post(f"/api/playground/{path}", json=body), 400, *words)
+
+
+def test_playground_refuses_a_body_that_is_not_a_json_object(client):
+    _refused(client.post("/api/playground/conv", content=b"{nope"), 400, "JSON object")
+    _refused(client.post("/api/playground/conv", json=[1, 2]), 400, "JSON object")
+    _refused(client.post("/api/playground/conv", content=b" " * (1024 * 1024 + 1)), 413, "limit")
+
+
+def test_playground_images(client, runs_dir):
+    digits = _ok(client.get("/api/playground/images"))["images"]
+    assert [d["label"] for d in digits] == [f"digit {k}" for k in range(10)]
+    assert all(np.asarray(d["grid"]).shape == (8, 8) for d in digits)
+    grids = _ok(client.get("/api/playground/images?source=digits-numpy&size=12"))["images"]
+    assert len(grids) == 10 and np.asarray(grids[0]["grid"]).shape == (12, 12)
+    _refused(client.get("/api/playground/images?source=digits-numpy&size=100"), 400, "size")
+    _refused(client.get("/api/playground/images?source=digits-numpy&size=x"), 400, "size")
+    _refused(client.get("/api/playground/images?source=nope"), 404, "nope")
+
+
+# ---- runs --------------------------------------------------------------------------------
+def test_runs_list_and_details(client, runs_dir):
+    listed = _ok(client.get("/api/runs"))
+    assert {r["name"] for r in listed["runs"]} == set(RUNS) and listed["broken"] == []
+    for name in RUNS:
+        run = training.load_run(runs_dir / name)
+        d = _ok(client.get(f"/api/runs/{name}"))
+        assert d["engine"] == run.config.engine and d["class_names"] == run.class_names
+        assert d["finished"] and not d["training"] and d["epochs_done"] == 2
+        assert d["history"] == training.read_history_csv(runs_dir / name / "history.csv")
+        assert d["metrics"]["test"]["accuracy"] == d["test_accuracy"]
+        assert "learning_curves.png" in d["files"] and "model.npz" not in d["files"]
+
+
+def test_a_broken_run_is_listed_as_broken_and_others_still_show(runs_dir, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir / "digits-numpy", root / "good")
+    (root / "bad").mkdir()
+    (root / "bad" / "config.json").write_text("{not json")
+    (root / "not-a-run").mkdir()
+    with TestClient(create_app(root), base_url=URL) as c:
+        listed = _ok(c.get("/api/runs"))
+        assert [r["name"] for r in listed["runs"]] == ["good"]
+        assert [b["name"] for b in listed["broken"]] == ["bad"]
+        assert "config.json" in listed["broken"][0]["error"]
+        _refused(c.get("/api/runs/bad"), 400, "config.json")
+        _refused(c.get("/api/runs/not-a-run"), 404, "not a run")
+
+
+def test_a_run_that_is_training_updates_while_you_watch(runs_dir, tmp_path):
+    """The same app sees new epochs as they land (it re-reads the run each time)."""
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir / "digits-numpy", root / "live")
+    with TestClient(create_app(root), base_url=URL) as c:
+        before = _ok(c.get("/api/runs/live"))
+        (root / "live" / "metrics.json").unlink()  # between an epoch and the end of training
+        during = _ok(c.get("/api/runs/live"))
+        assert before["finished"] and not during["finished"] and during["training"]
+        first = _ok(c.post("/api/runs/live/explore", json={"sample": 0}))
+        training.resume(root / "live", epochs=3, progress=False, log=lambda line: None)
+        after = _ok(c.get("/api/runs/live"))
+        assert after["epochs_done"] == 3 and len(after["history"]["loss"]) == 3
+        assert after["finished"] and not after["training"]
+        second = _ok(c.post("/api/runs/live/explore", json={"sample": 0}))
+        assert first["probabilities"] != second["probabilities"]  # the new model answered
+
+
+def test_samples_are_the_runs_own_split(client, runs_dir):
+    got = _ok(client.get("/api/runs/digits-numpy/samples?limit=5"))
+    run = training.load_run(runs_dir / "digits-numpy")
+    ds = load_data(run.config, progress=False)
+    assert got["count"] == len(ds.x_test) and len(got["samples"]) == 5
+    for s in got["samples"]:
+        np.testing.assert_array_equal(_png(s["thumb"]), ds.x_test[s["index"], :, :, 0])
+        assert s["label"] == run.class_names[int(ds.y_test[s["index"]])]
+    _refused(client.get("/api/runs/digits-numpy/samples?split=holdout"), 400, "split")
+    _refused(client.get("/api/runs/digits-numpy/samples?limit=0"), 400, "limit")
+
+
+# ---- the model explorer ------------------------------------------------------------------
+def _activations(run_dir: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's output as the engine itself computes it (forward_all / a Keras probe)."""
+    run = training.load_run(run_dir)
+    model = training.load_model(run)
+    if run.config.engine == "numpy":
+        return {k: v[0] for k, v in model.forward_all(x).items()}
+    import keras
+
+    layers = [la for la in model.layers if la.__class__.__name__ != "InputLayer"]
+    probe = keras.Model(model.inputs[0], [la.output for la in layers])
+    return {la.name: np.asarray(o)[0] for la, o in zip(layers, probe(x), strict=True)}
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_explore_feature_maps_equal_the_engines_activations(client, runs_dir, name):
+    run = training.load_run(runs_dir / name)
+    ds = load_data(run.config, progress=False)
+    x = preprocess(ds.x_test[3:4])
+    acts = _activations(runs_dir / name, x)
+    got = _ok(client.post(f"/api/runs/{name}/explore", json={"sample": 3, "split": "test"}))
+    assert got["image_id"] == "s:test:3"
+    np.testing.assert_array_equal(_png(got["input"]["thumb"]), ds.x_test[3, :, :, 0])
+    assert [la["name"] for la in got["layers"]] == list(acts)
+    for layer in got["layers"]:
+        a = acts[layer["name"]]
+        assert layer["output_shape"] == list(a.shape)
+        np.testing.assert_allclose(layer["range"], [a.min(), a.max()], rtol=1e-5, atol=1e-6)
+        if a.ndim == 3:
+            assert len(layer["maps"]) == a.shape[2]
+            lo, hi = a.min(), a.max()
+            levels = np.rint((a - lo) / (hi - lo if hi > lo else 1) * 255)
+            for c, url in enumerate(layer["maps"]):
+                assert np.abs(_unmap(_png(url)) - levels[:, :, c]).max() <= 1
+        else:
+            np.testing.assert_allclose(layer["values"], a, rtol=1e-5, atol=1e-7)
+        assert layer["detail"] == (layer["type"] == "Conv2D")
+    params = {la["name"]: la["params"] for la in got["layers"]}
+    assert params["conv2d"] == 3 * 3 * 1 * 8 + 8 or params["conv2d"] > 0
+    assert sum(params.values()) == training.load_model(run).count_params()
+    probs = acts[got["layers"][-1]["name"]]
+    assert [p["class"] for p in got["probabilities"]] == run.class_names
+    np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
+    assert got["predicted"]["index"] == int(np.argmax(probs))
+    heat = interpret.grad_cam(training.load_model(run), x, int(np.argmax(probs)))
+    want = np.rint(interpret.overlay(x[0], heat[0]) * 255)
+    assert np.abs(_png(got["grad_cam"]["overlay"]).astype(float) - want).max() <= 1
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_an_uploaded_image_gets_the_probabilities_cnnlab_predict_gives(
+    client, runs_dir, tmp_path, name
+):
+    digit = np.kron(np.eye(8, dtype=np.uint8)[::-1] * 255, np.ones((5, 5), np.uint8))
+    rgb = np.stack([digit] * 3, axis=-1)  # a 40x40 RGB diagonal stroke
+    path = tmp_path / "stroke.png"
+    path.write_bytes(_png_bytes(rgb))
+    got = _ok(client.post(f"/api/runs/{name}/upload", content=path.read_bytes()))
+    assert got["image_id"].startswith("u:") and got["input"]["shape"] == [16, 16, 1]
+    top = training.predict_images(runs_dir / name, [path], top_k=10)[0]
+    by_class = {p["class"]: p["p"] for p in got["probabilities"]}
+    for cls, p in top:
+        assert by_class[cls] == pytest.approx(p, rel=1e-5, abs=1e-7)
+    assert got["predicted"]["class"] == top[0][0]
+    again = _ok(client.post(f"/api/runs/{name}/explore", json={"image_id": got["image_id"]}))
+    assert again["probabilities"] == got["probabilities"]
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_feature_map_shows_how_it_was_made(client, runs_dir, name):
+    run = training.load_run(runs_dir / name)
+    model = training.load_model(run)
+    ds = load_data(run.config, progress=False)
+    x = preprocess(ds.x_test[5:6])
+    acts = _activations(runs_dir / name, x)
+    for layer, previous in (("conv2d", None), ("conv2d_1", "max_pooling2d")):
+        got = _ok(client.get(f"/api/runs/{name}/explore/s:test:5/layers/{layer}/channels/1"))
+        prev = x[0] if previous is None else acts[previous]
+        assert got["input_layer"] == (previous or "input")
+        assert len(got["inputs"]) == prev.shape[2] == len(got["kernels"])
+        kernel, bias = (
+            np.asarray(w, dtype=np.float64) for w in model.get_layer(layer).get_weights()
+        )
+        np.testing.assert_allclose(got["kernel"], kernel[:, :, :, 1], rtol=1e-5)
+        assert got["bias"] == pytest.approx(float(bias[1]), rel=1e-6)
+        cfg = model.get_layer(layer).get_config()
+        z, _ = ops.conv2d_forward(
+            prev[None].astype(np.float64),
+            kernel[..., 1:2],
+            bias[1:2],
+            cfg["strides"],
+            cfg["padding"],
+        )
+        np.testing.assert_allclose(got["z"], z[0, :, :, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.sum(got["channel_sums"], axis=-1) + got["bias"], got["z"], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(got["output"], acts[layer][:, :, 1], rtol=1e-5, atol=1e-6)
+        pads = got["pads"]
+        padded = np.asarray(got["padded"])
+        h, w = prev.shape[:2]
+        np.testing.assert_allclose(
+            padded[pads["top"] : pads["top"] + h, pads["left"] : pads["left"] + w], prev, rtol=1e-5
+        )
+
+
+def test_explorer_refuses_what_does_not_exist(client):
+    base = "/api/runs/digits-numpy"
+    _refused(client.post(base + "/explore", json={"sample": 10_000}), 404, "test split")
+    _refused(client.post(base + "/explore", json={"sample": "3"}), 400, "sample")
+    _refused(client.post(base + "/explore", json={}), 400, "sample")
+    _refused(client.post(base + "/explore", json={"image_id": "u:0000"}), 404, "upload it again")
+    _refused(client.get(base + "/explore/s:test:1/layers/nope/channels/0"), 404, "nope")
+    _refused(client.get(base + "/explore/s:test:1/layers/conv2d/channels/99"), 404, "channels 0..7")
+    _refused(client.get(base + "/explore/s:test:1/layers/dense/channels/0"), 400, "Dense")
+    _refused(client.post("/api/runs/nope/explore", json={"sample": 0}), 404, "nope")
+
+
+def test_uploads_are_checked(client, tmp_path):
+    url = "/api/runs/digits-numpy/upload"
+    _refused(client.post(url, content=b""), 400, "empty")
+    _refused(client.post(url, content=b"GIF89a not really"), 400, "uploaded file")
+    _refused(client.post(url, content=b"\0" * (10 * 1024 * 1024 + 1)), 413, "limit")
+    # A decompression bomb: a tiny PNG file that would decode to 40,000 x 40,000 pixels.
+    bomb = io.BytesIO()
+    Image.new("1", (40_000, 40_000)).save(bomb, format="PNG")
+    assert len(bomb.getvalue()) < 1_000_000
+    message = _refused(client.post(url, content=bomb.getvalue()), 400, "uploaded file")
+    assert "pixels" in message or "large" in message
+    _refused(client.post("/api/runs/nope/upload", content=b"x"), 404, "nope")
+
+
+# ---- runs view: confusion and top losses -------------------------------------------------
+@pytest.mark.parametrize("name", RUNS)
+def test_confusion_and_its_cells_and_top_losses(client, runs_dir, name):
+    interp = interpret.Interpretation.from_run(runs_dir / name, progress=False)
+    got = _ok(client.get(f"/api/runs/{name}/confusion"))
+    np.testing.assert_array_equal(got["matrix"], interp.confusion_matrix())
+    assert got["class_names"] == interp.class_names
+    t, p = np.unravel_index(np.argmax(got["matrix"]), (10, 10))
+    cell = _ok(client.get(f"/api/runs/{name}/confusion/{t}/{p}?limit=3"))
+    assert cell["count"] == got["matrix"][t][p] and len(cell["images"]) == min(3, cell["count"])
+    for image in cell["images"]:
+        i = image["index"]
+        assert interp.targets[i] == t and interp.preds[i] == p
+        np.testing.assert_array_equal(_png(image["thumb"]), interp.images[i, :, :, 0])
+    _refused(client.get(f"/api/runs/{name}/confusion/10/0"), 404, "0..9")
+    top = _ok(client.get(f"/api/runs/{name}/top-losses?k=4"))["images"]
+    idx, losses = interp.top_losses(4)
+    assert [im["index"] for im in top] == idx.tolist()
+    np.testing.assert_allclose([im["loss"] for im in top], losses, rtol=1e-5)
+    assert all(_png(im["cam"]).shape == (16, 16, 3) for im in top)
+
+
+# ---- security ----------------------------------------------------------------------------
+def test_static_files_and_traversal(client, runs_dir):
+    page = client.get("/")
+    if page.status_code == 200:
+        assert "<html" in page.text.lower()
+    for path in (
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/%2E%2E%2Fapp.py",
+        "/static/..%2f..%2fexplorer.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/files/digits-numpy/%2e%2e/%2e%2e/etc/passwd",
+        "/files/digits-numpy/%2e%2e%2fdigits-keras%2fconfig.json",
+        "/files/..%2f..%2fetc/passwd",
+        "/files/digits-numpy/%2fetc%2fpasswd",
+        "/files/digits-numpy/model.npz",  # a model file is never served
+        "/files/digits-numpy/x%00.png",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert "root:" not in response.text and "import" not in response.text
+    served = client.get("/files/digits-numpy/learning_curves.png")
+    assert served.status_code == 200
+    assert served.content == (runs_dir / "digits-numpy" / "learning_curves.png").read_bytes()
+
+
+def test_links_leading_out_of_a_folder_are_refused(runs_dir, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"secret")
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir / "digits-numpy", root / "r")
+    (root / "r" / "leak.png").symlink_to(secret)
+    (root / "elsewhere").symlink_to(runs_dir / "digits-keras", target_is_directory=True)
+    with TestClient(create_app(root), base_url=URL) as c:
+        _refused(c.get("/files/r/leak.png"), 404)
+        _refused(c.get("/api/runs/elsewhere"), 404, "elsewhere")
+        assert [r["name"] for r in _ok(c.get("/api/runs"))["runs"]] == ["r"]
+    with pytest.raises(NotFound):
+        safe_file(root / "r", "leak.png")
+    with pytest.raises(NotFound):
+        safe_file(root / "r", str(secret))
+
+
+def test_errors_are_json_with_a_4xx_status_and_bugs_a_500_without_traceback(runs_dir, monkeypatch):
+    from cnnlab.studio.explorer import RunsFolder
+
+    def broken(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(RunsFolder, "list_runs", broken)
+    with TestClient(create_app(runs_dir), base_url=URL, raise_server_exceptions=False) as c:
+        _refused(c.get("/no/such/page"), 404, "/no/such/page")
+        _refused(c.get("/api/playground/conv"), 405)
+        message = _refused(c.get("/api/runs"), 500, "internal error")
+        assert "a bug" not in message
+        _refused(c.get("/api/runs", headers={"host": "attacker.example"}), 400, "127.0.0.1")
+
+
+def test_any_host_when_asked(runs_dir):
+    with TestClient(create_app(runs_dir, allowed_hosts=["*"]), base_url="http://box.lan") as c:
+        assert _ok(c.get("/api/runs"))["runs"]
+
+
+def test_json_answers_hold_no_nan(client):
+    text = client.post("/api/playground/pool", json={"input": [[1, 2, 3]], "padding": "same"}).text
+    assert "NaN" not in text
+    json.loads(text)
