@@ -1,0 +1,513 @@
+// The convolution and pooling playground: choose an input and a kernel, POST them to the API
+// (cnnlab.ops computes everything) and step the window across the padded input.
+
+import { getJSON, postJSON } from "./api.js";
+import { makeScale, full } from "./colors.js";
+import { $, $$, h, clear } from "./dom.js";
+import { DrawPad } from "./draw.js";
+import { NumberGrid, gridThumb } from "./grid.js";
+import { guard, showError } from "./status.js";
+import { Stepper, setActive } from "./stepper.js";
+
+const PRESET_NAMES = {
+  vertical_edge: "Vertical edge",
+  horizontal_edge: "Horizontal edge",
+  blur: "Blur",
+  sharpen: "Sharpen",
+  identity: "Identity",
+};
+
+const state = {
+  presets: {},
+  limits: { grid: 64, kernel: 9 },
+  input: null,
+  inputLabel: "",
+  kernel: null,
+  conv: null,
+  pool: null,
+  poolInput: null,
+  convSeq: 0,
+  poolSeq: 0,
+  ready: null,
+};
+
+let inputGrid;
+let outputGrid;
+let poolInGrid;
+let poolOutGrid;
+let convStepper;
+let poolStepper;
+let drawPad;
+
+function debounce(fn, ms) {
+  let t = null;
+  return (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+}
+
+// ---------- input ----------
+
+function setInput(grid, label) {
+  state.input = grid;
+  state.inputLabel = label;
+  $("#input-label").textContent = `${label}: ${grid.length} × ${grid[0].length}`;
+  $("#grid-text").value = grid.map((row) => row.join(" ")).join("\n");
+  return runConv();
+}
+
+function thumbButton(image, onPick, testid) {
+  const button = h(
+    "button",
+    { type: "button", class: "thumb", title: image.label, "data-testid": testid, "data-id": image.id },
+    gridThumb(image.grid, 40),
+    h("span", {}, image.label.replace(/^digit /, "")),
+  );
+  button.addEventListener("click", () => {
+    $$(".thumb.chosen", button.parentElement).forEach((b) => b.classList.remove("chosen"));
+    button.classList.add("chosen");
+    onPick();
+  });
+  return button;
+}
+
+async function loadDigits() {
+  const answer = await getJSON("/api/playground/images?source=digits");
+  const host = clear($("#digit-thumbs"));
+  answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label), "digit-thumb")));
+  return answer.images;
+}
+
+async function loadRunSamples() {
+  const run = $("#sample-run").value;
+  const host = clear($("#sample-thumbs"));
+  if (!run) return;
+  const size = $("#sample-size").value;
+  const answer = await getJSON(`/api/playground/images?source=${encodeURIComponent(run)}&size=${size}`);
+  answer.images.forEach((image) =>
+    host.append(thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`), "sample-grid-thumb")),
+  );
+}
+
+/** Rows of numbers from the text box; throws with a one-line reason. */
+export function parseGrid(text, limit = 64) {
+  const rows = text
+    .trim()
+    .split(/\n+/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => line.split(/[\s,;]+/).filter(Boolean).map(Number));
+  if (!rows.length) throw new Error("the grid is empty: type rows of numbers");
+  const width = rows[0].length;
+  rows.forEach((row, r) => {
+    if (row.length !== width) throw new Error(`grid row ${r + 1} has ${row.length} numbers, row 1 has ${width}`);
+    row.forEach((v, c) => {
+      if (!Number.isFinite(v)) throw new Error(`grid row ${r + 1}, number ${c + 1} is not a number`);
+    });
+  });
+  if (rows.length > limit || width > limit) throw new Error(`the grid is ${rows.length} × ${width}; at most ${limit} × ${limit}`);
+  return rows;
+}
+
+function chooseSource(source) {
+  $$("#input-source button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.source === source)));
+  $$(".src-panel").forEach((panel) => (panel.hidden = panel.id !== `src-${source}`));
+  if (source === "run") guard(loadRunSamples);
+}
+
+// ---------- kernel and settings ----------
+
+function renderKernelEditor() {
+  const k = state.kernel;
+  const scale = makeScale(k.flat());
+  const host = clear($("#kernel-editor"));
+  host.style.gridTemplateColumns = `repeat(${k[0].length}, 1fr)`;
+  k.forEach((row, r) =>
+    row.forEach((v, c) => {
+      const colour = scale(v);
+      const input = h("input", {
+        type: "number",
+        step: "any",
+        value: full(v),
+        "data-testid": "kernel-cell",
+        "data-r": r,
+        "data-c": c,
+        "aria-label": `kernel row ${r}, column ${c}`,
+        style: { background: colour.fill, color: colour.text },
+      });
+      input.addEventListener("input", () => {
+        const value = Number(input.value);
+        if (input.value.trim() === "" || !Number.isFinite(value)) return;
+        state.kernel[r][c] = value;
+        $("#kernel-preset").value = "custom";
+        const cellColour = makeScale(state.kernel.flat());
+        $$("input", host).forEach((el) => {
+          const s = cellColour(state.kernel[el.dataset.r][el.dataset.c]);
+          el.style.background = s.fill;
+          el.style.color = s.text;
+        });
+        runConvSoon();
+      });
+      host.append(input);
+    }),
+  );
+  $("#kernel-size").value = String(k.length);
+}
+
+function setKernel(kernel) {
+  state.kernel = kernel.map((row) => [...row]);
+  renderKernelEditor();
+}
+
+function resizeKernel(n) {
+  const old = state.kernel;
+  const kernel = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => (old[r] && old[r][c] !== undefined ? old[r][c] : 0)));
+  $("#kernel-preset").value = "custom";
+  setKernel(kernel);
+  runConv();
+}
+
+function paddingValue(prefix) {
+  const choice = $(`#${prefix}-padding`).value;
+  $(`#${prefix}-padding-n`).hidden = choice !== "number";
+  if (choice !== "number") return choice;
+  return Number($(`#${prefix}-padding-n`).value || 0);
+}
+
+function convRequest() {
+  return {
+    input: state.input,
+    kernel: state.kernel,
+    stride: Number($("#conv-stride").value || 1),
+    padding: paddingValue("conv"),
+    bias: Number($("#conv-bias").value || 0),
+  };
+}
+
+// ---------- convolution ----------
+
+export async function runConv() {
+  if (!state.input || !state.kernel) return;
+  const seq = ++state.convSeq;
+  const body = convRequest();
+  $("#conv-card").dataset.busy = "true";
+  try {
+    const answer = await postJSON("/api/playground/conv", body);
+    if (seq !== state.convSeq) return;
+    state.conv = { ...answer, request: body };
+    renderConv();
+    if ($("#pool-source").value === "conv") await runPool();
+  } catch (error) {
+    if (seq === state.convSeq) showError(error);
+  } finally {
+    if (seq === state.convSeq) $("#conv-card").dataset.busy = "false";
+  }
+}
+
+const runConvSoon = debounce(runConv, 220);
+
+function isPadFor(pads, rows, cols) {
+  return (r, c) => r < pads.top || r >= rows - pads.bottom || c < pads.left || c >= cols - pads.right;
+}
+
+function renderConv() {
+  const conv = state.conv;
+  const rows = conv.padded.length;
+  const cols = conv.padded[0].length;
+  const [oh, ow] = conv.output_shape;
+  const isPad = isPadFor(conv.pads, rows, cols);
+  const cell = NumberGrid.cellSize(rows, cols, inputGrid.opts);
+  inputGrid.render(conv.padded, { isPad, cell });
+  outputGrid.render(conv.output, { fillable: true, cell });
+  const h0 = state.input.length;
+  const w0 = state.input[0].length;
+  $("#conv-input-shape").textContent = `${h0} × ${w0}${rows !== h0 || cols !== w0 ? ` → padded ${rows} × ${cols}` : ""}`;
+  const size = $("#conv-output-size");
+  size.textContent = `${oh} × ${ow}`;
+  size.dataset.rows = oh;
+  size.dataset.cols = ow;
+  $("#conv-output-shape").textContent = `${oh} × ${ow}`;
+  renderFormula($("#conv-formula"), conv, "conv");
+  $("#conv-explain").textContent = (conv.explain || []).join("\n");
+  convStepper.setCount(oh * ow, 0);
+}
+
+function renderFormula(host, answer, kind) {
+  const f = answer.formula || {};
+  const p = answer.pads;
+  const [sh, sw] = answer.stride;
+  const [kh, kw] = kind === "conv" ? answer.kernel_size : answer.pool_size;
+  clear(host).append(
+    h("div", { class: "formula-line", "data-testid": `${kind}-formula-height` }, h("code", {}, f.height || "")),
+    h("div", { class: "formula-line", "data-testid": `${kind}-formula-width` }, h("code", {}, f.width || "")),
+    h(
+      "p",
+      { class: "muted" },
+      `window ${kh} × ${kw}, stride ${sh}${sw !== sh ? ` × ${sw}` : ""}, padding top ${p.top}, bottom ${p.bottom}, left ${p.left}, right ${p.right}`,
+    ),
+  );
+}
+
+function describeCell(k, answer) {
+  if (!answer) return "";
+  const ow = answer.output_shape[1];
+  const total = answer.output_shape[0] * ow;
+  return `cell (${Math.floor(k / ow)}, ${k % ow}) · ${k + 1} of ${total}`;
+}
+
+function stepConv(k) {
+  const conv = state.conv;
+  if (!conv) return;
+  const ow = conv.output_shape[1];
+  const i = Math.floor(k / ow);
+  const j = k % ow;
+  const [sh, sw] = conv.stride;
+  const [kh, kw] = conv.kernel_size;
+  inputGrid.setWindow(i * sh, j * sw, kh, kw);
+  outputGrid.setFilled(k);
+  outputGrid.setCurrent(i, j);
+  renderConvCalc(i, j);
+}
+
+function miniGrid(values, testid, scale, opts = {}) {
+  const host = h("div", { class: "mini" });
+  const grid = new NumberGrid(host, { testid, maxPx: opts.maxPx || 140, maxCell: 32, minNumbers: 16, label: testid });
+  grid.render(values, { scale, isPad: opts.isPad });
+  return { host, grid };
+}
+
+function renderConvCalc(i, j) {
+  const conv = state.conv;
+  const [sh, sw] = conv.stride;
+  const [kh, kw] = conv.kernel_size;
+  const r0 = i * sh;
+  const c0 = j * sw;
+  const windowValues = conv.padded.slice(r0, r0 + kh).map((row) => row.slice(c0, c0 + kw));
+  const products = conv.products[i][j];
+  const productRows = Array.from({ length: kh }, (_, r) => products.slice(r * kw, (r + 1) * kw));
+  const inputScale = makeScale(conv.padded.flat());
+  const rows = conv.padded.length;
+  const cols = conv.padded[0].length;
+  const isPad = (r, c) => isPadFor(conv.pads, rows, cols)(r + r0, c + c0);
+  const value = conv.output[i][j];
+  const bias = conv.request.bias;
+  const terms = products.map((p) => full(p));
+  const sum =
+    products.length <= 9
+      ? `${terms.join(" + ").replace(/\+ -/g, "− ")}${bias ? ` + ${full(bias)}` : ""}`
+      : `the sum of the ${products.length} products${bias ? ` + bias ${full(bias)}` : ""}`;
+  const host = clear($("#conv-calc"));
+  host.append(
+    h(
+      "div",
+      { class: "calc-row" },
+      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "window"), miniGrid(windowValues, "calc-window", inputScale, { isPad }).host),
+      h("span", { class: "op" }, "⊙"),
+      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "kernel"), miniGrid(state.conv.request.kernel, "calc-kernel").host),
+      h("span", { class: "op" }, "="),
+      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "products"), miniGrid(productRows, "calc-products").host),
+    ),
+    h(
+      "div",
+      { class: "calc-sum", "data-testid": "conv-sum", "data-value": String(value), "data-i": i, "data-j": j },
+      h("span", { class: "muted" }, `output[${i}, ${j}] = `),
+      h("span", { class: "terms" }, sum),
+      h("span", { class: "eq" }, " = "),
+      h("strong", {}, full(value)),
+    ),
+  );
+}
+
+// ---------- pooling ----------
+
+async function runPool() {
+  const source = $("#pool-source").value;
+  const input = source === "conv" ? state.conv && state.conv.output : state.input;
+  if (!input) return;
+  const size = Number($("#pool-size").value || 2);
+  const body = {
+    input,
+    mode: $("#pool-mode").value,
+    size,
+    stride: Number($("#pool-stride").value || size),
+    padding: paddingValue("pool"),
+  };
+  const seq = ++state.poolSeq;
+  try {
+    const answer = await postJSON("/api/playground/pool", body);
+    if (seq !== state.poolSeq) return;
+    state.pool = { ...answer, request: body };
+    renderPool();
+  } catch (error) {
+    if (seq === state.poolSeq) showError(error);
+  }
+}
+
+const runPoolSoon = debounce(runPool, 200);
+
+function renderPool() {
+  const pool = state.pool;
+  const rows = pool.padded.length;
+  const cols = pool.padded[0].length;
+  const [oh, ow] = pool.output_shape;
+  const isPad = isPadFor(pool.pads, rows, cols);
+  const cell = NumberGrid.cellSize(rows, cols, poolInGrid.opts);
+  const scale = makeScale([...pool.padded.flat(), ...pool.output.flat()]);
+  poolInGrid.render(pool.padded, { isPad, cell, scale });
+  poolOutGrid.render(pool.output, { fillable: true, cell: Math.max(cell, Math.min(46, cell * 1.5)), scale });
+  const size = $("#pool-output-size");
+  size.textContent = `${oh} × ${ow}`;
+  size.dataset.rows = oh;
+  size.dataset.cols = ow;
+  $("#pool-input-shape").textContent = `${pool.request.input.length} × ${pool.request.input[0].length} (${
+    $("#pool-source").value === "conv" ? "the convolution's output" : "the input"
+  })`;
+  renderFormula($("#pool-formula"), pool, "pool");
+  $("#pool-explain").textContent = (pool.explain || []).join("\n");
+  poolStepper.setCount(oh * ow, 0);
+}
+
+function stepPool(k) {
+  const pool = state.pool;
+  if (!pool) return;
+  const ow = pool.output_shape[1];
+  const i = Math.floor(k / ow);
+  const j = k % ow;
+  const [sh, sw] = pool.stride;
+  const [ph, pw] = pool.pool_size;
+  poolInGrid.setWindow(i * sh, j * sw, ph, pw);
+  poolOutGrid.setFilled(k);
+  poolOutGrid.setCurrent(i, j);
+  const picked = pool.picked ? pool.picked[i][j] : null;
+  if (picked) poolInGrid.setPicked(picked[0], picked[1]);
+  else poolInGrid.setPicked(null);
+  const r0 = i * sh;
+  const c0 = j * sw;
+  const windowValues = pool.padded.slice(r0, r0 + ph).map((row) => row.slice(c0, c0 + pw));
+  const scale = makeScale(pool.padded.flat());
+  const rows = pool.padded.length;
+  const cols = pool.padded[0].length;
+  const isPad = (r, c) => isPadFor(pool.pads, rows, cols)(r + r0, c + c0);
+  const mini = miniGrid(windowValues, "pool-window", scale, { isPad });
+  if (picked) mini.grid.setPicked(picked[0] - r0, picked[1] - c0);
+  const value = pool.output[i][j];
+  const counted = windowValues.flat().filter((v) => v !== null).length;
+  const how =
+    pool.request.mode === "max"
+      ? `max of the ${counted} cells`
+      : `mean of the ${counted} cells${counted < ph * pw ? " (padding is ignored)" : ""}`;
+  clear($("#pool-calc")).append(
+    h("div", { class: "calc-row" }, h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "window"), mini.host)),
+    h(
+      "div",
+      { class: "calc-sum", "data-testid": "pool-sum", "data-value": String(value), "data-i": i, "data-j": j },
+      h("span", { class: "muted" }, `output[${i}, ${j}] = `),
+      h("span", { class: "terms" }, how),
+      h("span", { class: "eq" }, " = "),
+      h("strong", {}, full(value)),
+    ),
+  );
+}
+
+// ---------- runs for the sample source ----------
+
+export function setRuns(runs) {
+  const select = clear($("#sample-run"));
+  runs.forEach((run) => select.append(h("option", { value: run.name }, run.name)));
+  $("#sample-empty").hidden = runs.length > 0;
+  $("#sample-run").disabled = runs.length === 0;
+}
+
+// ---------- setup ----------
+
+export async function init(info) {
+  state.presets = info.presets || {};
+  state.limits = { ...state.limits, ...(info.limits || {}) };
+  inputGrid = new NumberGrid($("#conv-input"), { testid: "conv-input", maxPx: 380, maxCell: 40, label: "padded input" });
+  outputGrid = new NumberGrid($("#conv-output"), { testid: "conv-output", maxPx: 380, maxCell: 40, label: "output" });
+  poolInGrid = new NumberGrid($("#pool-input"), { testid: "pool-input", maxPx: 360, label: "pooling input" });
+  poolOutGrid = new NumberGrid($("#pool-output"), { testid: "pool-output", maxPx: 360, label: "pooling output" });
+  convStepper = new Stepper($("#conv-stepper"), {
+    testid: "conv-step",
+    onStep: stepConv,
+    describe: (k) => describeCell(k, state.conv),
+  });
+  poolStepper = new Stepper($("#pool-stepper"), {
+    testid: "pool-step",
+    onStep: stepPool,
+    describe: (k) => describeCell(k, state.pool),
+  });
+  setActive(convStepper);
+  $("#pool-card").addEventListener("pointerdown", () => setActive(poolStepper));
+  $("#conv-card").addEventListener("pointerdown", () => setActive(convStepper));
+
+  const presetSelect = clear($("#kernel-preset"));
+  Object.keys(state.presets).forEach((name) => presetSelect.append(h("option", { value: name }, PRESET_NAMES[name] || name)));
+  presetSelect.append(h("option", { value: "custom" }, "Custom (type the numbers)"));
+  presetSelect.addEventListener("change", () => {
+    if (presetSelect.value !== "custom") {
+      setKernel(state.presets[presetSelect.value]);
+      runConv();
+    }
+  });
+  const sizeSelect = clear($("#kernel-size"));
+  for (let n = 1; n <= Math.min(7, state.limits.kernel); n++) sizeSelect.append(h("option", { value: n }, `${n} × ${n}`));
+  sizeSelect.addEventListener("change", () => resizeKernel(Number(sizeSelect.value)));
+  const first = state.presets.vertical_edge ? "vertical_edge" : Object.keys(state.presets)[0];
+  presetSelect.value = first || "custom";
+  setKernel(first ? state.presets[first] : [[1]]);
+
+  for (const id of ["#conv-stride", "#conv-bias", "#conv-padding-n"]) $(id).addEventListener("input", runConvSoon);
+  $("#conv-padding").addEventListener("change", runConv);
+  for (const id of ["#pool-mode", "#pool-source", "#pool-padding"]) $(id).addEventListener("change", runPool);
+  for (const id of ["#pool-size", "#pool-stride", "#pool-padding-n"]) $(id).addEventListener("input", runPoolSoon);
+
+  $$("#input-source button").forEach((b) => b.addEventListener("click", () => chooseSource(b.dataset.source)));
+  $("#sample-run").addEventListener("change", () => guard(loadRunSamples));
+  $("#sample-size").addEventListener("change", () => guard(loadRunSamples));
+  $("#grid-apply").addEventListener("click", () => {
+    try {
+      setInput(parseGrid($("#grid-text").value, state.limits.grid), "typed numbers");
+    } catch (error) {
+      showError(error);
+    }
+  });
+  drawPad = new DrawPad($("#draw-host"), { testid: "play-draw", onChange: () => useDrawing(true) });
+  $("#draw-clear").addEventListener("click", () => drawPad.clear());
+  $("#draw-use").addEventListener("click", () => useDrawing(false));
+  $("#draw-size").addEventListener("change", () => useDrawing(true));
+
+  // Start on the built-in digit 3 when the digits come quickly; otherwise on a typed 3 of small
+  // integers, so that the page is usable at once (the digit thumbnails appear when they come).
+  const digits = guard(loadDigits);
+  const quick = await Promise.race([digits, new Promise((resolve) => setTimeout(() => resolve(null), 400))]);
+  const start = quick && (quick.find((d) => d.label.endsWith("3")) || quick[0]);
+  if (start) {
+    const button = $(`#digit-thumbs [data-id="${start.id}"]`);
+    if (button) button.classList.add("chosen");
+    await setInput(start.grid, start.label);
+  } else {
+    await setInput(STARTER, "a typed 3 (small integers)");
+  }
+}
+
+const STARTER = [
+  [0, 0, 0, 0, 0, 0, 0, 0],
+  [0, 0, 9, 9, 9, 9, 0, 0],
+  [0, 0, 0, 0, 0, 9, 0, 0],
+  [0, 0, 0, 9, 9, 9, 0, 0],
+  [0, 0, 0, 0, 0, 9, 0, 0],
+  [0, 0, 0, 0, 0, 9, 0, 0],
+  [0, 0, 9, 9, 9, 9, 0, 0],
+  [0, 0, 0, 0, 0, 0, 0, 0],
+];
+
+function useDrawing(quiet) {
+  if (drawPad.empty) {
+    if (!quiet) showError("the drawing is empty: draw a digit with the mouse first");
+    return;
+  }
+  const n = Number($("#draw-size").value);
+  setInput(drawPad.toGrid(n), "your drawing");
+}

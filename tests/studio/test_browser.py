@@ -1,0 +1,654 @@
+"""The studio page in a real browser: the system's headless Chromium, driven by Selenium.
+
+The real ``cnnlab studio`` entry point serves the ``runs_dir`` fixture's two runs. The tests step
+the convolution and pooling and read the numbers off the page (checked against ``cnnlab.ops``),
+switch the padding, upload an image (checked against ``cnnlab.training.predict_images``), open a
+feature map's kernels, walk the runs view, and after every test check that the browser console
+has no error. Screenshots of each view go under the pytest temp folder, and also under
+``$CNNLAB_STUDIO_SCREENSHOTS`` (as ``studio-*.png``) when that is set.
+
+Without Chromium and chromedriver the module skips with the reason, except under ``CI`` (set):
+CI always has them (``.ci/run`` installs them), so there it fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlab.ops import conv2d_forward, pool2d_forward
+
+selenium = pytest.importorskip(
+    "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
+)
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CNNLAB = Path(sys.executable).with_name("cnnlab")
+WIDTH, HEIGHT = 1440, 1000
+SCREENSHOTS_ENV = "CNNLAB_STUDIO_SCREENSHOTS"
+# A 4xx answer the page asked for on purpose shows in the console as a failed resource load.
+FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Studio:
+    """``cnnlab studio`` in a subprocess; its output is drained by a thread (kept for errors)."""
+
+    def __init__(self, runs: Path):
+        if not CNNLAB.exists():
+            pytest.fail(f"the cnnlab entry point is not installed beside {sys.executable}")
+        port = _free_port()
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [str(CNNLAB), "studio", "--runs", str(runs), "--port", str(port), "--no-open"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+        )
+        self.lines: list[str] = []
+        found: queue.Queue[str] = queue.Queue()
+
+        def drain() -> None:
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip())
+                match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+                if match:
+                    found.put(match.group(0))
+
+        threading.Thread(target=drain, daemon=True).start()
+        try:
+            self.url = found.get(timeout=90)
+        except queue.Empty:
+            self.stop()
+            pytest.fail("cnnlab studio printed no URL in 90 s:\n" + "\n".join(self.lines[-30:]))
+        assert self.url == f"http://127.0.0.1:{port}/", self.url
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "api/info", timeout=5) as answer:
+                    json.load(answer)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    pytest.fail("cnnlab studio does not answer:\n" + "\n".join(self.lines[-30:]))
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser_paths() -> tuple[str, str]:
+    chromium, driver = _chromium(), shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    missing = " and ".join(
+        n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p
+    )
+    reason = (
+        f"{missing} not found: install the chromium and chromium-driver packages "
+        "to run the browser tests"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, where they must be installed)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def studio(runs_dir: Path, browser_paths) -> str:
+    server = Studio(runs_dir)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(browser_paths, tmp_path_factory: pytest.TempPathFactory):
+    chromium, chromedriver = browser_paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--window-size={WIDTH},{HEIGHT}",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    browser.set_window_size(WIDTH, HEIGHT)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Where screenshots go: the pytest temp folder, and $CNNLAB_STUDIO_SCREENSHOTS when set."""
+    places = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get(SCREENSHOTS_ENV):
+        extra = Path(os.environ[SCREENSHOTS_ENV])
+        extra.mkdir(parents=True, exist_ok=True)
+        places.append(extra)
+    return places
+
+
+@pytest.fixture(autouse=True)
+def console_is_clean(request, driver):
+    """After each test: no error in the browser console (only the 4xx a test asked for)."""
+    driver.get_log("browser")  # start from an empty log
+    yield
+    allowed = getattr(request.node, "allowed_failed_loads", 0)
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    expected = [e for e in errors if FAILED_LOAD.search(e["message"])][:allowed]
+    unexpected = [e["message"] for e in errors if e not in expected]
+    assert not unexpected, "errors in the browser console:\n" + "\n".join(unexpected)
+
+
+# ---------- helpers ----------
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception:  # the element is being redrawn: try again
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def by_testid(root, testid: str, many: bool = False):
+    selector = f'[data-testid="{testid}"]'
+    return (
+        root.find_elements(By.CSS_SELECTOR, selector)
+        if many
+        else root.find_element(By.CSS_SELECTOR, selector)
+    )
+
+
+def open_view(driver, url: str, view: str) -> None:
+    """A fresh page (a new hash alone would not reload it) on ``view``."""
+    driver.get("about:blank")
+    driver.get(f"{url}#{view}")
+    wait_for(
+        lambda: driver.execute_script("return document.body.dataset.ready") == "true",
+        "the page to be ready",
+    )
+    wait_for(
+        lambda: driver.execute_script("return document.body.dataset.view") == view,
+        f"the {view} view",
+    )
+
+
+def screenshot(driver, shots: list[Path], name: str) -> None:
+    """A screenshot of the whole page (at most 2600 px high), under each of ``shots``."""
+    height = driver.execute_script(
+        "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
+    )
+    metrics = {"width": WIDTH, "height": min(int(height), 2600), "deviceScaleFactor": 1}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "mobile": False})
+    try:
+        time.sleep(0.4)
+        png = driver.get_screenshot_as_png()
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    for n, folder in enumerate(shots):
+        (folder / (f"studio-{name}.png" if n else f"{name}.png")).write_bytes(png)
+
+
+def grid_values(driver, testid: str) -> tuple[np.ndarray, list[list[bool]]]:
+    """A grid's numbers (data-value) and which cells are filled in."""
+    cells = driver.execute_script(
+        """const svg = document.querySelector(`[data-testid="${arguments[0]}"]`);
+        return [...svg.querySelectorAll("g.cell")].map(g => [+g.dataset.r, +g.dataset.c,
+            g.dataset.value, !g.classList.contains("empty"), g.textContent]);""",
+        testid,
+    )
+    rows = max(c[0] for c in cells) + 1
+    cols = max(c[1] for c in cells) + 1
+    values = np.full((rows, cols), np.nan)
+    filled = [[False] * cols for _ in range(rows)]
+    for r, c, value, is_filled, _text in cells:
+        values[r, c] = float(value) if value != "" else np.nan
+        filled[r][c] = is_filled
+    return values, filled
+
+
+def shown_text(driver, testid: str, r: int, c: int) -> str:
+    return driver.execute_script(
+        """const [id, r, c] = arguments;
+        const grid = document.querySelector(`[data-testid="${id}"]`);
+        return grid.querySelector(`g.cell[data-r="${r}"][data-c="${c}"]`).textContent;""",
+        testid,
+        r,
+        c,
+    )
+
+
+def type_into(element, text: str) -> None:
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(Keys.DELETE)
+    element.send_keys(text)
+
+
+def conv_size(driver) -> tuple[int, int]:
+    el = by_testid(driver, "conv-output-size")
+    return int(el.get_attribute("data-rows")), int(el.get_attribute("data-cols"))
+
+
+def set_typed_input(driver, grid: np.ndarray) -> None:
+    by_testid(driver, "source-type").click()
+    box = by_testid(driver, "grid-text")
+    box.clear()
+    box.send_keys("\n".join(" ".join(str(int(v)) for v in row) for row in grid))
+    by_testid(driver, "grid-apply").click()
+    wait_for(
+        lambda: grid_values(driver, "conv-input")[0].shape[1] >= grid.shape[1], "the typed grid"
+    )
+
+
+def set_kernel(driver, kernel: np.ndarray) -> None:
+    Select(by_testid(driver, "kernel-size")).select_by_value(str(kernel.shape[0]))
+    for r in range(kernel.shape[0]):
+        for c in range(kernel.shape[1]):
+            cell = driver.find_element(
+                By.CSS_SELECTOR, f'[data-testid="kernel-cell"][data-r="{r}"][data-c="{c}"]'
+            )
+            type_into(cell, str(int(kernel[r, c])))
+
+
+# ---------- the tests ----------
+
+INPUT = np.array(
+    [
+        [0, 1, 2, 3, 4, 5, 6],
+        [7, 8, 9, 8, 7, 6, 5],
+        [1, 0, 3, 0, 5, 0, 7],
+        [9, 9, 9, 1, 1, 1, 2],
+        [2, 4, 6, 8, 6, 4, 2],
+        [5, 3, 1, 0, 1, 3, 5],
+    ],
+    dtype=np.float64,
+)
+KERNEL = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
+
+
+def test_page_loads_and_reports_its_start_time(driver, studio, shots):
+    driver.get(studio)
+    wait_for(
+        lambda: driver.execute_script("return document.body.dataset.ready") == "true",
+        "data-ready",
+        timeout=30,
+    )
+    timing = driver.execute_script(
+        """const nav = performance.getEntriesByType("navigation")[0];
+        return {ready_ms: window.studioReadyMs, dom_content_loaded_ms: nav.domContentLoadedEventEnd,
+                load_ms: nav.loadEventEnd};"""
+    )
+    assert driver.title == "cnnlab studio"
+    assert [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".tabs a")] == [
+        "Playground",
+        "Model explorer",
+        "Runs",
+    ]
+    assert conv_size(driver) == (6, 6)  # an 8 x 8 digit, a 3 x 3 kernel, 'valid'
+    assert not by_testid(driver, "message").is_displayed()
+    for folder in shots:
+        (folder / "studio-timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    ready, loaded = timing["ready_ms"], timing["dom_content_loaded_ms"]
+    print(
+        f"\nstudio page ready (data-ready) after {ready:.0f} ms; DOMContentLoaded {loaded:.0f} ms"
+    )
+    assert (
+        timing["ready_ms"] < 20_000
+    )  # a sanity bound; the figure itself is a benchmark for the README
+    # The picture for the README: the built-in digit 3, a few steps into both step-throughs.
+    thumbs = wait_for(lambda: by_testid(driver, "digit-thumb", many=True), "the digit thumbnails")
+    next(t for t in thumbs if t.text.strip() == "3").click()
+    wait_for(lambda: "digit 3" in by_testid(driver, "input-label").text, "the digit 3")
+    for _ in range(9):
+        by_testid(driver, "conv-step-next").click()
+    for _ in range(5):
+        by_testid(driver, "pool-step-next").click()
+    screenshot(driver, shots, "playground")
+
+
+def test_stepping_the_convolution_shows_cnnlab_ops_numbers(driver, studio):
+    open_view(driver, studio, "playground")
+    set_typed_input(driver, INPUT)
+    set_kernel(driver, KERNEL)
+    type_into(by_testid(driver, "conv-stride"), "2")
+    expected = conv2d_forward(INPUT[None, :, :, None], KERNEL[:, :, None, None], stride=2)[0][
+        0, :, :, 0
+    ]
+    wait_for(lambda: conv_size(driver) == expected.shape, f"output size {expected.shape}")
+    wait_for(
+        lambda: np.array_equal(grid_values(driver, "calc-kernel")[0], KERNEL), "the typed kernel"
+    )
+
+    padded, _ = grid_values(driver, "conv-input")
+    np.testing.assert_array_equal(padded, INPUT)  # 'valid': no padding cells
+    by_testid(driver, "conv-step-first").click()
+    steps = 3
+    for _ in range(steps):
+        by_testid(driver, "conv-step-next").click()
+    values, filled = grid_values(driver, "conv-output")
+    ow = expected.shape[1]
+    for k in range(expected.size):
+        i, j = divmod(k, ow)
+        assert filled[i][j] == (k <= steps), (i, j, filled)
+        if k <= steps:
+            assert values[i, j] == pytest.approx(expected[i, j], abs=1e-9)
+            assert float(shown_text(driver, "conv-output", i, j)) == pytest.approx(expected[i, j])
+    i, j = divmod(steps, ow)
+    calc = by_testid(driver, "conv-sum")
+    assert (int(calc.get_attribute("data-i")), int(calc.get_attribute("data-j"))) == (i, j)
+    assert float(calc.get_attribute("data-value")) == pytest.approx(expected[i, j])
+    window, _ = grid_values(driver, "calc-window")
+    np.testing.assert_array_equal(window, INPUT[2 * i : 2 * i + 3, 2 * j : 2 * j + 3])
+    products, _ = grid_values(driver, "calc-products")
+    np.testing.assert_allclose(products, window * KERNEL)
+
+    # The keyboard: the arrow steps back; End fills in every cell.
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_LEFT)
+    wait_for(
+        lambda: by_testid(driver, "conv-step").get_attribute("data-k") == str(steps - 1),
+        "a step back",
+    )
+    body.send_keys(Keys.END)
+    values, filled = wait_for(
+        lambda: (lambda v, f: (v, f) if all(map(all, f)) else None)(
+            *grid_values(driver, "conv-output")
+        ),
+        "all cells",
+    )
+    np.testing.assert_allclose(values, expected)
+    # Space plays from the first cell again; it keeps going until paused.
+    body.send_keys(Keys.SPACE)
+    wait_for(
+        lambda: by_testid(driver, "conv-step").get_attribute("data-playing") == "true", "playing"
+    )
+
+
+def test_same_padding_changes_the_output_size(driver, studio):
+    open_view(driver, studio, "playground")
+    set_typed_input(driver, INPUT)
+    set_kernel(driver, KERNEL)
+    type_into(by_testid(driver, "conv-stride"), "2")
+    valid = conv2d_forward(INPUT[None, :, :, None], KERNEL[:, :, None, None], stride=2)[0][
+        0, :, :, 0
+    ]
+    same = conv2d_forward(
+        INPUT[None, :, :, None], KERNEL[:, :, None, None], stride=2, padding="same"
+    )[0][0, :, :, 0]
+    assert valid.shape != same.shape
+    wait_for(lambda: conv_size(driver) == valid.shape, "the 'valid' output size")
+    before = by_testid(driver, "conv-output-size").text
+
+    Select(by_testid(driver, "conv-padding")).select_by_value("same")
+    wait_for(lambda: conv_size(driver) == same.shape, "the 'same' output size")
+    assert by_testid(driver, "conv-output-size").text != before
+    assert by_testid(driver, "conv-output-size").text == f"{same.shape[0]} × {same.shape[1]}"
+    height = by_testid(driver, "conv-formula-height").text
+    assert height.endswith(f"= {same.shape[0]}"), height
+    pads = driver.find_elements(By.CSS_SELECTOR, '[data-testid="conv-input"] g.cell.pad')
+    assert pads, "the padding cells are not marked"
+    by_testid(driver, "conv-step-last").click()
+    values, _ = grid_values(driver, "conv-output")
+    np.testing.assert_allclose(values, same)
+
+
+def test_pooling_steps_match_cnnlab_ops(driver, studio):
+    open_view(driver, studio, "playground")
+    Select(by_testid(driver, "pool-source")).select_by_value("input")
+    wait_for(
+        lambda: "the input" in driver.find_element(By.ID, "pool-input-shape").text,
+        "pooling of the input",
+    )
+    digit, _ = grid_values(driver, "conv-input")  # the default digit, 'valid': no padding
+    expected = pool2d_forward(digit[None, :, :, None], 2, stride=2, mode="max")[0][0, :, :, 0]
+    by_testid(driver, "pool-step-next").click()
+    values, filled = grid_values(driver, "pool-output")
+    assert filled[0][:2] == [True, True] and not filled[0][2]
+    np.testing.assert_allclose(values[0, :2], expected[0, :2])
+    assert (
+        driver.find_element(By.CSS_SELECTOR, '[data-testid="pool-input"] .picked').get_attribute(
+            "visibility"
+        )
+        == "visible"
+    )
+
+    Select(by_testid(driver, "pool-mode")).select_by_value("average")
+    average = pool2d_forward(digit[None, :, :, None], 2, stride=2, mode="average")[0][0, :, :, 0]
+    by_testid(driver, "pool-step-last").click()
+    wait_for(
+        lambda: np.allclose(grid_values(driver, "pool-output")[0], average, atol=1e-4),
+        "the average pooling output",
+    )
+
+
+def test_a_bad_setting_shows_the_servers_error_in_one_line(request, driver, studio):
+    open_view(driver, studio, "playground")
+    set_typed_input(driver, np.array([[1, 2], [3, 4]]))  # smaller than the 3 x 3 kernel, 'valid'
+    message = wait_for(
+        lambda: by_testid(driver, "message").is_displayed() and by_testid(driver, "message-text"),
+        "the error",
+    )
+    text = message.text
+    assert text and "\n" not in text and "Traceback" not in text
+    request.node.allowed_failed_loads = 1  # the 400 answer this test asked for
+
+
+def _digit_png(path: Path) -> Path:
+    from PIL import Image
+
+    from cnnlab.data import digits_arrays
+
+    x, y, _ = digits_arrays()
+    index = int(np.flatnonzero(y == 7)[0])
+    Image.fromarray(x[index, :, :, 0]).resize((32, 32), Image.NEAREST).save(path)
+    return path
+
+
+@pytest.mark.parametrize("run", ["digits-numpy", "digits-keras"])
+def test_an_uploaded_image_gets_the_probabilities_of_cnnlab_predict(
+    driver, studio, runs_dir, tmp_path, run, shots
+):
+    from cnnlab.training import predict_images
+
+    image = _digit_png(tmp_path / "seven.png")
+    open_view(driver, studio, "explorer")
+    Select(by_testid(driver, "explore-run")).select_by_value(run)
+    wait_for(lambda: by_testid(driver, "explore-sample", many=True), "the run's samples")
+    by_testid(driver, "explore-file").send_keys(str(image))
+    result = by_testid(driver, "explore-result")
+    wait_for(
+        lambda: (
+            (result.get_attribute("data-image-id") or "").startswith("u:")
+            and result.get_attribute("data-busy") == "false"
+        ),
+        "the upload's answer",
+        timeout=60,
+    )
+
+    rows = by_testid(driver, "prob-row", many=True)
+    shown = [(r.get_attribute("data-class"), float(r.get_attribute("data-p"))) for r in rows]
+    expected = predict_images(runs_dir / run, [image], top_k=len(shown))[0]
+    assert dict(shown) == pytest.approx(dict(expected), abs=1e-4)
+    predicted = by_testid(driver, "explore-predicted")
+    assert predicted.get_attribute("data-class") == expected[0][0]
+    assert (
+        rows[0].find_element(By.CSS_SELECTOR, ".bar-value").text == f"{expected[0][1] * 100:.1f}%"
+    )
+    layers = by_testid(driver, "layer", many=True)
+    assert layers and all(layer.find_element(By.CSS_SELECTOR, ".shape").text for layer in layers)
+    conv = [layer for layer in layers if layer.get_attribute("data-type") == "Conv2D"][0]
+    channels = json.loads(conv.get_attribute("data-shape"))[-1]
+    assert len(conv.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map"]')) == channels
+    if run == "digits-numpy":
+        screenshot(driver, shots, "explorer")
+
+
+def test_clicking_a_feature_map_shows_its_kernels_and_steps_its_sums(driver, studio, shots):
+    open_view(driver, studio, "explorer")
+    Select(by_testid(driver, "explore-run")).select_by_value("digits-numpy")
+    result = by_testid(driver, "explore-result")
+    wait_for(
+        lambda: (
+            result.get_attribute("data-ready") == "true"
+            and result.get_attribute("data-busy") == "false"
+        ),
+        "the first sample",
+        timeout=60,
+    )
+    maps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map"][data-detail="true"]')
+    assert maps, "no feature map can be opened"
+    target = maps[-1]  # the last Conv2D layer: several input channels
+    layer, channel = target.get_attribute("data-layer"), target.get_attribute("data-channel")
+    target.click()
+    detail = by_testid(driver, "detail")
+    wait_for(
+        lambda: (
+            detail.get_attribute("data-ready") == "true"
+            and detail.get_attribute("data-layer") == layer
+        ),
+        "the feature map's detail",
+        timeout=30,
+    )
+    assert detail.get_attribute("data-channel") == channel
+    kernels = by_testid(detail, "detail-kernel", many=True)
+    inputs = by_testid(detail, "detail-input", many=True)
+    assert len(kernels) == len(inputs) >= 1
+    assert all(k.get_attribute("src").startswith("data:image/png;base64,") for k in kernels)
+    assert by_testid(detail, "detail-bias").get_attribute("data-value")
+
+    def cell_sums():
+        shares = [
+            float(s.get_attribute("data-value"))
+            for s in by_testid(detail, "detail-share", many=True)
+        ]
+        bias = float(by_testid(detail, "detail-bias").get_attribute("data-value"))
+        z = float(by_testid(detail, "detail-z").get_attribute("data-value"))
+        out = float(by_testid(detail, "detail-out").get_attribute("data-value"))
+        return shares, bias, z, out
+
+    shares, bias, z, out = cell_sums()
+    if len(shares) == len(kernels):  # every input channel is drawn
+        assert sum(shares) + bias == pytest.approx(z, abs=1e-4)
+    assert out == pytest.approx(max(z, 0.0) if "relu" in detail.text else z, abs=1e-4)
+    if (
+        int(detail.get_attribute("data-k") or 0) == 0
+        and by_testid(detail, "detail-output").get_attribute("data-cols") != "1"
+    ):
+        by_testid(detail, "detail-step-next").click()
+        wait_for(lambda: detail.get_attribute("data-k") == "1", "a step")
+    screenshot(driver, shots, "explorer-detail")
+
+
+def test_runs_view_curves_confusion_and_top_losses(driver, studio, runs_dir, shots):
+    open_view(driver, studio, "runs")
+    items = wait_for(lambda: by_testid(driver, "run-item", many=True), "the runs list")
+    assert sorted(i.get_attribute("data-name") for i in items) == ["digits-keras", "digits-numpy"]
+    main = by_testid(driver, "run-main")
+    run = main.get_attribute("data-run")
+    chart = wait_for(lambda: by_testid(driver, "curve-loss"), "the loss curve")
+    history = (runs_dir / run / "history.csv").read_text().splitlines()
+    epochs = len(history) - 1
+    assert len(chart.find_elements(By.CSS_SELECTOR, "circle")) == 2 * epochs
+    webdriver.ActionChains(driver).move_to_element(chart).perform()
+    tip = wait_for(
+        lambda: by_testid(driver, "tooltip").is_displayed() and by_testid(driver, "tooltip"),
+        "the hover values",
+    )
+    assert "epoch" in tip.text and "validation" in tip.text
+
+    cells = wait_for(lambda: by_testid(driver, "confusion-cell", many=True), "the confusion matrix")
+    counts = [int(c.get_attribute("data-count")) for c in cells]
+    metrics = json.loads((runs_dir / run / "metrics.json").read_text())
+    assert sum(counts) == metrics["test"]["n"]
+    wrong = [
+        c
+        for c in cells
+        if c.get_attribute("data-true") != c.get_attribute("data-pred")
+        and int(c.get_attribute("data-count"))
+    ]
+    cell = max(wrong or cells, key=lambda c: int(c.get_attribute("data-count")))
+    count = int(cell.get_attribute("data-count"))
+    cell.click()
+    images = by_testid(driver, "confusion-images")
+    wait_for(lambda: images.get_attribute("data-ready") == "true", "the cell's images")
+    assert len(by_testid(images, "confusion-image", many=True)) == min(count, 24)
+    wait_for(lambda: by_testid(driver, "top-loss", many=True), "the top losses")
+    screenshot(driver, shots, "runs")
+
+
+def test_with_no_runs_the_views_say_how_to_make_one(driver, browser_paths, tmp_path):
+    (tmp_path / "no-runs").mkdir()
+    server = Studio(tmp_path / "no-runs")
+    try:
+        for view in ("explorer", "runs"):
+            open_view(driver, server.url, view)
+            empty = by_testid(driver, f"{view}-empty")
+            assert empty.is_displayed()
+            assert "uv run cnnlab train" in empty.text
+        open_view(driver, server.url, "playground")
+        assert conv_size(driver) == (6, 6)
+        wait_for(lambda: by_testid(driver, "digit-thumb", many=True), "the digit thumbnails")
+    finally:
+        driver.get("about:blank")  # no request left in flight to a stopped server
+        server.stop()
