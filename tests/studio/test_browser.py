@@ -13,6 +13,7 @@ CI always has them (``.ci/run`` installs them), so there it fails instead.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -234,8 +235,8 @@ def open_view(driver, url: str, view: str) -> None:
     )
 
 
-def screenshot(driver, shots: list[Path], name: str) -> None:
-    """A screenshot of the whole page (at most 2600 px high), under each of ``shots``."""
+def screenshot(driver, shots: list[Path], name: str, element=None) -> None:
+    """A screenshot of the whole page (at most 2600 px high) or of one element, under ``shots``."""
     height = driver.execute_script(
         "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
     )
@@ -243,11 +244,17 @@ def screenshot(driver, shots: list[Path], name: str) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "mobile": False})
     try:
         time.sleep(0.4)
-        png = driver.get_screenshot_as_png()
+        png = element.screenshot_as_png if element is not None else driver.get_screenshot_as_png()
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    for n, folder in enumerate(shots):
-        (folder / (f"studio-{name}.png" if n else f"{name}.png")).write_bytes(png)
+    (shots[0] / f"{name}.png").write_bytes(png)
+    for folder in shots[1:]:  # for the docs: 256 colours, a third of the bytes
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            folder / f"studio-{name}.png", optimize=True
+        )
 
 
 def grid_values(driver, testid: str) -> tuple[np.ndarray, list[list[bool]]]:
@@ -347,8 +354,7 @@ def test_page_loads_and_reports_its_start_time(driver, studio, shots):
     ]
     assert conv_size(driver) == (6, 6)  # an 8 x 8 digit, a 3 x 3 kernel, 'valid'
     assert not by_testid(driver, "message").is_displayed()
-    for folder in shots:
-        (folder / "studio-timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    (shots[0] / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     ready, loaded = timing["ready_ms"], timing["dom_content_loaded_ms"]
     print(
         f"\nstudio page ready (data-ready) after {ready:.0f} ms; DOMContentLoaded {loaded:.0f} ms"
@@ -597,7 +603,7 @@ def test_clicking_a_feature_map_shows_its_kernels_and_steps_its_sums(driver, stu
     ):
         by_testid(detail, "detail-step-next").click()
         wait_for(lambda: detail.get_attribute("data-k") == "1", "a step")
-    screenshot(driver, shots, "explorer-detail")
+    screenshot(driver, shots, "explorer-detail", element=detail)
 
 
 def test_runs_view_curves_confusion_and_top_losses(driver, studio, runs_dir, shots):
@@ -637,9 +643,29 @@ def test_runs_view_curves_confusion_and_top_losses(driver, studio, runs_dir, sho
     screenshot(driver, shots, "runs")
 
 
-def test_with_no_runs_the_views_say_how_to_make_one(driver, browser_paths, tmp_path):
-    (tmp_path / "no-runs").mkdir()
-    server = Studio(tmp_path / "no-runs")
+def _start_training(source: Path, target: Path) -> None:
+    """A copy of a finished run that looks as if it were still training (epoch 2 of 5)."""
+    shutil.copytree(source, target)
+    (target / "metrics.json").unlink()
+    config = json.loads((target / "config.json").read_text())
+    config["epochs"] = 5
+    (target / "config.json").write_text(json.dumps(config))
+
+
+def _one_more_epoch(run: Path) -> None:
+    checkpoint = json.loads((run / "checkpoint.json").read_text())
+    for values in checkpoint["history"].values():
+        values.append(values[-1] * 0.9)
+    checkpoint["epochs_done"] += 1
+    (run / "checkpoint.json").write_text(json.dumps(checkpoint))
+
+
+def test_with_no_runs_the_views_say_how_to_make_one_then_a_run_trains_live(
+    driver, browser_paths, runs_dir, tmp_path, shots
+):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    server = Studio(runs)
     try:
         for view in ("explorer", "runs"):
             open_view(driver, server.url, view)
@@ -647,8 +673,20 @@ def test_with_no_runs_the_views_say_how_to_make_one(driver, browser_paths, tmp_p
             assert empty.is_displayed()
             assert "uv run cnnlab train" in empty.text
         open_view(driver, server.url, "playground")
-        assert conv_size(driver) == (6, 6)
-        wait_for(lambda: by_testid(driver, "digit-thumb", many=True), "the digit thumbnails")
+        assert conv_size(driver) == (6, 6)  # the playground needs no run
+
+        # A run appears and is still training: its curves follow each new epoch (2 s polls).
+        _start_training(runs_dir / "digits-numpy", runs / "live")
+        open_view(driver, server.url, "runs")
+        summary = wait_for(lambda: by_testid(driver, "run-summary"), "the run")
+        wait_for(lambda: summary.get_attribute("data-training") == "true", "the training badge")
+        assert by_testid(driver, "training-badge").is_displayed()
+        assert summary.get_attribute("data-epochs") == "2"
+        _one_more_epoch(runs / "live")
+        wait_for(lambda: summary.get_attribute("data-epochs") == "3", "the next epoch", timeout=10)
+        chart = by_testid(driver, "curve-loss")
+        assert len(chart.find_elements(By.CSS_SELECTOR, "circle")) == 2 * 3
+        wait_for(lambda: by_testid(driver, "top-loss", many=True), "the top losses")
     finally:
         driver.get("about:blank")  # no request left in flight to a stopped server
         server.stop()

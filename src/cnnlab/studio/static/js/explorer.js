@@ -51,8 +51,10 @@ async function chooseRun(name) {
   describeRun();
   hideDetail();
   const host = clear($("#explore-samples"));
+  host.append(h("p", { class: "hint" }, "Loading the run's test samples…"));
   const answer = await getJSON(`${runPath(name)}/samples?split=test&limit=24`);
   if (state.run !== name) return;
+  clear(host);
   answer.samples.forEach((sample) => {
     const button = h(
       "button",
@@ -81,14 +83,21 @@ function markChosen(button) {
 async function show(request) {
   const seq = ++state.seq;
   const run = state.run;
+  const status = $("#explore-status");
   $("#explore-result").dataset.busy = "true";
+  status.textContent = state.answer ? "Running the model…" : "Running the model… (the first image of a run loads it: a few seconds)";
+  const timer = setTimeout(() => (status.hidden = false), 150);
   try {
     const answer = await request();
     if (seq !== state.seq) return;
     state.answer = { ...answer, run };
     render();
   } finally {
-    if (seq === state.seq) $("#explore-result").dataset.busy = "false";
+    if (seq === state.seq) {
+      clearTimeout(timer);
+      status.hidden = true;
+      $("#explore-result").dataset.busy = "false";
+    }
   }
 }
 

@@ -84,7 +84,10 @@ async function loadRunSamples() {
   const host = clear($("#sample-thumbs"));
   if (!run) return;
   const size = $("#sample-size").value;
+  host.append(h("p", { class: "hint" }, "Loading the run's test images…"));
   const answer = await getJSON(`/api/playground/images?source=${encodeURIComponent(run)}&size=${size}`);
+  if ($("#sample-run").value !== run || $("#sample-size").value !== size) return;
+  clear(host);
   answer.images.forEach((image) =>
     host.append(thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`), "sample-grid-thumb")),
   );
@@ -217,7 +220,9 @@ function renderConv() {
   const cols = conv.padded[0].length;
   const [oh, ow] = conv.output_shape;
   const isPad = isPadFor(conv.pads, rows, cols);
-  const cell = NumberGrid.cellSize(rows, cols, inputGrid.opts);
+  const large = Math.max(rows, cols) > 10;
+  $("#conv-card .triptych").classList.toggle("large", large);
+  const cell = NumberGrid.cellSize(rows, cols, { maxPx: large ? 500 : 380, maxCell: 40 });
   inputGrid.render(conv.padded, { isPad, cell });
   outputGrid.render(conv.output, { fillable: true, cell });
   const h0 = state.input.length;
@@ -352,7 +357,9 @@ function renderPool() {
   const cols = pool.padded[0].length;
   const [oh, ow] = pool.output_shape;
   const isPad = isPadFor(pool.pads, rows, cols);
-  const cell = NumberGrid.cellSize(rows, cols, poolInGrid.opts);
+  const large = Math.max(rows, cols) > 10;
+  $("#pool-card .triptych").classList.toggle("large", large);
+  const cell = NumberGrid.cellSize(rows, cols, { maxPx: large ? 500 : 360, maxCell: 40 });
   const scale = makeScale([...pool.padded.flat(), ...pool.output.flat()]);
   poolInGrid.render(pool.padded, { isPad, cell, scale });
   poolOutGrid.render(pool.output, { fillable: true, cell: Math.max(cell, Math.min(46, cell * 1.5)), scale });
@@ -389,7 +396,7 @@ function stepPool(k) {
   const rows = pool.padded.length;
   const cols = pool.padded[0].length;
   const isPad = (r, c) => isPadFor(pool.pads, rows, cols)(r + r0, c + c0);
-  const mini = miniGrid(windowValues, "pool-window", scale, { isPad });
+  const mini = miniGrid(windowValues, "pool-window", scale, { isPad, maxPx: 160 });
   if (picked) mini.grid.setPicked(picked[0] - r0, picked[1] - c0);
   const value = pool.output[i][j];
   const counted = windowValues.flat().filter((v) => v !== null).length;

@@ -66,7 +66,7 @@ function choose(name) {
   const main = clear($("#run-main"));
   main.dataset.run = name;
   main.append(
-    h("div", { class: "card", id: "run-summary", "data-testid": "run-summary" }),
+    h("div", { class: "card", id: "run-summary", "data-testid": "run-summary" }, h("p", { class: "hint" }, "Reading the run…")),
     h(
       "div",
       { class: "card" },
@@ -80,14 +80,14 @@ function choose(name) {
         "div",
         { class: "card" },
         h("h3", {}, "Confusion matrix ", h("span", { class: "muted", id: "confusion-note" })),
-        h("div", { id: "confusion-host", class: "confusion-host" }),
+        h("div", { id: "confusion-host", class: "confusion-host" }, h("p", { class: "hint" }, "Computing the confusion matrix of the test split…")),
         h("div", { id: "confusion-images", "data-testid": "confusion-images" }),
       ),
       h(
         "div",
         { class: "card" },
         h("h3", {}, "Top losses ", h("span", { class: "muted" }, "— the test images the model is most wrong about, with Grad-CAM of its guess")),
-        h("div", { id: "top-losses", class: "top-losses", "data-testid": "top-losses" }),
+        h("div", { id: "top-losses", class: "top-losses", "data-testid": "top-losses" }, h("p", { class: "hint" }, "Finding the test images with the largest loss…")),
       ),
     ),
   );
