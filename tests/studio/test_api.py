@@ -468,3 +468,10 @@ def test_json_answers_hold_no_nan(client):
     text = client.post("/api/playground/pool", json={"input": [[1, 2, 3]], "padding": "same"}).text
     assert "NaN" not in text
     json.loads(text)
+
+
+def test_every_answer_carries_the_content_policy(client):
+    for response in (client.get("/api/info"), client.get("/nope"), client.get("/static/x.js")):
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"

@@ -12,7 +12,9 @@ docs/studio-api.md lists them. Safety rules, all tested:
 - every error is JSON ``{"error": "..."}`` with a 4xx status (a bug: 500, with the traceback
   in the server's log, never in the answer);
 - only the Host names of the address the server listens on are answered (a page elsewhere
-  cannot reach a studio on 127.0.0.1 through DNS rebinding).
+  cannot reach a studio on 127.0.0.1 through DNS rebinding);
+- every answer carries a content policy: the page runs only its own scripts and talks only
+  to this server.
 """
 
 from __future__ import annotations
@@ -70,6 +72,36 @@ class LocalHostOnly:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+CONTENT_POLICY = (
+    "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+    "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+"""The page runs only its own scripts, talks only to this server, and cannot be framed."""
+
+
+class SecurityHeaders:
+    """Add the content policy, ``nosniff`` and no-referrer to every answer (ASGI middleware)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -284,7 +316,7 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
     hosts = allowed_hosts if allowed_hosts is not None else LOCAL_HOSTS
     return Starlette(
         routes=routes,
-        middleware=[Middleware(LocalHostOnly, allowed=hosts)],
+        middleware=[Middleware(SecurityHeaders), Middleware(LocalHostOnly, allowed=hosts)],
         exception_handlers={
             HTTPException: not_found,
             CnnlabError: user_error,
