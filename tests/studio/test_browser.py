@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.ops import conv2d_forward, pool2d_forward
+from cnnlab.ops import conv2d_forward, pool2d_forward, resolve_padding
 
 selenium = pytest.importorskip(
     "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
@@ -286,6 +286,19 @@ def shown_text(driver, testid: str, r: int, c: int) -> str:
     )
 
 
+def draw(driver, canvas) -> None:
+    """A 7 drawn with the mouse on a drawing pad."""
+    (
+        webdriver.ActionChains(driver)
+        .move_to_element_with_offset(canvas, -30, -40)
+        .click_and_hold()
+        .move_by_offset(50, 0)
+        .move_by_offset(-30, 80)
+        .release()
+        .perform()
+    )
+
+
 def type_into(element, text: str) -> None:
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.DELETE)
@@ -458,6 +471,15 @@ def test_same_padding_changes_the_output_size(driver, studio):
     values, _ = grid_values(driver, "conv-output")
     np.testing.assert_allclose(values, same)
 
+    # A drawing becomes a 16 x 16 grid of 0..255 (stride 2, 'same': 8 x 8 out).
+    by_testid(driver, "source-draw").click()
+    draw(driver, by_testid(driver, "play-draw-canvas"))
+    wait_for(lambda: "your drawing" in by_testid(driver, "input-label").text, "the drawing")
+    wait_for(lambda: conv_size(driver) == (8, 8), "the drawing's output size")
+    drawn, _ = grid_values(driver, "conv-input")
+    (top, bottom), (left, right) = resolve_padding("same", (3, 3), (2, 2), (16, 16))
+    assert 0 < drawn.max() <= 255 and drawn.shape == (16 + top + bottom, 16 + left + right)
+
 
 def test_pooling_steps_match_cnnlab_ops(driver, studio):
     open_view(driver, studio, "playground")
@@ -548,6 +570,20 @@ def test_an_uploaded_image_gets_the_probabilities_of_cnnlab_predict(
     assert len(conv.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map"]')) == channels
     if run == "digits-numpy":
         screenshot(driver, shots, "explorer")
+        # A drawing goes the same way (a PNG of the canvas, uploaded).
+        before = result.get_attribute("data-image-id")
+        draw(driver, by_testid(driver, "explore-draw-canvas"))
+        by_testid(driver, "explore-draw-use").click()
+        wait_for(
+            lambda: (
+                result.get_attribute("data-image-id") not in (before, None)
+                and result.get_attribute("data-busy") == "false"
+            ),
+            "the drawing's answer",
+            timeout=30,
+        )
+        shown = [float(r.get_attribute("data-p")) for r in by_testid(driver, "prob-row", many=True)]
+        assert sum(shown) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_clicking_a_feature_map_shows_its_kernels_and_steps_its_sums(driver, studio, shots):

@@ -47,6 +47,7 @@ async function start() {
     if (event.key === " " && tag === "BUTTON") event.target.blur();
     if (handleKey(event)) event.preventDefault();
   });
+  playground.prefetchDigits();
   explorer.init();
   try {
     const info = await getJSON("/api/info");

@@ -72,8 +72,17 @@ function thumbButton(image, onPick, testid) {
   return button;
 }
 
+let digitsRequest = null;
+
+/** Ask for the built-in digits now (main.js calls this first thing, beside /api/info). */
+export function prefetchDigits() {
+  digitsRequest = getJSON("/api/playground/images?source=digits");
+  digitsRequest.catch(() => {}); // reported when used
+}
+
 async function loadDigits() {
-  const answer = await getJSON("/api/playground/images?source=digits");
+  const answer = await (digitsRequest || getJSON("/api/playground/images?source=digits"));
+  digitsRequest = null;
   const host = clear($("#digit-thumbs"));
   answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label), "digit-thumb")));
   return answer.images;
