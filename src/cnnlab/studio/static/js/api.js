@@ -1,5 +1,8 @@
 // The JSON API (docs/studio-api.md): every call returns the parsed answer or throws an ApiError
-// whose message is the server's one-line {"error": ...}.
+// whose message is the server's one-line {"error": ...}. A POST that succeeds (the user's
+// next action worked) clears an error shown before.
+
+import { clearError } from "./status.js";
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -26,6 +29,7 @@ async function request(path, options = {}) {
     throw new ApiError(reason, response.status);
   }
   if (body === null) throw new ApiError(`${path}: the answer is not JSON`, response.status);
+  if (options.method === "POST") clearError();
   return body;
 }
 

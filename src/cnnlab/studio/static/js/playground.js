@@ -286,7 +286,7 @@ function stepConv(k) {
 
 function miniGrid(values, testid, scale, opts = {}) {
   const host = h("div", { class: "mini" });
-  const grid = new NumberGrid(host, { testid, maxPx: opts.maxPx || 140, maxCell: 32, minNumbers: 16, label: testid });
+  const grid = new NumberGrid(host, { testid, maxPx: opts.maxPx || 140, maxCell: opts.maxCell || 32, minNumbers: 16, label: testid });
   grid.render(values, { scale, isPad: opts.isPad });
   return { host, grid };
 }
@@ -405,7 +405,7 @@ function stepPool(k) {
   const rows = pool.padded.length;
   const cols = pool.padded[0].length;
   const isPad = (r, c) => isPadFor(pool.pads, rows, cols)(r + r0, c + c0);
-  const mini = miniGrid(windowValues, "pool-window", scale, { isPad, maxPx: 160 });
+  const mini = miniGrid(windowValues, "pool-window", scale, { isPad, maxPx: 200, maxCell: 44 });
   if (picked) mini.grid.setPicked(picked[0] - r0, picked[1] - c0);
   const value = pool.output[i][j];
   const counted = windowValues.flat().filter((v) => v !== null).length;
@@ -482,12 +482,16 @@ export async function init(info) {
   $$("#input-source button").forEach((b) => b.addEventListener("click", () => chooseSource(b.dataset.source)));
   $("#sample-run").addEventListener("change", () => guard(loadRunSamples));
   $("#sample-size").addEventListener("change", () => guard(loadRunSamples));
-  $("#grid-apply").addEventListener("click", () => {
+  const applyTyped = () => {
     try {
       setInput(parseGrid($("#grid-text").value, state.limits.grid), "typed numbers");
     } catch (error) {
       showError(error);
     }
+  };
+  $("#grid-apply").addEventListener("click", applyTyped);
+  $("#grid-text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) applyTyped();
   });
   drawPad = new DrawPad($("#draw-host"), { testid: "play-draw", onChange: () => useDrawing(true) });
   $("#draw-clear").addEventListener("click", () => drawPad.clear());

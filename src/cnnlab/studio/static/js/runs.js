@@ -179,8 +179,10 @@ function renderRun(run, first) {
     ],
   });
   if (!first) {
-    const item = document.querySelector(`.run-item[data-name="${CSS.escape(run.name)}"] .run-meta`);
-    if (item) item.textContent = `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`;
+    // Keep the list in step: epochs done, the training badge, the test accuracy.
+    const listed = state.runs.find((r) => r.name === run.name);
+    if (listed) Object.assign(listed, { training: run.training, epochs_done: run.epochs_done, test_accuracy: run.test_accuracy });
+    renderList();
   }
 }
 

@@ -23,6 +23,11 @@ export function showNote(text) {
   show(text, "note");
 }
 
+/** Hide the bar if it shows an error (a later action succeeded). */
+export function clearError() {
+  if ($("#message").dataset.kind === "error") hideMessage();
+}
+
 export function hideMessage() {
   $("#message").hidden = true;
 }
