@@ -192,9 +192,10 @@ def detail_lines(f: FunctionResult) -> list[str]:
             lines.append(
                 f"case {fail.number} of {f.cases_total} ({fail.case}): {params_text(fail.params)}"
             )
-        lines.append(fail.message)
         d = fail.difference
-        if d is not None and d.index is not None:
+        if d is None or d.index is None:
+            lines.append(fail.message)
+        else:
             lines.append(
                 f"{d.output}[{', '.join(map(str, d.index))}]: got {short(d.got)}, expected "
                 f"{short(d.expected)}; {d.n_differ} of {d.n_total} values differ, "
