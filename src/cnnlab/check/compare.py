@@ -85,9 +85,9 @@ def split_result(function: str, value: Any) -> tuple[tuple | None, Any, str | No
         return (value,), None, None
     want = f"({', '.join(names)})"
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
-        kind = type(value).__name__
+        kind = f"a {type(value).__name__}"
         if isinstance(value, (tuple, list)):
-            kind = f"a {kind} of {len(value)}"
+            kind = f"{kind} of {len(value)}"
         return None, None, f"{function} must return the tuple {want}; it returned {kind}"
     cache = value[names.index("cache")] if "cache" in names else None
     return values_of(function, value), cache, None
@@ -187,12 +187,12 @@ def judge_case(function: str, case: Case, outcome: Outcome) -> r.Failure | None:
         kind = "shape" if "shape" in best.message else "value"
         kind = "type" if "not an array" in best.message or "dtype" in best.message else kind
         return r.Failure(kind, best.message, difference=best)
-    message = check_cache(function, case, cache)
-    if message is not None:
-        return r.Failure("cache", message)
     message = check_modified(function, case, outcome.args_after)
     if message is not None:
         return r.Failure("modified", message)
+    message = check_cache(function, case, cache)
+    if message is not None:
+        return r.Failure("cache", message)
     return None
 
 
