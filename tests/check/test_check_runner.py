@@ -5,6 +5,7 @@ modified input each get the right report, with no process left behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -134,3 +135,24 @@ def test_usage_errors_raise_a_check_error(tmp_path, source, functions, pattern):
 def test_a_missing_file_raises_a_check_error(tmp_path):
     with pytest.raises(CheckError, match="nope.py: no such file"):
         check_module(tmp_path / "nope.py")
+
+
+def test_an_endless_loop_at_import_times_out_every_function(tmp_path):
+    path = tmp_path / "loops.py"
+    path.write_text("while True:\n    pass\n\ndef zero_pad(X, pad):\n    return X\n")
+    t0 = time.perf_counter()
+    report = check_module(path, timeout=0.5)
+    assert time.perf_counter() - t0 < 10
+    assert {f.status for f in report.functions} == {"timed out"}
+    assert "importing the file did not finish" in report["zero_pad"].failure.message
+
+
+def test_a_function_that_ends_its_process_is_failed_and_the_rest_still_run(tmp_path):
+    path = tmp_path / "exits.py"
+    shutil.copy(SOLUTIONS / "correct.py", tmp_path / "correct.py")
+    path.write_text("import os\nfrom correct import *\n\ndef zero_pad(X, pad):\n    os._exit(3)\n")
+    report = check_module(path, functions=["zero_pad", "conv_single_step"], n_random=1)
+    assert report["zero_pad"].status == "failed"
+    assert report["zero_pad"].failure.kind == "crash"
+    assert "exit code 3" in report["zero_pad"].failure.message
+    assert report["conv_single_step"].status == "passed"

@@ -61,6 +61,8 @@ def compare_array(name: str, got: Any, expected: Any, dtype: str) -> r.Differenc
         return r.Difference(name, f"{name} has shape {arr.shape}, expected {exp.shape}")
     a = arr.astype(np.float64)
     e = exp.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize <= 4:  # the dtype returned is not checked
+        dtype = "float32"
     rtol, atol = tolerances(dtype, e)
     close = np.isclose(a, e, rtol=rtol, atol=atol)
     if close.all():
@@ -268,7 +270,11 @@ def judge(function: str, cases: list[Case], raw: RawResult, counted: bool) -> r.
         elif raw.status == "import timeout":
             res.failure = r.Failure("timeout", "importing the file did not finish in time")
         else:
-            res.failure = r.Failure("crash", f"the check's process ended: {e.get('message')}")
+            res.failure = r.Failure(
+                "crash",
+                f"the process running it ended ({e.get('message')}): os._exit(), a crash, "
+                "or out of memory",
+            )
         return res
 
     outcomes = raw.outcomes

@@ -218,7 +218,7 @@ def _collect(child: _Child, plan_dir: Path, names: list[str], results, timeout: 
             return names[k + 1 :]
         if event is None or event.get("function") != name:
             last = child.stop()
-            error = {"type": "crash", "message": f"the process ended ({last})"}
+            error = {"type": "crash", "message": last}
             results[name] = RawResult(name, "crashed", error=error, seconds=seconds)
             return names[k + 1 :]
         if event.get("missing"):
