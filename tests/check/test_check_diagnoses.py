@@ -130,3 +130,30 @@ def test_a_notebook_module_without_a_file_is_checked_from_its_functions_source()
     report = check_module(module, functions=["zero_pad", "conv_forward"], n_random=1)
     assert report.passed, str(report)
     assert report.file == "learner_nb"
+
+
+def test_what_the_course_allows_passes():
+    report = check_module(SOLUTIONS / "lenient.py")
+    assert report.passed, str(report)
+    (note,) = report["conv_single_step"].notes
+    assert "shape (1, 1, 1)" in note and "float(b)" in note
+    # the first-only mask differs from the course's on ties; both are accepted
+    from cnnlab.check.cases import build_cases
+
+    assert any(len(c.expected) == 2 for c in build_cases()["pool_backward"])
+
+
+def test_a_variant_that_explains_only_the_first_failure_gives_a_probable_diagnosis():
+    from cnnlab.check.cases import build_cases
+    from cnnlab.check.compare import diagnose
+    from cnnlab.check.diagnoses import VARIANTS
+    from cnnlab.check.runner import Outcome
+
+    cases = build_cases(0, 1)["distribute_value"]
+    half = next(v for v in VARIANTS["distribute_value"] if v.detail == "dz / n_H (the height only)")
+    # right on the first case, dz / n_H on the second, nonsense on the others
+    outcomes = [Outcome(value=cases[0].expected[0][0]), Outcome(value=cases[1].call(half.fn)[0])]
+    outcomes += [Outcome(value=np.full(c.args[1], 123.0)) for c in cases[2:]]
+    diagnosis = diagnose("distribute_value", cases, outcomes, first_bad=1)
+    assert diagnosis.id == "average-wrong-count" and not diagnosis.certain
+    assert diagnosis.detail == "dz / n_H (the height only)"

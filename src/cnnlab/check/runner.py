@@ -99,8 +99,6 @@ def _kill(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:  # pragma: no cover
         proc.kill()
         proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 class _Child:
@@ -121,7 +119,8 @@ class _Child:
                 start_new_session=hasattr(os, "killpg"),
             )
         self.events: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -141,6 +140,9 @@ class _Child:
     def stop(self) -> str:
         """Kill the child; the last line it wrote on stderr (why it died, if it did)."""
         _kill(self.proc)
+        self.reader.join(timeout=5)  # the pipe ends with the process group
+        if not self.reader.is_alive():
+            self.proc.stdout.close()
         try:
             lines = self.stderr_path.read_text(errors="replace").strip().splitlines()
         except OSError:
