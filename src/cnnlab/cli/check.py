@@ -11,7 +11,8 @@ import typer
 
 def exercise(
     directory: Annotated[
-        Path, typer.Argument(help="Folder to write conv_exercise.py and README.md into.")
+        Path,
+        typer.Argument(help="Folder to write conv_exercise.py and README.md into.", metavar="DIR"),
     ] = Path("conv-exercise"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
