@@ -124,12 +124,20 @@ def test_a_function_named_but_not_defined_fails():
         ("import numpy as np\n", None, r"defines none of the course's functions"),
         ("def zero_pad(X, pad):\n    return X\n", ["zero_pad", "conv"], r"unknown function 'conv'"),
     ],
+    ids=["syntax-error", "no-course-function", "unknown-name"],
 )
 def test_usage_errors_raise_a_check_error(tmp_path, source, functions, pattern):
     path = tmp_path / "bad.py"
     path.write_text(source)
     with pytest.raises(CheckError, match=pattern):
         check_module(path, functions=functions)
+
+
+def test_a_notebook_file_is_pointed_to_the_right_way(tmp_path):
+    path = tmp_path / "week1.ipynb"
+    path.write_text('{"cells": [], "nbformat": 4}')
+    with pytest.raises(CheckError, match=r"week1.ipynb: a notebook.*check_module\(__main__\)"):
+        check_module(path)
 
 
 def test_a_missing_file_raises_a_check_error(tmp_path):

@@ -116,6 +116,11 @@ def check_module(
         else:
             path = Path(module_or_path)
             shown = str(path)
+        if path.suffix == ".ipynb":
+            raise CheckError(
+                f"{path}: a notebook; check a .py file (the notebook exported as a script), "
+                "or run check_module(__main__) in the notebook itself"
+            )
         check_syntax(path)
         cases = build_cases(seed, n_random, names)
         run = run_isolated(path, cases, timeout)
