@@ -38,7 +38,7 @@ def _root(
 
 
 def _register() -> None:
-    from cnnlab.cli import bench, data, explain, interpret, runs, studio, train
+    from cnnlab.cli import bench, check, data, explain, interpret, runs, studio, train
 
     app.command("bench")(bench.bench)
     app.add_typer(data.app, name="data")
@@ -51,6 +51,8 @@ def _register() -> None:
     app.command("compare")(runs.compare)
     app.command("export")(runs.export)
     app.command("studio")(studio.studio)
+    app.command("exercise")(check.exercise)
+    app.command("check")(check.check)
 
 
 _register()
