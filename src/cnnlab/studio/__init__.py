@@ -102,16 +102,34 @@ def serve(
     app = create_app(root, allowed_hosts=None if local else ["*"])
     url = url_of(sock, host)
     runs = RunsFolder(root).list_runs()["runs"] if root.is_dir() else []
-    say(f"cnnlab studio: {url}  ({len(runs)} runs in {root.resolve()}; Ctrl-C to stop)")
+    counted = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    say(f"cnnlab studio: {url}  ({counted} in {root.resolve()}; Ctrl-C to stop)")
     log_to_stderr()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    _warm_up(runs)
     if open_browser:
         _open_later(url, say)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _warm_up(runs: list[dict]) -> None:
+    """Do the slow first-time work in the background while the page loads: the built-in
+    digits (importing scikit-learn takes seconds) and, when a Keras run is there, importing
+    Keras (TensorFlow takes seconds more), so the first click does not wait for them."""
+    import threading
+
+    from cnnlab.studio.playground import digit_images
+
+    def work() -> None:
+        digit_images()
+        if any(r["engine"] == "keras" for r in runs):
+            import keras  # noqa: F401
+
+    threading.Thread(target=work, name="cnnlab-studio-warm-up", daemon=True).start()
 
 
 def _open_later(url: str, say: Callable[[str], None]) -> None:

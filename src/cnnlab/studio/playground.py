@@ -7,6 +7,7 @@ the output-size formula as ``cnnlab explain`` writes it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -171,8 +172,9 @@ def pool(
     }
 
 
+@functools.cache
 def digit_images() -> list[dict]:
-    """One built-in 8x8 digit of each class (scikit-learn's, values 0..255)."""
+    """One built-in 8x8 digit of each class (scikit-learn's, values 0..255); computed once."""
     from cnnlab.data.builtin import digits_arrays
 
     x, y, names = digits_arrays()
