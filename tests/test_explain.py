@@ -510,6 +510,11 @@ def test_bad_size_leaves_the_existing_file_alone(tmp_path):
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+STUDIO_SHOT = "studio-"
+"""docs/figures/studio-*.png are screenshots of the studio, taken by tests/studio/test_browser.py
+(CNNLAB_STUDIO_SCREENSHOTS=docs/figures), not drawn by docs/make_figures.py."""
+
+
 def test_docs_figures_exist_are_small_and_are_all_used():
     pages = {p.name: p.read_text(encoding="utf-8") for p in DOCS.glob("*.md")}
     expected = {
@@ -531,6 +536,10 @@ def test_docs_figures_exist_are_small_and_are_all_used():
     for name in made:
         path = DOCS / "figures" / name
         assert path.stat().st_size < 150_000, name
+        if name.startswith(STUDIO_SHOT):  # a browser screenshot: its own size
+            with Image.open(path) as img:
+                assert img.format == "PNG" and min(img.size) >= 600, name
+            continue
         _check_image(path)
     for name in expected - {"index.md"}:  # the concept pages (not the reference pages)
         assert "(figures/" in pages[name], f"{name} embeds no figure"
@@ -544,4 +553,5 @@ def test_make_figures_script_names_every_docs_figure():
     spec.loader.exec_module(module)
     named = {*module.CONV, *module.POOL, "params.png", "model-happy.png", "model-signs.png"}
     named.add(module.INTERPRET)
-    assert named == {p.name for p in (DOCS / "figures").glob("*.png")}
+    drawn = {p.name for p in (DOCS / "figures").glob("*.png") if not p.name.startswith(STUDIO_SHOT)}
+    assert named == drawn
