@@ -396,10 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from _timing import format_ms, geomean, machine_line, print_table, time_calls
+    from cnnlab.ops import parallel
 
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        # cnnlab's own op threads too: the BLAS variables above don't reach its pool, and
+        # without this a "1-thread" run timed cnnlab on every core (BLAS alone on one).
+        parallel.set_num_threads(args.threads)
 
     def measure(calls: tuple[dict, dict[str, Callable]]) -> dict:
         """Time one case's functions in interleaved rounds (cnnlab, TF, ... in turn), so a
@@ -421,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.__version__ + ' (eager, NCHW)' if torch else 'not installed'}"
     )
     threads = "library defaults" if args.threads is None else str(args.threads)
+    threads += f" (cnnlab's op threads: {parallel.get_num_threads()})"
     print(
         f"float32, {args.stat} of {repeats} interleaved rounds after {args.warmup} warmup calls, "
         f"times in ms, "
