@@ -97,3 +97,23 @@ def test_both_product_layouts_give_the_same_convolution(
     np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_bands_of_rows_of_one_image_give_the_same_convolution(monkeypatch, stride):
+    """Images too large for one chunk are cut into bands of output rows."""
+    from cnnlab.ops import conv
+
+    monkeypatch.setattr(conv, "_IM2COL_CHUNK", 3000)  # a few rows of window matrix
+    assert len(conv._row_bands(2, 9, 1000, 3000)) == 2 * 3
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 19, 17, 8))
+    kernel = rng.standard_normal((3, 3, 8, 16))
+    b = rng.standard_normal(16)
+    y, cache = conv2d_forward(x, kernel, b, stride=stride)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, _ = conv2d_backward(dy, cache)
+    expected_y, expected_dx, expected_dw = _expected(x, kernel, b, dy, stride)
+    np.testing.assert_allclose(y, expected_y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
