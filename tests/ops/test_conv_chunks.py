@@ -105,6 +105,8 @@ def test_bands_of_rows_of_one_image_give_the_same_convolution(monkeypatch, strid
     from cnnlab.ops import conv
 
     monkeypatch.setattr(conv, "_IM2COL_CHUNK", 3000)  # a few rows of window matrix
+    monkeypatch.setattr(conv, "_KERNEL_ROWS_CHUNK", 3000)  # and of kernel rows
+    monkeypatch.setattr(conv, "_kernel_grad_in_one_product", lambda windows: False)
     assert len(conv._row_bands(2, 9, 1000, 3000)) == 2 * 3
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 19, 17, 8))

@@ -320,6 +320,9 @@ def _row_bands(n: int, oh: int, per_row: int, target: int) -> list[tuple[int, in
 
 
 _IM2COL_CHUNK = 4 << 20
+# Kernel rows per chunk of the kernel gradient (as :func:`_chunks`, in bands of rows for
+# large images).
+_KERNEL_ROWS_CHUNK = 4 << 20
 
 
 def conv2d_backward(
@@ -346,12 +349,16 @@ def conv2d_backward(
     oh, ow = windows.out_hw
     dy = check_dy(dy, (x_shape[0], oh, ow, c_out)).astype(w.dtype, copy=False)
 
-    def kernel_grad_chunk(chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        a, z = chunk
-        rows, dy3 = kernel_rows(xp[a:z], windows), dy[a:z].reshape(z - a, oh * ow, c_out)
+    sh = windows.stride[0]
+
+    def kernel_grad_chunk(chunk: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        a, z, r0, r1 = chunk  # images a..z-1, output rows r0..r1-1 (see _row_bands)
+        band = windows._replace(out_hw=(r1 - r0, ow))
+        rows = kernel_rows(xp[a:z, r0 * sh : (r1 - 1) * sh + kh], band)
+        dy3 = dy[a:z, r0:r1].reshape(z - a, (r1 - r0) * ow, c_out)
         dw = np.concatenate(
             [
-                np.matmul(_kernel_row(rows, windows, i).transpose(0, 2, 1), dy3).sum(axis=0)
+                np.matmul(_kernel_row(rows, band, i).transpose(0, 2, 1), dy3).sum(axis=0)
                 for i in range(kh)
             ]
         )
@@ -362,7 +369,10 @@ def conv2d_backward(
     if _kernel_grad_in_one_product(windows):
         partial = _kernel_grad_one_product(xp, dy, windows, w.shape)
     else:
-        partial = parallel_map(kernel_grad_chunk, _chunks(xp.shape, windows, w.itemsize))
+        per_row = sh * ow * kw * c_in * w.itemsize  # kernel rows per output row
+        partial = parallel_map(
+            kernel_grad_chunk, _row_bands(x_shape[0], oh, per_row, _KERNEL_ROWS_CHUNK)
+        )
     dw = np.add.reduce([dw for dw, _ in partial]).reshape(w.shape)
     db = np.add.reduce([db for _, db in partial])
     if not need_dx:
