@@ -6,7 +6,10 @@ every window position (:func:`kernel_rows`, ``kh`` times less copying than the
 full window matrix of ``im2col``) and runs one matrix product per kernel row,
 summing the ``kh`` results. When there are few filters each row of the product
 computes 2 or 4 neighbouring pixels (a product with fewer than 16 columns uses
-BLAS poorly).
+BLAS poorly). When a kernel row is long enough (``kh * kw * C_in`` of at least
+64 values) the kernel rows of each window are laid side by side instead
+(:func:`window_matrix`, the full ``im2col``) and one product replaces the
+``kh`` (:func:`_one_product`).
 
 The backward pass builds the same rows again for the kernel gradient (a second
 product per kernel row). The input gradient of a stride-1 convolution is itself
@@ -17,8 +20,9 @@ more) each window offset's share of the gradient is added back onto the input
 
 Both passes work through the batch in chunks of a few images, small enough for
 the window values to stay in the CPU's cache, on every core
-(:mod:`cnnlab.ops.parallel`); nothing larger than the input is kept between the
-two passes.
+(:mod:`cnnlab.ops.parallel`); an image too large for one chunk is cut into
+bands of output rows (:func:`_row_bands`). Nothing larger than the input is kept
+between the two passes.
 
 Shapes:
     x:  (N, H, W, C_in)       input
