@@ -149,3 +149,10 @@ def test_kernel_summary():
     assert (
         blas.kernel_summary(info, AVX512) == "kernel Haswell runs AVX2; this CPU's best is AVX-512"
     )
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(blas, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
