@@ -89,6 +89,9 @@ def main() -> None:
     except ImportError:
         torch_note = "not installed"
 
+    from _timing import machine_line
+
+    print(f"Machine: {machine_line()}")
     print(f"\nLoading image folders at {args.size}x{args.size} (cpu count {os.cpu_count()})")
     header = f"{'dataset':<8} {'images':>7} {'shape':>10} {'cold s':>8} {'warm s':>8}"
     header += f" {'TF s':>8} {'TF/cold':>8} {'TF/warm':>8}"

@@ -162,6 +162,9 @@ def build_sets(crops: np.ndarray, seed: int) -> dict[str, list]:
 
 
 def evaluate(sets: dict[str, list]) -> None:
+    from _timing import machine_line
+
+    print(f"Machine: {machine_line()}")
     short = ShortOnly()
     faces.detect_face(sets["crops"][0][0])  # build the interpreters outside the timing
     faces._run(faces._FULL, faces._rgb(sets["crops"][0][0]), 1.0)

@@ -32,6 +32,7 @@ def test_bench_prints_the_ladder(capsys: pytest.CaptureFixture[str]) -> None:
     for rung in ("course loops", "cnnlab fast", "TensorFlow"):
         assert rung in out
     assert "Speed ladder" in out and "CPU core" in out
+    assert "BLAS: " in out and "kernel " in out  # the BLAS the timings ran on
 
 
 def test_bench_without_tensorflow(capsys: pytest.CaptureFixture[str]) -> None:

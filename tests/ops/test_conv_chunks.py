@@ -48,3 +48,74 @@ def test_conv_gradients_of_a_chunked_batch(threads, c_out):
     np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
+
+
+def _expected(x, kernel, b, dy, stride):
+    """y, dx, dw of a 'valid' convolution with ``stride``, one einsum per kernel offset."""
+    k, s = kernel.shape[0], stride
+    oh, ow = dy.shape[1:3]
+    y = np.broadcast_to(b, dy.shape).copy()
+    dx, dw = np.zeros_like(x), np.zeros_like(kernel)
+    for i in range(k):
+        for j in range(k):
+            rows, cols = slice(i, i + s * (oh - 1) + 1, s), slice(j, j + s * (ow - 1) + 1, s)
+            patch = x[:, rows, cols]
+            y += np.einsum("nhwc,ck->nhwk", patch, kernel[i, j])
+            dw[i, j] = np.einsum("nhwc,nhwk->ck", patch, dy)
+            dx[:, rows, cols] += np.einsum("nhwk,ck->nhwc", dy, kernel[i, j])
+    return y, dx, dw
+
+
+@pytest.mark.parametrize("one_product", [False, True], ids=["kernel-rows", "window-matrix"])
+@pytest.mark.parametrize(
+    ("shape", "k", "c_out", "stride"),
+    [
+        ((5, 12, 12, 3), 3, 16, 1),  # 3 channels, a short kernel row
+        ((5, 9, 9, 8), 3, 4, 1),  # few filters: neighbouring pixels grouped
+        ((4, 11, 11, 6), 3, 2, 2),  # grouped, with a stride
+        ((6, 6, 6, 16), 2, 32, 1),  # a small map, many channels
+    ],
+)
+def test_both_product_layouts_give_the_same_convolution(
+    monkeypatch, shape, k, c_out, stride, one_product
+):
+    """The forward (and the stride-1 input gradient that reuses it) and the kernel gradient
+    each have two layouts, chosen by size; both are exact on the same shapes."""
+    from cnnlab.ops import conv
+
+    monkeypatch.setattr(conv, "_one_product", lambda k_row, kh: one_product)
+    monkeypatch.setattr(conv, "_kernel_grad_in_one_product", lambda windows: one_product)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    kernel = rng.standard_normal((k, k, shape[3], c_out))
+    b = rng.standard_normal(c_out)
+    y, cache = conv2d_forward(x, kernel, b, stride=stride)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(dy, cache)
+    expected_y, expected_dx, expected_dw = _expected(x, kernel, b, dy, stride)
+    np.testing.assert_allclose(y, expected_y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_bands_of_rows_of_one_image_give_the_same_convolution(monkeypatch, stride):
+    """Images too large for one chunk are cut into bands of output rows."""
+    from cnnlab.ops import conv
+
+    monkeypatch.setattr(conv, "_IM2COL_CHUNK", 3000)  # a few rows of window matrix
+    monkeypatch.setattr(conv, "_KERNEL_ROWS_CHUNK", 3000)  # and of kernel rows
+    monkeypatch.setattr(conv, "_kernel_grad_in_one_product", lambda windows: False)
+    assert len(conv._row_bands(2, 9, 1000, 3000)) == 2 * 3
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 19, 17, 8))
+    kernel = rng.standard_normal((3, 3, 8, 16))
+    b = rng.standard_normal(16)
+    y, cache = conv2d_forward(x, kernel, b, stride=stride)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, _ = conv2d_backward(dy, cache)
+    expected_y, expected_dx, expected_dw = _expected(x, kernel, b, dy, stride)
+    np.testing.assert_allclose(y, expected_y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)

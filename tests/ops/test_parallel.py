@@ -84,3 +84,27 @@ def test_the_callers_errstate_holds_on_the_op_threads():
                 parallel.parallel_map(overflow, range(4))
     finally:
         parallel.set_num_threads(old)
+
+
+def _blas_threads() -> int | None:
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return blas[0]["num_threads"] if blas else None
+
+
+@pytest.mark.parametrize("items", [[(0, 1)], [(0, 1), (1, 2), (2, 3)]], ids=["one", "several"])
+def test_blas_runs_on_one_thread_inside_the_ops_and_is_put_back(threads, items):
+    """With several op threads BLAS is held to one inside every op, also for a single item
+    (small work, where BLAS's own threads cost far more than they save); with one op thread
+    BLAS is left alone."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):
+        if _blas_threads() is None:
+            pytest.skip("no BLAS seen by threadpoolctl")
+        threads(2)
+        assert set(parallel.parallel_map(lambda _: _blas_threads(), items)) == {1}
+        assert _blas_threads() == 2
+        threads(1)
+        assert set(parallel.parallel_map(lambda _: _blas_threads(), items)) == {2}

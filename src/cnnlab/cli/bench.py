@@ -1,4 +1,5 @@
-"""``cnnlab bench``: the speed ladder of one convolution on this machine."""
+"""``cnnlab bench``: the speed ladder of one convolution on this machine, and the BLAS kernel
+it runs on (``--blas``: only that)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,28 @@ def bench(
         1, help="Images given to the slow course loops; their time is scaled to the batch."
     ),
     tensorflow: bool = typer.Option(True, help="Include TensorFlow (tf.nn.conv2d)."),
+    blas: bool = typer.Option(
+        False,
+        "--blas",
+        help="Only check the BLAS: library, version, kernel, and whether OPENBLAS_CORETYPE "
+        "or an old OpenBLAS forces an older kernel than the CPU supports (then a GEMM under "
+        "both kernels, in subprocesses, says how much faster the native one is).",
+    ),
 ) -> None:
     """Time one convolution with the course loops, cnnlab's fast NumPy ops and TensorFlow.
 
     The default is the Happy model's convolution: 16 images of 64x64x3 padded by 3,
-    with 32 filters of 7x7.
+    with 32 filters of 7x7. Every run first names the BLAS library, version and kernel.
     """
     from rich.console import Console
     from rich.table import Table
 
     from cnnlab.ops.ladder import speed_ladder
 
-    console = Console()
+    console = Console(highlight=False)
+    if blas:
+        _print_blas(console, summary=True)
+        return
     with console.status("timing (the course loops take a while)..."):
         rows = speed_ladder(
             batch=batch,
@@ -47,6 +58,7 @@ def bench(
             include_tensorflow=tensorflow,
         )
 
+    _print_blas(console, summary=False)  # after the ladder checked the options
     out = (size + 2 * pad - kernel) // stride + 1
     console.print(
         f"Convolution x ({batch}, {size}, {size}, {channels}) * w ({kernel}, {kernel}, "
@@ -81,6 +93,22 @@ def bench(
     console.print(table)
     if tensorflow and not has_tensorflow:
         console.print("TensorFlow: not installed, rung skipped.")
+
+
+def _print_blas(console, summary: bool) -> None:
+    """The BLAS line, and one warning line when its kernel is older than the CPU's best."""
+    from cnnlab import blas
+
+    info = blas.blas_info()
+    console.print(blas.blas_line(info), markup=False, soft_wrap=True)
+    if summary:
+        console.print(blas.kernel_summary(info), markup=False, soft_wrap=True)
+    with console.status("comparing BLAS kernels..."):
+        warning = blas.check_kernel(info)
+    if warning is not None:
+        console.print(warning, markup=False, style="yellow", soft_wrap=True)
+    elif summary:
+        console.print("ok: the kernel is the best this CPU supports", markup=False)
 
 
 def _format_seconds(seconds: float) -> str:
