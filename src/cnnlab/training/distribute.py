@@ -176,8 +176,10 @@ def engine_for(cfg: TrainConfig) -> _Engine:
 
 
 class _MirroredKeras(_KerasEngine):
-    """Keras under a strategy: built and loaded for training in its scope; ``fit`` does the
-    rest (Keras 3 distributes a model made in a strategy's scope by itself)."""
+    """Keras under a strategy: built and loaded for training in its scope; ``fit`` trains
+    (Keras 3 distributes a model made in a strategy's scope by itself). Validation,
+    evaluation and prediction call the model directly on this process (no collective op;
+    see :meth:`fit_epoch` for why not Keras's own)."""
 
     def __init__(self, dist: Distribution):
         self.dist = dist
@@ -192,6 +194,58 @@ class _MirroredKeras(_KerasEngine):
 
     def global_batch(self, cfg):
         return cfg.batch_size * self.dist.replicas
+
+    def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
+        # Arrays go in as tf.data datasets, and the validation split is evaluated here, not
+        # by fit: Keras 3 under MirroredStrategy fails on a batch that does not split evenly
+        # over the replicas ("Inputs to operation AddN ... must have the same size", from
+        # the symbolic build of evaluate), as a small validation split's batch does.
+        import tensorflow as tf
+
+        from cnnlab.training.prep import StreamFeed, epoch_order
+
+        if not isinstance(x, StreamFeed):
+            order = epoch_order(len(x), cfg.seed, epoch)
+            x = tf.data.Dataset.from_tensor_slices((x[order], y[order]))
+            x, y = x.batch(self.global_batch(cfg)), None
+        logs = super().fit_epoch(model, x, y, None, epoch, cfg, class_weight, callback)
+        return logs | self._validate(model, val, cfg)
+
+    def _validate(self, model, val, cfg) -> dict:
+        """``val_loss`` and ``val_accuracy`` computed on this process alone."""
+        from cnnlab.training.prep import StreamFeed
+
+        if val is None:
+            return {}
+        if isinstance(val, StreamFeed):
+            probs, labels = [], []
+            for xb, yb in val:
+                probs.append(self.predict(model, xb, cfg.batch_size))
+                labels.append(yb)
+            res = self._metrics(np.concatenate(probs), np.concatenate(labels), cfg.task)
+        else:
+            res = self.evaluate(model, val[0], val[1], cfg.batch_size)
+        return {f"val_{k}": v for k, v in res.items()}
+
+    # Local evaluation: the model called directly, no collective op, on every worker alike.
+    def predict(self, model, x, batch_size):
+        outs = [
+            np.asarray(model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(outs) if outs else np.zeros((0, model.output_shape[-1]))
+
+    def evaluate(self, model, x, y, batch_size):
+        task = "mood" if model.output_shape[-1] == 1 else "signs"
+        return self._metrics(self.predict(model, x, batch_size), y, task)
+
+    @staticmethod
+    def _metrics(probs, y, task):
+        from cnnlab.training.inference import _metrics_from_probabilities
+
+        labels = np.asarray(y).reshape(-1).round().astype(np.int64)
+        columns = np.arange(probs.shape[1])
+        return _metrics_from_probabilities(probs, labels, columns, task)
 
 
 class _MultiWorkerKeras(_MirroredKeras):
@@ -229,38 +283,7 @@ class _MultiWorkerKeras(_MirroredKeras):
         if streamed:
             x.check()
         self._sync_statistics(model)
-        logs = _logs(totals)
-        if val is not None:
-            if isinstance(val, StreamFeed):
-                probs, labels = [], []
-                for xb, yb in val:
-                    probs.append(self.predict(model, xb, cfg.batch_size))
-                    labels.append(yb)
-                res = self._metrics(np.concatenate(probs), np.concatenate(labels), cfg.task)
-            else:
-                res = self.evaluate(model, val[0], val[1], cfg.batch_size)
-            logs |= {f"val_{k}": v for k, v in res.items()}
-        return logs
-
-    # Local evaluation: the model called directly, no collective op, on every worker alike.
-    def predict(self, model, x, batch_size):
-        outs = [
-            np.asarray(model(x[i : i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)
-        ]
-        return np.concatenate(outs) if outs else np.zeros((0, model.output_shape[-1]))
-
-    def evaluate(self, model, x, y, batch_size):
-        task = "mood" if model.output_shape[-1] == 1 else "signs"
-        return self._metrics(self.predict(model, x, batch_size), y, task)
-
-    @staticmethod
-    def _metrics(probs, y, task):
-        from cnnlab.training.inference import _metrics_from_probabilities
-
-        labels = np.asarray(y).reshape(-1).round().astype(np.int64)
-        columns = np.arange(probs.shape[1])
-        return _metrics_from_probabilities(probs, labels, columns, task)
+        return _logs(totals) | self._validate(model, val, cfg)
 
     def _step(self, model, cfg):
         """The training step, made once per model (a tf.function over ``strategy.run``)."""

@@ -87,14 +87,15 @@ class _Engine:
                 )
             x.check()
             return {k: float(v[-1]) for k, v in hist.history.items()}
+        batched = y is None  # a dataset of (x, y) batches (distributed Keras makes them)
         hist = model.fit(
             x,
             y,
-            batch_size=self.global_batch(cfg),
+            batch_size=None if batched else self.global_batch(cfg),
             epochs=epoch + 1,
             initial_epoch=epoch,
             validation_data=val,
-            shuffle=True,
+            shuffle=not batched,
             class_weight=class_weight,
             verbose=0,
             **engine_args,
