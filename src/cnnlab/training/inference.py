@@ -96,7 +96,7 @@ def evaluate_run(
     eng = engine or run.config.engine
     model = load_model(run, eng)
     if data is None:
-        ds = load_data(run.config, None, progress=progress)
+        ds = load_data(run.config, None, progress=progress, streamed=True)
         if list(ds.class_names) != run.class_names:
             raise RunError(
                 f"{run.config.data}: classes {ds.class_names} differ from the run's "

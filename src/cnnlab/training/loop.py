@@ -168,7 +168,7 @@ def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
             "or choose another --out"
         )
     try:
-        ds = load_data(cfg, progress=progress)
+        ds = load_data(cfg, progress=progress, streamed=True)
         _check_classes(cfg.task, ds.n_classes, cfg.data)
         _check_patience(cfg, ds)
         engine = engine_for(cfg)
@@ -246,7 +246,7 @@ def resume(
     model = engine.load_for_training(run.last_path)  # the last epoch's, even if not the model
     _check_outputs(run, model)
     try:
-        ds = load_data(cfg, progress=progress)
+        ds = load_data(cfg, progress=progress, streamed=True)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"interrupted before training; {run.dir} is unchanged") from None
     if list(ds.class_names) != run.class_names:

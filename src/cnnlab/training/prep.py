@@ -9,12 +9,23 @@ import numpy as np
 from cnnlab.training.config import TrainConfig
 
 
-def load_data(config: TrainConfig, data: str | None = None, progress: bool | None = None):
-    """The run's dataset (``data`` overrides the source), split and sized as in training."""
+def load_data(
+    config: TrainConfig,
+    data: str | None = None,
+    progress: bool | None = None,
+    *,
+    streamed: bool = False,
+):
+    """The run's dataset (``data`` overrides the source), split and sized as in training.
+
+    With ``streamed`` and a run that streams (``config.stream``), a
+    :class:`~cnnlab.data.stream.StreamDataset` (training and ``evaluate`` take one); else
+    the images in memory (what the analysis tools need).
+    """
     from cnnlab.data import load_dataset
 
     cfg = config.resolved()
-    if data is None and cfg.stream:
+    if streamed and data is None and cfg.stream:
         from cnnlab.data.stream import open_stream
 
         return open_stream(
