@@ -526,7 +526,7 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
     """A course file's image count, labels and class names, without reading its images."""
     import h5py
 
-    from cnnlab.data.h5 import _class_names, _labels
+    from cnnlab.data.h5 import _check_declared, _class_names, _labels
 
     kx, ky = f"{split}_set_x", f"{split}_set_y"
     try:
@@ -534,6 +534,10 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
             missing = [k for k in (kx, ky, "list_classes") if k not in f]
             if missing:
                 raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}")
+            # The in-memory limit holds for streamed files too: a small file can declare an
+            # enormous array that was never written (streaming it would train on fill values).
+            _check_declared(f[kx], path, kx)
+            _check_declared(f[ky], path, ky)
             shape = f[kx].shape
             y, raw = f[ky][()], f["list_classes"][()]
     except DatasetError:
