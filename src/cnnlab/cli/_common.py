@@ -118,3 +118,23 @@ def parse_image_size(text: str | None, allow_native: bool = False) -> tuple[int,
     the command line and the library accept the same spellings and the same 1024 limit.
     """
     return _validate.image_size(text, "--image-size", allow_none=True, allow_native=allow_native)
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_bytes(text: str | None, option: str) -> int | None:
+    """``"2G"`` -> 2147483648, ``"500M"``, ``"64K"``, ``"1000"`` (bytes); None stays None."""
+    if text is None:
+        return None
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, flags=re.IGNORECASE)
+    value = float(match.group(1)) * _UNITS[match.group(2).upper()] if match else 0
+    if not match or value < 1:
+        from cnnlab.errors import ArgumentError
+
+        raise ArgumentError(
+            f"{option} must be a size such as 2G, 500M or 1000000 (bytes). Received: {text!r}"
+        )
+    return int(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -11,6 +11,7 @@ from cnnlab.cli import _common
 
 app = typer.Typer(help="List, fetch, inspect and export datasets.", no_args_is_help=True)
 
+ExportFormat = Literal["h5", "tfrecord"]
 _SIZE_HELP = "Image size: 64, 64x48 or 64,48 (height x width), or 'native' for the source's size."
 
 
@@ -100,7 +101,24 @@ def info(
 @app.command()
 def export(
     source: Annotated[str, typer.Argument(help="Name (digits, signs, smiles, ...) or path.")],
-    h5: Annotated[Path, typer.Option("--h5", help="Folder for train_<name>.h5, test_<name>.h5.")],
+    h5: Annotated[
+        Path | None,
+        typer.Option("--h5", help="Folder for train_<name>.h5, test_<name>.h5 (--format h5)."),
+    ] = None,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="h5 (the course's layout) or tfrecord (sharded, streamed: the set is never "
+            "whole in memory).",
+        ),
+    ] = "h5",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write into (--h5 for h5 works too).")
+    ] = None,
+    shards: Annotated[
+        int, typer.Option("--shards", help="TFRecord files per split (--format tfrecord).")
+    ] = 1,
     name: Annotated[
         str | None, typer.Option("--name", help="File name part (default: the dataset name).")
     ] = None,
@@ -108,11 +126,36 @@ def export(
     grayscale: Annotated[bool, typer.Option("--grayscale", help="One channel, not RGB.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 0,
 ) -> None:
-    """Write a dataset in the course's HDF5 layout (train file = train + validation)."""
+    """Write a dataset in the course's HDF5 layout (train file = train + validation), or as
+    sharded TFRecord files (train, val and test; see docs/scaling.md)."""
+    from cnnlab.errors import ArgumentError
+
+    if h5 is not None and out is not None:
+        raise ArgumentError("give the folder once: --h5 DIR or --out DIR, not both")
+    folder = h5 if h5 is not None else out
+    if folder is None:
+        raise ArgumentError("where to write: give --out DIR (or --h5 DIR for --format h5)")
+    if fmt == "tfrecord":
+        if h5 is not None or name is not None:
+            raise ArgumentError("--h5 and --name are for --format h5; use --out DIR")
+        from cnnlab.data.tfrecord import MANIFEST, export_tfrecord
+
+        size = parse_image_size(image_size)
+        manifest = export_tfrecord(
+            source, folder, shards=shards, image_size=size, grayscale=grayscale, seed=seed
+        )
+        for split, part in manifest["splits"].items():
+            print(f"wrote {len(part['files'])} {split} shards ({sum(part['counts'])} images)")
+        for line in manifest["skipped"]:
+            print(f"skipped: {line}")
+        print(f"manifest: {folder / MANIFEST}")
+        return
+    if shards != 1:
+        raise ArgumentError("--shards is for --format tfrecord")
     from cnnlab.data import export_h5
 
     ds = _load(source, image_size, grayscale, seed)
-    train_file, test_file = export_h5(ds, h5, name=name)
+    train_file, test_file = export_h5(ds, folder, name=name)
     n_train = len(ds.y_train) + len(ds.y_val)
     print(f"wrote {train_file} ({n_train} images)")
     print(f"wrote {test_file} ({len(ds.y_test)} images)")

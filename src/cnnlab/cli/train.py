@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab.cli._common import parse_image_size, report_interrupt
+from cnnlab.cli._common import parse_bytes, parse_image_size, report_interrupt
 from cnnlab.errors import ArgumentError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
@@ -20,6 +20,7 @@ Engine = Literal["keras", "numpy"]
 ModelName = Literal["course", "recommended"]
 Schedule = Literal["constant", "cosine"]
 Preprocess = Literal["none", "face"]
+Distribute = Literal["none", "mirrored", "multiworker"]
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
@@ -107,6 +108,44 @@ def train(
             "--tensorboard", help="Also log to RUN/tensorboard/ (uv run tensorboard --logdir runs)."
         ),
     ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="Read the images from disk a batch at a time instead of decoding the whole "
+            "set into memory (same split; automatic above --memory-budget).",
+        ),
+    ] = False,
+    memory_budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory the decoded images may take, e.g. 2G or 500M; above it the run "
+            "streams. (default: a quarter of the RAM)"
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="While streaming, stop at the first unreadable image instead of skipping "
+            "and reporting it.",
+        ),
+    ] = False,
+    distribute: Annotated[
+        Distribute | None,
+        typer.Option(
+            help="none, mirrored (every local GPU, else the CPU's logical devices) or "
+            "multiworker (TF_CONFIG); Keras engine only. --batch-size is per replica. "
+            "(default: none)"
+        ),
+    ] = None,
+    cpu_replicas: Annotated[
+        int | None,
+        typer.Option(
+            help="Split the CPU into N logical devices for --distribute (try the distributed "
+            "path without GPUs)."
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -138,6 +177,11 @@ def train(
             "--preprocess": preprocess,
             "--restore-best/--keep-last": restore_best,
             "--tensorboard": tensorboard or None,
+            "--stream": stream or None,
+            "--memory-budget": memory_budget,
+            "--strict": strict or None,
+            "--distribute": distribute,
+            "--cpu-replicas": cpu_replicas,
         }
         extra = [k for k, v in given.items() if v is not None]
         if extra:
@@ -165,14 +209,19 @@ def train(
             "preprocess": preprocess,
             "patience": patience,
             "restore_best": restore_best,
+            "distribute": distribute,
+            "cpu_replicas": cpu_replicas,
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},
             class_weight=class_weight,
             augment=augment,
             tensorboard=tensorboard,
+            stream=stream,
+            strict=strict,
         )
-        run = _interruptible(training.train, config, log=_log, warn=_warn)
+        budget = parse_bytes(memory_budget, "--memory-budget")
+        run = _interruptible(training.train, config, log=_log, warn=_warn, memory_budget=budget)
     _print_epochs(run.metrics or {})
     _print_metrics(run.metrics or {})
     _print_report(run.metrics or {})

@@ -784,8 +784,19 @@ def augment_batch(x: np.ndarray, spec: AugmentSpec, rng: np.random.Generator) ->
             "rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)). "
             f"Received: rng={rng!r}"
         )
+    return augment_with_draws(x, spec, rng.random((len(x), _N_DRAWS)))
+
+
+def augment_with_draws(x: np.ndarray, spec: AugmentSpec, u: np.ndarray) -> np.ndarray:
+    """:func:`augment_batch` with its uniform draws given: ``u`` is float ``(N, 16)`` in
+    [0, 1), row ``i`` for image ``i``. A streamed epoch draws every training image's row up
+    front (``rng.random((n_train, 16))``, 128 bytes an image) and takes each batch's rows, so
+    its images equal those :func:`augment_batch` makes of the whole split with that rng."""
+    x = _images(x, uint8=True)
     n, h, w, c = x.shape
-    u = rng.random((n, _N_DRAWS))
+    u = np.asarray(u, dtype=np.float64)
+    if u.shape != (n, _N_DRAWS):
+        raise ArgumentError(f"u must have shape ({n}, {_N_DRAWS}). Received: u.shape={u.shape}")
     sym = 2.0 * u - 1.0  # uniform in [-1, 1)
     angle = spec.rotation * sym[:, 0]
     z0, z1 = spec.zoom

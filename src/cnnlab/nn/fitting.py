@@ -198,3 +198,72 @@ class _Progress:
         if self.enabled:
             self._bar.__exit__(*exc)
         return False
+
+
+# ---------------------------------------------------------------- batches: arrays or a source
+
+
+def is_batch_source(x: Any) -> bool:
+    """Whether ``x`` is a source of ready batches (as Keras accepts): an iterator or a
+    generator of ``(x, y)`` / ``(x, y, sample_weight)`` tuples, or any other iterable object
+    that is not an array, a list or a tuple (an object whose ``__iter__`` yields such batches,
+    e.g. a :mod:`cnnlab.data.stream` split, is iterated afresh each epoch)."""
+    if x is None or isinstance(x, np.ndarray | list | tuple | str | bytes | dict):
+        return False
+    if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
+        return False
+    return hasattr(x, "__next__") or hasattr(x, "__iter__")
+
+
+def array_batches(x: np.ndarray, y: np.ndarray, sw, batch_size: int, order):
+    """``(x, y, sample_weight)`` batches of arrays, in ``order`` (None: as stored)."""
+    n = x.shape[0]
+    for start in range(0, n, batch_size):
+        if order is None:
+            idx = slice(start, start + batch_size)
+        else:
+            idx = order[start : start + batch_size]
+        yield x[idx], y[idx], None if sw is None else sw[idx]
+
+
+class SourceBatches:
+    """The batches of a batch source, one epoch at a time, checked as ``fit`` checks arrays.
+
+    An iterable that is not an iterator is iterated afresh each epoch; an iterator (a
+    generator) is consumed, and an epoch that gets no batch from it raises
+    ``ArgumentError``, where Keras would only warn that the input ran out of data.
+    """
+
+    def __init__(self, source: Any, prepare, class_weight: dict | None):
+        self.source = source
+        self.prepare = prepare
+        self.class_weight = class_weight
+
+    def steps(self) -> int | None:
+        try:
+            return len(self.source)
+        except TypeError:
+            return None
+
+    def epoch(self, epoch: int):
+        one_shot = hasattr(self.source, "__next__")
+        it = self.source if one_shot else iter(self.source)
+        given = 0
+        for item in it:
+            if not isinstance(item, tuple | list) or len(item) not in (2, 3):
+                raise ArgumentError(
+                    "a batch source must yield (x, y) or (x, y, sample_weight) tuples. "
+                    f"Received: {type(item).__name__}"
+                )
+            xb = self.prepare(item[0])
+            yb = _labels(item[1], xb.shape[0])
+            _check_finite(xb, "x")
+            _check_finite(yb, "y")
+            wb = _sample_weights(yb, self.class_weight, item[2] if len(item) == 3 else None)
+            given += 1
+            yield xb, yb, wb
+        if given == 0:
+            raise ArgumentError(
+                f"x ran out of data: epoch {epoch + 1} received no batch from it. Pass an "
+                "iterable that can be iterated again, or fit one epoch at a time"
+            )

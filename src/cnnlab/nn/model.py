@@ -42,6 +42,7 @@ from cnnlab.nn import optimizers as optimizers_mod
 from cnnlab.nn.fitting import (
     _LAYER_STREAM,
     History,
+    SourceBatches,
     _as_numbers,
     _batch_size,
     _check_finite,
@@ -53,6 +54,8 @@ from cnnlab.nn.fitting import (
     _quiet_overflow,
     _sample_weights,
     _verbosity,
+    array_batches,
+    is_batch_source,
 )
 from cnnlab.nn.layers.base import InputLayer, Layer, Weight, _dtype, unique_name
 from cnnlab.nn.plan import Plan, run_order
@@ -407,6 +410,12 @@ class Sequential:
 
         Args:
             x: inputs (N, ...) matching the model's input shape; cast to the model's dtype.
+                Or, as in Keras, a source of ready batches: an iterator or generator of
+                ``(x, y)`` / ``(x, y, sample_weight)`` tuples (consumed as it goes), or an
+                iterable that yields them afresh each epoch (a streamed split, see
+                :mod:`cnnlab.data.stream`); ``y`` is then not given, its batches are used
+                in its own order (``shuffle`` and ``batch_size`` do not apply) and
+                ``validation_data`` may be such a source too.
             y: labels: (N,) or (N, 1) for binary, one-hot (N, K) for categorical, int (N,) for
                 sparse categorical cross-entropy.
             batch_size: default 32. shuffle: reshuffle each epoch.
@@ -431,35 +440,69 @@ class Sequential:
         Returns:
             History: ``history.history["loss"]`` etc., one value per epoch.
         """
-        if x is None or y is None:
+        streamed = is_batch_source(x)
+        if x is None or (y is None and not streamed):
             raise ArgumentError("fit() needs both x and y")
+        if streamed and (y is not None or sample_weight is not None):
+            raise ArgumentError(
+                "y and sample_weight must not be given when x is a source of (x, y) batches "
+                "(an iterator, a generator or an iterable): its batches carry them"
+            )
         seed = _fit_seed(seed)
         epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
-        x = self._prepare_x(x)
-        n = x.shape[0]
-        y = _labels(y, n)
-        if validation_data is not None and (
-            not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
+        if (
+            validation_data is not None
+            and not is_batch_source(validation_data)
+            and (
+                not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
+            )
         ):
             raise ArgumentError(
                 "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                f"sample_weight). Received: {type(validation_data).__name__}"
+                f"sample_weight), or a source of such batches. Received: "
+                f"{type(validation_data).__name__}"
                 + (
                     f" of length {len(validation_data)}"
                     if isinstance(validation_data, tuple | list)
                     else ""
                 )
             )
-        if n == 0:
-            raise ArgumentError("fit() received no samples (x is empty)")
-        _check_finite(x, "x")
-        _check_finite(y, "y")
-        self._setup_training()
         bs = _batch_size(batch_size)
-        sw = _sample_weights(y, class_weight, sample_weight)
+        if streamed:  # the source's own batches, in its own order (shuffle does not apply)
+            if not self.compiled:
+                raise ArgumentError("You must call `compile()` before using the model.")
+
+            def prepare(xb):
+                xb = self._prepare_x(xb)  # builds the model on the first batch if need be
+                self._setup_training()
+                return xb
+
+            source = SourceBatches(x, prepare, class_weight)
+            steps = source.steps()
+
+            def batches(epoch: int):
+                return source.epoch(epoch)
+
+        else:
+            x = self._prepare_x(x)
+            n = x.shape[0]
+            y = _labels(y, n)
+            if n == 0:
+                raise ArgumentError("fit() received no samples (x is empty)")
+            _check_finite(x, "x")
+            _check_finite(y, "y")
+            self._setup_training()
+            sw = _sample_weights(y, class_weight, sample_weight)
+            steps = -(-n // bs)
+
+            def batches(epoch: int):
+                if not shuffle:
+                    return array_batches(x, y, sw, bs, None)
+                rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
+                return array_batches(x, y, sw, bs, rng.permutation(n))
+
         verbose = _verbosity(verbose)
         callbacks = list(callbacks or [])
-        steps = -(-n // bs)
         history = History(self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         self.history = history
         self.stop_training = False
@@ -473,25 +516,12 @@ class Sequential:
                 self._callback(callbacks, "on_epoch_begin", epoch, {})
                 if seed is not None:
                     self._seed_layers(seed, epoch, own_generators)
-                if shuffle:
-                    rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
-                    order = rng.permutation(n)
-                else:
-                    order = None
-                for m in self._metrics:
+                for m in self._metrics or []:
                     m.reset()
                 loss_total, seen = 0.0, 0
                 t0 = time.perf_counter()
                 with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
-                    for batch, start in enumerate(range(0, n, bs)):
-                        if order is None:
-                            sl = slice(start, start + bs)
-                            xb, yb = x[sl], y[sl]
-                            wb = None if sw is None else sw[sl]
-                        else:
-                            idx = order[start : start + bs]
-                            xb, yb = x[idx], y[idx]
-                            wb = None if sw is None else sw[idx]
+                    for batch, (xb, yb, wb) in enumerate(batches(epoch)):
                         self._callback(callbacks, "on_train_batch_begin", batch, {})
                         loss, out = self._train_step(xb, yb, wb)
                         loss_total += loss * xb.shape[0]
@@ -507,14 +537,18 @@ class Sequential:
                 logs = {"loss": loss_total / seen}
                 for m in self._metrics:
                     logs[m.name] = m.result()
-                if validation_data is not None:
+                if validation_data is not None and is_batch_source(validation_data):
+                    val = self.evaluate(validation_data, return_dict=True)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                elif validation_data is not None:
                     vx, vy, *vsw = validation_data
                     val = self.evaluate(
                         vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
                     )
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if verbose:
-                    _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, steps, logs)
+                    done = steps if steps is not None else batch + 1
+                    _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, done, logs)
                 history.append(epoch, logs)
                 self._callback(callbacks, "on_epoch_end", epoch, logs)
                 if self.stop_training:
@@ -553,21 +587,32 @@ class Sequential:
         Returns the loss (a float) when there are no metrics, else ``[loss, *metrics]``, or a
         dict ``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``.
         """
-        x = self._prepare_x(x)
-        y = _labels(y, x.shape[0])
+        if is_batch_source(x):
+            if y is not None or sample_weight is not None:
+                raise ArgumentError(
+                    "y and sample_weight must not be given when x is a source of (x, y) "
+                    "batches: its batches carry them"
+                )
+            if not self.compiled:
+                raise ArgumentError("You must call `compile()` before using the model.")
+            batches = SourceBatches(x, self._prepare_x, None).epoch(0)
+        else:
+            x = self._prepare_x(x)
+            y = _labels(y, x.shape[0])
+            bs = _batch_size(batch_size)
+            sw = None if sample_weight is None else np.asarray(sample_weight)
+            batches = array_batches(x, y, sw, bs, None)
         plan = self._setup_training()
-        bs = _batch_size(batch_size)
-        sw = None if sample_weight is None else np.asarray(sample_weight)
         metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in self._metrics]
-        total, n = 0.0, x.shape[0]
-        for start in range(0, n, bs):
-            sl = slice(start, start + bs)
+        total, n = 0.0, 0
+        for xb, yb, wb in batches:
             with _quiet_overflow():
-                out, logits = plan.forward_with_logits(x[sl], training=False)
-                loss, _ = plan.loss_and_grad(y[sl], out, logits, None if sw is None else sw[sl])
+                out, logits = plan.forward_with_logits(xb, training=False)
+                loss, _ = plan.loss_and_grad(yb, out, logits, wb)
             total += loss * out.shape[0]
+            n += out.shape[0]
             for m in metrics:
-                m.update(y[sl], out)
+                m.update(yb, out)
         logs = {"loss": total / max(n, 1)}
         for m in metrics:
             logs[m.name] = m.result()

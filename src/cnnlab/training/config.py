@@ -15,6 +15,7 @@ from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import MODELS, TASKS
 
 ENGINES = ("keras", "numpy")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 MODEL_FILES = {"keras": "model.keras", "numpy": "model.npz"}
 DIGITS_IMAGE_SIZE = (16, 16)
 """The built-in 8x8 digits are upscaled to this size by default: a 16x16 map leaves room for
@@ -69,6 +70,19 @@ class TrainConfig:
         tensorboard: also log each epoch to ``RUN/tensorboard/`` (``train/`` and
             ``validation/``: loss, accuracy, learning rate, and the validation confusion
             matrix as an image), for either engine; a resumed run appends to the same log.
+        stream: read the images a batch at a time instead of decoding the whole set into
+            memory (:mod:`cnnlab.data.stream`); :func:`~cnnlab.training.train` also turns it
+            on by itself when the decoded set would exceed its memory budget. The same split
+            and, for the NumPy engine, the same batches and weights as in memory.
+        strict: with ``stream``, stop at the first unreadable image instead of skipping it
+            (skipped images are reported at the end of each epoch).
+        distribute: "none", "mirrored" (``tf.distribute.MirroredStrategy`` over the local
+            GPUs, else the CPU's logical devices) or "multiworker"
+            (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``); Keras engine only.
+            ``batch_size`` is per replica: the global batch is it times the replicas.
+        cpu_replicas: split the CPU into this many logical devices
+            (``tf.config.set_logical_device_configuration``) for ``distribute``; ``None``:
+            one.
     """
 
     task: str = "signs"
@@ -91,6 +105,10 @@ class TrainConfig:
     restore_best: bool = True
     patience: int | None = None
     tensorboard: bool = False
+    stream: bool = False
+    strict: bool = False
+    distribute: str = "none"
+    cpu_replicas: int | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -114,7 +132,27 @@ class TrainConfig:
         p = self.patience
         if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
             raise ArgumentError(f"patience must be a positive integer. Received: patience={p!r}")
-        for name in ("restore_best", "tensorboard"):
+        if self.distribute not in DISTRIBUTE:
+            raise ArgumentError(
+                f"distribute must be one of {', '.join(DISTRIBUTE)}. "
+                f"Received: distribute={self.distribute!r}"
+            )
+        if self.distribute != "none" and self.engine != "keras":
+            raise ArgumentError(
+                f"distribute={self.distribute!r} needs the Keras engine (tf.distribute); the "
+                "NumPy engine trains in one process on one device. Use --engine keras"
+            )
+        r = self.cpu_replicas
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
+            raise ArgumentError(
+                f"cpu_replicas must be a positive integer. Received: cpu_replicas={r!r}"
+            )
+        if r is not None and self.distribute == "none":
+            raise ArgumentError(
+                "cpu_replicas splits the CPU for a distributed run; give distribute='mirrored' "
+                f"or 'multiworker' with it. Received: cpu_replicas={r}, distribute='none'"
+            )
+        for name in ("restore_best", "tensorboard", "stream", "strict"):
             if not isinstance(getattr(self, name), bool):
                 raise ArgumentError(
                     f"{name} must be True or False. Received: {name}={getattr(self, name)!r}"

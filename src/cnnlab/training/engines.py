@@ -3,6 +3,7 @@ save, seeding, one epoch of fit, activations). Everything else in the runner is 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,16 @@ class _Engine:
     def load(self, path: Path):
         raise NotImplementedError
 
+    def load_for_training(self, path: Path):
+        """The model to train on from ``path`` (a distributed engine places it on its
+        replicas; :meth:`load` gives a plain one, for evaluation)."""
+        return self.load(path)
+
+    def global_batch(self, cfg: TrainConfig) -> int:
+        """Images per training step: ``cfg.batch_size`` (times the replicas when
+        distributed)."""
+        return cfg.batch_size
+
     def save(self, model, path: Path) -> None:
         """Write model + optimizer state atomically."""
         with _io.atomic_path(path) as tmp:
@@ -52,20 +63,48 @@ class _Engine:
         raise NotImplementedError
 
     def _fit_one_epoch(self, model, x, y, val, epoch, cfg, class_weight, **engine_args) -> dict:
-        """The ``fit`` call both engines share (they speak the same Keras API)."""
+        """The ``fit`` call both engines share (they speak the same Keras API).
+
+        ``x`` is an array, or a :class:`~cnnlab.training.prep.StreamFeed` (``y`` None): the
+        NumPy engine iterates it, Keras gets its ``tf.data.Dataset``; ``val`` likewise.
+        """
+        from cnnlab.training.prep import StreamFeed
+
+        if isinstance(x, StreamFeed):
+            with x.ds.reading(), warnings.catch_warnings():
+                # A streamed pass is one pass (its length unknown to Keras, as a skipped
+                # image may shorten it): Keras warns when it ends; nothing is wrong.
+                warnings.filterwarnings("ignore", "Your input ran out of data")
+                hist = model.fit(
+                    self._feed(x),
+                    epochs=epoch + 1,
+                    initial_epoch=epoch,
+                    validation_data=self._feed(val) if isinstance(val, StreamFeed) else val,
+                    shuffle=False,  # the feed reads in its own seeded order
+                    class_weight=class_weight,
+                    verbose=0,
+                    **engine_args,
+                )
+            x.check()
+            return {k: float(v[-1]) for k, v in hist.history.items()}
+        batched = y is None  # a dataset of (x, y) batches (distributed Keras makes them)
         hist = model.fit(
             x,
             y,
-            batch_size=cfg.batch_size,
+            batch_size=None if batched else self.global_batch(cfg),
             epochs=epoch + 1,
             initial_epoch=epoch,
             validation_data=val,
-            shuffle=True,
+            shuffle=not batched,
             class_weight=class_weight,
             verbose=0,
             **engine_args,
         )
         return {k: float(v[-1]) for k, v in hist.history.items()}
+
+    def _feed(self, feed):
+        """How this engine takes a streamed pass (the NumPy engine: the feed itself)."""
+        return feed
 
     def evaluate(self, model, x, y, batch_size: int) -> dict:
         res = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
@@ -137,6 +176,9 @@ class _KerasEngine(_Engine):
             # Keras 3.x saving trips NumPy 2's __array__(copy=...) deprecation; harmless.
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
             model.save(path)
+
+    def _feed(self, feed):
+        return feed.tf()
 
     def set_seed(self, model, seed, epoch):
         import keras

@@ -26,6 +26,14 @@ def _split_metrics(engine: _Engine, model, ds, cfg: TrainConfig) -> dict:
         if len(x) == 0:
             metrics[name] = None
             continue
+        if getattr(ds, "streamed", False):  # a batch at a time; NumPy's metrics = the engines'
+            from cnnlab.training.prep import stream_predict
+
+            probs, labels = stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
+            columns = np.arange(max(ds.n_classes, probs.shape[1]))
+            res = _metrics_from_probabilities(probs, labels, columns, cfg.task)
+            metrics[name] = res | {"n": len(labels)}
+            continue
         res = engine.evaluate(model, preprocess(x), targets(y, cfg.task), cfg.batch_size)
         metrics[name] = res | {"n": len(x)}
     return metrics
@@ -88,7 +96,7 @@ def evaluate_run(
     eng = engine or run.config.engine
     model = load_model(run, eng)
     if data is None:
-        ds = load_data(run.config, None, progress=progress)
+        ds = load_data(run.config, None, progress=progress, streamed=True)
         if list(ds.class_names) != run.class_names:
             raise RunError(
                 f"{run.config.data}: classes {ds.class_names} differ from the run's "

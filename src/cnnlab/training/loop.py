@@ -15,6 +15,7 @@ from cnnlab import _io, _progress
 from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
 from cnnlab.training.checkpoints import _checkpoint, _defer_sigint, _promote
 from cnnlab.training.config import HISTORY_KEYS, TrainConfig
+from cnnlab.training.distribute import as_worker, engine_for, setup
 from cnnlab.training.divergence import (
     TrainingDiverged,
     _check_finite_epoch,
@@ -23,9 +24,10 @@ from cnnlab.training.divergence import (
     _warn_default,
     _Watch,
 )
-from cnnlab.training.engines import _Engine, _engine
+from cnnlab.training.engines import _Engine
 from cnnlab.training.inference import _split_metrics
 from cnnlab.training.prep import (
+    StreamFeed,
     _check_classes,
     _class_weight,
     augmentation,
@@ -34,6 +36,9 @@ from cnnlab.training.prep import (
     no_face_note,
     preprocess,
     probabilities_to_labels,
+    skipped_note,
+    stream_notice,
+    stream_predict,
     targets,
 )
 from cnnlab.training.rundir import (
@@ -109,15 +114,21 @@ def train(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    memory_budget: int | None = None,
 ) -> Run:
     """Train a new run as ``config`` says; write the run directory; return the :class:`Run`.
 
     Args:
-        config: what to train. ``config.out`` must not already hold files.
+        config: what to train. ``config.out`` must not already hold files (except for a
+            ``distribute="multiworker"`` job restarted on its own run directory, which
+            continues from its checkpoint as Keras's ``BackupAndRestore`` does).
         progress: a rich progress bar per epoch (default: when stdout is a terminal).
         log: called with one line per epoch when the bar is off, and with notices.
-        warn: called with a one-line warning (a loss that grows by orders of magnitude);
-            default: :func:`warnings.warn` with a ``RuntimeWarning``.
+        warn: called with a one-line warning (a loss that grows by orders of magnitude,
+            images skipped while streaming); default: :func:`warnings.warn` with a
+            ``RuntimeWarning``.
+        memory_budget: bytes the in-memory data may take (default: a quarter of the RAM);
+            above it the run streams its images from disk (``config.stream``), and says so.
 
     Raises:
         ValueError: a bad option. DatasetError: the data cannot be loaded.
@@ -128,17 +139,39 @@ def train(
     """
     cfg = config.resolved()
     out = Path(cfg.out) if cfg.out else _default_out(cfg)
+    cfg = dataclasses.replace(cfg, out=str(out))
+    dist = setup(cfg)  # first: TensorFlow's devices are set before anything uses them
+    if dist is not None and log is not None:
+        log(dist.describe(cfg.batch_size))
+    if not cfg.stream:
+        notice = stream_notice(cfg, memory_budget)
+        if notice is not None:
+            cfg = dataclasses.replace(cfg, stream=True)
+            if log is not None:
+                log(notice)
+    if dist is not None and dist.kind == "multiworker":
+
+        def start(c: TrainConfig) -> Run:
+            return _train(c, Path(c.out), progress, log, warn)
+
+        def restart(path: Path) -> Run:
+            return resume(path, epochs=cfg.epochs, progress=progress, log=log, warn=warn)
+
+        return as_worker(cfg, out, dist, start, restart, log)
+    return _train(cfg, out, progress, log, warn)
+
+
+def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(
             f"{out}: already exists and is not empty; continue it with --resume {out} "
             "or choose another --out"
         )
-    cfg = dataclasses.replace(cfg, out=str(out))
     try:
-        ds = load_data(cfg, progress=progress)
+        ds = load_data(cfg, progress=progress, streamed=True)
         _check_classes(cfg.task, ds.n_classes, cfg.data)
         _check_patience(cfg, ds)
-        engine = _engine(cfg.engine)
+        engine = engine_for(cfg)
         model = engine.build(cfg, ds.image_shape, ds.n_classes)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
@@ -206,11 +239,14 @@ def resume(
             f"improved for {waited} epoch{'s' if waited != 1 else ''} (best: epoch "
             f"{stopped['best_epoch']}); pass --patience larger than {waited} to train on"
         )
-    engine = _engine(cfg.engine)
-    model = engine.load(run.last_path)  # the last epoch's, even when the best is the model
+    dist = setup(cfg)  # first: TensorFlow's devices are set before anything uses them
+    if dist is not None and log is not None:
+        log(dist.describe(cfg.batch_size))
+    engine = engine_for(cfg)
+    model = engine.load_for_training(run.last_path)  # the last epoch's, even if not the model
     _check_outputs(run, model)
     try:
-        ds = load_data(cfg, progress=progress)
+        ds = load_data(cfg, progress=progress, streamed=True)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"interrupted before training; {run.dir} is unchanged") from None
     if list(ds.class_names) != run.class_names:
@@ -231,15 +267,21 @@ def resume(
 
 def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: bool) -> Run:
     cfg = run.config
-    engine = _engine(cfg.engine)
-    x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
+    engine = engine_for(cfg)
+    streamed = getattr(ds, "streamed", False)
+    bs = engine.global_batch(cfg)
     spec = augmentation(cfg, ds.image_shape)
     note = no_face_note(ds)
     if note is not None and log is not None:
         log(note)
-    val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
+    if streamed:
+        x_tr = y_tr = None
+        val = StreamFeed(ds, "val", cfg, bs) if len(ds.x_val) else None
+    else:
+        x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
+        val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
     class_weight = _class_weight(ds, cfg.class_weight)
-    steps = -(-len(x_tr) // cfg.batch_size)
+    steps = -(-len(ds.y_train) // bs)
     enabled = _progress.enabled(progress)
     history = {k: list(v) for k, v in run.history.items()}
     first = history["loss"][0] if history.get("loss") else None
@@ -247,7 +289,8 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     epoch = run.epochs_done
     board = None
     try:
-        _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
+        if not streamed:
+            _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         if cfg.tensorboard:
             from cnnlab.training.tensorboard import _TensorBoard
 
@@ -267,13 +310,21 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                     if shown is not None:
                         shown(step, logs)
 
-                x_ep = x_tr if spec is None else epoch_images(ds.x_train, spec, cfg.seed, epoch)
+                if streamed:
+                    x_ep = StreamFeed(ds, "train", cfg, bs, epoch=epoch, spec=spec)
+                elif spec is None:
+                    x_ep = x_tr
+                else:
+                    x_ep = epoch_images(ds.x_train, spec, cfg.seed, epoch)
                 try:
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         logs = engine.fit_epoch(
                             model, x_ep, y_tr, val, epoch, cfg, class_weight, on_batch
                         )
                     _check_finite_epoch(model, logs)
+                    skipped = skipped_note(ds, epoch)
+                    if skipped is not None:
+                        (warn or _warn_default)(skipped)
                 except _Diverged as exc:
                     _diverged(run, engine, ds, epoch, exc, created)
                 logs["learning_rate"] = lr
@@ -313,9 +364,9 @@ def _log_tensorboard(board, engine: _Engine, model, ds, run: Run, logs: dict) ->
 
     png = None
     if len(ds.x_val):
-        probs = engine.predict(model, preprocess(ds.x_val), run.config.batch_size)
+        probs, y = _predict_split(engine, model, ds, "val", run.config)
         labels, _ = probabilities_to_labels(probs, run.config.task)
-        png = confusion_png(ds.y_val, labels, run.class_names, run.epochs_done)
+        png = confusion_png(y, labels, run.class_names, run.epochs_done)
     board.epoch(run.epochs_done, logs, png)
 
 
@@ -365,6 +416,14 @@ def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created
     )
 
 
+def _predict_split(engine: _Engine, model, ds, split: str, cfg: TrainConfig):
+    """``(probabilities, labels)`` of a split, in memory or streamed."""
+    if getattr(ds, "streamed", False):
+        return stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
+    x, y = ds.split(split)
+    return engine.predict(model, preprocess(x), cfg.batch_size), y
+
+
 def validated_on(cfg: TrainConfig, ds) -> str:
     """One line for the report: what the model was validated and tested on."""
     cfg = cfg.resolved()
@@ -378,7 +437,9 @@ def validated_on(cfg: TrainConfig, ds) -> str:
         f"tested on {split}; split seed {cfg.seed}; "
         f"{cfg.image_size[0]}x{cfg.image_size[1]} {'gray' if cfg.grayscale else 'RGB'}"
     )
-    if cfg.preprocess == "face":
+    if getattr(ds, "streamed", False):
+        line += "; streamed from disk"
+    elif cfg.preprocess == "face":
         missing = ds.meta.get("no_face", 0)
         line += f"; faces cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
     return line
@@ -409,7 +470,7 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
         metrics["diverged"] = diverged
     metrics["validated_on"] = validated_on(cfg, ds)
     test = metrics.get("test")
-    if test is not None:
+    if test is not None and not getattr(ds, "streamed", False):
         from cnnlab.training.shifted import shifted_metrics
 
         shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
@@ -418,11 +479,10 @@ def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) 
     _write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
     _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")
-    x_eval, y_eval = (ds.x_test, ds.y_test) if len(ds.x_test) else (ds.x_val, ds.y_val)
-    if len(x_eval):
-        labels, _ = probabilities_to_labels(
-            engine.predict(model, preprocess(x_eval), cfg.batch_size), cfg.task
-        )
+    split = "test" if len(ds.x_test) else "val"
+    if len(ds.y_test) or len(ds.y_val):
+        probs, y_eval = _predict_split(engine, model, ds, split, cfg)
+        labels, _ = probabilities_to_labels(probs, cfg.task)
         title = "Confusion matrix (test set)" if len(ds.x_test) else "Confusion matrix (validation)"
         fig = plots.plot_confusion_matrix(y_eval, labels, run.class_names, title=title)
         _io.save_figure(fig, run.dir / "confusion_matrix.png")
