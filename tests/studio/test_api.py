@@ -486,3 +486,19 @@ def test_every_answer_carries_the_content_policy(client):
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_only_the_runs_used_last_stay_in_memory(runs_dir, tmp_path, monkeypatch):
+    from cnnlab.studio import explorer
+
+    monkeypatch.setattr(explorer, "KEEP_RUNS", 2)
+    root = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        shutil.copytree(runs_dir / "digits-numpy", root / name)
+    folder = explorer.RunsFolder(root)
+    for name in ("a", "b", "a", "c"):
+        folder.explore(name, "s:test:0")
+    assert folder.cached_runs() == ["c", "a"]
+    first = folder.explore("b", "s:test:0")  # loaded again, the same answer
+    assert folder.cached_runs() == ["b", "c"]
+    assert first["probabilities"] == folder.explore("a", "s:test:0")["probabilities"]

@@ -32,6 +32,8 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
 TRAINING_SECONDS = 600
 """An unfinished run whose checkpoint.json changed this recently is "training"."""
 MAX_UPLOADS = 64
+KEEP_RUNS = 4
+"""Runs whose loaded model, dataset and predictions stay in memory (the ones used last)."""
 MAX_VALUES = 1024
 """A 1-D layer output longer than this is not sent as numbers."""
 MAX_DETAIL_NUMBERS = 200_000
@@ -66,7 +68,7 @@ class RunsFolder:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser().resolve()
         self._lock = threading.RLock()
-        self._cache: dict[tuple[str, str], _Loaded] = {}
+        self._cache: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self._uploads: OrderedDict[str, tuple[str, np.ndarray, bool]] = OrderedDict()
 
     # ---- finding runs --------------------------------------------------------------------
@@ -150,13 +152,26 @@ class RunsFolder:
 
     # ---- cached loads --------------------------------------------------------------------
     def _cached(self, kind: str, name: str, key: tuple, make):
+        """``make()``'s value for run ``name``, kept while ``key`` (its files' names and times)
+        is unchanged; only the :data:`KEEP_RUNS` runs used last keep theirs (a folder of many
+        runs would otherwise hold every model and dataset opened)."""
         with self._lock:
             hit = self._cache.get((kind, name))
             if hit is not None and hit.key == key:
+                self._cache.move_to_end((kind, name))
                 return hit.value
             value = make()
             self._cache[(kind, name)] = _Loaded(key, value)
+            self._cache.move_to_end((kind, name))
+            kept = list(dict.fromkeys(n for _, n in reversed(self._cache)))[:KEEP_RUNS]
+            for k in [k for k in self._cache if k[1] not in kept]:
+                del self._cache[k]
             return value
+
+    def cached_runs(self) -> list[str]:
+        """The runs whose model, data or predictions are held in memory, most recent first."""
+        with self._lock:
+            return list(dict.fromkeys(n for _, n in reversed(self._cache)))
 
     def _model(self, name: str):
         from cnnlab.training import load_model
