@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError, CnnlabError
 from cnnlab.studio import playground
 from cnnlab.studio.explorer import NotFound, RunsFolder
@@ -263,10 +264,9 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
         if "image_id" in b:
             image_id = b["image_id"]
         elif "sample" in b:
-            split = b.get("split", "test")
-            if split not in ("test", "val", "train") or not isinstance(b["sample"], int):
+            if not _validate.is_int(b["sample"]):
                 raise ArgumentError("give {'sample': index, 'split': 'test' | 'val' | 'train'}")
-            image_id = f"s:{split}:{b['sample']}"
+            image_id = f"s:{b.get('split', 'test')}:{b['sample']}"  # the split is checked there
         else:
             raise ArgumentError("give {'sample': index} or {'image_id': id}")
         return await call(runs.explore, name, image_id)

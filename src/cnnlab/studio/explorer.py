@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import ops
+from cnnlab import _validate, ops
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.studio.encode import colour_maps, png_url, rounded
+from cnnlab.studio.playground import pads_json, window_view
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
 """A run is named by its folder; anything else (``..``, ``a/b``, an absolute path) is refused."""
@@ -38,7 +39,6 @@ MAX_VALUES = 1024
 """A 1-D layer output longer than this is not sent as numbers."""
 MAX_DETAIL_NUMBERS = 200_000
 """The feature-map detail sends the previous layer's numbers up to this many."""
-SPLITS = ("test", "val", "train")
 
 
 class NotFound(CnnlabError):
@@ -375,8 +375,7 @@ class RunsFolder:
         pads = ops.resolve_padding(padding, kernel.shape[:2], strides, prev.shape[:2])
         padded = ops.padding.pad_nhwc(prev[None], pads)[0]
         kh, kw = kernel.shape[:2]
-        win = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))
-        win = win[:: strides[0], :: strides[1]][: z.shape[1], : z.shape[2]]  # (oh, ow, C, kh, kw)
+        win = window_view(padded, (kh, kw), strides, z.shape[1:3])  # (oh, ow, C, kh, kw)
         shares = np.einsum("ijckl,klc->ijc", win, kernel)
         lo, hi = float(prev.min()), float(prev.max())
         klo, khi = float(kernel.min()), float(kernel.max())
@@ -390,12 +389,7 @@ class RunsFolder:
             "inputs": colour_maps(prev, lo, hi),
             "input_range": [lo, hi],
             "padded": rounded(padded) if numbers else None,
-            "pads": {
-                "top": pads[0][0],
-                "bottom": pads[0][1],
-                "left": pads[1][0],
-                "right": pads[1][1],
-            },
+            "pads": pads_json(pads),
             "stride": list(strides),
             "kernel": rounded(kernel),
             "kernels": colour_maps(kernel, -k_abs, k_abs),
@@ -458,9 +452,9 @@ class RunsFolder:
 
 
 def _split(split: Any) -> str:
-    if split not in SPLITS:
-        raise ArgumentError(f"split must be one of {', '.join(SPLITS)}. Received: split={split!r}")
-    return split
+    from cnnlab.interpret import SPLITS
+
+    return _validate.one_of(split, "split", SPLITS)
 
 
 def _limit(value: Any, most: int) -> int:

@@ -68,7 +68,15 @@ def _padding(value: Any) -> str | int:
     )
 
 
-def _pads_json(pads) -> dict[str, int]:
+def window_view(padded: np.ndarray, size, strides, out_hw) -> np.ndarray:
+    """The windows of a padded ``(H', W', ...)`` grid as a view ``(oh, ow, ..., kh, kw)``:
+    ``[i, j]`` is the window of output cell ``(i, j)``, whose top-left corner is
+    ``(i * sh, j * sw)``."""
+    view = np.lib.stride_tricks.sliding_window_view(padded, tuple(size), axis=(0, 1))
+    return view[:: strides[0], :: strides[1]][: out_hw[0], : out_hw[1]]
+
+
+def pads_json(pads) -> dict[str, int]:
     (top, bottom), (left, right) = pads
     return {"top": int(top), "bottom": int(bottom), "left": int(left), "right": int(right)}
 
@@ -108,12 +116,11 @@ def convolve(
     )
     padded = ops.padding.pad_nhwc(x[None, :, :, None], e.pads)[0, :, :, 0]
     kh, kw = w.shape
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw))
-    windows = windows[:: strides[0], :: strides[1]][: out.shape[1], : out.shape[2]]
+    windows = window_view(padded, (kh, kw), strides, out.shape[1:3])
     products = (windows * w).reshape(*windows.shape[:2], kh * kw)
     return {
         "padded": rounded(padded),
-        "pads": _pads_json(e.pads),
+        "pads": pads_json(e.pads),
         "stride": list(strides),
         "kernel_size": [kh, kw],
         "bias": float(bias),
@@ -151,8 +158,7 @@ def pool(
     padded = ops.padding.pad_nhwc(x[None, :, :, None], e.pads, value=np.nan)[0, :, :, 0]
     picked = None
     if mode == "max":
-        windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-        windows = windows[:: strides[0], :: strides[1]][: out.shape[1], : out.shape[2]]
+        windows = window_view(padded, window, strides, out.shape[1:3])
         flat = np.where(np.isnan(windows), -np.inf, windows).reshape(*windows.shape[:2], -1)
         first = flat.argmax(axis=-1)
         rows = np.arange(out.shape[1])[:, None] * strides[0] + first // window[1]
@@ -160,7 +166,7 @@ def pool(
         picked = np.stack([rows, cols], axis=-1).tolist()
     return {
         "padded": rounded(padded),
-        "pads": _pads_json(e.pads),
+        "pads": pads_json(e.pads),
         "stride": list(strides),
         "pool_size": list(window),
         "mode": mode,
@@ -186,10 +192,9 @@ def digit_images() -> list[dict]:
 
 
 def gray_grid(image: np.ndarray, size: int) -> list[list[int]]:
-    """A uint8 ``(H, W, C)`` image as a ``size x size`` gray grid of ints 0..255."""
-    from PIL import Image
+    """A uint8 ``(H, W, C)`` image as a ``size x size`` gray grid of ints 0..255 (converted
+    and resized as a run's images are)."""
+    from cnnlab.data.images import conform_images
 
-    arr = np.asarray(image, dtype=np.uint8)
-    gray = arr[:, :, 0] if arr.shape[2] == 1 else np.rint(arr @ [0.299, 0.587, 0.114])
-    im = Image.fromarray(np.asarray(gray, dtype=np.uint8), mode="L")
-    return np.asarray(im.resize((size, size), Image.Resampling.BILINEAR)).astype(int).tolist()
+    arr = np.asarray(image, dtype=np.uint8)[None]
+    return conform_images(arr, (size, size), grayscale=True)[0, :, :, 0].astype(int).tolist()
