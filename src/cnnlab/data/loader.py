@@ -119,13 +119,7 @@ def load_dataset(
             **split_kw,
         )
     if key in REGISTRY:
-        if download:
-            folder = ensure_fetched(key, progress=progress)
-        else:
-            from cnnlab.data.registry import dataset_dir, verify_fetched
-
-            verify_fetched(key)
-            folder = dataset_dir(key)
+        folder = ensure_fetched(key, progress=progress, download=download)
         x, y, names, found = folder_arrays_found(
             folder, size, grayscale, progress=progress, preprocess=preprocess
         )

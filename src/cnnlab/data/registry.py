@@ -556,16 +556,21 @@ def verify_fetched(name: str) -> dict:
 
 
 def ensure_fetched(
-    name: str, *, opener: Opener | None = None, progress: bool | None = None
+    name: str,
+    *,
+    opener: Opener | None = None,
+    progress: bool | None = None,
+    download: bool = True,
 ) -> Path:
-    """The cached folder of ``name``, downloading it first if needed.
+    """The cached folder of ``name``, checked against its manifest, downloading it first if
+    needed (``download=False``: never; a dataset not in the cache is refused).
 
     Raises:
-        DatasetError: not cached and the download failed; the message says how to fetch
-            it offline.
+        DatasetError: not cached and the download failed (the message says how to fetch it
+            offline) or was not allowed, or the cached copy does not match its manifest.
     """
     get_named(name)
-    if is_fetched(name):
+    if is_fetched(name) or not download:
         verify_fetched(name)
         return dataset_dir(name)
     try:

@@ -453,13 +453,9 @@ def open_stream(
         meta |= {"kind": "builtin", "n_images": len(y)}
         return StreamDataset(key, names, shape, reader, parts, key, meta, **common)
     if key in REGISTRY:
-        from cnnlab.data.registry import dataset_dir, ensure_fetched, verify_fetched
+        from cnnlab.data.registry import ensure_fetched
 
-        if download:
-            folder = ensure_fetched(key, progress=progress)
-        else:
-            verify_fetched(key)
-            folder = dataset_dir(key)
+        folder = ensure_fetched(key, progress=progress, download=download)
         return _folder_stream(
             key,
             Path(folder),

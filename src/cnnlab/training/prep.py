@@ -25,30 +25,20 @@ def load_data(
     from cnnlab.data import load_dataset
 
     cfg = config.resolved()
-    if streamed and data is None and cfg.stream:
-        from cnnlab.data.stream import open_stream
-
-        return open_stream(
-            cfg.data,
-            image_size=cfg.image_size,
-            grayscale=cfg.grayscale,
-            seed=cfg.seed,
-            val_fraction=cfg.val_fraction,
-            test_fraction=cfg.test_fraction,
-            preprocess=cfg.preprocess,
-            strict=cfg.strict,
-            progress=progress,
-        )
-    return load_dataset(
-        data if data is not None else cfg.data,
+    split_and_size = dict(
         image_size=cfg.image_size,
         grayscale=cfg.grayscale,
         seed=cfg.seed,
         val_fraction=cfg.val_fraction,
         test_fraction=cfg.test_fraction,
-        progress=progress,
         preprocess=cfg.preprocess,
+        progress=progress,
     )
+    if streamed and data is None and cfg.stream:
+        from cnnlab.data.stream import open_stream
+
+        return open_stream(cfg.data, strict=cfg.strict, **split_and_size)
+    return load_dataset(data if data is not None else cfg.data, **split_and_size)
 
 
 def no_face_note(ds) -> str | None:
