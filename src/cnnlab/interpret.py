@@ -417,9 +417,15 @@ class Interpretation:
         *,
         engine: str | None = None,
         progress: bool | None = None,
+        model: Any = None,
+        dataset: Any = None,
     ) -> Interpretation:
         """Predict a split of a run's own data (loaded and preprocessed as in training) with
         the run's model (in ``engine``, default: the run's).
+
+        ``model`` and ``dataset``: the run's model and data when the caller has loaded them
+        already (``load_model(run, engine)``, ``load_data(run.config)``), so they are not
+        loaded again.
 
         Raises:
             ArgumentError: ``split`` is not test, val or train.
@@ -432,8 +438,8 @@ class Interpretation:
         split = _validate.one_of(split, "split", SPLITS)
         run = load_run(run_dir)
         eng = engine or run.config.engine
-        model = load_model(run, eng)
-        ds = load_data(run.config, None, progress=progress)
+        model = load_model(run, eng) if model is None else model
+        ds = load_data(run.config, None, progress=progress) if dataset is None else dataset
         if list(ds.class_names) != run.class_names:
             raise RunError(
                 f"{run.config.data}: classes {ds.class_names} differ from the run's "

@@ -195,12 +195,13 @@ class RunsFolder:
         from cnnlab.interpret import Interpretation
 
         run, model = self._model(name)
+        _, ds = self._dataset(name)
         key = (str(run.model_path), _mtime(run.model_path))
         return self._cached(
             "interpretation",
             name,
             key,
-            lambda: Interpretation.from_run(run.dir, "test", progress=False),
+            lambda: Interpretation.from_run(run.dir, "test", model=model, dataset=ds),
         )
 
     # ---- images --------------------------------------------------------------------------
