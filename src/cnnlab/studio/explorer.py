@@ -303,8 +303,8 @@ class RunsFolder:
         image, found = self.image(name, image_id)
         run, model = self._model(name)
         x = preprocess(image[None])
+        walk = self._walk(name, image_id, run, model, x)
         with self._lock:
-            walk = _walk(model, x)
             probs = walk[-1].output[None]
             top = _top_k(probs, run.config.task, len(run.class_names))[0]
             cam = None
@@ -354,9 +354,8 @@ class RunsFolder:
         from cnnlab.training.prep import preprocess
 
         image, _ = self.image(name, image_id)
-        _, model = self._model(name)
-        with self._lock:
-            walk = _walk(model, preprocess(image[None]))
+        run, model = self._model(name)
+        walk = self._walk(name, image_id, run, model, preprocess(image[None]))
         step = next((s for s in walk if s.name == layer), None)
         if step is None:
             raise NotFound(f"{name}: the model has no layer {layer!r}")
@@ -401,6 +400,12 @@ class RunsFolder:
             "channel_sums": rounded(shares) if numbers else None,
             "output_map": colour_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
         }
+
+    def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[_Step]:
+        """:func:`_walk` of the run's model on image ``image_id``, kept for the run's last
+        image: the explore answer computes it, and each feature map clicked then reuses it."""
+        key = (str(run.model_path), _mtime(run.model_path), image_id)
+        return self._cached("walk", name, key, lambda: _walk(model, x))
 
     # ---- runs: confusion and top losses --------------------------------------------------
     def confusion(self, name: str) -> dict:
