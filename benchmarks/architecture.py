@@ -73,7 +73,7 @@ def run_variant(variant: str, ds, cfg, epochs: int) -> dict:
     import keras
     import numpy as np
 
-    from cnnlab.training.engines import _engine
+    from cnnlab.training.engines import get_engine
     from cnnlab.training.prep import augmentation, epoch_images, preprocess
     from cnnlab.training.shifted import shifted_metrics
 
@@ -96,7 +96,7 @@ def run_variant(variant: str, ds, cfg, epochs: int) -> dict:
     probs = model.predict(preprocess(ds.x_test), batch_size=256, verbose=0)
     acc = float(np.mean(probs.argmax(1) == ds.y_test))
     val = float(np.mean(model.predict(x_val, verbose=0).argmax(1) == y_val))
-    shifted = shifted_metrics(_engine("keras"), model, cfg, acc) or {}
+    shifted = shifted_metrics(get_engine("keras"), model, cfg, acc) or {}
     return {
         "params": model.count_params(),
         "val": val,

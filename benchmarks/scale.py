@@ -113,12 +113,12 @@ import numpy as np
 from cnnlab.data import load_dataset
 from cnnlab.data.stream import open_stream
 from cnnlab.training import TrainConfig
-from cnnlab.training.engines import _KerasEngine
+from cnnlab.training.engines import KerasEngine
 from cnnlab.training.prep import preprocess, targets
 
 folder, mode = sys.argv[1], sys.argv[2]
 cfg = TrainConfig(task="signs", data=folder, image_size=(64, 64), grayscale=False).resolved()
-engine = _KerasEngine()
+engine = KerasEngine()
 if mode == "memory":
     ds = load_dataset(folder, image_size=64)
     x, y = preprocess(ds.x_train), targets(ds.y_train, "signs")

@@ -46,7 +46,7 @@ def worse_after_epoch_2(monkeypatch):
     validation loss far above epoch 2's and epoch 2 stays the best. The kick depends on the
     epoch alone, so an interrupted and resumed run gets the same kicks as an uninterrupted one.
     """
-    eng = training._engine("numpy")
+    eng = training.get_engine("numpy")
     real_fit = type(eng).fit_epoch
 
     def kicked(self, model, x, y, val, epoch, *args, **kw):

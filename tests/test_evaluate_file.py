@@ -107,7 +107,7 @@ def test_unrestricted_metrics_agree_with_the_engines_evaluate(any_run, tmp_path)
     assert got["train"] is None and got["validation"] is None
     assert got["data"] == str(test) and got["classes"] == RUN_CLASSES
     assert got["restricted"] is False and got["test"]["n"] == len(y) == 24
-    eng = training._engine(any_run.config.engine)
+    eng = training.get_engine(any_run.config.engine)
     want = eng.evaluate(
         training.load_model(any_run.dir, any_run.config.engine),
         preprocess(x),
@@ -203,7 +203,7 @@ def test_a_mood_run_on_the_course_layout_with_a_class_map(mood_run, tmp_path):
     )
     got = training.evaluate_run(mood_run.dir, test, class_map={"0": "not_smiling", "1": "smiling"})
     assert got["restricted"] is False and got["test"]["n"] == 12
-    want = training._engine("numpy").evaluate(
+    want = training.get_engine("numpy").evaluate(
         training.load_model(mood_run.dir), preprocess(x), targets(y, "mood"), 16
     )
     assert got["test"]["loss"] == pytest.approx(want["loss"], rel=1e-5)
@@ -302,10 +302,10 @@ def test_the_real_command_prints_json_and_one_error_line(mood_run, tmp_path):
 
 
 def test_restricted_metrics_of_probabilities_outside_the_classes():
-    from cnnlab.training.inference import _metrics_from_probabilities
+    from cnnlab.training.inference import metrics_from_probabilities
 
     probs = np.array([[0.1, 0.6, 0.3], [0.0, 1.0, 0.0], [0.5, 0.1, 0.4]], dtype=np.float32)
-    got = _metrics_from_probabilities(probs, np.array([2, 0, 0]), np.array([0, 2]), "signs")
+    got = metrics_from_probabilities(probs, np.array([2, 0, 0]), np.array([0, 2]), "signs")
     # rows renormalized over classes 0 and 2: [0.25, 0.75], [0.5, 0.5] (nothing left), [5/9, 4/9]
     want_loss = -(np.log(0.75) + np.log(0.5) + np.log(5 / 9)) / 3
     assert got["loss"] == pytest.approx(want_loss, rel=1e-6)

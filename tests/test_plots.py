@@ -8,6 +8,7 @@ from PIL import Image
 
 from cnnlab import plots
 from cnnlab._io import save_figure
+from cnnlab._text import display_name
 
 
 def _png(path) -> np.ndarray:
@@ -158,10 +159,10 @@ def test_plots_draw_into_the_given_axes():
 
 
 def test_display_name_replaces_undecodable_bytes_only():
-    assert plots.display_name("caf\udce9") == "caf\ufffd"  # b"caf\xe9" as os.fsdecode gives it
-    assert plots.display_name("a\ud800b") == "a\ufffdb"  # a lone surrogate from JSON
-    assert plots.display_name("café 😀") == "café 😀"  # valid text is unchanged
-    assert plots.display_name(3) == "3"
+    assert display_name("caf\udce9") == "caf\ufffd"  # b"caf\xe9" as os.fsdecode gives it
+    assert display_name("a\ud800b") == "a\ufffdb"  # a lone surrogate from JSON
+    assert display_name("café 😀") == "café 😀"  # valid text is unchanged
+    assert display_name(3) == "3"
 
 
 def test_figures_draw_non_utf8_class_and_file_names(tmp_path):

@@ -43,7 +43,7 @@ def _config(out, engine, **kw) -> training.TrainConfig:
 
 def _train_interrupted_in_epoch(cfg, monkeypatch, epoch: int = 1) -> list[int]:
     """Train ``cfg`` with Ctrl-C raised as epoch ``epoch`` (0-based) starts; the epochs begun."""
-    eng = training._engine(cfg.engine)
+    eng = training.get_engine(cfg.engine)
     real_fit = type(eng).fit_epoch
     calls: list[int] = []
 
@@ -190,7 +190,7 @@ def test_ctrl_c_while_writing_a_checkpoint_keeps_it_consistent(tmp_path, monkeyp
     import os
     import signal
 
-    eng = training._engine("numpy")
+    eng = training.get_engine("numpy")
     real_save = type(eng).save
 
     def save_then_ctrl_c(self, model, path):
@@ -456,7 +456,7 @@ def test_an_exploding_loss_gets_one_warning(tmp_path):
 
 
 def test_interrupt_before_the_first_epoch_keeps_nothing(tmp_path, monkeypatch):
-    eng = training._engine("numpy")
+    eng = training.get_engine("numpy")
     monkeypatch.setattr(
         type(eng), "fit_epoch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
     )

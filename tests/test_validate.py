@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnlab import _validate, explain
+from cnnlab import _validate, explain, limits
 from cnnlab.cli._common import parse_image_size, run_cli
 from cnnlab.cli.data import parse_image_size as data_cli_image_size
 from cnnlab.cli.explain import app as explain_app
-from cnnlab.data import limits
 from cnnlab.data.images import normalize_image_size
 from cnnlab.errors import ArgumentError
 

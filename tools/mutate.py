@@ -347,8 +347,8 @@ MUTANTS = [
     M(
         "training/checkpoint-epoch-off-by-one",
         "training/loop.py",
-        "_checkpoint(run, engine, model, history, epoch + 1, seconds)",
-        "_checkpoint(run, engine, model, history, epoch, seconds)",
+        "save_checkpoint(run, engine, model, history, epoch + 1, seconds)",
+        "save_checkpoint(run, engine, model, history, epoch, seconds)",
         TRAIN,
     ),
     # Survives (known): Keras would shuffle every epoch in the same order. Runs stay

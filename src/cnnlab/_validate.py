@@ -16,7 +16,7 @@ Who owns what:
 - :func:`padding_spec` owns the *spelling* of a padding (``"valid"``, ``"same"``, ``N``,
   ``(ph, pw)``, ``((top, bottom), (left, right))`` and the text forms ``"2"``, ``"1x2"``);
   :func:`cnnlab.ops.padding.resolve_padding` owns the *geometry* (what 'same' pads).
-- :func:`image_size` caps each side at :data:`cnnlab.data.limits.MAX_IMAGE_SIDE` (images
+- :func:`image_size` caps each side at :data:`cnnlab.limits.MAX_IMAGE_SIDE` (images
   are decoded and resized to it); :func:`shape` (a calculator's input) has no cap.
 
 Example:
@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from cnnlab import limits
 from cnnlab.errors import ArgumentError
 
 __all__ = [
@@ -63,7 +64,7 @@ def is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _received(name: str, value: Any) -> str:
+def received(name: str, value: Any) -> str:
     """``name=value`` for an argument, ``--option value`` for a command-line option."""
     return f"{name} {value}" if name.startswith("--") else f"{name}={value!r}"
 
@@ -102,7 +103,7 @@ def positive_int(value: Any, name: str) -> int:
     """
     if not is_int(value) or value < 1:
         raise ArgumentError(
-            f"{_arg(name)} must be a positive int. Received: {_received(name, value)}"
+            f"{_arg(name)} must be a positive int. Received: {received(name, value)}"
         )
     return int(value)
 
@@ -132,11 +133,11 @@ def int_tuple(value: Any, n: int, name: str, *, allow_zero: bool = False) -> tup
     if result is None:
         raise ArgumentError(
             f"The {_arg(name)} argument must be an int or a tuple of {n} ints. "
-            f"Received: {_received(name, value)}"
+            f"Received: {received(name, value)}"
         )
     if any(v < (0 if allow_zero else 1) for v in result):
         qualifier = "non-negative" if allow_zero else "positive"
-        raise ArgumentError(f"{_arg(name)} must be {qualifier}. Received: {_received(name, value)}")
+        raise ArgumentError(f"{_arg(name)} must be {qualifier}. Received: {received(name, value)}")
     return result
 
 
@@ -216,7 +217,7 @@ def image_size(
         allow_none: accept ``None`` (returned as ``None``).
         allow_native: accept the words ``native``, ``none``, ``orig``, ``original`` for
             ``None`` (the command line's spelling).
-        max_side: the largest side; default :data:`cnnlab.data.limits.MAX_IMAGE_SIDE`.
+        max_side: the largest side; default :data:`cnnlab.limits.MAX_IMAGE_SIDE`.
 
     Raises:
         ArgumentError: ``image_size must be N or HxW, e.g. 64 or 64x48. Received: ...``,
@@ -227,8 +228,6 @@ def image_size(
         ((64, 48), (64, 48), None)
     """
     if max_side is None:
-        from cnnlab.data import limits
-
         max_side = limits.MAX_IMAGE_SIDE
     if value is None and allow_none:
         return None
@@ -242,13 +241,13 @@ def image_size(
         native = ", or native" if allow_native else ""
         raise ArgumentError(
             f"{label} must be N or HxW, e.g. 64 or 64x48{native}. "
-            f"Received: {_received(name, value)}"
+            f"Received: {received(name, value)}"
         )
     if max(ints) > max_side:
         option = "" if name.startswith("--") else " (--image-size)"
         raise ArgumentError(
             f"{label}{option} must be at most {max_side} pixels per side "
-            f"(cnnlab.data.limits.MAX_IMAGE_SIDE). Received: {_received(name, value)}"
+            f"(cnnlab.limits.MAX_IMAGE_SIDE). Received: {received(name, value)}"
         )
     return ints[0], ints[1]
 
@@ -272,7 +271,7 @@ def padding_spec(value: Any, name: str = "padding") -> str | int | tuple:
         ('valid', 2, (1, 2))
     """
     error = ArgumentError(
-        f"{_arg(name)} must be {_PADDING_FORMS}. Received: {_received(name, value)}"
+        f"{_arg(name)} must be {_PADDING_FORMS}. Received: {received(name, value)}"
     )
     if isinstance(value, str):
         text = value.strip().lower()
@@ -322,6 +321,6 @@ def one_of(
         extra = f" (or {', '.join(repr(a) for a in aliases)})" if aliases else ""
         raise ArgumentError(
             f"{_arg(name)} must be one of {tuple(choices)}{extra}. "
-            f"Received: {_received(name, value)}"
+            f"Received: {received(name, value)}"
         )
     return key

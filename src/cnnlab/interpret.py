@@ -346,23 +346,6 @@ def class_scores(model: Any, x: Any) -> np.ndarray:
     return np.asarray(logits)
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """An RGB ``(H, W, 3)`` picture: ``image`` (``(H, W, C)`` in [0, 1], grey or RGB) with
-    ``heat`` (``(H, W)`` in [0, 1]) over it in the "jet" colours, each pixel's colour mixed
-    in by ``alpha * heat`` (cold places show the image as it is)."""
-    from matplotlib import colormaps
-
-    img = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    heat = np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0)
-    colours = colormaps["jet"](heat)[:, :, :3]
-    a = alpha * heat[:, :, None]
-    return np.clip((1 - a) * img + a * colours, 0.0, 1.0)
-
-
 # ---- a run's predictions -----------------------------------------------------------------
 @dataclasses.dataclass
 class Interpretation:
@@ -431,7 +414,7 @@ class Interpretation:
             ArgumentError: ``split`` is not test, val or train.
             RunError: the run is missing or broken, or the split holds no images.
         """
-        from cnnlab.training.engines import _engine
+        from cnnlab.training.engines import get_engine
         from cnnlab.training.prep import load_data, preprocess
         from cnnlab.training.rundir import load_model, load_run
 
@@ -448,7 +431,7 @@ class Interpretation:
         x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
         if len(x) == 0:
             raise RunError(f"{run.dir}: the run's {split} split holds no images")
-        probs = _engine(eng).predict(model, preprocess(x), run.config.batch_size)
+        probs = get_engine(eng).predict(model, preprocess(x), run.config.batch_size)
         return cls(list(run.class_names), y, probs, images=x, model=model, run=run, split=split)
 
     def top_losses(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnlab._io import save_figure
+from cnnlab._text import display_name
 from cnnlab.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -32,30 +33,6 @@ if TYPE_CHECKING:
 
 MAX_MAPS_PER_LAYER = 16
 """At most this many channels of each layer are drawn in a feature-map grid."""
-
-
-def display_name(name: object) -> str:
-    """``name`` as text every font and encoder accepts: undecodable bytes become U+FFFD.
-
-    A file or folder name that is not valid UTF-8 reaches Python (on POSIX) with
-    surrogate escapes (``b"caf\\xe9"`` -> ``"caf\\udce9"``), which matplotlib cannot draw and
-    UTF-8 cannot encode. Each such byte, and any other lone surrogate, becomes the
-    replacement character; every other name is returned unchanged.
-
-    Example:
-        >>> display_name("caf\\udce9") == "caf\\N{REPLACEMENT CHARACTER}"
-        True
-    """
-    text = str(name)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def _figure(figsize: tuple[float, float], dpi: int) -> Figure:
@@ -438,8 +415,6 @@ def plot_top_losses(
     Returns:
         The new figure.
     """
-    from cnnlab.interpret import overlay
-
     n = len(images)
     if n == 0:
         raise ArgumentError("plot_top_losses: no images to draw")
@@ -534,8 +509,6 @@ def plot_grad_cam(
         saliency: optional ``(K, H, W)`` saliency maps (each scaled to [0, 1] to draw).
         path: also write the figure there as PNG (atomically).
     """
-    from cnnlab.interpret import overlay
-
     k = len(images)
     if k == 0 or len(cams) != k:
         raise ArgumentError(f"plot_grad_cam: {k} images and {len(cams)} maps")
@@ -558,3 +531,20 @@ def plot_grad_cam(
     fig.suptitle(display_name(title), fontsize=10)
     fig.tight_layout()
     return _done(fig, path)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """An RGB ``(H, W, 3)`` picture: ``image`` (``(H, W, C)`` in [0, 1], grey or RGB) with
+    ``heat`` (``(H, W)`` in [0, 1]) over it in the "jet" colours, each pixel's colour mixed
+    in by ``alpha * heat`` (cold places show the image as it is)."""
+    from matplotlib import colormaps
+
+    img = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    heat = np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0)
+    colours = colormaps["jet"](heat)[:, :, :3]
+    a = alpha * heat[:, :, None]
+    return np.clip((1 - a) * img + a * colours, 0.0, 1.0)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from _data_helpers import make_class_folders, write_image
 
-import cnnlab.data.limits as limits
+import cnnlab.limits as limits
 from cnnlab.data import (
     REGISTRY,
     Dataset,

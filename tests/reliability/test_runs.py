@@ -29,6 +29,7 @@ pytest.importorskip("keras")
 
 from cnnlab import training  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
+from cnnlab.training.killpoints import KILL_ENV
 
 TINY = ["--data", "synthetic", "--image-size", "16", "--batch-size", "16", "--model", "course"]
 SIZE = (16, 16)
@@ -93,7 +94,7 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
 ):
     out = tmp_path / "run"
     args = ["train", "--engine", engine, *TINY, "--epochs", "3", "--out", out]
-    killed = run_cnnlab(*args, env={training.KILL_ENV: point})
+    killed = run_cnnlab(*args, env={KILL_ENV: point})
     assert killed.code == -signal.SIGKILL, killed.stderr
 
     state = training.load_run(out)  # the run is consistent as the kill left it

@@ -62,13 +62,13 @@ def test_resuming_a_streamed_run_equals_an_uninterrupted_one(folder, tmp_path):
 def test_keras_streamed_loss_equals_in_memory_loss_without_shuffling(folder):
     from cnnlab.data import load_dataset
     from cnnlab.data.stream import open_stream
-    from cnnlab.training.engines import _KerasEngine
+    from cnnlab.training.engines import KerasEngine
     from cnnlab.training.prep import StreamFeed, preprocess, targets
 
     cfg = _cfg(folder, "unused", engine="keras", model="course", image_size=(16, 16)).resolved()
     ds = load_dataset(folder, image_size=16, seed=3)
     st = open_stream(folder, image_size=16, seed=3)
-    engine = _KerasEngine()
+    engine = KerasEngine()
     a = engine.build(cfg, ds.image_shape, 3)
     b = engine.build(cfg, ds.image_shape, 3)
     b.set_weights(a.get_weights())
@@ -89,7 +89,7 @@ def test_the_multiworker_step_trains_as_keras_fit_on_one_device(folder):
 
     from cnnlab.data import load_dataset
     from cnnlab.training.distribute import Distribution, _MultiWorkerKeras
-    from cnnlab.training.engines import _KerasEngine
+    from cnnlab.training.engines import KerasEngine
     from cnnlab.training.prep import epoch_order, preprocess, targets
 
     cfg = _cfg(folder, "unused", engine="keras", model="course", image_size=(16, 16)).resolved()
@@ -97,7 +97,7 @@ def test_the_multiworker_step_trains_as_keras_fit_on_one_device(folder):
     ds = load_dataset(folder, image_size=16, seed=3)
     x, y = preprocess(ds.x_train), targets(ds.y_train, "signs")
     engine = _MultiWorkerKeras(Distribution("multiworker", tf.distribute.get_strategy(), ["cpu"]))
-    a = _KerasEngine().build(cfg, ds.image_shape, 3)
+    a = KerasEngine().build(cfg, ds.image_shape, 3)
     b = engine.build(cfg, ds.image_shape, 3)
     b.set_weights(a.get_weights())
     order = epoch_order(len(x), cfg.seed, 0)

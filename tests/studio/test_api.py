@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from cnnlab import interpret, ops, training
+from cnnlab import interpret, ops, plots, training
 from cnnlab.explain.calculators import explain_conv, explain_pool
 from cnnlab.nn import registry
 from cnnlab.studio import create_app
@@ -296,7 +296,7 @@ def test_explore_feature_maps_equal_the_engines_activations(client, runs_dir, na
     np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
     assert got["predicted"]["index"] == int(np.argmax(probs))
     heat = interpret.grad_cam(training.load_model(run), x, int(np.argmax(probs)))
-    want = np.rint(interpret.overlay(x[0], heat[0]) * 255)
+    want = np.rint(plots.overlay(x[0], heat[0]) * 255)
     assert np.abs(_png(got["grad_cam"]["overlay"]).astype(float) - want).max() <= 1
 
 

@@ -7,7 +7,6 @@ Example:
     (dtype('uint8'), (8, 8, 3), ['0', '1', '2'])
 """
 
-from cnnlab.data import limits
 from cnnlab.data.builtin import digits_arrays, make_synthetic, make_synthetic_arrays
 from cnnlab.data.cache import cache_dir
 from cnnlab.data.course import convert_to_one_hot, random_mini_batches, to_tf_dataset
@@ -52,7 +51,6 @@ __all__ = [
     "export_h5",
     "fetch",
     "is_fetched",
-    "limits",
     "list_class_folders",
     "load_dataset",
     "load_folder_arrays",

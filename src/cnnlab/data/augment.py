@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab._validate import _received
+from cnnlab._validate import received
 from cnnlab.errors import ArgumentError
 
 __all__ = [
@@ -77,7 +77,7 @@ _CHUNK_PIXELS = 1 << 17
 """Pixels (N * H * W) per chunk of work: 32 images of 64x64, whose float32 temporaries
 (about 1.5 MB each) stay in the CPU caches and bound the memory used."""
 
-_N_DRAWS = 16
+N_DRAWS = 16
 """Uniform numbers :func:`augment_batch` draws per image, whatever the spec."""
 
 _SHIFT_BLOCK_PIXELS = 1 << 17
@@ -90,7 +90,7 @@ shifted copy depends on the seed and the images only, not on how the work is chu
 
 
 def _fail(name: str, rule: str, value) -> ArgumentError:
-    return ArgumentError(f"{name} {rule}. Received: {_received(name, value)}")
+    return ArgumentError(f"{name} {rule}. Received: {received(name, value)}")
 
 
 def _choice(value, name: str, choices) -> str:
@@ -784,7 +784,7 @@ def augment_batch(x: np.ndarray, spec: AugmentSpec, rng: np.random.Generator) ->
             "rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)). "
             f"Received: rng={rng!r}"
         )
-    return augment_with_draws(x, spec, rng.random((len(x), _N_DRAWS)))
+    return augment_with_draws(x, spec, rng.random((len(x), N_DRAWS)))
 
 
 def augment_with_draws(x: np.ndarray, spec: AugmentSpec, u: np.ndarray) -> np.ndarray:
@@ -795,8 +795,8 @@ def augment_with_draws(x: np.ndarray, spec: AugmentSpec, u: np.ndarray) -> np.nd
     x = _images(x, uint8=True)
     n, h, w, c = x.shape
     u = np.asarray(u, dtype=np.float64)
-    if u.shape != (n, _N_DRAWS):
-        raise ArgumentError(f"u must have shape ({n}, {_N_DRAWS}). Received: u.shape={u.shape}")
+    if u.shape != (n, N_DRAWS):
+        raise ArgumentError(f"u must have shape ({n}, {N_DRAWS}). Received: u.shape={u.shape}")
     sym = 2.0 * u - 1.0  # uniform in [-1, 1)
     angle = spec.rotation * sym[:, 0]
     z0, z1 = spec.zoom

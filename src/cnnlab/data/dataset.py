@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab._text import display_name
 from cnnlab.errors import ArgumentError, DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -123,7 +124,6 @@ class Dataset:
 
     def summary(self) -> str:
         """A few lines: name, image shape and the counts per class and split."""
-        from cnnlab.plots import display_name  # names as printable text (no surrogates)
 
         h, w, c = self.image_shape
         name = display_name(self.name)

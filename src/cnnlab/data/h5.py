@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab import limits
 from cnnlab._io import atomic_path
-from cnnlab.data import limits
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import ArgumentError, DatasetError
 
@@ -28,7 +28,7 @@ def partner_path(path: str | os.PathLike) -> Path | None:
     return None
 
 
-def _class_names(raw: np.ndarray, path: Path) -> list[str]:
+def decode_class_names(raw: np.ndarray, path: Path) -> list[str]:
     raw = np.asarray(raw).reshape(-1)
     names = []
     for v in raw:
@@ -43,7 +43,7 @@ def _class_names(raw: np.ndarray, path: Path) -> list[str]:
     return names
 
 
-def _images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+def checked_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -68,7 +68,7 @@ def _images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     return np.rint(x).astype(np.uint8)
 
 
-def _check_declared(dset, path: Path, key: str) -> None:
+def check_declared(dset, path: Path, key: str) -> None:
     """Refuse an array whose declared size is over ``MAX_DATASET_BYTES``, before reading it.
 
     A small compressed (or chunked, never written) file can declare an enormous shape.
@@ -84,11 +84,11 @@ def _check_declared(dset, path: Path, key: str) -> None:
         raise DatasetError(
             f"{path}: {key} declares {dims} {dset.dtype} values ({size}), over "
             f"the limit of {limits.human_bytes(limits.MAX_DATASET_BYTES)} "
-            "(cnnlab.data.limits.MAX_DATASET_BYTES); refusing to read it"
+            "(cnnlab.limits.MAX_DATASET_BYTES); refusing to read it"
         )
 
 
-def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
+def checked_labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
     if y.ndim == 2 and 1 in y.shape:
         y = y.reshape(-1)  # the course reshapes labels to (1, N)
     if y.ndim != 1:
@@ -148,9 +148,9 @@ def read_h5_split(
             for k in (kx, ky, "list_classes"):
                 if not isinstance(f[k], h5py.Dataset):
                     raise DatasetError(f"{path}: {k} is a group, expected an array")
-            _check_declared(f[kx], path, kx)
-            _check_declared(f[ky], path, ky)
-            _check_declared(f["list_classes"], path, "list_classes")
+            check_declared(f[kx], path, kx)
+            check_declared(f[ky], path, ky)
+            check_declared(f["list_classes"], path, "list_classes")
             x, y, raw_classes = f[kx][()], f[ky][()], f["list_classes"][()]
     except DatasetError:
         raise
@@ -158,11 +158,11 @@ def read_h5_split(
         raise DatasetError(
             f"{path}: cannot read HDF5 data, file damaged or truncated ({exc})"
         ) from None
-    x = _images(np.asarray(x), path, kx)
+    x = checked_images(np.asarray(x), path, kx)
     if len(x) == 0 and not allow_empty:
         raise DatasetError(f"{path}: {kx} holds no images (0 samples)")
-    y = _labels(np.asarray(y), len(x), path, ky)
-    names = _class_names(raw_classes, path)
+    y = checked_labels(np.asarray(y), len(x), path, ky)
+    names = decode_class_names(raw_classes, path)
     if len(y) and (y.min() < 0 or y.max() >= len(names)):
         raise DatasetError(
             f"{path}: {ky} holds labels outside list_classes (labels {y.min()}..{y.max()}, "

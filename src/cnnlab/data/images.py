@@ -28,8 +28,8 @@ import numpy as np
 from cnnlab import _progress, _validate
 from cnnlab._io import atomic_path
 from cnnlab.data.cache import cache_dir
-from cnnlab.data.limits import check_dataset_bytes
 from cnnlab.errors import DatasetError
+from cnnlab.limits import check_dataset_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 """File name endings the class-folder walker reads (case-insensitive)."""
@@ -57,7 +57,7 @@ def normalize_image_size(image_size) -> tuple[int, int] | None:
 
     The rule is :func:`cnnlab._validate.image_size` (the command line's ``--image-size``
     uses it too): each side must lie in ``1..MAX_IMAGE_SIDE`` (1024, see
-    :mod:`cnnlab.data.limits`).
+    :mod:`cnnlab.limits`).
 
     Raises:
         ArgumentError: naming ``image_size`` and the value received.
@@ -240,7 +240,7 @@ def _broken_link(path: str) -> DatasetError:
     )
 
 
-def _walk_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
+def walk_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
     """Image files below ``folder``: ``(path, size, mtime_ns)``, sorted by path.
 
     Hidden entries are skipped. Links are followed (see the note above); a link to a
@@ -332,7 +332,7 @@ def list_class_folders(
         )
     names, files = [], []
     for name, folder in classes:
-        imgs = _walk_images(folder, real_root)
+        imgs = walk_images(folder, real_root)
         if not imgs:
             raise DatasetError(
                 f"{folder}: empty class folder '{name}' (no {'/'.join(IMAGE_SUFFIXES)} images)"
@@ -342,7 +342,7 @@ def list_class_folders(
     return names, files
 
 
-def _decode_threads(workers: int | None) -> int:
+def decode_threads(workers: int | None) -> int:
     """Threads for decoding: ``workers``, else the one policy of :mod:`cnnlab.ops.parallel`.
 
     Pillow releases the GIL while it decodes and resizes, so decoding scales with threads
@@ -415,7 +415,7 @@ def decode_many(
 
         step = 128
         chunks = [range(i, min(i + step, len(paths))) for i in range(1, len(paths), step)]
-        workers = _decode_threads(workers)
+        workers = decode_threads(workers)
         with ProgressBar(progress, description, len(paths)) as advance:
             advance(1)
             if workers == 1:

@@ -9,6 +9,7 @@ import numpy as np
 
 from cnnlab import _validate
 from cnnlab._io import save_figure
+from cnnlab._text import display_name
 from cnnlab.data.dataset import Dataset
 
 
@@ -26,7 +27,6 @@ def sample_grid(
     per_class = _validate.positive_int(per_class, "per_class")
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
-    from cnnlab.plots import display_name
 
     x = np.concatenate([dataset.x_train, dataset.x_val, dataset.x_test])
     y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])

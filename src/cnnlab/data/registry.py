@@ -13,7 +13,7 @@ Everything is built under a temporary name in the cache and renamed into place, 
 failed download or extraction leaves nothing half-written. Zips are checked before
 anything is extracted: member paths must stay inside the target, links are refused, and
 zip bombs are refused by their declared total size, member count and compression ratio
-(limits in :mod:`cnnlab.data.limits`); the bytes actually expanded are counted as well.
+(limits in :mod:`cnnlab.limits`); the bytes actually expanded are counted as well.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from pathlib import Path, PurePosixPath
 
 from cnnlab._io import atomic_path, write_text
 from cnnlab.data.cache import cache_dir
-from cnnlab.data.images import IMAGE_SUFFIXES, ProgressBar, _walk_images, list_class_folders
-from cnnlab.data.limits import (
+from cnnlab.data.images import IMAGE_SUFFIXES, ProgressBar, list_class_folders, walk_images
+from cnnlab.errors import ArgumentError, DatasetError
+from cnnlab.limits import (
     MAX_ARCHIVE_MEMBERS,
     MAX_COMPRESSION_RATIO,
     MAX_EXTRACT_BYTES,
     RATIO_CHECK_MIN_BYTES,
     human_bytes,
 )
-from cnnlab.errors import ArgumentError, DatasetError
 
 
 @dataclass(frozen=True)
@@ -174,13 +174,13 @@ def _check_sizes(
     if len(plan) > MAX_ARCHIVE_MEMBERS:
         raise DatasetError(
             f"{archive}: {len(plan):,} members, over the limit of {MAX_ARCHIVE_MEMBERS:,} "
-            "(cnnlab.data.limits.MAX_ARCHIVE_MEMBERS); refusing to extract"
+            "(cnnlab.limits.MAX_ARCHIVE_MEMBERS); refusing to extract"
         )
     total = sum(info.file_size for info in files)
     if total > max_bytes:
         raise DatasetError(
             f"{archive}: expands to {human_bytes(total)}, over the limit of "
-            f"{human_bytes(max_bytes)} (cnnlab.data.limits.MAX_EXTRACT_BYTES); "
+            f"{human_bytes(max_bytes)} (cnnlab.limits.MAX_EXTRACT_BYTES); "
             "refusing to extract (a zip bomb?)"
         )
     for info in files:
@@ -191,7 +191,7 @@ def _check_sizes(
             raise DatasetError(
                 f"{archive}: member {info.filename!r} expands {ratio:,.0f} times "
                 f"({human_bytes(info.compress_size)} to {human_bytes(info.file_size)}), over "
-                f"the limit of {max_ratio:g} (cnnlab.data.limits.MAX_COMPRESSION_RATIO); "
+                f"the limit of {max_ratio:g} (cnnlab.limits.MAX_COMPRESSION_RATIO); "
                 "refusing to extract (a zip bomb?)"
             )
 
@@ -320,7 +320,7 @@ def download(
             total = int(length) if length and str(length).isdigit() else None
             too_big = DatasetError(
                 f"download of {url} is over the limit of {human_bytes(max_bytes)} "
-                "(cnnlab.data.limits.MAX_EXTRACT_BYTES); stopped and removed"
+                "(cnnlab.limits.MAX_EXTRACT_BYTES); stopped and removed"
             )
             if total is not None and total > max_bytes:
                 raise too_big
@@ -389,7 +389,7 @@ def _gather(base: Path, layout: dict[str, Path], dest: Path, move: bool) -> int:
                 shutil.copyfile(p, dest / p.name)
     for cls, src in layout.items():
         real_src = Path(os.path.realpath(src))
-        files = _walk_images(src, real_src)
+        files = walk_images(src, real_src)
         if not files:
             raise DatasetError(f"{src}: empty class folder '{cls}' (no images)")
         for path, _, _ in files:

@@ -124,7 +124,7 @@ class _H5Reader:
     def read(self, ids: np.ndarray, pool) -> list:
         import h5py
 
-        from cnnlab.data.h5 import _images
+        from cnnlab.data.h5 import checked_images
         from cnnlab.data.prepare import prepare_arrays
 
         ids = np.asarray(ids, dtype=np.int64)
@@ -143,7 +143,7 @@ class _H5Reader:
                 for j in mine:
                     out[j] = err
                 continue
-            x = _images(raw, path, key)
+            x = checked_images(raw, path, key)
             x, _ = prepare_arrays(x, self.size, self.grayscale, self.preprocess)
             for j, row in zip(mine[order], x, strict=True):
                 out[j] = row
@@ -226,9 +226,9 @@ class StreamDataset:
 
     # -- reading
     def _threads(self) -> int:
-        from cnnlab.data.images import _decode_threads
+        from cnnlab.data.images import decode_threads
 
-        return _decode_threads(self.workers)
+        return decode_threads(self.workers)
 
     def _load(self, part: StreamSplit, positions: np.ndarray, pool):
         """Decode the split's images at ``positions``: ``(x uint8, y, kept positions)``;
@@ -522,7 +522,7 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
     """A course file's image count, labels and class names, without reading its images."""
     import h5py
 
-    from cnnlab.data.h5 import _check_declared, _class_names, _labels
+    from cnnlab.data.h5 import check_declared, checked_labels, decode_class_names
 
     kx, ky = f"{split}_set_x", f"{split}_set_y"
     try:
@@ -532,8 +532,8 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
                 raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}")
             # The in-memory limit holds for streamed files too: a small file can declare an
             # enormous array that was never written (streaming it would train on fill values).
-            _check_declared(f[kx], path, kx)
-            _check_declared(f[ky], path, ky)
+            check_declared(f[kx], path, kx)
+            check_declared(f[ky], path, ky)
             shape = f[kx].shape
             y, raw = f[ky][()], f["list_classes"][()]
     except DatasetError:
@@ -542,8 +542,8 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged ({exc})") from None
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
         raise DatasetError(f"{path}: {kx} must have shape (N, H, W, 3) or (N, H, W, 1)")
-    y = _labels(np.asarray(y), shape[0], path, ky)
-    names = _class_names(raw, path)
+    y = checked_labels(np.asarray(y), shape[0], path, ky)
+    names = decode_class_names(raw, path)
     if len(y) and (y.min() < 0 or y.max() >= len(names)):
         raise DatasetError(f"{path}: {ky} holds labels outside list_classes")
     return int(shape[0]), y, names

@@ -16,7 +16,7 @@ import numpy as np
 from cnnlab._io import atomic_path
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import AxisWork, ConvExplanation, PoolExplanation
-from cnnlab.explain.figures import DEFAULT_SIZE, _ConvScene, _PoolScene, _positions
+from cnnlab.explain.figures import DEFAULT_SIZE, ConvScene, PoolScene, window_positions
 
 
 def _frame_positions(axes: tuple[AxisWork, AxisWork], max_frames: int) -> list[tuple[int, int]]:
@@ -24,7 +24,7 @@ def _frame_positions(axes: tuple[AxisWork, AxisWork], max_frames: int) -> list[t
         raise ArgumentError(
             f"`max_frames` must be an int >= 2. Received: max_frames={max_frames!r}"
         )
-    return _positions(axes)[:max_frames]
+    return window_positions(axes)[:max_frames]
 
 
 def _frame_image(fig: Any):
@@ -85,7 +85,7 @@ def conv_animation(
         ``path`` as a :class:`~pathlib.Path`.
     """
     positions = _frame_positions(e.axes, max_frames)
-    return _animate(_ConvScene(e, seed, size), positions, path, duration_ms)
+    return _animate(ConvScene(e, seed, size), positions, path, duration_ms)
 
 
 def pool_animation(
@@ -103,4 +103,4 @@ def pool_animation(
         ``path`` as a :class:`~pathlib.Path`.
     """
     positions = _frame_positions(e.axes, max_frames)
-    return _animate(_PoolScene(e, seed, size), positions, path, duration_ms)
+    return _animate(PoolScene(e, seed, size), positions, path, duration_ms)

@@ -201,7 +201,7 @@ class _Grid:
         return patch
 
 
-def _positions(axes: tuple[AxisWork, AxisWork]) -> list[tuple[int, int]]:
+def window_positions(axes: tuple[AxisWork, AxisWork]) -> list[tuple[int, int]]:
     return [(r, c) for r in range(axes[0].out) for c in range(axes[1].out)]
 
 
@@ -252,7 +252,7 @@ def _ratios(widths: Sequence[float]) -> list[float]:
     return [max(float(w), 0.25 * top, 1.0) for w in widths]
 
 
-class _ConvScene:
+class ConvScene:
     """Padded input, filter and output of a one-channel convolution, drawn on one figure."""
 
     def __init__(self, e: ConvExplanation, seed: int, size: Sequence[int]) -> None:
@@ -346,13 +346,13 @@ def conv_figure(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    scene = _ConvScene(e, seed, size)
+    scene = ConvScene(e, seed, size)
     scene.show(0, 0)
     scene.show_all()
     return save_figure(scene.fig, path, dpi=100)
 
 
-class _PoolScene:
+class PoolScene:
     """Input and max/average outputs of a one-channel pooling, drawn on one figure."""
 
     def __init__(self, e: PoolExplanation, seed: int, size: Sequence[int]) -> None:
@@ -384,7 +384,7 @@ class _PoolScene:
         if self.tiled:
             # Non-overlapping windows: colour each window and its output cell alike.
             out_colors = np.zeros((oh, ow, 4))
-            for rr, cc in _positions(e.axes):
+            for rr, cc in window_positions(e.axes):
                 color = WINDOW_COLORS[(2 * rr + cc) % len(WINDOW_COLORS)]
                 color = matplotlib.colors.to_rgba(color)
                 out_colors[rr, cc] = color
@@ -427,7 +427,7 @@ class _PoolScene:
     def show_all(self) -> None:
         """Mark the maximum of every window in bold (max pooling picks these)."""
         if "max" in self.outputs and self.inp.texts and self.tiled:
-            for r, c in _positions(self.e.axes):
+            for r, c in window_positions(self.e.axes):
                 cell = self._max_cell(r * self.e.strides[0], c * self.e.strides[1])
                 self.inp.texts[cell].set_fontweight("bold")
                 self.inp.texts[cell].set_color(HIGHLIGHT_COLOR)
@@ -477,7 +477,7 @@ def pool_figure(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    scene = _PoolScene(e, seed, size)
+    scene = PoolScene(e, seed, size)
     scene.show(0, 0)
     scene.winner.set_visible(False)
     scene.show_all()

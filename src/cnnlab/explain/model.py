@@ -241,7 +241,7 @@ def explain_layers(
     return ModelExplanation(name, tuple(int(v) for v in input_shape), tuple(rows))
 
 
-def _keras_parents(layer: Any) -> list[Any]:
+def keras_parents(layer: Any) -> list[Any]:
     """The layers feeding ``layer`` in a Keras functional graph (first call only)."""
     nodes = getattr(layer, "_inbound_nodes", None) or []
     if not nodes:
@@ -283,7 +283,7 @@ def explain_keras_model(model: Any) -> ModelExplanation:
             shapes[id(layer)] = input_shape
             previous = input_shape
             continue
-        parents = [p for p in _keras_parents(layer) if id(p) in shapes]
+        parents = [p for p in keras_parents(layer) if id(p) in shapes]
         in_shapes = [shapes[id(p)] for p in parents] or [previous]
         row = _layer_row(layer.name, kind, layer.get_config(), in_shapes)
         if row is None:

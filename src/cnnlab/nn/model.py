@@ -57,7 +57,7 @@ from cnnlab.nn.fitting import (
     array_batches,
     is_batch_source,
 )
-from cnnlab.nn.layers.base import InputLayer, Layer, Weight, _dtype, unique_name
+from cnnlab.nn.layers.base import InputLayer, Layer, Weight, as_dtype, unique_name
 from cnnlab.nn.plan import Plan, run_order
 from cnnlab.nn.registry import deserialize, serialize
 
@@ -99,7 +99,7 @@ class Sequential:
         self.name = name if name is not None else unique_name("sequential")
         self.seed = _fit_seed(seed)
         self._rng = np.random.default_rng(seed)
-        self.dtype = None if dtype is None else _dtype(dtype)
+        self.dtype = None if dtype is None else as_dtype(dtype)
         self._input: InputLayer | None = None
         self._layers: list[Layer] = []
         self.optimizer: optimizers_mod.Optimizer | None = None

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import _validate, ops
+from cnnlab import _validate, ops, plots
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.studio.encode import colour_maps, png_url, rounded
 from cnnlab.studio.playground import pads_json, window_view
@@ -311,7 +311,7 @@ class RunsFolder:
             convs = interpret.conv_layer_names(model)
             if convs:
                 heat = interpret.grad_cam(model, x, top[0][0], convs[-1])
-                cam = {"layer": convs[-1], "overlay": png_url(interpret.overlay(x[0], heat[0]))}
+                cam = {"layer": convs[-1], "overlay": png_url(plots.overlay(x[0], heat[0]))}
         by_class = dict(top)
         layers = []
         for i, step in enumerate(walk):
@@ -441,7 +441,7 @@ class RunsFolder:
                 heat = interp.grad_cam(idx)
             x = preprocess(interp.images[idx])
             for entry, img, h in zip(entries, x, heat, strict=True):
-                entry["cam"] = png_url(interpret.overlay(img, h))
+                entry["cam"] = png_url(plots.overlay(img, h))
         return {"images": entries}
 
     def _image_entry(self, interp, i: int) -> dict:
@@ -500,7 +500,7 @@ def _plan(model: Any) -> dict:
     if not hasattr(model, "forward_all"):
         import keras
 
-        from cnnlab.explain.model import _keras_parents
+        from cnnlab.explain.model import keras_parents
         from cnnlab.nn import registry
 
         layers = [layer for layer in model.layers if registry.kind(layer) != "InputLayer"]
@@ -510,7 +510,7 @@ def _plan(model: Any) -> dict:
         plan["parents"] = {
             layer.name: [
                 "input" if registry.kind(p) == "InputLayer" else p.name
-                for p in _keras_parents(layer)
+                for p in keras_parents(layer)
             ]
             for layer in layers
         }

@@ -107,9 +107,8 @@ from cnnlab.training.config import (  # isort: skip
     SCHEDULES as SCHEDULES,
 )
 from cnnlab.training.divergence import GROWTH_WARNING as GROWTH_WARNING  # isort: skip
-from cnnlab.training.engines import _engine as _engine  # isort: skip
+from cnnlab.training.engines import get_engine as get_engine  # isort: skip
 from cnnlab.training.inference import read_images as read_images  # isort: skip
-from cnnlab.training.killpoints import KILL_ENV as KILL_ENV, _kill_point as _kill_point  # isort: skip
 from cnnlab.training.prep import (  # isort: skip
     load_data as load_data,
     preprocess as preprocess,

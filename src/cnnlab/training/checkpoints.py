@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cnnlab import _io
 from cnnlab.training.config import MODEL_FILES
-from cnnlab.training.engines import _Engine
-from cnnlab.training.killpoints import _kill_point
+from cnnlab.training.engines import Engine
+from cnnlab.training.killpoints import kill_point
 from cnnlab.training.rundir import (
     Run,
     _best_file,
@@ -25,7 +25,7 @@ from cnnlab.training.rundir import (
 
 
 @contextlib.contextmanager
-def _defer_sigint():
+def defer_sigint():
     """Hold Ctrl-C back while a checkpoint is written, then raise it.
 
     Each file is written atomically and checkpoint.json (written last) names the model
@@ -78,15 +78,15 @@ def _drop_unnamed(run: Run, old: set[str]) -> None:
         (run.dir / name).unlink(missing_ok=True)
 
 
-def _checkpoint(
-    run: Run, engine: _Engine, model, history: dict, epochs_done: int, seconds: float
+def save_checkpoint(
+    run: Run, engine: Engine, model, history: dict, epochs_done: int, seconds: float
 ) -> None:
     """The epoch's model to a new file (and to model-best-NNNN when its validation loss is the
     lowest so far), then checkpoint.json naming them, then drop the files it no longer names."""
     old = run.named_files()
     name = _epoch_file(run.config.engine, epochs_done)
     engine.save(model, run.dir / name)
-    _kill_point("weights", epochs_done)
+    kill_point("weights", epochs_done)
     best = run.best
     logs = {k: v[-1] for k, v in history.items() if v}
     if _improves(run, logs):
@@ -96,9 +96,9 @@ def _checkpoint(
             "model": _best_file(run.config.engine, epochs_done),
         }
         _copy(run.dir / name, run.dir / best["model"])
-        _kill_point("best", epochs_done)
+        kill_point("best", epochs_done)
     _write_manifest(run, name, epochs_done, seconds, history, best)
-    _kill_point("manifest", epochs_done)
+    kill_point("manifest", epochs_done)
     run.model_file, run.last_file, run.best = name, None, best
     _drop_unnamed(run, old)
     run.train_seconds = seconds
@@ -107,7 +107,7 @@ def _checkpoint(
     _write_history_csv(run.dir / "history.csv", history)
 
 
-def _promote(run: Run) -> None:
+def promote_model(run: Run) -> None:
     """Make the run's model public as model.npz / model.keras: the best epoch's weights when
     ``restore_best`` asks for them (the last epoch's file is kept, named ``"last"``, so the
     run can be resumed to train longer), else the last epoch's.
@@ -134,7 +134,7 @@ def _promote(run: Run) -> None:
     source = run.best_path if restore else run.last_path
     if source.name != final:
         _copy(source, run.dir / final)
-    _kill_point("promote", run.epochs_done)
+    kill_point("promote", run.epochs_done)
     keep_last = last if restore else None
     if best is not None and (restore or best["epoch"] == run.epochs_done):
         best = best | {"model": final}

@@ -51,7 +51,7 @@ import numpy as np
 
 from cnnlab.errors import ArgumentError, RunError
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.engines import _Engine, _engine, _KerasEngine
+from cnnlab.training.engines import Engine, KerasEngine, get_engine
 
 UPSTREAM_ISSUE = "keras-team/keras#20585"
 
@@ -66,7 +66,7 @@ class Distribution:
     chief: bool = True
     worker: int = 0
     workers: int = 1
-    engine: _Engine | None = field(default=None, repr=False)
+    engine: Engine | None = field(default=None, repr=False)
 
     @property
     def replicas(self) -> int:
@@ -169,13 +169,13 @@ def setup(cfg: TrainConfig) -> Distribution | None:
     return dist
 
 
-def engine_for(cfg: TrainConfig) -> _Engine:
+def engine_for(cfg: TrainConfig) -> Engine:
     """The engine that trains ``cfg``: the plain one, or a distributed Keras engine."""
     dist = setup(cfg)
-    return _engine(cfg.engine) if dist is None else dist.engine
+    return get_engine(cfg.engine) if dist is None else dist.engine
 
 
-class _MirroredKeras(_KerasEngine):
+class _MirroredKeras(KerasEngine):
     """Keras under a strategy: built and loaded for training in its scope; ``fit`` trains
     (Keras 3 distributes a model made in a strategy's scope by itself). Validation,
     evaluation and prediction call the model directly on this process (no collective op;
@@ -241,11 +241,11 @@ class _MirroredKeras(_KerasEngine):
 
     @staticmethod
     def _metrics(probs, y, task):
-        from cnnlab.training.inference import _metrics_from_probabilities
+        from cnnlab.training.inference import metrics_from_probabilities
 
         labels = np.asarray(y).reshape(-1).round().astype(np.int64)
         columns = np.arange(probs.shape[1])
-        return _metrics_from_probabilities(probs, labels, columns, task)
+        return metrics_from_probabilities(probs, labels, columns, task)
 
 
 class _MultiWorkerKeras(_MirroredKeras):

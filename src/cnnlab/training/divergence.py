@@ -31,7 +31,7 @@ class TrainingDiverged(RunError):
         self.run, self.epoch, self.batch = run, epoch, batch
 
 
-class _Diverged(Exception):
+class Diverged(Exception):
     """Raised from a batch callback to stop ``fit`` at the first non-finite loss."""
 
     def __init__(self, batch: int | None, what: str):
@@ -39,7 +39,7 @@ class _Diverged(Exception):
         self.batch, self.what = batch, what
 
 
-class _Watch:
+class LossWatch:
     """Per-batch checks: stop at a non-finite loss; warn once when the loss explodes.
 
     ``reference`` is the run's first loss (its first epoch's, or the first batch's).
@@ -56,7 +56,7 @@ class _Watch:
             return
         loss = float(np.asarray(logs["loss"]))
         if not math.isfinite(loss):
-            raise _Diverged(step, f"the loss is {loss}")
+            raise Diverged(step, f"the loss is {loss}")
         self.check_growth(loss, f"batch {step}")
 
     def check_growth(self, loss: float, where: str) -> None:
@@ -78,7 +78,7 @@ def _warn_default(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _check_finite_inputs(cfg: TrainConfig, arrays) -> None:
+def check_finite_inputs(cfg: TrainConfig, arrays) -> None:
     bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in arrays)
     if bad:
         from cnnlab.errors import DatasetError
@@ -89,13 +89,13 @@ def _check_finite_inputs(cfg: TrainConfig, arrays) -> None:
         )
 
 
-def _check_finite_epoch(model, logs: dict) -> None:
+def check_finite_epoch(model, logs: dict) -> None:
     """After an epoch: the loss, the validation loss and every weight must be finite."""
     for key in ("loss", "val_loss"):
         if key in logs and not math.isfinite(float(logs[key])):
-            raise _Diverged(
+            raise Diverged(
                 None, f"the {'validation ' if key == 'val_loss' else ''}loss is {float(logs[key])}"
             )
     for w in model.get_weights():
         if not np.isfinite(np.asarray(w)).all():
-            raise _Diverged(None, "the weights are no longer finite")
+            raise Diverged(None, "the weights are no longer finite")

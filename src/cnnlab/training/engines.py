@@ -12,10 +12,10 @@ import numpy as np
 from cnnlab import _io
 from cnnlab.errors import ArgumentError
 from cnnlab.training.config import ENGINES, TrainConfig
-from cnnlab.training.killpoints import _kill_point
+from cnnlab.training.killpoints import kill_point
 
 
-class _Engine:
+class Engine:
     """What the runner asks of an engine; everything else is shared.
 
     x is float32 ``(N, H, W, C)`` in [0, 1]; y as :func:`targets` makes it.
@@ -44,7 +44,7 @@ class _Engine:
         """Write model + optimizer state atomically."""
         with _io.atomic_path(path) as tmp:
             self._write(model, tmp)
-            _kill_point("temporary", path)
+            kill_point("temporary", path)
 
     def _write(self, model, path: Path) -> None:
         """Write model + optimizer state to ``path`` (the caller makes it atomic)."""
@@ -127,7 +127,7 @@ class _Engine:
         raise NotImplementedError
 
 
-class _KerasEngine(_Engine):
+class KerasEngine(Engine):
     name = "keras"
 
     def build(self, cfg, input_shape, n_classes):
@@ -232,7 +232,7 @@ class _BatchCallback:
         self._fn(batch + 1, logs or {})
 
 
-class _NumpyEngine(_Engine):
+class NumpyEngine(Engine):
     name = "numpy"
 
     def build(self, cfg, input_shape, n_classes):
@@ -282,10 +282,10 @@ def _loss_name(task: str) -> str:
     return "binary_crossentropy" if task == "mood" else "sparse_categorical_crossentropy"
 
 
-_ENGINES: dict[str, _Engine] = {"keras": _KerasEngine(), "numpy": _NumpyEngine()}
+_ENGINES: dict[str, Engine] = {"keras": KerasEngine(), "numpy": NumpyEngine()}
 
 
-def _engine(name: str) -> _Engine:
+def get_engine(name: str) -> Engine:
     if name not in _ENGINES:
         raise ArgumentError(
             f"engine must be one of {', '.join(ENGINES)}. Received: engine={name!r}"

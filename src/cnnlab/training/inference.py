@@ -14,12 +14,12 @@ import numpy as np
 from cnnlab import _io, _validate
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.engines import _Engine, _engine, _loss_name
+from cnnlab.training.engines import Engine, _loss_name, get_engine
 from cnnlab.training.prep import load_data, preprocess, probabilities_to_labels, targets
 from cnnlab.training.rundir import Run, load_model, load_run
 
 
-def _split_metrics(engine: _Engine, model, ds, cfg: TrainConfig) -> dict:
+def split_metrics(engine: Engine, model, ds, cfg: TrainConfig) -> dict:
     metrics: dict[str, Any] = {}
     for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
         x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
@@ -31,7 +31,7 @@ def _split_metrics(engine: _Engine, model, ds, cfg: TrainConfig) -> dict:
 
             probs, labels = stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
             columns = np.arange(max(ds.n_classes, probs.shape[1]))
-            res = _metrics_from_probabilities(probs, labels, columns, cfg.task)
+            res = metrics_from_probabilities(probs, labels, columns, cfg.task)
             metrics[name] = res | {"n": len(labels)}
             continue
         res = engine.evaluate(model, preprocess(x), targets(y, cfg.task), cfg.batch_size)
@@ -103,8 +103,8 @@ def evaluate_run(
                 f"{run.class_names}"
             )
         if eng != run.config.engine:
-            _compile_like(model, eng, run.config)
-        return _split_metrics(_engine(eng), model, ds, run.config)
+            compile_like(model, eng, run.config)
+        return split_metrics(get_engine(eng), model, ds, run.config)
 
     source = os.fspath(data)
     whole = dataclasses.replace(run.config, val_fraction=0.0, test_fraction=0.0)
@@ -123,8 +123,8 @@ def evaluate_run(
         y = to_run[np.concatenate([ds.y_train, ds.y_val])]
         no_face = ds.meta.get("no_face_parts", {}).get("train", no_face)
     columns = np.unique(to_run)  # the run's classes evaluated, in the run's order
-    probs = _engine(eng).predict(model, preprocess(x), run.config.batch_size)
-    test = _metrics_from_probabilities(probs, y, columns, run.config.task)
+    probs = get_engine(eng).predict(model, preprocess(x), run.config.batch_size)
+    test = metrics_from_probabilities(probs, y, columns, run.config.task)
     return {
         "train": None,
         "validation": None,
@@ -226,7 +226,7 @@ def _match_classes(
 _EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] in the loss, as Keras does
 
 
-def _metrics_from_probabilities(
+def metrics_from_probabilities(
     probs: np.ndarray, y: np.ndarray, columns: np.ndarray, task: str
 ) -> dict[str, float]:
     """Loss and accuracy of the model's outputs ``probs`` for the run's labels ``y``,
@@ -250,7 +250,7 @@ def _metrics_from_probabilities(
     return {"loss": float(loss.mean()), "accuracy": float(hit.mean())}
 
 
-def _compile_like(model, engine: str, cfg: TrainConfig) -> None:
+def compile_like(model, engine: str, cfg: TrainConfig) -> None:
     """Compile a model converted from the other engine, for evaluate()."""
     if engine == "keras":
         model.compile(loss=_loss_name(cfg.task), metrics=["accuracy"])
@@ -355,7 +355,7 @@ def predict_images(
                 raise
             results.append(RunError(f"{path}: {exc.strerror or exc}"))
     if arrays:
-        probs = _engine(eng).predict(model, preprocess(np.stack(arrays)), run.config.batch_size)
+        probs = get_engine(eng).predict(model, preprocess(np.stack(arrays)), run.config.batch_size)
         labels, p = probabilities_to_labels(probs, run.config.task)
         if top_k is None:
             good = iter(zip(labels, p, strict=True))
@@ -418,7 +418,7 @@ def show(
     arr, found = _read_image(run.config.resolved(), image)
     x = preprocess(arr[None])
     eng_name = engine or run.config.engine
-    eng = _engine(eng_name)
+    eng = get_engine(eng_name)
     model = load_model(run, eng_name)
     convs = eng.conv_layers(model)
     if not convs:

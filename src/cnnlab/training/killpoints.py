@@ -12,10 +12,10 @@ from cnnlab.training.config import CHECKPOINT_FILE
 
 KILL_ENV = "CNNLAB_TEST_KILL_AT"
 """Test hook: ``POINT@EPOCHS`` kills the process (SIGKILL) at that point of a checkpoint write;
-see :func:`_kill_point`."""
+see :func:`kill_point`."""
 
 
-def _kill_point(point: str, where: Path | int) -> None:
+def kill_point(point: str, where: Path | int) -> None:
     """Test hook for the kill tests: with ``CNNLAB_TEST_KILL_AT=POINT@N`` in the environment,
     the process kills itself (SIGKILL, as ``kill -9``) at POINT of writing checkpoint N.
 

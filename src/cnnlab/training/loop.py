@@ -13,19 +13,19 @@ import numpy as np
 
 from cnnlab import _io, _progress
 from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
-from cnnlab.training.checkpoints import _checkpoint, _defer_sigint, _promote
+from cnnlab.training.checkpoints import defer_sigint, promote_model, save_checkpoint
 from cnnlab.training.config import HISTORY_KEYS, TrainConfig
 from cnnlab.training.distribute import as_worker, engine_for, setup
 from cnnlab.training.divergence import (
+    Diverged,
+    LossWatch,
     TrainingDiverged,
-    _check_finite_epoch,
-    _check_finite_inputs,
-    _Diverged,
     _warn_default,
-    _Watch,
+    check_finite_epoch,
+    check_finite_inputs,
 )
-from cnnlab.training.engines import _Engine
-from cnnlab.training.inference import _split_metrics
+from cnnlab.training.engines import Engine
+from cnnlab.training.inference import split_metrics
 from cnnlab.training.prep import (
     StreamFeed,
     _check_classes,
@@ -285,16 +285,16 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     enabled = _progress.enabled(progress)
     history = {k: list(v) for k, v in run.history.items()}
     first = history["loss"][0] if history.get("loss") else None
-    watch = _Watch(first, warn or _warn_default, float(cfg.learning_rate))
+    watch = LossWatch(first, warn or _warn_default, float(cfg.learning_rate))
     epoch = run.epochs_done
     board = None
     try:
         if not streamed:
-            _check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
+            check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         if cfg.tensorboard:
-            from cnnlab.training.tensorboard import _TensorBoard
+            from cnnlab.training.tensorboard import TensorBoardLog
 
-            board = _TensorBoard(run.dir)
+            board = TensorBoardLog(run.dir)
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
                 if _stopped_early(cfg, run):
@@ -321,19 +321,19 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                         logs = engine.fit_epoch(
                             model, x_ep, y_tr, val, epoch, cfg, class_weight, on_batch
                         )
-                    _check_finite_epoch(model, logs)
+                    check_finite_epoch(model, logs)
                     skipped = skipped_note(ds, epoch)
                     if skipped is not None:
                         (warn or _warn_default)(skipped)
-                except _Diverged as exc:
+                except Diverged as exc:
                     _diverged(run, engine, ds, epoch, exc, created)
                 logs["learning_rate"] = lr
                 watch.check_growth(float(logs["loss"]), f"epoch {epoch + 1}")
                 for k, v in logs.items():
                     history.setdefault(k, []).append(v)
                 seconds = run.train_seconds + time.perf_counter() - t0
-                with _defer_sigint():
-                    _checkpoint(run, engine, model, history, epoch + 1, seconds)
+                with defer_sigint():
+                    save_checkpoint(run, engine, model, history, epoch + 1, seconds)
                     if board is not None:
                         _log_tensorboard(board, engine, model, ds, run, logs)
                 bar.end_epoch(epoch, cfg.epochs, logs, time.perf_counter() - t0)
@@ -358,7 +358,7 @@ def _check_patience(cfg: TrainConfig, ds) -> None:
         )
 
 
-def _log_tensorboard(board, engine: _Engine, model, ds, run: Run, logs: dict) -> None:
+def _log_tensorboard(board, engine: Engine, model, ds, run: Run, logs: dict) -> None:
     """One epoch to TensorBoard: its history row, and the validation confusion matrix."""
     from cnnlab.training.tensorboard import confusion_png
 
@@ -390,7 +390,7 @@ def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
     )
 
 
-def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created) -> None:
+def _diverged(run: Run, engine: Engine, ds, epoch: int, exc: Diverged, created) -> None:
     """Keep the last finite checkpoint as the run's model and raise TrainingDiverged."""
     cfg = run.config
     where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
@@ -416,7 +416,7 @@ def _diverged(run: Run, engine: _Engine, ds, epoch: int, exc: _Diverged, created
     )
 
 
-def _predict_split(engine: _Engine, model, ds, split: str, cfg: TrainConfig):
+def _predict_split(engine: Engine, model, ds, split: str, cfg: TrainConfig):
     """``(probabilities, labels)`` of a split, in memory or streamed."""
     if getattr(ds, "streamed", False):
         return stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
@@ -445,16 +445,16 @@ def validated_on(cfg: TrainConfig, ds) -> str:
     return line
 
 
-def _finish(run: Run, engine: _Engine, model, ds, diverged: dict | None = None) -> None:
+def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -> None:
     from cnnlab import plots
 
     cfg = run.config
-    _promote(run)
+    promote_model(run)
     if run.model_epoch != run.epochs_done:  # the best epoch's weights are the run's model
         model = engine.load(run.model_path)
     # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
     _write_history_csv(run.dir / "history.csv", run.history)
-    metrics = _split_metrics(engine, model, ds, cfg)
+    metrics = split_metrics(engine, model, ds, cfg)
     metrics["epochs"] = run.epochs_done
     metrics["model_epoch"] = run.model_epoch
     metrics["final_epoch"] = _epoch_metrics(run.history, run.epochs_done)

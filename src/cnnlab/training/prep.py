@@ -133,8 +133,8 @@ def stream_notice(cfg: TrainConfig, budget: int | None) -> str | None:
     The in-memory estimate is :func:`cnnlab.data.stream.in_memory_bytes` of the source's
     image count (found without decoding; built-in sets never stream by themselves).
     """
-    from cnnlab.data.limits import human_bytes
     from cnnlab.data.stream import count_images, in_memory_bytes
+    from cnnlab.limits import human_bytes
 
     cfg = cfg.resolved()
     budget = memory_budget_default() if budget is None else budget
@@ -179,7 +179,7 @@ class StreamFeed:
         spec=None,
         shuffle: bool = True,
     ):
-        from cnnlab.data.augment import _N_DRAWS
+        from cnnlab.data.augment import N_DRAWS
 
         self.ds, self.split, self.batch_size = ds, split, batch_size
         self.task = cfg.task
@@ -190,7 +190,7 @@ class StreamFeed:
             self.order = epoch_order(n, cfg.seed, epoch)
         if epoch is not None and spec is not None:
             rng = np.random.default_rng([cfg.seed, epoch, 0xA0])
-            self.draws = rng.random((n, _N_DRAWS))
+            self.draws = rng.random((n, N_DRAWS))
         self.spec = spec
         self.images = 0
 

@@ -23,7 +23,7 @@ from cnnlab.training.config import (
     MODEL_FILES,
     TrainConfig,
 )
-from cnnlab.training.engines import _engine
+from cnnlab.training.engines import get_engine
 
 
 @dataclass
@@ -224,8 +224,8 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
     run = run if isinstance(run, Run) else load_run(run)
     own = run.config.engine
     engine = engine or own
-    _engine(engine)
-    model = _engine(own).load(run.model_path)
+    get_engine(engine)
+    model = get_engine(own).load(run.model_path)
     _check_outputs(run, model)
     if engine == own:
         return model

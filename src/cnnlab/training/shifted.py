@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.engines import _Engine, _engine
+from cnnlab.training.engines import Engine, get_engine
 from cnnlab.training.prep import load_data, preprocess, probabilities_to_labels
 from cnnlab.training.rundir import load_model, load_run
 
@@ -38,7 +38,7 @@ def shifts_for(task: str) -> tuple[str, ...]:
     return tuple(k for k in SHIFTS if k != "frame" or task == "mood")
 
 
-def _accuracy(engine: _Engine, model, cfg: TrainConfig, x: np.ndarray, y: np.ndarray) -> float:
+def _accuracy(engine: Engine, model, cfg: TrainConfig, x: np.ndarray, y: np.ndarray) -> float:
     labels, _ = probabilities_to_labels(
         engine.predict(model, preprocess(x), cfg.batch_size), cfg.task
     )
@@ -46,7 +46,7 @@ def _accuracy(engine: _Engine, model, cfg: TrainConfig, x: np.ndarray, y: np.nda
 
 
 def shifted_metrics(
-    engine: _Engine, model, cfg: TrainConfig, in_domain: float, ds=None
+    engine: Engine, model, cfg: TrainConfig, in_domain: float, ds=None
 ) -> dict | None:
     """Test accuracy under each shift, their mean, and the mean's ratio to ``in_domain``.
 
@@ -93,13 +93,13 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
     eng = engine or run.config.engine
     model = load_model(run, eng)
     if eng != run.config.engine:
-        from cnnlab.training.inference import _compile_like
+        from cnnlab.training.inference import compile_like
 
-        _compile_like(model, eng, run.config)
+        compile_like(model, eng, run.config)
     cfg = run.config.resolved()
     ds = load_data(cfg, progress=False)
-    in_domain = _accuracy(_engine(eng), model, cfg, ds.x_test, ds.y_test)
-    result = shifted_metrics(_engine(eng), model, cfg, in_domain, ds)
+    in_domain = _accuracy(get_engine(eng), model, cfg, ds.x_test, ds.y_test)
+    result = shifted_metrics(get_engine(eng), model, cfg, in_domain, ds)
     if result is not None:
         result["in_domain"] = in_domain
     return result

@@ -18,7 +18,7 @@ import numpy as np
 LOG_DIR = "tensorboard"
 
 
-class _TensorBoard:
+class TensorBoardLog:
     """One writer per folder (train, validation); :meth:`epoch` logs one epoch and flushes."""
 
     def __init__(self, run_dir: Path):

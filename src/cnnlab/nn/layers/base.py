@@ -44,7 +44,7 @@ from cnnlab.ops import output_size, resolve_padding
 _NAME_COUNTS: dict[str, int] = {}
 
 
-def _window_output_hw(layer, input_shape, window) -> tuple[int, int]:
+def window_output_hw(layer, input_shape, window) -> tuple[int, int]:
     """(H_out, W_out) of a convolution or pooling layer, with the layer named in errors."""
     hw = (int(input_shape[1]), int(input_shape[2]))
     try:
@@ -71,7 +71,7 @@ def clear_session() -> None:
     _NAME_COUNTS.clear()
 
 
-def _dtype(dtype: Any) -> np.dtype:
+def as_dtype(dtype: Any) -> np.dtype:
     if dtype is None:
         return np.dtype("float32")
     try:
@@ -83,7 +83,7 @@ def _dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def _padding_mode(padding: Any) -> str:
+def padding_mode(padding: Any) -> str:
     """A layer's ``padding``: ``"valid"`` or ``"same"`` (any case), as in Keras."""
     return _validate.one_of(padding, "padding", ("valid", "same"))
 
@@ -197,7 +197,7 @@ class Layer:
                 f"Layer names must be non-empty strings without '/'. Received: name={name!r}"
             )
         self.name = name if name is not None else unique_name(self.default_name)
-        self.dtype = _dtype(dtype)
+        self.dtype = as_dtype(dtype)
         self.trainable = bool(trainable)
         self._input_shape_arg = (
             None if input_shape is None else _shape_tuple(input_shape, "input_shape")

@@ -9,8 +9,8 @@ from cnnlab.nn import activations
 from cnnlab.nn import initializers as inits
 from cnnlab.nn.layers.base import (
     ActivatedLayer,
-    _padding_mode,
-    _window_output_hw,
+    padding_mode,
+    window_output_hw,
 )
 from cnnlab.ops import conv2d_backward, conv2d_forward
 
@@ -67,7 +67,7 @@ class Conv2D(ActivatedLayer):
         self.filters = _validate.positive_int(filters, "filters")
         self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
         self.strides = _validate.int_or_pair(strides, "strides")
-        self.padding = _padding_mode(padding)
+        self.padding = padding_mode(padding)
         self.activation = activations.normalize(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = inits.get(kernel_initializer)
@@ -93,7 +93,7 @@ class Conv2D(ActivatedLayer):
 
     def compute_output_shape(self, input_shape):
         n, _, _, _ = input_shape
-        ho, wo = _window_output_hw(self, input_shape, self.kernel_size)
+        ho, wo = window_output_hw(self, input_shape, self.kernel_size)
         return (n, ho, wo, self.filters)
 
     def forward_logits(self, x, training=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnlab import _validate
-from cnnlab.nn.layers.base import Layer, _padding_mode, _window_output_hw
+from cnnlab.nn.layers.base import Layer, padding_mode, window_output_hw
 from cnnlab.ops import pool2d_backward, pool2d_forward
 
 
@@ -19,14 +19,14 @@ class _Pooling2D(Layer):
         self.strides = (
             self.pool_size if strides is None else _validate.int_or_pair(strides, "strides")
         )
-        self.padding = _padding_mode(padding)
+        self.padding = padding_mode(padding)
         self._cache = None
 
     _input_rank = 4
 
     def compute_output_shape(self, input_shape):
         n, _, _, c = input_shape
-        ho, wo = _window_output_hw(self, input_shape, self.pool_size)
+        ho, wo = window_output_hw(self, input_shape, self.pool_size)
         return (n, ho, wo, c)
 
     def forward(self, x, training=False):

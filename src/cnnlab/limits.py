@@ -30,6 +30,8 @@ the others are module constants (tests may patch them).
 
 from __future__ import annotations
 
+from cnnlab.errors import DatasetError
+
 MAX_IMAGE_SIDE = 1024
 MAX_DATASET_BYTES = 4 * 1024**3
 MAX_EXTRACT_BYTES = 2 * 1024**3
@@ -53,8 +55,6 @@ def check_dataset_bytes(shape: tuple[int, ...], what: str, hint: str = "") -> No
     Raises:
         DatasetError: ``what`` would need more than the limit; ``hint`` says what to change.
     """
-    from cnnlab.errors import DatasetError
-
     n = 1
     for s in shape:
         n *= int(s)
@@ -62,5 +62,5 @@ def check_dataset_bytes(shape: tuple[int, ...], what: str, hint: str = "") -> No
         dims = "x".join(str(int(s)) for s in shape)
         raise DatasetError(
             f"{what}: {dims} images would need {human_bytes(n)} of memory, over the limit of "
-            f"{human_bytes(MAX_DATASET_BYTES)} (cnnlab.data.limits.MAX_DATASET_BYTES){hint}"
+            f"{human_bytes(MAX_DATASET_BYTES)} (cnnlab.limits.MAX_DATASET_BYTES){hint}"
         )
