@@ -73,8 +73,9 @@ def run_variant(variant: str, ds, cfg, epochs: int) -> dict:
     import keras
     import numpy as np
 
+    from cnnlab.data.prepare import scale_pixels
     from cnnlab.training.engines import get_engine
-    from cnnlab.training.prep import augmentation, epoch_images, preprocess
+    from cnnlab.training.feed import augmentation, epoch_images
     from cnnlab.training.shifted import shifted_metrics
 
     keras.utils.set_random_seed(cfg.seed)
@@ -85,7 +86,7 @@ def run_variant(variant: str, ds, cfg, epochs: int) -> dict:
         metrics=["accuracy"],
     )
     spec = augmentation(cfg, ds.image_shape)
-    x_val, y_val = preprocess(ds.x_val), ds.y_val
+    x_val, y_val = scale_pixels(ds.x_val), ds.y_val
     t0 = time.perf_counter()
     for epoch in range(epochs):
         keras.utils.set_random_seed(cfg.seed + epoch)
@@ -93,7 +94,7 @@ def run_variant(variant: str, ds, cfg, epochs: int) -> dict:
         x = epoch_images(ds.x_train, spec, cfg.seed, epoch)
         model.fit(x, ds.y_train, batch_size=cfg.batch_size, epochs=1, verbose=0, shuffle=True)
     seconds = time.perf_counter() - t0
-    probs = model.predict(preprocess(ds.x_test), batch_size=256, verbose=0)
+    probs = model.predict(scale_pixels(ds.x_test), batch_size=256, verbose=0)
     acc = float(np.mean(probs.argmax(1) == ds.y_test))
     val = float(np.mean(model.predict(x_val, verbose=0).argmax(1) == y_val))
     shifted = shifted_metrics(get_engine("keras"), model, cfg, acc) or {}
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from _timing import machine_line, print_table
     from cnnlab.training import TrainConfig
-    from cnnlab.training.prep import load_data
+    from cnnlab.training.rundata import load_data
 
     print(machine_line())
     cfg = TrainConfig(

@@ -114,14 +114,15 @@ from cnnlab.data import load_dataset
 from cnnlab.data.stream import open_stream
 from cnnlab.training import TrainConfig
 from cnnlab.training.engines import KerasEngine
-from cnnlab.training.prep import preprocess, targets
+from cnnlab.data.prepare import scale_pixels
+from cnnlab.tasks import get_task
 
 folder, mode = sys.argv[1], sys.argv[2]
 cfg = TrainConfig(task="signs", data=folder, image_size=(64, 64), grayscale=False).resolved()
 engine = KerasEngine()
 if mode == "memory":
     ds = load_dataset(folder, image_size=64)
-    x, y = preprocess(ds.x_train), targets(ds.y_train, "signs")
+    x, y = scale_pixels(ds.x_train), get_task("signs").targets(ds.y_train)
     model = engine.build(cfg, ds.image_shape, ds.n_classes)
     def epoch():
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)
@@ -131,7 +132,7 @@ else:
     model = engine.build(cfg, st.image_shape, st.n_classes)
     cache = tempfile.mkdtemp() + "/train"
     def finish(x, y, p):
-        return preprocess(x), targets(y, "signs")
+        return scale_pixels(x), get_task("signs").targets(y)
     data = st.tf_dataset("train", 32, finish, cache=cache, shuffle_seed=0)
     def epoch():
         model.fit(data, epochs=1, verbose=0)

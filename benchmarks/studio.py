@@ -96,7 +96,7 @@ def measure(runs: Path, name: str, repeats: int) -> list[tuple[str, float, float
 
     from cnnlab import training
     from cnnlab.studio import create_app
-    from cnnlab.training.prep import load_data
+    from cnnlab.training.rundata import load_data
 
     run = training.load_run(runs / name)
     ds = load_data(run.config, progress=False)
@@ -136,11 +136,12 @@ def playground(repeats: int) -> tuple[float, float]:
 def keras_call_ms(runs: Path, name: str, repeats: int) -> float:
     """Median time of the bare ``model(x, training=False)`` on one image (TensorFlow)."""
     from cnnlab import training
-    from cnnlab.training.prep import load_data, preprocess
+    from cnnlab.data.prepare import scale_pixels
+    from cnnlab.training.rundata import load_data
 
     run = training.load_run(runs / name)
     model = training.load_model(run)
-    x = preprocess(load_data(run.config, progress=False).x_test[:1])
+    x = scale_pixels(load_data(run.config, progress=False).x_test[:1])
     model(x, training=False)
     times = []
     for _ in range(max(repeats, 10)):

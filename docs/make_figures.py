@@ -49,7 +49,7 @@ def interpret_figure(path: Path) -> Path:
     import tempfile
 
     from cnnlab import interpret, plots, training
-    from cnnlab.training.prep import preprocess
+    from cnnlab.data.prepare import scale_pixels
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = training.TrainConfig(
@@ -60,7 +60,7 @@ def interpret_figure(path: Path) -> Path:
         it = interpret.Interpretation.from_run(run.dir, "test")
         worst, _ = it.top_losses(2)
         idx = list(range(4)) + [int(i) for i in worst]
-        x = preprocess(it.images[idx])
+        x = scale_pixels(it.images[idx])
         titles = [
             f"true {it.class_names[it.targets[i]]}, pred {it.class_names[it.preds[i]]}" for i in idx
         ]

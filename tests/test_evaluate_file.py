@@ -17,8 +17,9 @@ from cnnlab import training  # noqa: E402
 from cnnlab.cli import app  # noqa: E402
 from cnnlab.cli._common import run_cli  # noqa: E402
 from cnnlab.data import make_synthetic_arrays  # noqa: E402
+from cnnlab.data.prepare import scale_pixels  # noqa: E402
 from cnnlab.errors import ArgumentError, RunError  # noqa: E402
-from cnnlab.training.prep import preprocess, targets  # noqa: E402
+from cnnlab.tasks import get_task  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
 
 SIZE = (12, 12)
@@ -66,7 +67,7 @@ def _write_folders(root, x, y, names):
 def _by_hand(run_dir, x, y_run, columns):
     """Loss and accuracy from the model's probabilities restricted to ``columns``."""
     run = training.load_run(run_dir)
-    probs = np.asarray(training.load_model(run).predict(preprocess(x)), dtype=np.float64)
+    probs = np.asarray(training.load_model(run).predict(scale_pixels(x)), dtype=np.float64)
     q = probs[:, columns] / probs[:, columns].sum(axis=1, keepdims=True)
     predicted = np.asarray(columns)[q.argmax(axis=1)]
     p_true = q[np.arange(len(y_run)), [list(columns).index(k) for k in y_run]]
@@ -110,8 +111,8 @@ def test_unrestricted_metrics_agree_with_the_engines_evaluate(any_run, tmp_path)
     eng = training.get_engine(any_run.config.engine)
     want = eng.evaluate(
         training.load_model(any_run.dir, any_run.config.engine),
-        preprocess(x),
-        targets(y, "signs"),
+        scale_pixels(x),
+        get_task("signs").targets(y),
         any_run.config.batch_size,
     )
     assert got["test"]["loss"] == pytest.approx(want["loss"], rel=1e-5)
@@ -204,7 +205,7 @@ def test_a_mood_run_on_the_course_layout_with_a_class_map(mood_run, tmp_path):
     got = training.evaluate_run(mood_run.dir, test, class_map={"0": "not_smiling", "1": "smiling"})
     assert got["restricted"] is False and got["test"]["n"] == 12
     want = training.get_engine("numpy").evaluate(
-        training.load_model(mood_run.dir), preprocess(x), targets(y, "mood"), 16
+        training.load_model(mood_run.dir), scale_pixels(x), get_task("mood").targets(y), 16
     )
     assert got["test"]["loss"] == pytest.approx(want["loss"], rel=1e-5)
     assert got["test"]["accuracy"] == pytest.approx(want["accuracy"])

@@ -22,6 +22,7 @@ pytest.importorskip("keras")
 
 from cnnlab import plots, training  # noqa: E402
 from cnnlab.cli import runs as cli_runs  # noqa: E402
+from cnnlab.data.prepare import scale_pixels  # noqa: E402
 from cnnlab.errors import ArgumentError, ExportError, RunError  # noqa: E402
 from cnnlab.training import export as export_mod  # noqa: E402
 from cnnlab.training.compare import ROWS, compare_runs, format_comparison  # noqa: E402
@@ -65,7 +66,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def test_images(runs) -> np.ndarray:
     run = training.load_run(runs["numpy"])
-    return training.preprocess(training.load_data(run.config, progress=False).x_test)
+    return scale_pixels(training.load_data(run.config, progress=False).x_test)
 
 
 def _leftovers(folder: Path) -> list[str]:

@@ -12,8 +12,8 @@ from PIL import Image
 
 from cnnlab import interpret, nn, numpy_models, training
 from cnnlab.data import make_synthetic_arrays
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError
-from cnnlab.training.prep import preprocess
 from reliability.conftest import assert_user_error, run_cnnlab
 
 SIZE = (12, 12)
@@ -48,8 +48,8 @@ def test_numpy_and_keras_maps_agree_on_the_same_weights(build):
     keras_model = model.to_keras()
     x = rng.random((3, 16, 16, 3), dtype=np.float32)
     for classes in (None, 0):  # the predicted classes, then class 0 for all (sigmoid: -z)
-        raw_np, c_np = interpret._grad_cam_raw(model, x, classes)
-        raw_k, c_k = interpret._grad_cam_raw(keras_model, x, classes)
+        raw_np, c_np = interpret.attribution.grad_cam_raw(model, x, classes)
+        raw_k, c_k = interpret.attribution.grad_cam_raw(keras_model, x, classes)
         np.testing.assert_array_equal(c_np, c_k)
         if classes is None:
             assert raw_np.max() > 0, "a map of zeros would compare nothing"
@@ -247,9 +247,9 @@ def mood_run(tmp_path_factory):
 def test_from_run_predicts_the_split_as_the_model_does(which, request):
     r = request.getfixturevalue(which)
     it = interpret.Interpretation.from_run(r.dir, "val")
-    ds = training.prep.load_data(r.config)
+    ds = training.load_data(r.config)
     np.testing.assert_array_equal(it.targets, ds.y_val)
-    out = np.asarray(training.load_model(r.dir).predict(preprocess(ds.x_val)), np.float64)
+    out = np.asarray(training.load_model(r.dir).predict(scale_pixels(ds.x_val)), np.float64)
     probs = np.concatenate([1 - out, out], axis=1) if which == "mood_run" else out
     np.testing.assert_allclose(it.probs, probs)
     p_true = probs[np.arange(len(ds.y_val)), ds.y_val]
@@ -314,7 +314,7 @@ def test_a_keras_run_loaded_from_its_file_agrees_with_its_numpy_twin(model, tmp_
     r = training.train(_config(tmp_path / "run", engine="keras", model=model))
     keras_model = training.load_model(r.dir, "keras")
     numpy_model = training.load_model(r.dir, "numpy")
-    x = preprocess(training.prep.load_data(r.config).x_test[:4])
+    x = scale_pixels(training.load_data(r.config).x_test[:4])
     for fn in (interpret.grad_cam, interpret.saliency):
         a, b = fn(keras_model, x), fn(numpy_model, x)
         assert a.shape == b.shape == (4, *SIZE)

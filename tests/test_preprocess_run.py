@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab import training
+from cnnlab import (
+    interpret,  # noqa: E402
+    training,
+)
 from cnnlab.data.images import folder_arrays_found, list_class_folders
 from cnnlab.data.prepare import decode_prepared
 from cnnlab.errors import ArgumentError
+from cnnlab.tasks import get_task  # noqa: E402
 from reliability.conftest import run_cnnlab
 
 pytestmark = pytest.mark.slow
@@ -99,7 +103,7 @@ def test_training_data_and_predict_prepare_an_image_the_same_way(face_run):
     model = training.load_model(run.dir)
     probs = np.asarray(model.predict(x[[0, 17]] / np.float32(255), verbose=0)).reshape(-1)
     got = training.predict_images(run.dir, [paths[0], paths[17]])
-    labels, p = training.probabilities_to_labels(probs, "mood")
+    labels, p = get_task("mood").labels(probs)
     assert [name for name, _ in got] == [run.class_names[k] for k in labels]
     np.testing.assert_allclose([q for _, q in got], p, rtol=1e-5)
     # read_images (used by explain and the notebooks) too
@@ -114,7 +118,7 @@ def test_evaluate_and_show_use_the_face_step(face_run, tmp_path):
     assert again["test"]["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
     assert again["test"]["loss"] == pytest.approx(run.metrics["test"]["loss"], rel=1e-5)
     image = next((data / "smiling").glob("f*.png"))
-    out = training.show(run.dir, image, tmp_path / "show.png")
+    out = interpret.show(run.dir, image, tmp_path / "show.png")
     assert out.is_file() and out.stat().st_size > 0
 
 
@@ -158,7 +162,7 @@ def test_the_preprocess_option_is_a_choice(tmp_path):
 
 def test_epoch_images_are_drawn_from_seed_and_epoch_alone():
     from cnnlab.data.augment import spec_for
-    from cnnlab.training.prep import augmentation, epoch_images
+    from cnnlab.training.feed import augmentation, epoch_images
 
     x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     spec = spec_for("signs")

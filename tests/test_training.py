@@ -12,14 +12,19 @@ from PIL import Image
 
 pytest.importorskip("keras")
 
-from cnnlab import training  # noqa: E402
+from cnnlab import (
+    interpret,  # noqa: E402
+    training,  # noqa: E402
+)
 from cnnlab.data import load_dataset, make_synthetic_arrays  # noqa: E402
+from cnnlab.data.prepare import scale_pixels  # noqa: E402
 from cnnlab.errors import (  # noqa: E402
     DatasetError,
     ModelFileError,
     RunError,
     TrainingInterrupted,
 )
+from cnnlab.training import feed  # noqa: E402
 
 ENGINES = ["keras", "numpy"]
 SIZE = (12, 12)
@@ -235,7 +240,7 @@ def test_predict_images_any_size_and_across_engines(run, data, tmp_path):
         assert name in data.class_names and 0.0 < prob <= 1.0
 
     model = training.load_model(run.dir)
-    probs = np.asarray(model.predict(training.preprocess(data.x_test[:1]), verbose=0))
+    probs = np.asarray(model.predict(scale_pixels(data.x_test[:1]), verbose=0))
     assert got[0][0] == data.class_names[int(probs.argmax())]
     assert got[0][1] == pytest.approx(float(probs.max()), rel=1e-5)
 
@@ -248,10 +253,10 @@ def test_predict_images_any_size_and_across_engines(run, data, tmp_path):
 def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray(data.x_test[0]).save(image)
-    default = training.show(run.dir, image)
+    default = interpret.show(run.dir, image)
     assert default == run.dir / "show_img.png"
     other = "numpy" if run.config.engine == "keras" else "keras"
-    crossed = training.show(run.dir, image, tmp_path / "cross.png", engine=other)
+    crossed = interpret.show(run.dir, image, tmp_path / "cross.png", engine=other)
     for path in (default, crossed):
         with Image.open(path) as im:
             img = np.asarray(im.convert("RGB"))
@@ -422,10 +427,10 @@ def test_divergence_keeps_the_last_finite_checkpoint(engine, tmp_path, monkeypat
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_nan_pixel_is_refused_before_training_and_keeps_nothing(engine, tmp_path, monkeypatch):
     # cnnlab.data only hands out uint8 images; put the NaN pixel in the training array the
-    # runner makes (the first preprocess() call of the loop is the training images).
+    # runner makes (the first scale_pixels() call of the loop is the training images).
     from cnnlab.training import loop
 
-    real_preprocess = training.preprocess
+    real_preprocess = loop.scale_pixels
     calls = []
 
     def poisoned(x):
@@ -435,7 +440,7 @@ def test_a_nan_pixel_is_refused_before_training_and_keeps_nothing(engine, tmp_pa
         calls.append(len(x))
         return out
 
-    monkeypatch.setattr(loop, "preprocess", poisoned)  # where the loop looks it up
+    monkeypatch.setattr(loop, "scale_pixels", poisoned)  # where the loop looks it up
     with pytest.raises(
         DatasetError, match="synthetic: the training and validation images hold 1 NaN"
     ):
@@ -519,7 +524,7 @@ def test_resume_of_a_recommended_model_equals_an_uninterrupted_run(engine, tmp_p
     # training images each epoch: what they draw must depend on (seed, epoch) only. The NumPy
     # engine: bit-identical; Keras: within noise.
     cfg = dict(model="recommended", epochs=2, image_size=(32, 32), schedule="constant")
-    assert training.prep.augmentation(_config(tmp_path / "x", engine, **cfg), (32, 32, 3))
+    assert feed.augmentation(_config(tmp_path / "x", engine, **cfg), (32, 32, 3))
     full = training.train(_config(tmp_path / "full", engine, **cfg))
     _train_interrupted_in_epoch(_config(tmp_path / "cut", engine, **cfg), monkeypatch)
     resumed = training.resume(tmp_path / "cut")

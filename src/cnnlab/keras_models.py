@@ -29,18 +29,18 @@ from typing import TYPE_CHECKING
 
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.registry import AUGMENTATION, is_augmentation
+from cnnlab.tasks import get_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-TASKS = ("mood", "signs")
 AUGMENT_MIN_SIDE = 32
 """Images smaller than this on their short side get no augmentation layers: on 8x8 digits a
 10% shift or a rotation destroys more than it teaches."""
 MODELS = ("course", "recommended")
 
 
-def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         raise ArgumentError(
@@ -50,7 +50,7 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _check_n_classes(n_classes: int) -> int:
+def check_n_classes(n_classes: int) -> int:
     if not isinstance(n_classes, int) or n_classes < 2:
         raise ArgumentError(f"n_classes must be an integer >= 2. Received: n_classes={n_classes}")
     return n_classes
@@ -78,7 +78,7 @@ def happy_model(input_shape: Sequence[int] = (64, 64, 3)) -> keras.Sequential:
     import keras
     from keras import layers
 
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
     return keras.Sequential([keras.Input(shape=shape), *happy_layers(layers)], name="happy_model")
 
 
@@ -118,8 +118,8 @@ def signs_model(input_shape: Sequence[int] = (64, 64, 3), n_classes: int = 6) ->
     import keras
     from keras import layers
 
-    shape = _check_input_shape(input_shape)
-    _check_n_classes(n_classes)
+    shape = check_input_shape(input_shape)
+    check_n_classes(n_classes)
     input_img = keras.Input(shape=shape)
     z1 = layers.Conv2D(8, (4, 4), strides=(1, 1), padding="same")(input_img)
     a1 = layers.ReLU()(z1)
@@ -143,7 +143,7 @@ def recommended_plan(input_shape: Sequence[int]) -> list[int]:
 
     Shared by the Keras and NumPy versions so both build the same network.
     """
-    h, w, _ = _check_input_shape(input_shape)
+    h, w, _ = check_input_shape(input_shape)
     side = min(h, w)
     plan: list[int] = []
     filters = 16 if side >= 32 else 32
@@ -161,7 +161,7 @@ def _augmentation(task: str, seed: int | None) -> list:
     # No RandomFlip for signs: a mirrored hand is another hand, and handedness matters.
     # Faces are symmetric enough that a horizontal flip keeps the mood.
     augment = []
-    if task == "mood":
+    if get_task(task).flip:
         augment.append(layers.RandomFlip("horizontal", seed=seed))
     augment += [
         layers.RandomRotation(0.05, fill_mode="nearest", seed=seed),
@@ -194,10 +194,9 @@ def recommended_layers(lib, task: str, shape: tuple[int, int, int], n_classes: i
             stack.append(lib.MaxPool2D(2))
             side_h, side_w = side_h // 2, side_w // 2
     stack += [lib.AveragePooling2D(pool_size=(side_h, side_w)), lib.Flatten(), lib.Dropout(0.3)]
-    if task == "mood":
-        stack.append(lib.Dense(1, activation="sigmoid"))
-    else:
-        stack.append(lib.Dense(n_classes, activation="softmax"))
+    t = get_task(task)
+    activation = "sigmoid" if t.binary else "softmax"
+    stack.append(lib.Dense(t.output_units(n_classes), activation=activation))
     return stack
 
 
@@ -207,7 +206,8 @@ def _recommended(
     import keras
     from keras import layers
 
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
+    check_n_classes(n_classes)
     stack: list = [keras.Input(shape=shape)]
     if augment and min(shape[0], shape[1]) >= AUGMENT_MIN_SIDE:
         stack += _augmentation(task, seed)
@@ -262,7 +262,6 @@ def signs_recommended_model(
     Returns:
         An uncompiled ``keras.Sequential``, output ``(N, n_classes)``.
     """
-    _check_n_classes(n_classes)
     return _recommended("signs", input_shape, n_classes, augment, seed)
 
 
@@ -281,26 +280,20 @@ def build_model(
     "signs" a softmax over ``n_classes``.
     """
     check_task_model(task, model, n_classes)
-    if task == "mood":
-        if model == "course":
-            return happy_model(input_shape)
-        return mood_recommended_model(input_shape, augment=augment, seed=seed)
     if model == "course":
+        if get_task(task).course_model == "happy":
+            return happy_model(input_shape)
         return signs_model(input_shape, n_classes)
-    return signs_recommended_model(input_shape, n_classes, augment=augment, seed=seed)
+    return _recommended(task, input_shape, n_classes, augment, seed)
 
 
 def check_task_model(task: str, model: str, n_classes: int | None = None) -> None:
     """Raise ``ArgumentError`` for an unknown task or model name, or a class count the task
     cannot have (mood is binary: exactly 2)."""
-    if task not in TASKS:
-        raise ArgumentError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
+    t = get_task(task)
     if model not in MODELS:
         raise ArgumentError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
-    if task == "mood" and n_classes is not None and n_classes != 2:
-        raise ArgumentError(
-            f"task 'mood' is binary and needs exactly 2 classes. Received: n_classes={n_classes}"
-        )
+    t.check_n_classes(n_classes)
 
 
 # Keras's augmentation layers: the one list is cnnlab.nn.registry.AUGMENTATION.

@@ -22,13 +22,14 @@ from collections.abc import Sequence
 
 from cnnlab import nn
 from cnnlab.keras_models import (
-    _check_input_shape,
-    _check_n_classes,
+    check_input_shape,
+    check_n_classes,
     check_task_model,
     happy_layers,
     recommended_layers,
 )
 from cnnlab.keras_models import recommended_plan as recommended_plan
+from cnnlab.tasks import get_task
 
 
 def _sequential(layers: list, name: str, seed: int | None) -> nn.Sequential:
@@ -50,7 +51,7 @@ def happy_model(input_shape: Sequence[int] = (64, 64, 3), *, seed: int | None = 
         An uncompiled, built ``cnnlab.nn.Sequential``; input ``(N, H, W, C)``,
         output ``(N, 1)``.
     """
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
     return _sequential([nn.Input(shape=shape), *happy_layers(nn)], "happy_model", seed)
 
 
@@ -69,8 +70,8 @@ def signs_model(
     Returns:
         An uncompiled, built ``cnnlab.nn.Sequential``; output ``(N, n_classes)``.
     """
-    shape = _check_input_shape(input_shape)
-    _check_n_classes(n_classes)
+    shape = check_input_shape(input_shape)
+    check_n_classes(n_classes)
     return _sequential(
         [
             nn.Input(shape=shape),
@@ -100,9 +101,8 @@ def recommended_model(
     The same layers as the Keras model, from :func:`cnnlab.keras_models.recommended_layers`.
     """
     check_task_model(task, "recommended")
-    shape = _check_input_shape(input_shape)
-    if task == "signs":
-        _check_n_classes(n_classes)
+    shape = check_input_shape(input_shape)
+    n_classes = 2 if get_task(task).binary else check_n_classes(n_classes)
     layers = [nn.Input(shape=shape), *recommended_layers(nn, task, shape, n_classes)]
     return _sequential(layers, f"{task}_recommended", seed)
 
@@ -117,10 +117,8 @@ def build_model(
 ) -> nn.Sequential:
     """The NumPy-engine model for a task, as :func:`cnnlab.keras_models.build_model`."""
     check_task_model(task, model, n_classes)
-    if task == "mood":
-        if model == "course":
-            return happy_model(input_shape, seed=seed)
-        return recommended_model("mood", input_shape, seed=seed)
     if model == "course":
+        if get_task(task).course_model == "happy":
+            return happy_model(input_shape, seed=seed)
         return signs_model(input_shape, n_classes, seed=seed)
-    return recommended_model("signs", input_shape, n_classes, seed=seed)
+    return recommended_model(task, input_shape, n_classes, seed=seed)

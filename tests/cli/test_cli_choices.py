@@ -6,7 +6,8 @@ import typing
 
 from cnnlab import training
 from cnnlab.cli import train as cli_train
-from cnnlab.keras_models import MODELS, TASKS
+from cnnlab.keras_models import MODELS
+from cnnlab.tasks import TASKS
 
 
 def test_cli_choices_equal_the_librarys():

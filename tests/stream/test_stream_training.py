@@ -61,9 +61,11 @@ def test_resuming_a_streamed_run_equals_an_uninterrupted_one(folder, tmp_path):
 
 def test_keras_streamed_loss_equals_in_memory_loss_without_shuffling(folder):
     from cnnlab.data import load_dataset
+    from cnnlab.data.prepare import scale_pixels
     from cnnlab.data.stream import open_stream
+    from cnnlab.tasks import get_task
     from cnnlab.training.engines import KerasEngine
-    from cnnlab.training.prep import StreamFeed, preprocess, targets
+    from cnnlab.training.feed import StreamFeed
 
     cfg = _cfg(folder, "unused", engine="keras", model="course", image_size=(16, 16)).resolved()
     ds = load_dataset(folder, image_size=16, seed=3)
@@ -73,7 +75,11 @@ def test_keras_streamed_loss_equals_in_memory_loss_without_shuffling(folder):
     b = engine.build(cfg, ds.image_shape, 3)
     b.set_weights(a.get_weights())
     ha = a.fit(
-        preprocess(ds.x_train), targets(ds.y_train, "signs"), batch_size=8, shuffle=False, verbose=0
+        scale_pixels(ds.x_train),
+        get_task("signs").targets(ds.y_train),
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
     )
     feed = StreamFeed(st, "train", cfg, 8, epoch=0, shuffle=False)
     hb = b.fit(feed.tf(), verbose=0)
@@ -88,14 +94,16 @@ def test_the_multiworker_step_trains_as_keras_fit_on_one_device(folder):
     import tensorflow as tf
 
     from cnnlab.data import load_dataset
+    from cnnlab.data.prepare import scale_pixels
+    from cnnlab.tasks import get_task
     from cnnlab.training.distribute import Distribution, _MultiWorkerKeras
     from cnnlab.training.engines import KerasEngine
-    from cnnlab.training.prep import epoch_order, preprocess, targets
+    from cnnlab.training.feed import epoch_order
 
     cfg = _cfg(folder, "unused", engine="keras", model="course", image_size=(16, 16)).resolved()
     cfg = dataclasses.replace(cfg, batch_size=6)
     ds = load_dataset(folder, image_size=16, seed=3)
-    x, y = preprocess(ds.x_train), targets(ds.y_train, "signs")
+    x, y = scale_pixels(ds.x_train), get_task("signs").targets(ds.y_train)
     engine = _MultiWorkerKeras(Distribution("multiworker", tf.distribute.get_strategy(), ["cpu"]))
     a = KerasEngine().build(cfg, ds.image_shape, 3)
     b = engine.build(cfg, ds.image_shape, 3)

@@ -15,13 +15,14 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from cnnlab import interpret, ops, plots, training
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.explain.calculators import explain_conv, explain_pool
 from cnnlab.nn import registry
 from cnnlab.studio import create_app
 from cnnlab.studio.app import safe_file
 from cnnlab.studio.encode import _lut
 from cnnlab.studio.explorer import NotFound
-from cnnlab.training.prep import load_data, preprocess
+from cnnlab.training.rundata import load_data
 
 URL = "http://127.0.0.1"
 RUNS = ("digits-numpy", "digits-keras")
@@ -265,7 +266,7 @@ def _activations(run_dir: Path, x: np.ndarray) -> dict[str, np.ndarray]:
 def test_explore_feature_maps_equal_the_engines_activations(client, runs_dir, name):
     run = training.load_run(runs_dir / name)
     ds = load_data(run.config, progress=False)
-    x = preprocess(ds.x_test[3:4])
+    x = scale_pixels(ds.x_test[3:4])
     acts = _activations(runs_dir / name, x)
     got = _ok(client.post(f"/api/runs/{name}/explore", json={"sample": 3, "split": "test"}))
     assert got["image_id"] == "s:test:3"
@@ -324,7 +325,7 @@ def test_a_feature_map_shows_how_it_was_made(client, runs_dir, name):
     run = training.load_run(runs_dir / name)
     model = training.load_model(run)
     ds = load_data(run.config, progress=False)
-    x = preprocess(ds.x_test[5:6])
+    x = scale_pixels(ds.x_test[5:6])
     acts = _activations(runs_dir / name, x)
     names = list(acts)  # the layers in order (their names depend on what the process built before)
     convs = [n for n in names if registry.kind(model.get_layer(n)) == "Conv2D"]

@@ -1,4 +1,5 @@
-"""``cnnlab train | evaluate | predict | show``: thin commands over :mod:`cnnlab.training`."""
+"""``cnnlab train | evaluate | predict | show``: thin commands over :mod:`cnnlab.training`
+(and :func:`cnnlab.interpret.show`)."""
 
 from __future__ import annotations
 
@@ -434,9 +435,9 @@ def show(
 ) -> None:
     """Draw the first layer's filters and every conv layer's feature maps for one image
     (with --cam: also where the evidence for the class lies)."""
-    from cnnlab import training
+    from cnnlab import interpret
 
-    path = training.show(
+    path = interpret.show(
         run, image, out, engine=engine, cam=cam, layer=layer, class_index=class_index
     )
     print(f"wrote {path}")

@@ -23,7 +23,13 @@ from cnnlab import _validate
 from cnnlab.data.faces import PREPROCESS
 from cnnlab.errors import ArgumentError
 
-__all__ = ["PREPROCESS", "check_preprocess", "decode_prepared", "prepare_arrays"]
+__all__ = [
+    "PREPROCESS",
+    "check_preprocess",
+    "decode_prepared",
+    "prepare_arrays",
+    "scale_pixels",
+]
 DETECT_MAX_SIDE = 512
 """A larger image is shrunk to this long side before the face is looked for: BlazeFace sees
 128 or 192 pixels anyway, and the crop it leads to is resized to the run's image size."""
@@ -105,3 +111,8 @@ def prepare_arrays(
     size = _validate.image_size(image_size, "image_size", allow_none=False)
     crops, found = crop_faces(x, size)
     return (crops[..., :1] if grayscale else crops), np.asarray(found, dtype=bool)
+
+
+def scale_pixels(x: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W, C)`` -> float32 ``(N, H, W, C)`` in [0, 1]: what every model takes."""
+    return np.asarray(x, dtype=np.float32) / np.float32(255.0)

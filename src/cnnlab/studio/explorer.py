@@ -24,9 +24,12 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate, ops, plots
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.studio.encode import colour_maps, png_url, rounded
 from cnnlab.studio.playground import pads_json, window_view
+from cnnlab.tasks import get_task
+from cnnlab.training.rundata import load_data
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
 """A run is named by its folder; anything else (``..``, ``a/b``, an absolute path) is refused."""
@@ -113,7 +116,7 @@ class RunsFolder:
     def summary(self, name: str, run=None) -> dict:
         """One run's settings and state (no model is loaded)."""
         run = run or self._load_run(name)
-        cfg = run.config.resolved()
+        cfg = run.config
         updated = _mtime(run.dir / "checkpoint.json") / 1e9
         test = (run.metrics or {}).get("test") or {}
         return {
@@ -145,7 +148,7 @@ class RunsFolder:
         return self.summary(name, run) | {
             "history": run.history,
             "metrics": run.metrics,
-            "config": run.config.resolved().to_json(),
+            "config": run.config.to_json(),
             "best_epoch": run.best["epoch"] if run.best else None,
             "files": files,
         }
@@ -185,7 +188,6 @@ class RunsFolder:
         return run, model
 
     def _dataset(self, name: str):
-        from cnnlab.training.prep import load_data
 
         run = self._load_run(name)
         key = (str(run.config.to_json()),)
@@ -258,7 +260,7 @@ class RunsFolder:
         from cnnlab.data.prepare import decode_prepared
 
         run = self._load_run(name)
-        cfg = run.config.resolved()
+        cfg = run.config
         digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:20]
         image_id = f"u:{digest}"
         with self._lock:
@@ -297,16 +299,14 @@ class RunsFolder:
         """One image through the run's model: every layer's output, the class probabilities
         and the Grad-CAM of the predicted class."""
         from cnnlab import interpret
-        from cnnlab.training.inference import _top_k
-        from cnnlab.training.prep import preprocess
 
         image, found = self.image(name, image_id)
         run, model = self._model(name)
-        x = preprocess(image[None])
+        x = scale_pixels(image[None])
         walk = self._walk(name, image_id, run, model, x)
         with self._lock:
             probs = walk[-1].output[None]
-            top = _top_k(probs, run.config.task, len(run.class_names))[0]
+            top = get_task(run.config.task).top_k(probs, len(run.class_names))[0]
             cam = None
             convs = interpret.conv_layer_names(model)
             if convs:
@@ -331,7 +331,7 @@ class RunsFolder:
                 }
             )
         note = None
-        if run.config.resolved().preprocess == "face" and not found:
+        if run.config.preprocess == "face" and not found:
             note = "no face found: the model saw a centre crop"
         return {
             "image_id": image_id,
@@ -351,11 +351,10 @@ class RunsFolder:
 
     def feature_map(self, name: str, image_id: str, layer: str, channel: Any) -> dict:
         """How channel ``channel`` of Conv2D ``layer`` was made for this image."""
-        from cnnlab.training.prep import preprocess
 
         image, _ = self.image(name, image_id)
         run, model = self._model(name)
-        walk = self._walk(name, image_id, run, model, preprocess(image[None]))
+        walk = self._walk(name, image_id, run, model, scale_pixels(image[None]))
         step = next((s for s in walk if s.name == layer), None)
         if step is None:
             raise NotFound(f"{name}: the model has no layer {layer!r}")
@@ -431,7 +430,6 @@ class RunsFolder:
 
     def top_losses(self, name: str, k: int = 12) -> dict:
         from cnnlab import interpret
-        from cnnlab.training.prep import preprocess
 
         interp = self._interpretation(name)
         idx, _ = interp.top_losses(_limit(k, 64))
@@ -439,7 +437,7 @@ class RunsFolder:
         if len(idx) and interpret.conv_layer_names(interp.model):
             with self._lock:
                 heat = interp.grad_cam(idx)
-            x = preprocess(interp.images[idx])
+            x = scale_pixels(interp.images[idx])
             for entry, img, h in zip(entries, x, heat, strict=True):
                 entry["cam"] = png_url(plots.overlay(img, h))
         return {"images": entries}

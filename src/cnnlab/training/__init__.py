@@ -72,11 +72,13 @@ finite checkpoint becomes the run's model, metrics are computed from it, and
 loss that grows past 100 times the run's first loss gets one warning.
 
 The package, one job per module: :mod:`~cnnlab.training.config` (TrainConfig, defaults,
-schedules), :mod:`~cnnlab.training.prep` (data as the engines get it),
+schedules), :mod:`~cnnlab.training.rundata` (the run's dataset, in memory or streamed),
+:mod:`~cnnlab.training.feed` (batches as the engines take them, augmented per epoch),
 :mod:`~cnnlab.training.engines` (Keras and NumPy), :mod:`~cnnlab.training.rundir` (the run
 directory), :mod:`~cnnlab.training.checkpoints` (writing checkpoints),
 :mod:`~cnnlab.training.divergence`, :mod:`~cnnlab.training.loop` (train, resume) and
-:mod:`~cnnlab.training.inference` (evaluate, predict, show), :mod:`~cnnlab.training.compare`
+:mod:`~cnnlab.training.inference` (evaluate, predict; ``show`` is
+:func:`cnnlab.interpret.show`, a floor up), :mod:`~cnnlab.training.compare`
 (runs side by side) and :mod:`~cnnlab.training.export` (keras, SavedModel, ONNX, LiteRT).
 
 Example:
@@ -92,12 +94,13 @@ from cnnlab.training.compare import compare_runs
 from cnnlab.training.config import ENGINES, MODEL_FILES, TrainConfig
 from cnnlab.training.divergence import TrainingDiverged
 from cnnlab.training.export import export_run
-from cnnlab.training.inference import evaluate_run, predict_images, show
+from cnnlab.training.inference import evaluate_run, predict_images
 from cnnlab.training.loop import resume, train
 from cnnlab.training.rundir import Run, load_model, load_run, read_history_csv
 from cnnlab.training.shifted import evaluate_shifted
 
-from cnnlab.keras_models import MODELS as MODELS, TASKS as TASKS  # isort: skip
+from cnnlab.keras_models import MODELS as MODELS  # isort: skip
+from cnnlab.tasks import TASKS as TASKS  # isort: skip
 from cnnlab.training.config import (  # isort: skip
     CHECKPOINT_FILE as CHECKPOINT_FILE,
     DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
@@ -109,12 +112,7 @@ from cnnlab.training.config import (  # isort: skip
 from cnnlab.training.divergence import GROWTH_WARNING as GROWTH_WARNING  # isort: skip
 from cnnlab.training.engines import get_engine as get_engine  # isort: skip
 from cnnlab.training.inference import read_images as read_images  # isort: skip
-from cnnlab.training.prep import (  # isort: skip
-    load_data as load_data,
-    preprocess as preprocess,
-    probabilities_to_labels as probabilities_to_labels,
-    targets as targets,
-)
+from cnnlab.training.rundata import load_data as load_data  # isort: skip
 
 __all__ = [
     "ENGINES",
@@ -131,6 +129,5 @@ __all__ = [
     "predict_images",
     "read_history_csv",
     "resume",
-    "show",
     "train",
 ]

@@ -88,7 +88,7 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike]) -> dict:
 
 
 def _entry(name: str, run: Run) -> dict:
-    cfg = run.config.resolved()
+    cfg = run.config
     history_csv = run.dir / "history.csv"
     history = read_history_csv(history_csv) if history_csv.is_file() else dict(run.history)
     metrics = run.metrics or {}

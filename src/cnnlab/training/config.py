@@ -12,7 +12,8 @@ from pathlib import Path
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE
 from cnnlab.data.prepare import PREPROCESS
 from cnnlab.errors import ArgumentError
-from cnnlab.keras_models import MODELS, TASKS
+from cnnlab.keras_models import MODELS
+from cnnlab.tasks import get_task
 
 ENGINES = ("keras", "numpy")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
@@ -111,10 +112,7 @@ class TrainConfig:
     cpu_replicas: int | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ArgumentError(
-                f"task must be one of {', '.join(TASKS)}. Received: task={self.task!r}"
-            )
+        get_task(self.task)
         if self.engine not in ENGINES:
             raise ArgumentError(
                 f"engine must be one of {', '.join(ENGINES)}. Received: engine={self.engine!r}"
@@ -181,18 +179,32 @@ class TrainConfig:
 
             self.image_size = normalize_image_size(self.image_size)
 
+    @property
+    def is_resolved(self) -> bool:
+        """Whether every default is filled in (what a run directory's config.json holds)."""
+        filled = (self.data, self.image_size, self.grayscale, self.schedule, self.preprocess)
+        if None in filled:
+            return False
+        return self.data in _dataset_names() or Path(self.data).is_absolute()
+
     def resolved(self) -> TrainConfig:
-        """A copy with the ``None`` defaults filled in (data, image size, grayscale)."""
-        data = (
-            self.data if self.data is not None else ("smiles" if self.task == "mood" else "digits")
-        )
+        """A copy with the ``None`` defaults filled in, from the task's entry in
+        :data:`cnnlab.tasks.TASKS` (data, preprocessing) and the data (image size, colour),
+        with a relative data path made absolute. A run resolves its config once, when it is
+        made (:func:`~cnnlab.training.train`) or loaded (:func:`~cnnlab.training.load_run`);
+        everything that reads a run takes ``run.config`` as it is. Resolving a resolved
+        config returns it unchanged."""
+        if self.is_resolved:
+            return self
+        task = get_task(self.task)
+        data = self.data if self.data is not None else task.default_data
         if data not in _dataset_names():  # a path: keep it valid from any directory
             data = str(Path(data).expanduser().resolve())
         digits = data == "digits"
         size = self.image_size or (DIGITS_IMAGE_SIZE if digits else DEFAULT_IMAGE_SIZE)
         gray = self.grayscale if self.grayscale is not None else digits
-        schedule = self.schedule or ("cosine" if self.model == "recommended" else "constant")
-        preprocess = self.preprocess or ("face" if self.task == "mood" else "none")
+        schedule = self.schedule or default_schedule(self.model)
+        preprocess = self.preprocess or task.default_preprocess
         return dataclasses.replace(
             self,
             data=data,
@@ -204,7 +216,7 @@ class TrainConfig:
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based) under the schedule."""
-        if (self.schedule or "constant") == "constant":
+        if (self.schedule or default_schedule(self.model)) == "constant":
             return float(self.learning_rate)
         return float(self.learning_rate) * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
 
@@ -228,6 +240,12 @@ class TrainConfig:
         if d.get("image_size") is not None:
             d["image_size"] = tuple(d["image_size"])
         return cls(**d)
+
+
+def default_schedule(model: str) -> str:
+    """The learning-rate schedule of a model when none is given: cosine for the recommended
+    models, constant for the course's (as the course trains them)."""
+    return "cosine" if model == "recommended" else "constant"
 
 
 def _dataset_names() -> set[str]:

@@ -50,8 +50,10 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import ArgumentError, RunError
+from cnnlab.tasks import TASKS, get_task
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import Engine, KerasEngine, get_engine
+from cnnlab.training.feed import StreamFeed, epoch_order
 
 UPSTREAM_ISSUE = "keras-team/keras#20585"
 
@@ -202,8 +204,6 @@ class _MirroredKeras(KerasEngine):
         # the symbolic build of evaluate), as a small validation split's batch does.
         import tensorflow as tf
 
-        from cnnlab.training.prep import StreamFeed, epoch_order
-
         if not isinstance(x, StreamFeed):
             order = epoch_order(len(x), cfg.seed, epoch)
             x = tf.data.Dataset.from_tensor_slices((x[order], y[order]))
@@ -213,8 +213,6 @@ class _MirroredKeras(KerasEngine):
 
     def _validate(self, model, val, cfg) -> dict:
         """``val_loss`` and ``val_accuracy`` computed on this process alone."""
-        from cnnlab.training.prep import StreamFeed
-
         if val is None:
             return {}
         if isinstance(val, StreamFeed):
@@ -236,7 +234,8 @@ class _MirroredKeras(KerasEngine):
         return np.concatenate(outs) if outs else np.zeros((0, model.output_shape[-1]))
 
     def evaluate(self, model, x, y, batch_size):
-        task = "mood" if model.output_shape[-1] == 1 else "signs"
+        binary = model.output_shape[-1] == 1
+        task = next(t for t in TASKS.values() if t.binary == binary)
         return self._metrics(self.predict(model, x, batch_size), y, task)
 
     @staticmethod
@@ -255,8 +254,6 @@ class _MultiWorkerKeras(_MirroredKeras):
 
     def fit_epoch(self, model, x, y, val, epoch, cfg, class_weight, callback):
         import tensorflow as tf
-
-        from cnnlab.training.prep import StreamFeed, epoch_order
 
         strategy = self.dist.strategy
         self._agree(epoch)
@@ -295,7 +292,7 @@ class _MultiWorkerKeras(_MirroredKeras):
 
         strategy = self.dist.strategy
         optimizer = model.optimizer
-        binary = cfg.task == "mood"
+        binary = get_task(cfg.task).binary
         if binary:
             loss_fn = keras.losses.BinaryCrossentropy(reduction=None)
         else:

@@ -11,7 +11,9 @@ import numpy as np
 
 from cnnlab import _io
 from cnnlab.errors import ArgumentError
+from cnnlab.tasks import get_task
 from cnnlab.training.config import ENGINES, TrainConfig
+from cnnlab.training.feed import StreamFeed
 from cnnlab.training.killpoints import kill_point
 
 
@@ -65,11 +67,9 @@ class Engine:
     def _fit_one_epoch(self, model, x, y, val, epoch, cfg, class_weight, **engine_args) -> dict:
         """The ``fit`` call both engines share (they speak the same Keras API).
 
-        ``x`` is an array, or a :class:`~cnnlab.training.prep.StreamFeed` (``y`` None): the
+        ``x`` is an array, or a :class:`~cnnlab.training.feed.StreamFeed` (``y`` None): the
         NumPy engine iterates it, Keras gets its ``tf.data.Dataset``; ``val`` likewise.
         """
-        from cnnlab.training.prep import StreamFeed
-
         if isinstance(x, StreamFeed):
             with x.ds.reading(), warnings.catch_warnings():
                 # A streamed pass is one pass (its length unknown to Keras, as a skipped
@@ -142,7 +142,7 @@ class KerasEngine(Engine):
         )
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
-            loss=_loss_name(cfg.task),
+            loss=get_task(cfg.task).loss,
             metrics=["accuracy"],
         )
         return model
@@ -242,7 +242,7 @@ class NumpyEngine(Engine):
         model = build_model(cfg.task, cfg.model, input_shape, n_classes, seed=cfg.seed)
         model.compile(
             optimizer=nn.optimizers.Adam(learning_rate=cfg.learning_rate),
-            loss=_loss_name(cfg.task),
+            loss=get_task(cfg.task).loss,
             metrics=["accuracy"],
         )
         return model
@@ -276,10 +276,6 @@ class NumpyEngine(Engine):
     def activations(self, model, x):
         acts = model.forward_all(x, training=False)
         return [(layer.name, np.asarray(acts[layer.name])[0]) for layer in self.conv_layers(model)]
-
-
-def _loss_name(task: str) -> str:
-    return "binary_crossentropy" if task == "mood" else "sparse_categorical_crossentropy"
 
 
 _ENGINES: dict[str, Engine] = {"keras": KerasEngine(), "numpy": NumpyEngine()}

@@ -51,6 +51,7 @@ import numpy as np
 
 from cnnlab import _io
 from cnnlab.errors import ArgumentError, ExportError
+from cnnlab.tasks import get_task
 from cnnlab.training.rundir import Run, load_model, load_run
 
 FORMATS = ("keras", "tf_saved_model", "onnx", "litert")
@@ -170,11 +171,11 @@ def load_exported(path: str | os.PathLike, format: str) -> Callable[[np.ndarray]
 
 def describe_io(run: Run) -> str:
     """What the exported model takes and returns, in one line."""
-    cfg = run.config.resolved()
+    cfg = run.config
     h, w = cfg.image_size
     c = 1 if cfg.grayscale else 3
     names = ", ".join(run.class_names)
-    if cfg.task == "mood":
+    if get_task(cfg.task).binary:
         out = f"(N, 1) probability of {run.class_names[1]!r} (classes: {names})"
     else:
         out = f"(N, {len(run.class_names)}) probabilities of the classes {names}"

@@ -11,11 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import _io, _validate
+from cnnlab import _validate
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
+from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.engines import Engine, _loss_name, get_engine
-from cnnlab.training.prep import load_data, preprocess, probabilities_to_labels, targets
+from cnnlab.training.engines import Engine, get_engine
+from cnnlab.training.feed import stream_predict
+from cnnlab.training.rundata import load_data
 from cnnlab.training.rundir import Run, load_model, load_run
 
 
@@ -27,14 +30,12 @@ def split_metrics(engine: Engine, model, ds, cfg: TrainConfig) -> dict:
             metrics[name] = None
             continue
         if getattr(ds, "streamed", False):  # a batch at a time; NumPy's metrics = the engines'
-            from cnnlab.training.prep import stream_predict
-
             probs, labels = stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
             columns = np.arange(max(ds.n_classes, probs.shape[1]))
             res = metrics_from_probabilities(probs, labels, columns, cfg.task)
             metrics[name] = res | {"n": len(labels)}
             continue
-        res = engine.evaluate(model, preprocess(x), targets(y, cfg.task), cfg.batch_size)
+        res = engine.evaluate(model, scale_pixels(x), get_task(cfg.task).targets(y), cfg.batch_size)
         metrics[name] = res | {"n": len(x)}
     return metrics
 
@@ -123,7 +124,7 @@ def evaluate_run(
         y = to_run[np.concatenate([ds.y_train, ds.y_val])]
         no_face = ds.meta.get("no_face_parts", {}).get("train", no_face)
     columns = np.unique(to_run)  # the run's classes evaluated, in the run's order
-    probs = get_engine(eng).predict(model, preprocess(x), run.config.batch_size)
+    probs = get_engine(eng).predict(model, scale_pixels(x), run.config.batch_size)
     test = metrics_from_probabilities(probs, y, columns, run.config.task)
     return {
         "train": None,
@@ -132,7 +133,7 @@ def evaluate_run(
         "data": source,
         "classes": [run.class_names[int(k)] for k in columns],
         "restricted": len(columns) < len(run.class_names),
-        "preprocess": run.config.resolved().preprocess,
+        "preprocess": run.config.preprocess,
         "no_face": int(no_face),
     }
 
@@ -209,10 +210,11 @@ def _match_classes(
                 f"{source}: classes {seen[m]!r} and {n!r} both match the run's class {m!r}"
             )
         seen[m] = n
-    if run.config.task == "mood" and len(seen) != len(run.class_names):
+    if get_task(run.config.task).binary and len(seen) != len(run.class_names):
         missing = ", ".join(c for c in run.class_names if c not in seen)
         raise RunError(
-            f"{source}: a mood run (one sigmoid output) is evaluated on both of its classes "
+            f"{source}: a {run.config.task} run (one sigmoid output) is evaluated on both of "
+            "its classes "
             f"({run_listed}); the data has no {missing} (its classes: {listed})"
         )
     if len(seen) < 2:
@@ -232,7 +234,7 @@ def metrics_from_probabilities(
     """Loss and accuracy of the model's outputs ``probs`` for the run's labels ``y``,
     restricted to the run's classes ``columns`` (all of them: the engines' own metrics)."""
     probs = np.asarray(probs, dtype=np.float64)
-    if task == "mood":  # both classes (checked): the sigmoid output as it is
+    if get_task(task).binary:  # both classes (checked): the sigmoid output as it is
         p = np.clip(probs.reshape(-1), _EPSILON, 1.0 - _EPSILON)
         t = y.astype(np.float64)
         loss = -(t * np.log(p) + (1.0 - t) * np.log(1.0 - p))
@@ -253,9 +255,9 @@ def metrics_from_probabilities(
 def compile_like(model, engine: str, cfg: TrainConfig) -> None:
     """Compile a model converted from the other engine, for evaluate()."""
     if engine == "keras":
-        model.compile(loss=_loss_name(cfg.task), metrics=["accuracy"])
+        model.compile(loss=get_task(cfg.task).loss, metrics=["accuracy"])
     else:
-        model.compile(optimizer="adam", loss=_loss_name(cfg.task), metrics=["accuracy"])
+        model.compile(optimizer="adam", loss=get_task(cfg.task).loss, metrics=["accuracy"])
 
 
 def read_images(run: Run, paths: Sequence[str | os.PathLike]) -> np.ndarray:
@@ -264,13 +266,13 @@ def read_images(run: Run, paths: Sequence[str | os.PathLike]) -> np.ndarray:
     Raises:
         DatasetError: an image is missing, corrupt or not an image.
     """
-    cfg = run.config.resolved()
+    cfg = run.config
     if not paths:
         raise ArgumentError("give at least one image")
-    return preprocess(np.stack([_read_image(cfg, p)[0] for p in paths]))
+    return scale_pixels(np.stack([read_image(cfg, p)[0] for p in paths]))
 
 
-def _read_image(cfg: TrainConfig, path) -> tuple[np.ndarray, bool]:
+def read_image(cfg: TrainConfig, path) -> tuple[np.ndarray, bool]:
     """One image as the run's training data was prepared (size, colour, face step)."""
     from cnnlab.data.prepare import decode_prepared
 
@@ -335,13 +337,13 @@ def predict_images(
         )
     eng = engine or run.config.engine
     model = load_model(run, eng)
-    cfg = run.config.resolved()
+    cfg = run.config
     results: list = []
     arrays: list[np.ndarray] = []
     no_face: list = []
     for path in paths:
         try:
-            arr, found = _read_image(cfg, path)
+            arr, found = read_image(cfg, path)
             arrays.append(arr)
             results.append(None)
             if not found:
@@ -355,12 +357,13 @@ def predict_images(
                 raise
             results.append(RunError(f"{path}: {exc.strerror or exc}"))
     if arrays:
-        probs = get_engine(eng).predict(model, preprocess(np.stack(arrays)), run.config.batch_size)
-        labels, p = probabilities_to_labels(probs, run.config.task)
+        x = scale_pixels(np.stack(arrays))
+        probs = get_engine(eng).predict(model, x, run.config.batch_size)
+        labels, p = get_task(run.config.task).labels(probs)
         if top_k is None:
             good = iter(zip(labels, p, strict=True))
         else:
-            good = iter(_top_k(probs, run.config.task, top_k))
+            good = iter(get_task(run.config.task).top_k(probs, top_k))
         for i, r in enumerate(results):
             if r is None:
                 if top_k is None:
@@ -375,73 +378,3 @@ def predict_images(
         else:
             warnings.warn(line, UserWarning, stacklevel=2)
     return results
-
-
-def _top_k(probs: np.ndarray, task: str, k: int) -> list[list[tuple[int, float]]]:
-    """Each row's ``k`` most probable classes ``[(index, probability), ...]``, best first
-    (a mood model's one sigmoid output ``p`` is the two classes ``1 - p``, ``p``)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if task == "mood":
-        p = probs.reshape(-1, 1)
-        probs = np.concatenate([1.0 - p, p], axis=1)
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return [[(int(j), float(row[j])) for j in idx] for row, idx in zip(probs, order, strict=True)]
-
-
-def show(
-    run_dir: str | os.PathLike,
-    image: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    *,
-    engine: str | None = None,
-    cam: bool = False,
-    layer: str | None = None,
-    class_index: int | None = None,
-) -> Path:
-    """Draw the first conv layer's filters and every conv layer's feature maps for one image.
-
-    The activations are computed by the run's model in ``engine`` (default: the
-    run's own engine). With ``cam`` a row after the input adds the Grad-CAM of
-    ``class_index`` (default: the predicted class) at the Conv2D ``layer`` (default: the
-    last) over the image, and the saliency map (see :mod:`cnnlab.interpret`).
-
-    Raises:
-        ArgumentError: ``layer`` or ``class_index`` given without ``cam``, ``layer`` not a
-            Conv2D of the model, or ``class_index`` out of range.
-
-    Returns:
-        The PNG written (default: ``RUN/show_<image stem>.png``).
-    """
-    from cnnlab import plots
-
-    run = load_run(run_dir)
-    arr, found = _read_image(run.config.resolved(), image)
-    x = preprocess(arr[None])
-    eng_name = engine or run.config.engine
-    eng = get_engine(eng_name)
-    model = load_model(run, eng_name)
-    convs = eng.conv_layers(model)
-    if not convs:
-        raise RunError(f"{run.dir}: the model has no Conv2D layer to show")
-    if not cam and (layer is not None or class_index is not None):
-        raise ArgumentError("layer and class_index choose the Grad-CAM: give them with cam")
-    kernel = np.asarray(convs[0].get_weights()[0])
-    maps = eng.activations(model, x)
-    probs = eng.predict(model, x, 1)
-    label, p = probabilities_to_labels(probs, run.config.task)
-    title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
-    if run.config.resolved().preprocess == "face":
-        title += ", face" if found else ", no face found: centre crop"
-    attention = None
-    if cam:
-        from cnnlab import interpret
-
-        heat = interpret.grad_cam(model, x, class_index, layer)
-        which = run.class_names[int(label[0]) if class_index is None else int(class_index)]
-        attention = [
-            (f"Grad-CAM of {which}", interpret.overlay(x[0], heat[0])),
-            ("saliency", interpret.saliency(model, x, class_index)[0]),
-        ]
-    out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
-    fig = plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title, attention=attention)
-    return _io.save_figure(fig, out)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import _io, _progress
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
+from cnnlab.tasks import get_task
 from cnnlab.training.checkpoints import defer_sigint, promote_model, save_checkpoint
 from cnnlab.training.config import HISTORY_KEYS, TrainConfig
 from cnnlab.training.distribute import as_worker, engine_for, setup
@@ -25,22 +27,15 @@ from cnnlab.training.divergence import (
     check_finite_inputs,
 )
 from cnnlab.training.engines import Engine
-from cnnlab.training.inference import split_metrics
-from cnnlab.training.prep import (
+from cnnlab.training.feed import (
     StreamFeed,
-    _check_classes,
-    _class_weight,
     augmentation,
     epoch_images,
-    load_data,
-    no_face_note,
-    preprocess,
-    probabilities_to_labels,
     skipped_note,
-    stream_notice,
     stream_predict,
-    targets,
 )
+from cnnlab.training.inference import split_metrics
+from cnnlab.training.rundata import class_weights, load_data, no_face_note, stream_notice
 from cnnlab.training.rundir import (
     Run,
     _check_outputs,
@@ -169,7 +164,7 @@ def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
         )
     try:
         ds = load_data(cfg, progress=progress, streamed=True)
-        _check_classes(cfg.task, ds.n_classes, cfg.data)
+        get_task(cfg.task).check_classes(ds.n_classes, cfg.data)
         _check_patience(cfg, ds)
         engine = engine_for(cfg)
         model = engine.build(cfg, ds.image_shape, ds.n_classes)
@@ -278,9 +273,10 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         x_tr = y_tr = None
         val = StreamFeed(ds, "val", cfg, bs) if len(ds.x_val) else None
     else:
-        x_tr, y_tr = preprocess(ds.x_train), targets(ds.y_train, cfg.task)
-        val = (preprocess(ds.x_val), targets(ds.y_val, cfg.task)) if len(ds.x_val) else None
-    class_weight = _class_weight(ds, cfg.class_weight)
+        task = get_task(cfg.task)
+        x_tr, y_tr = scale_pixels(ds.x_train), task.targets(ds.y_train)
+        val = (scale_pixels(ds.x_val), task.targets(ds.y_val)) if len(ds.x_val) else None
+    class_weight = class_weights(ds, cfg.class_weight)
     steps = -(-len(ds.y_train) // bs)
     enabled = _progress.enabled(progress)
     history = {k: list(v) for k, v in run.history.items()}
@@ -365,7 +361,7 @@ def _log_tensorboard(board, engine: Engine, model, ds, run: Run, logs: dict) -> 
     png = None
     if len(ds.x_val):
         probs, y = _predict_split(engine, model, ds, "val", run.config)
-        labels, _ = probabilities_to_labels(probs, run.config.task)
+        labels, _ = get_task(run.config.task).labels(probs)
         png = confusion_png(y, labels, run.class_names, run.epochs_done)
     board.epoch(run.epochs_done, logs, png)
 
@@ -421,12 +417,11 @@ def _predict_split(engine: Engine, model, ds, split: str, cfg: TrainConfig):
     if getattr(ds, "streamed", False):
         return stream_predict(engine, model, ds, split, cfg, cfg.batch_size)
     x, y = ds.split(split)
-    return engine.predict(model, preprocess(x), cfg.batch_size), y
+    return engine.predict(model, scale_pixels(x), cfg.batch_size), y
 
 
 def validated_on(cfg: TrainConfig, ds) -> str:
     """One line for the report: what the model was validated and tested on."""
-    cfg = cfg.resolved()
     name = ds.name if ds.meta.get("kind") in ("builtin", "named") else ds.source
     if ds.meta.get("kind") == "h5" and ds.meta.get("test_file"):
         split = f"the file's own test set ({len(ds.x_test)} images)"
@@ -482,7 +477,7 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
     split = "test" if len(ds.x_test) else "val"
     if len(ds.y_test) or len(ds.y_val):
         probs, y_eval = _predict_split(engine, model, ds, split, cfg)
-        labels, _ = probabilities_to_labels(probs, cfg.task)
+        labels, _ = get_task(cfg.task).labels(probs)
         title = "Confusion matrix (test set)" if len(ds.x_test) else "Confusion matrix (validation)"
         fig = plots.plot_confusion_matrix(y_eval, labels, run.class_names, title=title)
         _io.save_figure(fig, run.dir / "confusion_matrix.png")

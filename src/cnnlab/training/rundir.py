@@ -16,6 +16,7 @@ from typing import Any
 
 from cnnlab import _io
 from cnnlab.errors import RunError
+from cnnlab.tasks import get_task
 from cnnlab.training.config import (
     BEST_FILE,
     CHECKPOINT_FILE,
@@ -124,7 +125,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         raise RunError(f"{d}: not a cnnlab run (config.json is missing)")
     raw = _read_json(d / "config.json")
     try:
-        config = TrainConfig.from_json(raw)
+        config = TrainConfig.from_json(raw).resolved()
     except (TypeError, ValueError) as exc:
         raise RunError(f"{d / 'config.json'}: invalid run config ({exc})") from None
     names = _read_json(d / "class_names.json")
@@ -242,16 +243,17 @@ def _check_outputs(run: Run, model) -> None:
     """The model's outputs must match class_names.json (mood: 1 sigmoid output, 2 names)."""
     outputs = int(model.output_shape[-1])
     names = len(run.class_names)
-    expected = 1 if run.config.task == "mood" else names
-    if run.config.task == "mood" and names != 2:
+    task = get_task(run.config.task)
+    if task.n_classes is not None and names != task.n_classes:
         raise RunError(
-            f"{run.dir / 'class_names.json'}: a mood run needs 2 class names; it lists {names}"
+            f"{run.dir / 'class_names.json'}: a {task.name} run needs {task.n_classes} class "
+            f"names; it lists {names}"
         )
-    if outputs != expected:
+    if outputs != task.output_units(names):
         raise RunError(
             f"{run.dir / 'class_names.json'}: lists {names} class names, but the model "
             f"{run.model_path.name} has {outputs} output{'s' if outputs != 1 else ''}"
-            + (" (a mood model has 1)" if run.config.task == "mood" else "")
+            + (f" (a {task.name} model has 1)" if task.binary else "")
         )
 
 

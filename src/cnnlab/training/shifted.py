@@ -21,9 +21,11 @@ import os
 
 import numpy as np
 
+from cnnlab.data.prepare import scale_pixels
+from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import Engine, get_engine
-from cnnlab.training.prep import load_data, preprocess, probabilities_to_labels
+from cnnlab.training.rundata import load_data
 from cnnlab.training.rundir import load_model, load_run
 
 MIN_SIDE = 32
@@ -32,16 +34,12 @@ pixels" and a 30 degree turn of an 8-pixel digit mean nothing."""
 
 
 def shifts_for(task: str) -> tuple[str, ...]:
-    """The shifts that apply to a task: "frame" (a head-and-shoulders framing) is for faces."""
-    from cnnlab.data.augment import SHIFTS
-
-    return tuple(k for k in SHIFTS if k != "frame" or task == "mood")
+    """The shifts that apply to a task (its entry in :data:`cnnlab.tasks.TASKS`)."""
+    return get_task(task).shifts
 
 
 def _accuracy(engine: Engine, model, cfg: TrainConfig, x: np.ndarray, y: np.ndarray) -> float:
-    labels, _ = probabilities_to_labels(
-        engine.predict(model, preprocess(x), cfg.batch_size), cfg.task
-    )
+    labels, _ = get_task(cfg.task).labels(engine.predict(model, scale_pixels(x), cfg.batch_size))
     return float(np.mean(labels == y))
 
 
@@ -59,7 +57,6 @@ def shifted_metrics(
     from cnnlab.data.augment import shift_images
     from cnnlab.data.prepare import prepare_arrays
 
-    cfg = cfg.resolved()
     if min(cfg.image_size) < MIN_SIDE:
         return None
     raw = ds
@@ -96,7 +93,7 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
         from cnnlab.training.inference import compile_like
 
         compile_like(model, eng, run.config)
-    cfg = run.config.resolved()
+    cfg = run.config
     ds = load_data(cfg, progress=False)
     in_domain = _accuracy(get_engine(eng), model, cfg, ds.x_test, ds.y_test)
     result = shifted_metrics(get_engine(eng), model, cfg, in_domain, ds)
