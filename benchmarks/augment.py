@@ -11,7 +11,7 @@ and shifts for every image; ``adjust_color``, ``gaussian_blur`` and ``downscale`
 every image (in ``augment_batch`` blur and downscale only touch the images drawn for
 them); ``augment_batch`` with the ``signs`` and ``mood`` presets (the figure the training
 loop pays per epoch; the target is 9,000 64x64x3 images in about 2 s); and the five
-:data:`~cnnlab.data.augment.SHIFTS`.
+:data:`~cnnlab.data.shifts.SHIFTS`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import numpy as np
 
 from cnnlab.data import augment as aug
+from cnnlab.data import shifts, transforms
 
 
 def main() -> None:
@@ -44,10 +45,10 @@ def main() -> None:
     side = rng.integers(int(0.4 * s), s + 1, n)
 
     fns = {
-        "affine (rotate+zoom+shift)": lambda: aug.affine(x, angle, scale, shift),
-        "adjust_color (all factors)": lambda: aug.adjust_color(x, *factors, hue, gains),
-        "gaussian_blur (every image)": lambda: aug.gaussian_blur(x, sigma),
-        "downscale (every image)": lambda: aug.downscale(x, side),
+        "affine (rotate+zoom+shift)": lambda: transforms.affine(x, angle, scale, shift),
+        "adjust_color (all factors)": lambda: transforms.adjust_color(x, *factors, hue, gains),
+        "gaussian_blur (every image)": lambda: transforms.gaussian_blur(x, sigma),
+        "downscale (every image)": lambda: transforms.downscale(x, side),
         "augment_batch signs": lambda: aug.augment_batch(
             x, aug.spec_for("signs"), np.random.default_rng(1)
         ),
@@ -56,8 +57,8 @@ def main() -> None:
         ),
     }
     if not args.no_shifts:
-        for kind in aug.SHIFTS:
-            fns[f"shift_images {kind}"] = lambda k=kind: aug.shift_images(x, k, seed=0)
+        for kind in shifts.SHIFTS:
+            fns[f"shift_images {kind}"] = lambda k=kind: shifts.shift_images(x, k, seed=0)
 
     print(machine_line())
     print(f"batch: {n} images of {s}x{s}x{args.channels} uint8\n")

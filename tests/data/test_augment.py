@@ -9,19 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cnnlab.data.augment as aug
-from cnnlab.data.augment import (
-    PRESETS,
-    SHIFTS,
-    AugmentSpec,
-    adjust_color,
-    affine,
-    augment_batch,
-    downscale,
-    gaussian_blur,
-    shift_images,
-    spec_for,
-)
+import cnnlab.data.shifts as shifts_mod
+import cnnlab.data.transforms as transforms_mod
+from cnnlab.data.augment import PRESETS, AugmentSpec, augment_batch, spec_for
+from cnnlab.data.shifts import SHIFTS, shift_images
+from cnnlab.data.transforms import adjust_color, affine, downscale, gaussian_blur
 from cnnlab.errors import ArgumentError
 
 S = 64
@@ -275,9 +267,9 @@ def test_shift_images_change_keep_shape_and_are_deterministic(kind, c):
 def test_shift_images_do_not_depend_on_chunking(monkeypatch, kind):
     x = noise_images(7, lo=40, hi=220)
     whole = shift_images(x, kind, seed=3)
-    monkeypatch.setattr(aug, "_CHUNK_PIXELS", S * S * 2)
+    monkeypatch.setattr(transforms_mod, "CHUNK_PIXELS", S * S * 2)
     np.testing.assert_array_equal(shift_images(x, kind, seed=3), whole)
-    monkeypatch.setattr(aug, "_SHIFT_BLOCK_PIXELS", S * S * 2)  # the seed's meaning changes
+    monkeypatch.setattr(shifts_mod, "_SHIFT_BLOCK_PIXELS", S * S * 2)  # the seed's meaning changes
     assert not np.array_equal(shift_images(x, kind, seed=3), whole)
 
 
@@ -343,7 +335,7 @@ def test_augment_batch_consumes_a_fixed_amount_of_the_generator():
 def test_augment_batch_does_not_depend_on_chunking(monkeypatch):
     x = noise_images(7)
     whole = augment_batch(x, spec_for("signs"), np.random.default_rng(2))
-    monkeypatch.setattr(aug, "_CHUNK_PIXELS", S * S * 2)  # 2 images a chunk
+    monkeypatch.setattr(transforms_mod, "CHUNK_PIXELS", S * S * 2)  # 2 images a chunk
     np.testing.assert_array_equal(
         augment_batch(x, spec_for("signs"), np.random.default_rng(2)), whole
     )

@@ -8,7 +8,8 @@ import pytest
 from _stream_helpers import corrupt, make_folder
 
 from cnnlab.data import export_h5, load_dataset
-from cnnlab.data.stream import count_images, open_stream
+from cnnlab.data.source import count_images
+from cnnlab.data.stream import open_stream
 from cnnlab.errors import DatasetError
 
 

@@ -21,7 +21,7 @@ from cnnlab.data.images import (
     list_class_folders,
     load_folder_arrays,
 )
-from cnnlab.data.loader import BUILTIN, load_dataset
+from cnnlab.data.loader import load_dataset, load_split
 from cnnlab.data.registry import (
     REGISTRY,
     NamedDataset,
@@ -31,6 +31,7 @@ from cnnlab.data.registry import (
     safe_extract,
     verify_fetched,
 )
+from cnnlab.data.source import BUILTIN, Source, SplitSpec, resolve_source
 from cnnlab.errors import DatasetError
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "NamedDataset",
+    "Source",
+    "SplitSpec",
     "cache_dir",
     "conform_images",
     "convert_to_one_hot",
@@ -53,11 +56,13 @@ __all__ = [
     "is_fetched",
     "list_class_folders",
     "load_dataset",
+    "load_split",
     "load_folder_arrays",
     "load_h5",
     "make_synthetic",
     "make_synthetic_arrays",
     "random_mini_batches",
+    "resolve_source",
     "read_h5_pair",
     "read_h5_split",
     "safe_extract",

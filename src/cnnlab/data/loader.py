@@ -7,24 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.builtin import load_digits_dataset, make_synthetic_arrays
-from cnnlab.data.dataset import Dataset, check_fractions, split_dataset
+from cnnlab.data.builtin import digits_arrays, load_digits_dataset, make_synthetic_arrays
+from cnnlab.data.dataset import Dataset, split_dataset
 from cnnlab.data.h5 import find_h5_pair, pair_name, read_h5_pair
-from cnnlab.data.images import (
-    DEFAULT_IMAGE_SIZE,
-    folder_arrays_found,
-    normalize_image_size,
-)
-from cnnlab.data.prepare import check_preprocess, prepare_arrays
-from cnnlab.data.registry import REGISTRY, ensure_fetched
-from cnnlab.errors import ArgumentError, DatasetError
-
-BUILTIN = ("digits", "synthetic")
-H5_SUFFIXES = (".h5", ".hdf5")
-
-
-def _looks_like_h5_folder(path: Path) -> bool:
-    return path.is_dir() and (any(path.glob("train_*.h5")) or any(path.glob("test_*.h5")))
+from cnnlab.data.images import DEFAULT_IMAGE_SIZE, folder_arrays_found, list_class_folders
+from cnnlab.data.prepare import prepare_arrays
+from cnnlab.data.source import Source, SplitSpec, resolve_source
 
 
 def load_dataset(
@@ -80,73 +68,56 @@ def load_dataset(
         >>> ds.image_shape, ds.n_classes, len(ds)
         ((8, 8, 3), 10, 1797)
     """
-    size = normalize_image_size(image_size)
-    check_fractions(val_fraction, test_fraction)
-    check_preprocess(preprocess)
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
-        raise ArgumentError(f"seed must be an integer. Received: seed={seed!r}")
-    meta = {
-        "image_size": list(size) if size else None,
-        "grayscale": bool(grayscale),
-        "seed": int(seed),
-        "val_fraction": float(val_fraction),
-        "test_fraction": float(test_fraction),
-        "preprocess": preprocess,
-    }
-    split_kw = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
-    key = os.fspath(source) if isinstance(source, str | os.PathLike) else source
-    if not isinstance(key, str):
-        raise ArgumentError(f"source must be a name or a path. Received: source={source!r}")
+    spec = SplitSpec(
+        image_size=image_size,
+        grayscale=grayscale,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        preprocess=preprocess,
+    )
+    return load_split(source, spec, download=download, progress=progress)
 
-    if key == "digits" and preprocess == "none":
-        ds = load_digits_dataset(size, grayscale, **split_kw)
-        return _with_meta(ds, meta | {"kind": "builtin"})
-    if key in BUILTIN:
-        if key == "digits":
-            from cnnlab.data.builtin import digits_arrays
 
+def load_split(
+    source: str | os.PathLike | Source,
+    spec: SplitSpec,
+    *,
+    download: bool = True,
+    progress: bool | None = None,
+) -> Dataset:
+    """:func:`load_dataset` with the source and the split settings given as values (what
+    the training runner and the other loaders pass along)."""
+    src = resolve_source(source)
+    size, grayscale, preprocess = spec.image_size, spec.grayscale, spec.preprocess
+    meta = spec.meta()
+    split_kw = spec.split_kw
+    if src.kind == "builtin":
+        if src.key == "digits" and preprocess == "none":
+            ds = load_digits_dataset(size, grayscale, **split_kw)
+            return _with_meta(ds, meta | {"kind": "builtin"})
+        if src.key == "digits":
             x, y, names = digits_arrays()
         else:
-            x, y, names = make_synthetic_arrays(50, size or (16, 16), 3, seed, grayscale)
-        x, found = prepare_arrays(x, size, grayscale, preprocess, source=key)
+            x, y, names = make_synthetic_arrays(50, size or (16, 16), 3, spec.seed, grayscale)
+        x, found = prepare_arrays(x, size, grayscale, preprocess, source=src.key)
         return split_dataset(
-            key,
+            src.key,
             names,
             x,
             y,
-            source=key,
+            source=src.key,
             meta=meta | {"kind": "builtin"} | _faces_meta(found, None),
             **split_kw,
         )
-    if key in REGISTRY:
-        folder = ensure_fetched(key, progress=progress, download=download)
-        x, y, names, found = folder_arrays_found(
-            folder, size, grayscale, progress=progress, preprocess=preprocess
-        )
-        meta = meta | {"kind": "named"} | _faces_meta(found, folder)
-        return split_dataset(key, names, x, y, source=str(folder), meta=meta, **split_kw)
-
-    path = Path(key).expanduser()
-    if not path.exists():
-        raise DatasetError(
-            f"{key}: no such dataset; not a built-in ({', '.join(BUILTIN)}), a named dataset "
-            f"({', '.join(sorted(REGISTRY))}) or an existing file or folder"
-        )
-    if path.is_file():
-        if path.suffix.lower() not in H5_SUFFIXES:
-            raise DatasetError(
-                f"{path}: unsupported file; expected a course .h5 file or a folder of class "
-                "subfolders"
-            )
-        return _load_h5_source(path, size, grayscale, preprocess, meta, split_kw)
-    if _looks_like_h5_folder(path):
-        return _load_h5_source(path, size, grayscale, preprocess, meta, split_kw)
+    if src.kind == "h5":
+        return _load_h5_source(src.path, size, grayscale, preprocess, meta, split_kw)
+    folder = src.folder(download=download, progress=progress)
     x, y, names, found = folder_arrays_found(
-        path, size, grayscale, progress=progress, preprocess=preprocess
+        folder, size, grayscale, progress=progress, preprocess=preprocess
     )
-    name = path.resolve().name or "folder"
-    meta = meta | {"kind": "folder"} | _faces_meta(found, path)
-    return split_dataset(name, names, x, y, source=str(path), meta=meta, **split_kw)
+    meta = meta | {"kind": src.kind} | _faces_meta(found, folder)
+    return split_dataset(src.name, names, x, y, source=str(folder), meta=meta, **split_kw)
 
 
 def _faces_meta(found, folder: Path | None) -> dict:
@@ -154,8 +125,6 @@ def _faces_meta(found, folder: Path | None) -> dict:
     missing = np.flatnonzero(~np.asarray(found, dtype=bool))
     examples: list[str] = []
     if len(missing) and folder is not None:
-        from cnnlab.data.images import list_class_folders
-
         _, files = list_class_folders(folder)
         paths = [p for cls in files for (p, _, _) in cls]
         examples = [os.path.relpath(paths[i], folder) for i in missing[:10]]

@@ -43,7 +43,19 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.dataset import SPLITS, check_fractions, stratified_indices
+from cnnlab.data.builtin import digits_arrays, make_synthetic_arrays
+from cnnlab.data.dataset import SPLITS, stratified_indices
+from cnnlab.data.h5 import (
+    check_declared,
+    checked_images,
+    checked_labels,
+    decode_class_names,
+    find_h5_pair,
+    pair_name,
+)
+from cnnlab.data.images import decode_threads, list_class_folders
+from cnnlab.data.prepare import decode_prepared, prepare_arrays
+from cnnlab.data.source import SplitSpec, resolve_source
 from cnnlab.errors import ArgumentError, DatasetError
 
 IN_MEMORY_FACTOR = 9
@@ -88,7 +100,6 @@ class _FileReader:
         self.paths, self.size, self.grayscale, self.preprocess = paths, size, grayscale, preprocess
 
     def read(self, ids: np.ndarray, pool: ThreadPoolExecutor) -> list:
-        from cnnlab.data.prepare import decode_prepared
 
         def one(i: int):
             try:
@@ -107,7 +118,6 @@ class _ArrayReader:
         self.preprocess, self.source = preprocess, source
 
     def read(self, ids: np.ndarray, pool) -> list:
-        from cnnlab.data.prepare import prepare_arrays
 
         x, _ = prepare_arrays(self.x[ids], self.size, self.grayscale, self.preprocess)
         return list(x)
@@ -123,9 +133,6 @@ class _H5Reader:
 
     def read(self, ids: np.ndarray, pool) -> list:
         import h5py
-
-        from cnnlab.data.h5 import checked_images
-        from cnnlab.data.prepare import prepare_arrays
 
         ids = np.asarray(ids, dtype=np.int64)
         out: list = [None] * len(ids)
@@ -226,7 +233,6 @@ class StreamDataset:
 
     # -- reading
     def _threads(self) -> int:
-        from cnnlab.data.images import decode_threads
 
         return decode_threads(self.workers)
 
@@ -399,101 +405,65 @@ class StreamDataset:
 
 def open_stream(
     source: str | os.PathLike,
+    spec: SplitSpec | None = None,
     *,
-    image_size=64,
-    grayscale: bool = False,
-    seed: int = 0,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    preprocess: str = "none",
     strict: bool = False,
     download: bool = True,
     progress: bool | None = None,
     workers: int | None = None,
+    **split,
 ) -> StreamDataset:
     """A :class:`StreamDataset` of ``source``, split as :func:`~cnnlab.data.load_dataset`
-    splits it (same arguments; ``image_size`` may not be None: streamed images are resized
-    to one size as they are read).
+    splits it.
+
+    Args:
+        source: a name or path, as :func:`~cnnlab.data.load_dataset` takes it.
+        spec: the :class:`~cnnlab.data.source.SplitSpec`; or give its fields as keywords
+            (``image_size=16, seed=3``), which also override ``spec``'s. Streamed images
+            are resized to one size as they are read: ``image_size`` may not be None (the
+            default is 64x64).
+        strict: raise at the first unreadable image instead of skipping it.
+        download, progress: for a named dataset that is not fetched yet.
+        workers: decoding threads (default: the cores).
 
     Raises:
         ArgumentError: a bad argument. DatasetError: the source cannot be listed.
     """
-    from cnnlab.data.images import normalize_image_size
-    from cnnlab.data.loader import BUILTIN, H5_SUFFIXES, _looks_like_h5_folder
-    from cnnlab.data.prepare import check_preprocess
-    from cnnlab.data.registry import REGISTRY
-
-    size = normalize_image_size(image_size)
-    if size is None:
+    spec = SplitSpec.of(spec, **split)
+    if spec.image_size is None:
         raise ArgumentError("streaming needs an image size (images are resized as they are read)")
-    check_fractions(val_fraction, test_fraction)
-    check_preprocess(preprocess)
-    shape = (*size, 1 if grayscale else 3)
-    meta = {
-        "image_size": list(size),
-        "grayscale": bool(grayscale),
-        "seed": int(seed),
-        "val_fraction": float(val_fraction),
-        "test_fraction": float(test_fraction),
-        "preprocess": preprocess,
-        "streamed": True,
-    }
-    fractions = (val_fraction, test_fraction)
-    key = os.fspath(source)
+    src = resolve_source(source)
+    meta = spec.meta() | {"streamed": True}
     common = {"strict": strict, "workers": workers}
-    if key in BUILTIN:
-        from cnnlab.data.builtin import digits_arrays, make_synthetic_arrays
-
-        if key == "digits":
+    if src.kind == "builtin":
+        if src.key == "digits":
             x, y, names = digits_arrays()
         else:
-            x, y, names = make_synthetic_arrays(50, size, 3, seed, grayscale)
-        reader = _ArrayReader(x, size, grayscale, preprocess, key)
-        parts = _split(y, fractions, seed)
+            x, y, names = make_synthetic_arrays(50, spec.image_size, 3, spec.seed, spec.grayscale)
+        reader = _ArrayReader(x, spec.image_size, spec.grayscale, spec.preprocess, src.key)
+        parts = _split(y, spec)
         meta |= {"kind": "builtin", "n_images": len(y)}
-        return StreamDataset(key, names, shape, reader, parts, key, meta, **common)
-    if key in REGISTRY:
-        from cnnlab.data.registry import ensure_fetched
-
-        folder = ensure_fetched(key, progress=progress, download=download)
-        return _folder_stream(
-            key,
-            Path(folder),
-            size,
-            grayscale,
-            preprocess,
-            seed,
-            fractions,
-            meta | {"kind": "named"},
-            common,
-        )
-    path = Path(key).expanduser()
-    if not path.exists():
-        raise DatasetError(
-            f"{key}: no such dataset; not a built-in ({', '.join(BUILTIN)}), a named dataset "
-            f"({', '.join(sorted(REGISTRY))}) or an existing file or folder"
-        )
-    if path.is_file() or _looks_like_h5_folder(path):
-        if path.is_file() and path.suffix.lower() not in H5_SUFFIXES:
-            raise DatasetError(
-                f"{path}: unsupported file; expected a course .h5 file or a folder of class "
-                "subfolders"
-            )
-        return _h5_stream(path, size, grayscale, preprocess, seed, fractions, meta, common)
-    name = path.resolve().name or "folder"
-    return _folder_stream(
-        name, path, size, grayscale, preprocess, seed, fractions, meta | {"kind": "folder"}, common
-    )
+        return StreamDataset(src.key, names, spec.shape, reader, parts, src.key, meta, **common)
+    if src.kind == "h5":
+        return _h5_stream(src.path, spec, meta, common)
+    folder = src.folder(download=download, progress=progress)
+    names, files = list_class_folders(folder)
+    paths = [p for cls in files for (p, _, _) in cls]
+    y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
+    reader = _FileReader(paths, spec.image_size, spec.grayscale, spec.preprocess)
+    meta = meta | {"kind": src.kind, "n_images": len(paths)}
+    parts = _split(y, spec)
+    return StreamDataset(src.name, names, spec.shape, reader, parts, str(folder), meta, **common)
 
 
-def _split(y: np.ndarray, fractions, seed: int, test: StreamSplit | None = None) -> dict:
+def _split(y: np.ndarray, spec: SplitSpec, test: StreamSplit | None = None) -> dict:
     """The splits of ``load_dataset``: the same stratified indices by seed."""
     y = np.asarray(y, dtype=np.int64)
     if test is None:
-        val_idx, test_idx, train_idx = stratified_indices(y, fractions, seed)
+        val_idx, test_idx, train_idx = stratified_indices(y, spec.fractions, spec.seed)
         test = StreamSplit(test_idx, y[test_idx])
     else:
-        val_idx, train_idx = stratified_indices(y, fractions[:1], seed)
+        val_idx, train_idx = stratified_indices(y, spec.fractions[:1], spec.seed)
     if len(train_idx) == 0 and len(y):
         raise DatasetError(f"too few images to split ({len(y)})")
     return {
@@ -503,26 +473,9 @@ def _split(y: np.ndarray, fractions, seed: int, test: StreamSplit | None = None)
     }
 
 
-def _folder_stream(
-    name, folder: Path, size, grayscale, preprocess, seed, fractions, meta, common
-) -> StreamDataset:
-    from cnnlab.data.images import list_class_folders
-
-    names, files = list_class_folders(folder)
-    paths = [p for cls in files for (p, _, _) in cls]
-    y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
-    reader = _FileReader(paths, size, grayscale, preprocess)
-    shape = (*size, 1 if grayscale else 3)
-    parts = _split(y, fractions, seed)
-    meta = meta | {"n_images": len(paths)}
-    return StreamDataset(name, names, shape, reader, parts, str(folder), meta, **common)
-
-
 def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
     """A course file's image count, labels and class names, without reading its images."""
     import h5py
-
-    from cnnlab.data.h5 import check_declared, checked_labels, decode_class_names
 
     kx, ky = f"{split}_set_x", f"{split}_set_y"
     try:
@@ -549,11 +502,7 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
     return int(shape[0]), y, names
 
 
-def _h5_stream(
-    path: Path, size, grayscale, preprocess, seed, fractions, meta, common
-) -> StreamDataset:
-    from cnnlab.data.h5 import find_h5_pair, pair_name
-
+def _h5_stream(path: Path, spec: SplitSpec, meta: dict, common: dict) -> StreamDataset:
     train_file, test_file = find_h5_pair(path)
     first = train_file or test_file
     meta = meta | {
@@ -568,54 +517,17 @@ def _h5_stream(
         if other != names:
             raise DatasetError(f"{p}: list_classes {other} differs from {names} in {first}")
     reader = _H5Reader(
-        [(p, f"{s}_set_x", n) for p, s, n, _, _ in read], size, grayscale, preprocess
+        [(p, f"{s}_set_x", n) for p, s, n, _, _ in read],
+        spec.image_size,
+        spec.grayscale,
+        spec.preprocess,
     )
-    shape = (*size, 1 if grayscale else 3)
     n0, y0 = read[0][2], read[0][3]
     if len(read) == 2:
         n1, y1 = read[1][2], read[1][3]
-        test = StreamSplit(n0 + np.arange(n1, dtype=np.int64), y1)
-        parts = _split(y0, fractions, seed, test=test)
+        parts = _split(y0, spec, test=StreamSplit(n0 + np.arange(n1, dtype=np.int64), y1))
     else:
-        parts = _split(y0, fractions, seed)
+        parts = _split(y0, spec)
     meta = meta | {"n_images": sum(r[2] for r in read)}
+    shape = spec.shape
     return StreamDataset(pair_name(first), names, shape, reader, parts, str(first), meta, **common)
-
-
-def count_images(source: str | os.PathLike) -> int | None:
-    """How many images ``source`` holds, found without decoding any (None: not found cheaply:
-    a named dataset that is not fetched yet, or a source that does not exist)."""
-    from cnnlab.data.loader import BUILTIN, _looks_like_h5_folder
-    from cnnlab.data.registry import REGISTRY
-
-    key = os.fspath(source)
-    if key in BUILTIN:
-        return None  # small, and always in memory
-    if key in REGISTRY:
-        from cnnlab.data.registry import dataset_dir, is_fetched
-
-        if not is_fetched(key):
-            return None
-        path = Path(dataset_dir(key))
-    else:
-        path = Path(key).expanduser()
-    if not path.exists():
-        return None
-    if path.is_file() or _looks_like_h5_folder(path):
-        import h5py
-
-        from cnnlab.data.h5 import find_h5_pair
-
-        total = 0
-        for p, s in zip(find_h5_pair(path), ("train", "test"), strict=True):
-            if p is not None:
-                try:
-                    with h5py.File(p, "r") as f:
-                        total += int(f[f"{s}_set_x"].shape[0])
-                except (OSError, KeyError):
-                    return None
-        return total
-    from cnnlab.data.images import list_class_folders
-
-    _, files = list_class_folders(path)
-    return sum(len(cls) for cls in files)

@@ -26,6 +26,8 @@ from pathlib import Path
 from cnnlab import _validate
 from cnnlab._io import atomic_path
 from cnnlab.data.dataset import SPLITS
+from cnnlab.data.source import SplitSpec
+from cnnlab.data.stream import open_stream
 from cnnlab.errors import DatasetError
 
 MANIFEST = "tfrecord.json"
@@ -38,22 +40,18 @@ def shard_name(split: str, index: int, shards: int) -> str:
 def export_tfrecord(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
+    spec: SplitSpec | None = None,
     *,
     shards: int = 1,
-    image_size=64,
-    grayscale: bool = False,
-    seed: int = 0,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    preprocess: str = "none",
     strict: bool = False,
     batch_size: int = 256,
+    **split,
 ) -> dict:
     """Write ``source``'s train, val and test splits as ``shards`` TFRecord files each.
 
     Args:
-        source, image_size, grayscale, seed, val_fraction, test_fraction, preprocess: as
-            :func:`cnnlab.data.stream.open_stream` takes them (the same split by seed).
+        source, spec: as :func:`cnnlab.data.stream.open_stream` takes them (the same split
+            by seed; ``spec``'s fields may also be given as keywords: ``image_size=16``).
         out_dir: folder to write into (created if missing).
         shards: files per split (a split with fewer images than shards leaves some empty).
         strict: stop at an unreadable image instead of skipping it (skipped images are
@@ -64,26 +62,16 @@ def export_tfrecord(
     """
     import tensorflow as tf
 
-    from cnnlab.data.stream import open_stream
-
     shards = _validate.positive_int(shards, "shards")
-    stream = open_stream(
-        source,
-        image_size=image_size,
-        grayscale=grayscale,
-        seed=seed,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        preprocess=preprocess,
-        strict=strict,
-    )
+    spec = SplitSpec.of(spec, **split)
+    stream = open_stream(source, spec, strict=strict)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "name": stream.name,
         "class_names": stream.class_names,
         "image_shape": list(stream.image_shape),
-        "seed": seed,
+        "seed": spec.seed,
         "splits": {},
         "skipped": [],
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE
 from cnnlab.data.prepare import PREPROCESS
+from cnnlab.data.source import SplitSpec
 from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import MODELS
 from cnnlab.tasks import get_task
@@ -178,6 +179,18 @@ class TrainConfig:
             from cnnlab.data.images import normalize_image_size
 
             self.image_size = normalize_image_size(self.image_size)
+
+    def split_spec(self) -> SplitSpec:
+        """How the run's images are sized, coloured, preprocessed and split (a resolved
+        config's)."""
+        return SplitSpec(
+            image_size=self.image_size,
+            grayscale=self.grayscale,
+            seed=self.seed,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            preprocess=self.preprocess,
+        )
 
     @property
     def is_resolved(self) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 
-from cnnlab.data import load_dataset
-from cnnlab.data.stream import count_images, in_memory_bytes, open_stream
+from cnnlab.data import load_split
+from cnnlab.data.source import count_images
+from cnnlab.data.stream import in_memory_bytes, open_stream
 from cnnlab.errors import ArgumentError
 from cnnlab.limits import human_bytes
 from cnnlab.training.config import TrainConfig
@@ -28,19 +29,10 @@ def load_data(
     """
     if not config.is_resolved:
         raise ArgumentError("load_data takes a resolved config: give config.resolved()")
-    cfg = config
-    split_and_size = dict(
-        image_size=cfg.image_size,
-        grayscale=cfg.grayscale,
-        seed=cfg.seed,
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-        preprocess=cfg.preprocess,
-        progress=progress,
-    )
-    if streamed and data is None and cfg.stream:
-        return open_stream(cfg.data, strict=cfg.strict, **split_and_size)
-    return load_dataset(data if data is not None else cfg.data, **split_and_size)
+    spec = config.split_spec()
+    if streamed and data is None and config.stream:
+        return open_stream(config.data, spec, strict=config.strict, progress=progress)
+    return load_split(data if data is not None else config.data, spec, progress=progress)
 
 
 def no_face_note(ds) -> str | None:

@@ -2,7 +2,7 @@
 
 A model that reaches 100% on held-out images of its own dataset can still fail on photos
 from elsewhere, where the object is tilted, smaller in the frame, differently lit, blurrier
-or framed otherwise. Each shift of :data:`cnnlab.data.augment.SHIFTS` rebuilds the test
+or framed otherwise. Each shift of :data:`cnnlab.data.shifts.SHIFTS` rebuilds the test
 split one such way (rotated by 30 degrees, zoomed out to 60%, recoloured, downscaled to 32
 pixels and back, and for faces pasted into a head-and-shoulders frame), and the model is
 evaluated on it exactly as it is used on a user's photo: the shift is applied to the image
@@ -54,8 +54,8 @@ def shifted_metrics(
     everything. Returns None for runs on images under :data:`MIN_SIDE` pixels or without a
     test split.
     """
-    from cnnlab.data.augment import shift_images
     from cnnlab.data.prepare import prepare_arrays
+    from cnnlab.data.shifts import shift_images
 
     if min(cfg.image_size) < MIN_SIDE:
         return None
