@@ -28,9 +28,10 @@ import tempfile
 import types
 from pathlib import Path
 
-from cnnlab.check.cases import FUNCTIONS
+from cnnlab.check.cases import CALLS, FUNCTIONS, build_cases
+from cnnlab.check.compare import judge
 from cnnlab.check.report import Diagnosis, Failure, FunctionResult, Report
-from cnnlab.check.runner import CheckError
+from cnnlab.check.runner import CheckError, check_syntax, run_isolated
 
 __all__ = [
     "FUNCTIONS",
@@ -97,9 +98,6 @@ def check_module(
         CheckError: the file is missing or has a syntax error, a function name is
             unknown, or the file defines none of the course's functions.
     """
-    from cnnlab.check.cases import CALLS, build_cases
-    from cnnlab.check.compare import judge
-    from cnnlab.check.runner import check_syntax, run_isolated
 
     if not timeout > 0:
         raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.check import _child
-from cnnlab.check.cases import Case
+from cnnlab.check.cases import FUNCTIONS, Case
 from cnnlab.errors import CnnlabError
 
 CHILD = Path(_child.__file__)
@@ -152,7 +152,6 @@ class _Child:
 
 def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> RunResult:
     """Call the learner's functions in ``path`` on ``cases`` (name -> cases) in a child."""
-    from cnnlab.check.cases import FUNCTIONS
 
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-") as tmp:

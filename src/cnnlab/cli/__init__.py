@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
+from cnnlab.cli import bench, check, data, explain, interpret, runs, studio, train
 from cnnlab.cli._common import run_cli, state  # noqa: E402
 
 app = typer.Typer(
@@ -38,7 +39,6 @@ def _root(
 
 
 def _register() -> None:
-    from cnnlab.cli import bench, check, data, explain, interpret, runs, studio, train
 
     app.command("bench")(bench.bench)
     app.add_typer(data.app, name="data")

@@ -23,7 +23,7 @@ import traceback
 import typer
 
 from cnnlab import _validate
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import ArgumentError, CnnlabError
 
 
 class _State:
@@ -132,7 +132,6 @@ def parse_bytes(text: str | None, option: str) -> int | None:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, flags=re.IGNORECASE)
     value = float(match.group(1)) * _UNITS[match.group(2).upper()] if match else 0
     if not match or value < 1:
-        from cnnlab.errors import ArgumentError
 
         raise ArgumentError(
             f"{option} must be a size such as 2G, 500M or 1000000 (bytes). Received: {text!r}"

@@ -8,6 +8,10 @@ from typing import Annotated
 
 import typer
 
+from cnnlab.check import check_module
+from cnnlab.check.exercise import write_exercise
+from cnnlab.check.report import format_text, rich_report
+
 
 def exercise(
     directory: Annotated[
@@ -17,7 +21,6 @@ def exercise(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write the course's exercise: a starter file to fill in, and how to check it."""
-    from cnnlab.check.exercise import write_exercise
 
     written = write_exercise(directory, force=force)
     print(f"wrote {', '.join(str(p) for p in written)}")
@@ -49,8 +52,6 @@ def check(
     Runs your file's code in a separate process. Exit code 0 when every checked
     function passes, 1 when any fails, 2 for a usage error.
     """
-    from cnnlab.check import check_module
-    from cnnlab.check.report import format_text, rich_report
 
     report = check_module(file, functions=function, timeout=timeout, seed=seed)
     if json:

@@ -8,6 +8,19 @@ from typing import Annotated, Literal
 import typer
 
 from cnnlab.cli import _common
+from cnnlab.data import (
+    REGISTRY,
+    cache_dir,
+    dataset_dir,
+    export_h5,
+    is_fetched,
+    load_dataset,
+    verify_fetched,
+)
+from cnnlab.data import fetch as fetch_dataset
+from cnnlab.data.preview import sample_grid
+from cnnlab.data.tfrecord import MANIFEST, export_tfrecord
+from cnnlab.errors import ArgumentError
 
 app = typer.Typer(help="List, fetch, inspect and export datasets.", no_args_is_help=True)
 
@@ -23,7 +36,6 @@ def parse_image_size(text: str) -> tuple[int, int] | None:
 @app.command("list")
 def list_() -> None:
     """List the built-in and named datasets, and whether each is in the cache."""
-    from cnnlab.data import REGISTRY, cache_dir, dataset_dir, is_fetched
 
     print("built-in (no download):")
     print("  digits     1,797 images, 10 classes, 8x8 gray (scikit-learn's digits)")
@@ -52,8 +64,6 @@ def fetch(
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
 ) -> None:
     """Download a named dataset (or take it from --from PATH) into the cache."""
-    from cnnlab.data import fetch as fetch_dataset
-    from cnnlab.data import verify_fetched
 
     folder = fetch_dataset(name, from_path=from_path, force=force)
     manifest = verify_fetched(name)
@@ -63,7 +73,6 @@ def fetch(
 
 
 def _load(source: str, image_size: str, grayscale: bool, seed: int):
-    from cnnlab.data import load_dataset
 
     return load_dataset(
         source,
@@ -92,7 +101,6 @@ def info(
     weights = ", ".join(f"{ds.class_names[k]}: {w:.3f}" for k, w in ds.class_weights().items())
     print(f"balanced class weights: {weights}")
     if grid:
-        from cnnlab.data.preview import sample_grid
 
         path = sample_grid(ds, out or Path(f"{ds.name}_samples.png"), per_class, seed)
         print(f"sample grid written to {path}")
@@ -128,7 +136,6 @@ def export(
 ) -> None:
     """Write a dataset in the course's HDF5 layout (train file = train + validation), or as
     sharded TFRecord files (train, val and test; see docs/scaling.md)."""
-    from cnnlab.errors import ArgumentError
 
     if h5 is not None and out is not None:
         raise ArgumentError("give the folder once: --h5 DIR or --out DIR, not both")
@@ -138,7 +145,6 @@ def export(
     if fmt == "tfrecord":
         if h5 is not None or name is not None:
             raise ArgumentError("--h5 and --name are for --format h5; use --out DIR")
-        from cnnlab.data.tfrecord import MANIFEST, export_tfrecord
 
         size = parse_image_size(image_size)
         manifest = export_tfrecord(
@@ -152,7 +158,6 @@ def export(
         return
     if shards != 1:
         raise ArgumentError("--shards is for --format tfrecord")
-    from cnnlab.data import export_h5
 
     ds = _load(source, image_size, grayscale, seed)
     train_file, test_file = export_h5(ds, folder, name=name)

@@ -8,6 +8,12 @@ from typing import Annotated, Literal
 
 import typer
 
+from cnnlab._io import save_figure
+from cnnlab.plots import plot_compare_curves
+from cnnlab.training import load_run
+from cnnlab.training.compare import compare_runs, format_comparison
+from cnnlab.training.export import TOLERANCE, describe_io, export_run
+
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
 # They equal cnnlab.training.export.FORMATS (a test checks it), spelled out here so that
 # `cnnlab --help` does not import TensorFlow.
@@ -32,9 +38,6 @@ def compare(
         raise typer.BadParameter(
             f"compare needs at least 2 runs; received {len(runs)}", param_hint="RUN..."
         )
-    from cnnlab._io import save_figure
-    from cnnlab.plots import plot_compare_curves
-    from cnnlab.training.compare import compare_runs, format_comparison
 
     result = compare_runs(runs)
     print(format_comparison(result))
@@ -71,8 +74,6 @@ def export(
     The exported file is read back with its own runtime and must give the run's
     probabilities within 1e-5 before it is put in place.
     """
-    from cnnlab.training import load_run
-    from cnnlab.training.export import TOLERANCE, describe_io, export_run
 
     loaded = load_run(run)
     path = export_run(loaded, format, out, overwrite=force)

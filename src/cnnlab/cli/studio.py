@@ -26,7 +26,7 @@ def studio(
     The playground needs no run; the model explorer and the runs view show the runs in
     --runs. Stop it with Ctrl-C.
     """
-    from cnnlab.studio import serve
+    from cnnlab.studio import serve  # lazily: the server needs Starlette and uvicorn
 
     def say(line: str) -> None:
         print(line, flush=True)

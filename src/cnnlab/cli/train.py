@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 
 import typer
 
+from cnnlab import interpret, training
 from cnnlab.cli._common import parse_bytes, parse_image_size, report_interrupt
-from cnnlab.errors import ArgumentError, TrainingInterrupted
+from cnnlab.data.h5 import find_h5_pair
+from cnnlab.errors import ArgumentError, CnnlabError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
 # They equal cnnlab.training's TASKS, ENGINES, MODELS, SCHEDULES and PREPROCESS (a test checks it),
@@ -160,7 +162,6 @@ def train(
     With no options: the recommended Keras model on the built-in 8x8 digits upscaled to
     16x16 (grayscale), 15 epochs; under a minute on 2 cores.
     """
-    from cnnlab import training
 
     if resume is not None:
         given = {
@@ -313,8 +314,6 @@ def evaluate(
     all of --data."""
     import json
 
-    from cnnlab import training
-
     if class_map is not None and data is None:
         raise ArgumentError("--class-map renames the classes of --data; give --data with it")
     mapping = _parse_class_map(class_map)
@@ -340,8 +339,6 @@ def evaluate(
 
 def _source_files(data: str) -> str:
     """``data``, and both file names when it is (or names) a course pair: both were used."""
-    from cnnlab.data.h5 import find_h5_pair
-    from cnnlab.errors import CnnlabError
 
     path = Path(data)
     if not path.is_dir():  # a file named on its own is that file alone
@@ -385,7 +382,6 @@ def predict(
     ] = None,
 ) -> None:
     """Class name and probability for each image (or its K most probable classes)."""
-    from cnnlab import training
 
     def note(line: str) -> None:
         sys.stdout.flush()
@@ -435,7 +431,6 @@ def show(
 ) -> None:
     """Draw the first layer's filters and every conv layer's feature maps for one image
     (with --cam: also where the evidence for the class lies)."""
-    from cnnlab import interpret
 
     path = interpret.show(
         run, image, out, engine=engine, cam=cam, layer=layer, class_index=class_index

@@ -48,6 +48,7 @@ import numpy as np
 
 from cnnlab import _validate
 from cnnlab.errors import ArgumentError, CnnlabError
+from cnnlab.ops import get_num_threads
 
 __all__ = [
     "FALLBACK_FRACTION",
@@ -527,7 +528,6 @@ def crop_faces(
         )
     size = _size(size)
     if workers is None:
-        from cnnlab.ops import get_num_threads
 
         workers = get_num_threads()
     workers = _validate.positive_int(workers, "workers")

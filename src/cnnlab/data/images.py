@@ -27,9 +27,11 @@ import numpy as np
 
 from cnnlab import _progress, _validate
 from cnnlab._io import atomic_path
+from cnnlab.data import faces, prepare  # prepare imports this module too: names at call time
 from cnnlab.data.cache import cache_dir
 from cnnlab.errors import DatasetError
 from cnnlab.limits import check_dataset_bytes
+from cnnlab.ops import get_num_threads
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 """File name endings the class-folder walker reads (case-insensitive)."""
@@ -350,8 +352,6 @@ def decode_threads(workers: int | None) -> int:
     """
     if workers is not None:
         return _validate.positive_int(workers, "workers")
-    from cnnlab.ops import get_num_threads
-
     return get_num_threads()
 
 
@@ -374,10 +374,8 @@ def decode_many(
     image to its face (:func:`cnnlab.data.prepare.decode_prepared`); ``found``, a bool
     array of ``len(paths)``, then receives whether each face was found.
     """
-    from cnnlab.data.prepare import check_preprocess, decode_prepared
-
     size = normalize_image_size(image_size)
-    check_preprocess(preprocess)
+    prepare.check_preprocess(preprocess)
     flags = found if found is not None else np.ones(len(paths), dtype=bool)
     c = 1 if grayscale else 3
     if not paths:
@@ -388,7 +386,7 @@ def decode_many(
     def decode_one(i: int) -> np.ndarray:
         if preprocess == "none":
             return _decode(paths[i], size, grayscale)
-        arr, flags[i] = decode_prepared(paths[i], size, grayscale, preprocess)
+        arr, flags[i] = prepare.decode_prepared(paths[i], size, grayscale, preprocess)
         return arr
 
     with warnings.catch_warnings():
@@ -506,17 +504,13 @@ def folder_arrays_found(
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """:func:`load_folder_arrays` and whether each image's face was found (bool ``(N,)``;
     all True for ``preprocess="none"``)."""
-    from cnnlab.data.prepare import check_preprocess
-
-    check_preprocess(preprocess)
+    prepare.check_preprocess(preprocess)
     size = normalize_image_size(image_size)
     names, files = list_class_folders(root)
     real_root = os.path.realpath(root)
     identity = {"v": _CACHE_VERSION, "root": real_root, "size": size, "gray": bool(grayscale)}
     if preprocess != "none":
-        from cnnlab.data.faces import VERSION as face_version
-
-        identity["preprocess"] = [preprocess, face_version]
+        identity["preprocess"] = [preprocess, faces.VERSION]
     listing = [[os.path.relpath(p, root), s, m] for cls in files for (p, s, m) in cls]
     prefix = _cache_key(identity)
     key = _cache_key({"id": identity, "classes": names, "files": listing})

@@ -20,7 +20,8 @@ import os
 import numpy as np
 
 from cnnlab import _validate
-from cnnlab.data.faces import PREPROCESS
+from cnnlab.data import images  # images imports this module too: use its names at call time
+from cnnlab.data.faces import PREPROCESS, crop_faces, face_crop
 from cnnlab.errors import ArgumentError
 
 __all__ = [
@@ -59,7 +60,6 @@ def _bounded(arr: np.ndarray) -> np.ndarray:
 
 
 def _face(arr: np.ndarray, size: tuple[int, int], grayscale: bool) -> tuple[np.ndarray, bool]:
-    from cnnlab.data.faces import face_crop
 
     crop, found = face_crop(_bounded(arr), size)
     # The face step's output is gray (luminance in all three channels): keep one if asked.
@@ -84,13 +84,12 @@ def decode_prepared(
     Raises:
         DatasetError: the file cannot be read as an image.
     """
-    from cnnlab.data.images import decode_image
 
     check_preprocess(preprocess)
     if preprocess == "none":
-        return decode_image(path, image_size, grayscale=grayscale), True
+        return images.decode_image(path, image_size, grayscale=grayscale), True
     size = _validate.image_size(image_size, "image_size", allow_none=False)
-    return _face(decode_image(path, None, grayscale=False), size, grayscale)
+    return _face(images.decode_image(path, None, grayscale=False), size, grayscale)
 
 
 def prepare_arrays(
@@ -101,12 +100,10 @@ def prepare_arrays(
     Returns:
         ``(uint8 (N, H', W', C'), found bool (N,))``.
     """
-    from cnnlab.data.images import conform_images
 
     check_preprocess(preprocess)
     if preprocess == "none":
-        return conform_images(x, image_size, grayscale, source=source), np.ones(len(x), bool)
-    from cnnlab.data.faces import crop_faces
+        return images.conform_images(x, image_size, grayscale, source=source), np.ones(len(x), bool)
 
     size = _validate.image_size(image_size, "image_size", allow_none=False)
     crops, found = crop_faces(x, size)

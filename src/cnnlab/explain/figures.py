@@ -29,6 +29,7 @@ from cnnlab.explain.calculators import (
     format_bytes,
 )
 from cnnlab.explain.model import ModelExplanation
+from cnnlab.ops import conv2d_forward, pool2d_forward
 
 DEFAULT_SIZE = (960, 480)
 """Default pixel size ``(width, height)`` of every figure."""
@@ -92,7 +93,6 @@ def conv_example(e: ConvExplanation, seed: int = 0) -> tuple[np.ndarray, np.ndar
     Returns:
         ``(x, w, y)``: input (H, W), filter (f_H, f_W) and output (n_H, n_W).
     """
-    from cnnlab.ops import conv2d_forward
 
     x = _example_input(e.input_shape[:2], seed)
     w = _example_filter(e.kernel_size, seed)
@@ -111,7 +111,6 @@ def pool_example(e: PoolExplanation, seed: int = 0) -> tuple[np.ndarray, dict[st
         ``{"max": (n_H, n_W), "average": (n_H, n_W)}`` (only the mode asked for
         unless ``e.mode == "both"``).
     """
-    from cnnlab.ops import pool2d_forward
 
     x = _example_input(e.input_shape[:2], seed)
     x4 = np.array(x.reshape(1, *x.shape, 1), order="C", copy=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab import keras_models
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import (
     FLOAT32_BYTES,
@@ -26,6 +27,7 @@ from cnnlab.explain.calculators import (
     parse_size,
 )
 from cnnlab.nn import registry
+from cnnlab.training import load_model, load_run
 
 _ELEMENTWISE = {
     "Activation",
@@ -320,7 +322,6 @@ def explain_model(
     if isinstance(target, str | os.PathLike):
         name = str(target)
         if name in COURSE_MODELS:
-            from cnnlab import keras_models
 
             build = keras_models.happy_model if name == "happy" else keras_models.signs_model
             model = build() if input_shape is None else build(parse_size(input_shape))
@@ -373,7 +374,6 @@ def explain_nn_model(model: Any) -> ModelExplanation:
 
 
 def _explain_run(run_dir: Path) -> ModelExplanation:
-    from cnnlab.training import load_model, load_run
 
     run = load_run(run_dir)
     e = _explain_any_model(load_model(run))

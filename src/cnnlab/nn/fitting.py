@@ -5,12 +5,14 @@ verbosity), the :class:`History` they return, and the per-epoch progress output.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnlab import _progress, _validate
 from cnnlab.errors import ArgumentError
+from cnnlab.nn import metrics as metrics_mod
 
 if TYPE_CHECKING:
     from cnnlab.nn.model import Sequential
@@ -267,3 +269,118 @@ class SourceBatches:
                 f"x ran out of data: epoch {epoch + 1} received no batch from it. Pass an "
                 "iterable that can be iterated again, or fit one epoch at a time"
             )
+
+
+def check_fit_args(x, y, sample_weight, validation_data, seed, epochs, initial_epoch, batch_size):
+    """``fit``'s argument checks: ``(streamed, seed, epochs, initial_epoch, batch_size)``."""
+    streamed = is_batch_source(x)
+    if x is None or (y is None and not streamed):
+        raise ArgumentError("fit() needs both x and y")
+    if streamed and (y is not None or sample_weight is not None):
+        raise ArgumentError(
+            "y and sample_weight must not be given when x is a source of (x, y) batches "
+            "(an iterator, a generator or an iterable): its batches carry them"
+        )
+    seed = _fit_seed(seed)
+    epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
+    if (
+        validation_data is not None
+        and not is_batch_source(validation_data)
+        and (
+            not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
+        )
+    ):
+        raise ArgumentError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+            f"sample_weight), or a source of such batches. Received: "
+            f"{type(validation_data).__name__}"
+            + (
+                f" of length {len(validation_data)}"
+                if isinstance(validation_data, tuple | list)
+                else ""
+            )
+        )
+    bs = _batch_size(batch_size)
+    return streamed, seed, epochs, initial_epoch, bs
+
+
+def call_hooks(callbacks, hook: str, *args) -> None:
+    """Call ``hook`` on every callback that has it."""
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(*args)
+
+
+def run_epoch(model, epoch, epochs, batches, steps, verbose, callbacks, validation_data, bs):
+    """One epoch of ``fit``: train on ``batches``, evaluate ``validation_data``, print the
+    epoch's line; return its logs (a callback setting ``model.stop_training`` ends it after
+    the current batch)."""
+    for m in model._metrics or []:
+        m.reset()
+    loss_total, seen = 0.0, 0
+    t0 = time.perf_counter()
+    with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
+        for batch, (xb, yb, wb) in enumerate(batches):
+            call_hooks(callbacks, "on_train_batch_begin", batch, {})
+            loss, out = model._train_step(xb, yb, wb)
+            loss_total += loss * xb.shape[0]
+            seen += xb.shape[0]
+            for m in model._metrics:
+                m.update(yb, out)
+            bar.advance(loss_total / seen)
+            batch_logs = {"loss": loss_total / seen}
+            batch_logs.update({m.name: m.result() for m in model._metrics})
+            call_hooks(callbacks, "on_train_batch_end", batch, batch_logs)
+            if model.stop_training:  # Keras 3: stop after this batch
+                break
+    logs = {"loss": loss_total / seen}
+    for m in model._metrics:
+        logs[m.name] = m.result()
+    if validation_data is not None and is_batch_source(validation_data):
+        val = model.evaluate(validation_data, return_dict=True)
+        logs.update({f"val_{k}": v for k, v in val.items()})
+    elif validation_data is not None:
+        vx, vy, *vsw = validation_data
+        val = model.evaluate(
+            vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
+        )
+        logs.update({f"val_{k}": v for k, v in val.items()})
+    if verbose:
+        done = steps if steps is not None else batch + 1
+        _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, done, logs)
+    return logs
+
+
+def evaluate_batches(plan, metrics_of, batches) -> dict:
+    """Loss and metrics (fresh copies of ``metrics_of``) over ``(x, y, w)`` batches in
+    inference mode, weighted by batch size."""
+    metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in metrics_of]
+    total, n = 0.0, 0
+    for xb, yb, wb in batches:
+        with _quiet_overflow():
+            out, logits = plan.forward_with_logits(xb, training=False)
+            loss, _ = plan.loss_and_grad(yb, out, logits, wb)
+        total += loss * out.shape[0]
+        n += out.shape[0]
+        for m in metrics:
+            m.update(yb, out)
+    logs = {"loss": total / max(n, 1)}
+    for m in metrics:
+        logs[m.name] = m.result()
+    return logs
+
+
+def seed_layers(layers, seed: int, epoch: int, own: dict[int, Any]) -> None:
+    """Hand every layer a Generator seeded by (fit seed, epoch, layer position) for this
+    epoch's random draws (dropout masks), keeping in ``own`` what each drew from before."""
+    for i, layer in enumerate(layers):
+        previous = layer.set_generator(np.random.default_rng([seed, epoch, _LAYER_STREAM, i]))
+        own.setdefault(i, previous)
+
+
+def format_result(logs: dict, return_dict: bool):
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

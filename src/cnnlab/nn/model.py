@@ -28,7 +28,6 @@ x = layer(x)``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,36 +39,31 @@ from cnnlab.nn import losses as losses_mod
 from cnnlab.nn import metrics as metrics_mod
 from cnnlab.nn import optimizers as optimizers_mod
 from cnnlab.nn.fitting import (
-    _LAYER_STREAM,
     History,
     SourceBatches,
     _as_numbers,
     _batch_size,
     _check_finite,
-    _epoch_range,
     _fit_seed,
     _labels,
-    _print_epoch,
-    _Progress,
     _quiet_overflow,
     _sample_weights,
     _verbosity,
     array_batches,
+    call_hooks,
+    check_fit_args,
+    evaluate_batches,
+    format_result,
     is_batch_source,
+    run_epoch,
+    seed_layers,
 )
 from cnnlab.nn.layers.base import InputLayer, Layer, Weight, as_dtype, unique_name
 from cnnlab.nn.plan import Plan, run_order
 from cnnlab.nn.registry import deserialize, serialize
+from cnnlab.nn.summary import summary_lines
 
 __all__ = ["History", "Sequential", "run_order"]
-
-
-def _readable_size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.2f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.2f} GB"  # pragma: no cover
 
 
 class Sequential:
@@ -389,7 +383,7 @@ class Sequential:
         logs = {"loss": loss}
         for m in self._metrics:
             logs[m.name] = float(m.matches(y, out).mean())
-        return self._format_result(logs, return_dict)
+        return format_result(logs, return_dict)
 
     def fit(
         self,
@@ -440,34 +434,9 @@ class Sequential:
         Returns:
             History: ``history.history["loss"]`` etc., one value per epoch.
         """
-        streamed = is_batch_source(x)
-        if x is None or (y is None and not streamed):
-            raise ArgumentError("fit() needs both x and y")
-        if streamed and (y is not None or sample_weight is not None):
-            raise ArgumentError(
-                "y and sample_weight must not be given when x is a source of (x, y) batches "
-                "(an iterator, a generator or an iterable): its batches carry them"
-            )
-        seed = _fit_seed(seed)
-        epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
-        if (
-            validation_data is not None
-            and not is_batch_source(validation_data)
-            and (
-                not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
-            )
-        ):
-            raise ArgumentError(
-                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                f"sample_weight), or a source of such batches. Received: "
-                f"{type(validation_data).__name__}"
-                + (
-                    f" of length {len(validation_data)}"
-                    if isinstance(validation_data, tuple | list)
-                    else ""
-                )
-            )
-        bs = _batch_size(batch_size)
+        streamed, seed, epochs, initial_epoch, bs = check_fit_args(
+            x, y, sample_weight, validation_data, seed, epochs, initial_epoch, batch_size
+        )
         if streamed:  # the source's own batches, in its own order (shuffle does not apply)
             if not self.compiled:
                 raise ArgumentError("You must call `compile()` before using the model.")
@@ -511,67 +480,24 @@ class Sequential:
                 cb.set_model(self)
         own_generators: dict[int, Any] = {}  # what the layers drew from before a seeded fit
         try:
-            self._callback(callbacks, "on_train_begin", {})
+            call_hooks(callbacks, "on_train_begin", {})
             for epoch in range(initial_epoch, epochs):
-                self._callback(callbacks, "on_epoch_begin", epoch, {})
+                call_hooks(callbacks, "on_epoch_begin", epoch, {})
                 if seed is not None:
-                    self._seed_layers(seed, epoch, own_generators)
-                for m in self._metrics or []:
-                    m.reset()
-                loss_total, seen = 0.0, 0
-                t0 = time.perf_counter()
-                with _Progress(verbose, steps, f"Epoch {epoch + 1}/{epochs}") as bar:
-                    for batch, (xb, yb, wb) in enumerate(batches(epoch)):
-                        self._callback(callbacks, "on_train_batch_begin", batch, {})
-                        loss, out = self._train_step(xb, yb, wb)
-                        loss_total += loss * xb.shape[0]
-                        seen += xb.shape[0]
-                        for m in self._metrics:
-                            m.update(yb, out)
-                        bar.advance(loss_total / seen)
-                        batch_logs = {"loss": loss_total / seen}
-                        batch_logs.update({m.name: m.result() for m in self._metrics})
-                        self._callback(callbacks, "on_train_batch_end", batch, batch_logs)
-                        if self.stop_training:  # Keras 3: stop after this batch
-                            break
-                logs = {"loss": loss_total / seen}
-                for m in self._metrics:
-                    logs[m.name] = m.result()
-                if validation_data is not None and is_batch_source(validation_data):
-                    val = self.evaluate(validation_data, return_dict=True)
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                elif validation_data is not None:
-                    vx, vy, *vsw = validation_data
-                    val = self.evaluate(
-                        vx, vy, batch_size=bs, sample_weight=(vsw or [None])[0], return_dict=True
-                    )
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                if verbose:
-                    done = steps if steps is not None else batch + 1
-                    _print_epoch(verbose, epoch, epochs, time.perf_counter() - t0, done, logs)
+                    seed_layers(self._layers, seed, epoch, own_generators)
+                logs = run_epoch(
+                    self, epoch, epochs, batches(epoch), steps, verbose, callbacks,
+                    validation_data, bs,
+                )
                 history.append(epoch, logs)
-                self._callback(callbacks, "on_epoch_end", epoch, logs)
+                call_hooks(callbacks, "on_epoch_end", epoch, logs)
                 if self.stop_training:
                     break
-            self._callback(callbacks, "on_train_end", {})
+            call_hooks(callbacks, "on_train_end", {})
         finally:
             for i, rng in own_generators.items():
                 self._layers[i].set_generator(rng)
         return history
-
-    def _seed_layers(self, seed: int, epoch: int, own: dict[int, Any]) -> None:
-        """Hand every layer a Generator seeded by (fit seed, epoch, layer position) for this
-        epoch's random draws (dropout masks), keeping in ``own`` what each drew from before."""
-        for i, layer in enumerate(self._layers):
-            previous = layer.set_generator(np.random.default_rng([seed, epoch, _LAYER_STREAM, i]))
-            own.setdefault(i, previous)
-
-    @staticmethod
-    def _callback(callbacks, hook, *args):
-        for cb in callbacks:
-            fn = getattr(cb, hook, None)
-            if fn is not None:
-                fn(*args)
 
     def evaluate(
         self,
@@ -602,30 +528,10 @@ class Sequential:
             bs = _batch_size(batch_size)
             sw = None if sample_weight is None else np.asarray(sample_weight)
             batches = array_batches(x, y, sw, bs, None)
-        plan = self._setup_training()
-        metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in self._metrics]
-        total, n = 0.0, 0
-        for xb, yb, wb in batches:
-            with _quiet_overflow():
-                out, logits = plan.forward_with_logits(xb, training=False)
-                loss, _ = plan.loss_and_grad(yb, out, logits, wb)
-            total += loss * out.shape[0]
-            n += out.shape[0]
-            for m in metrics:
-                m.update(yb, out)
-        logs = {"loss": total / max(n, 1)}
-        for m in metrics:
-            logs[m.name] = m.result()
+        logs = evaluate_batches(self._setup_training(), self._metrics, batches)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        return self._format_result(logs, return_dict)
-
-    @staticmethod
-    def _format_result(logs: dict, return_dict: bool):
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return format_result(logs, return_dict)
 
     # ---- description ---------------------------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn=None) -> None:
@@ -639,38 +545,8 @@ class Sequential:
         A compiled model ends with its :attr:`plan` (run order, fused output, backward stop).
         """
         self._require_built()
-        print_fn = print_fn or print
-        rows = [("Layer (type)", "Output Shape", "Param #")]
-        for layer in self._layers:
-            rows.append(
-                (
-                    f"{layer.name} ({type(layer).__name__})",
-                    str(tuple(layer.output_shape)),
-                    f"{layer.count_params():,}",
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
-        if line_length is not None and line_length > sum(widths):
-            widths[0] += line_length - sum(widths)
-        line = "-" * sum(widths)
-        size = self.model_dtype.itemsize
-        tr = sum(w.value.size for w in self.trainable_weights)
-        nt = sum(w.value.size for w in self.non_trainable_weights)
-        out = [f'Model: "{self.name}"', line]
-        for i, r in enumerate(rows):
-            out.append(r[0].ljust(widths[0]) + r[1].ljust(widths[1]) + r[2].rjust(widths[2]))
-            if i == 0:
-                out.append("=" * sum(widths))
-        out += [
-            line,
-            f" Total params: {tr + nt:,} ({_readable_size((tr + nt) * size)})",
-            f" Trainable params: {tr:,} ({_readable_size(tr * size)})",
-            f" Non-trainable params: {nt:,} ({_readable_size(nt * size)})",
-        ]
-        if self.compiled:  # how fit() runs the layers (see cnnlab.nn.plan)
-            out += [line, *(f" {text}" for text in self.plan.lines())]
-        for text in out:
-            print_fn(text)
+        for text in summary_lines(self, line_length):
+            (print_fn or print)(text)
 
     def get_config(self) -> dict:
         """The architecture as JSON-friendly data (the Input first, then every layer)."""

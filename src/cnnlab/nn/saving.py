@@ -52,6 +52,9 @@ import numpy as np
 from cnnlab import _validate
 from cnnlab._io import atomic_path
 from cnnlab.errors import ArgumentError, ModelFileError
+from cnnlab.nn import losses, optimizers
+from cnnlab.nn.layers import InputLayer
+from cnnlab.nn.model import Sequential
 
 FORMAT = "cnnlab.nn.Sequential"
 VERSION = 1
@@ -77,7 +80,6 @@ def check_sizes(layers: list) -> None:
     Raises:
         ArgumentError: naming the layer, its sizes and the limit.
     """
-    from cnnlab.nn.layers import InputLayer
 
     rest = list(layers)
     if rest and isinstance(rest[0], InputLayer):
@@ -140,7 +142,6 @@ def save_model(model, path: str | os.PathLike, include_optimizer: bool = True) -
     }
     arrays: dict[str, np.ndarray] = {_weight_key(w): w.value for w in model.weights}
     if model.compiled:
-        from cnnlab.nn import losses
 
         meta["compile"] = {
             "optimizer": model.optimizer.get_config(),
@@ -264,8 +265,6 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 - K
 
 
 def _load(archive: _Archive, path: Path, compile: bool):  # noqa: A002
-    from cnnlab.nn import losses, optimizers
-    from cnnlab.nn.model import Sequential
 
     if _META not in archive.entries:
         raise _fail(path, f"not a cnnlab model file (no {_META!r} entry)")

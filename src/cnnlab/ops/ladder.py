@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.errors import ArgumentError
+from cnnlab.ops import conv2d_forward
+from cnnlab.ops.reference import conv_forward
 
 __all__ = ["LadderRow", "Timing", "speed_ladder", "time_call", "time_calls"]
 
@@ -167,8 +169,6 @@ def speed_ladder(
     Raises:
         ValueError: for a non-positive size, or a kernel larger than the padded input.
     """
-    from cnnlab.ops import conv2d_forward
-    from cnnlab.ops.reference import conv_forward
 
     for name, value in (
         ("batch", batch),

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cnnlab.errors import ArgumentError
-from cnnlab.studio.app import create_app
+from cnnlab.studio.app import create_app, log_to_stderr
 from cnnlab.studio.explorer import RunsFolder
+from cnnlab.studio.playground import digit_images
 
 __all__ = ["RunsFolder", "create_app", "open_socket", "serve"]
 
@@ -87,8 +88,6 @@ def serve(
     """
     import uvicorn
 
-    from cnnlab.studio.app import log_to_stderr
-
     root = Path(runs_dir).expanduser()
     if root.exists() and not root.is_dir():
         raise ArgumentError(f"--runs {root}: not a folder")
@@ -121,8 +120,6 @@ def _warm_up(runs: list[dict]) -> None:
     digits (importing scikit-learn takes seconds) and, when a Keras run is there, importing
     Keras (TensorFlow takes seconds more), so the first click does not wait for them."""
     import threading
-
-    from cnnlab.studio.playground import digit_images
 
     def work() -> None:
         digit_images()

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from cnnlab import _validate
+from cnnlab import __version__, _validate
 from cnnlab.errors import ArgumentError, CnnlabError
 from cnnlab.studio import playground
 from cnnlab.studio.explorer import NotFound, RunsFolder
@@ -187,7 +187,6 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
         return FileResponse(safe_file(folder, request.path_params["path"], RUN_FILES))
 
     async def info(request: Request) -> Response:
-        from cnnlab import __version__
 
         listed = await run_in_threadpool(runs.list_runs)
         return JSONResponse(

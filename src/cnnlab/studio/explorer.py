@@ -23,12 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import _validate, ops, plots
-from cnnlab.data.prepare import scale_pixels
+from cnnlab import _validate, interpret, ops, plots
+from cnnlab.data.prepare import decode_prepared, scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
+from cnnlab.explain.model import explain_model, keras_parents
+from cnnlab.interpret import SPLITS, Interpretation
+from cnnlab.nn import registry
 from cnnlab.studio.encode import colour_maps, png_url, rounded
-from cnnlab.studio.playground import pads_json, window_view
+from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.tasks import get_task
+from cnnlab.training import load_model, load_run
 from cnnlab.training.rundata import load_data
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
@@ -90,7 +94,6 @@ class RunsFolder:
         return resolved
 
     def _load_run(self, name: str):
-        from cnnlab.training import load_run
 
         path = self.run_dir(name)
         if not (path / "config.json").is_file():
@@ -177,7 +180,6 @@ class RunsFolder:
             return list(dict.fromkeys(n for _, n in reversed(self._cache)))
 
     def _model(self, name: str):
-        from cnnlab.training import load_model
 
         run = self._load_run(name)
         key = (str(run.model_path), _mtime(run.model_path))
@@ -194,7 +196,6 @@ class RunsFolder:
         return run, self._cached("data", name, key, lambda: load_data(run.config, progress=False))
 
     def _interpretation(self, name: str):
-        from cnnlab.interpret import Interpretation
 
         run, model = self._model(name)
         _, ds = self._dataset(name)
@@ -224,7 +225,6 @@ class RunsFolder:
 
     def sample_grids(self, name: str, size: int = 16, n: int = 10) -> list[dict]:
         """The first ``n`` test images of a run as gray ``size x size`` grids (playground)."""
-        from cnnlab.studio.playground import gray_grid
 
         if not isinstance(size, int) or not 4 <= size <= 64:
             raise ArgumentError(f"size must be between 4 and 64. Received: size={size!r}")
@@ -257,7 +257,6 @@ class RunsFolder:
         The bytes go to a private temporary file and through cnnlab's own decoding (format
         sniffing, the decompression-bomb limit, the run's size, colour and face step).
         """
-        from cnnlab.data.prepare import decode_prepared
 
         run = self._load_run(name)
         cfg = run.config
@@ -298,7 +297,6 @@ class RunsFolder:
     def explore(self, name: str, image_id: str) -> dict:
         """One image through the run's model: every layer's output, the class probabilities
         and the Grad-CAM of the predicted class."""
-        from cnnlab import interpret
 
         image, found = self.image(name, image_id)
         run, model = self._model(name)
@@ -429,7 +427,6 @@ class RunsFolder:
         }
 
     def top_losses(self, name: str, k: int = 12) -> dict:
-        from cnnlab import interpret
 
         interp = self._interpretation(name)
         idx, _ = interp.top_losses(_limit(k, 64))
@@ -456,7 +453,6 @@ class RunsFolder:
 
 
 def _split(split: Any) -> str:
-    from cnnlab.interpret import SPLITS
 
     return _validate.one_of(split, "split", SPLITS)
 
@@ -491,15 +487,11 @@ def _plan(model: Any) -> dict:
     plan = _PLANS.get(model)
     if plan is not None:
         return plan
-    from cnnlab.explain.model import explain_model
 
     rows = {row.name: row.params for row in explain_model(model).rows}
     plan = {"params": rows}
     if not hasattr(model, "forward_all"):
         import keras
-
-        from cnnlab.explain.model import keras_parents
-        from cnnlab.nn import registry
 
         layers = [layer for layer in model.layers if registry.kind(layer) != "InputLayer"]
         plan["layers"] = layers
@@ -518,7 +510,6 @@ def _plan(model: Any) -> dict:
 
 def _walk(model: Any, x: np.ndarray) -> list[_Step]:
     """Every layer's output for one image ``x`` (1, H, W, C), with the input each layer got."""
-    from cnnlab.nn import registry
 
     plan = _plan(model)
     params = plan["params"]

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from cnnlab import ops
+from cnnlab.data.builtin import digits_arrays
+from cnnlab.data.images import conform_images
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import explain_conv, explain_pool
 from cnnlab.studio.encode import rounded
@@ -181,7 +183,6 @@ def pool(
 @functools.cache
 def digit_images() -> list[dict]:
     """One built-in 8x8 digit of each class (scikit-learn's, values 0..255); computed once."""
-    from cnnlab.data.builtin import digits_arrays
 
     x, y, names = digits_arrays()
     firsts = [int(np.flatnonzero(y == k)[0]) for k in range(len(names))]
@@ -194,7 +195,6 @@ def digit_images() -> list[dict]:
 def gray_grid(image: np.ndarray, size: int) -> list[list[int]]:
     """A uint8 ``(H, W, C)`` image as a ``size x size`` gray grid of ints 0..255 (converted
     and resized as a run's images are)."""
-    from cnnlab.data.images import conform_images
 
     arr = np.asarray(image, dtype=np.uint8)[None]
     return conform_images(arr, (size, size), grayscale=True)[0, :, :, 0].astype(int).tolist()

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab.data.images import DEFAULT_IMAGE_SIZE
+from cnnlab.data import BUILTIN, REGISTRY
+from cnnlab.data.images import DEFAULT_IMAGE_SIZE, normalize_image_size
 from cnnlab.data.prepare import PREPROCESS
 from cnnlab.data.source import SplitSpec
 from cnnlab.errors import ArgumentError
@@ -176,7 +177,6 @@ class TrainConfig:
                 f"Received: preprocess={self.preprocess!r}"
             )
         if self.image_size is not None:
-            from cnnlab.data.images import normalize_image_size
 
             self.image_size = normalize_image_size(self.image_size)
 
@@ -262,6 +262,5 @@ def default_schedule(model: str) -> str:
 
 
 def _dataset_names() -> set[str]:
-    from cnnlab.data import BUILTIN, REGISTRY
 
     return set(BUILTIN) | set(REGISTRY)

@@ -54,6 +54,8 @@ from cnnlab.tasks import TASKS, get_task
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import Engine, KerasEngine, get_engine
 from cnnlab.training.feed import StreamFeed, epoch_order
+from cnnlab.training.inference import metrics_from_probabilities
+from cnnlab.training.rundir import load_run
 
 UPSTREAM_ISSUE = "keras-team/keras#20585"
 
@@ -240,7 +242,6 @@ class _MirroredKeras(KerasEngine):
 
     @staticmethod
     def _metrics(probs, y, task):
-        from cnnlab.training.inference import metrics_from_probabilities
 
         labels = np.asarray(y).reshape(-1).round().astype(np.int64)
         columns = np.arange(probs.shape[1])
@@ -449,7 +450,6 @@ def _log_digest(run, dist: Distribution, log) -> None:
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
     """The files a resume needs from the chief's run directory (read, never written)."""
-    from cnnlab.training.rundir import load_run
 
     run = load_run(src)
     dst.mkdir(parents=True)

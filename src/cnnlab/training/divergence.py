@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnnlab.errors import RunError
+from cnnlab.errors import DatasetError, RunError
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.rundir import Run
 
@@ -81,7 +81,6 @@ def _warn_default(message: str) -> None:
 def check_finite_inputs(cfg: TrainConfig, arrays) -> None:
     bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in arrays)
     if bad:
-        from cnnlab.errors import DatasetError
 
         raise DatasetError(
             f"{cfg.data}: the training and validation images hold {bad} NaN or infinite "

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import _io
-from cnnlab.errors import ArgumentError
+from cnnlab import _io, keras_models, nn, numpy_models
+from cnnlab.errors import ArgumentError, ModelFileError
+from cnnlab.nn import registry
 from cnnlab.tasks import get_task
 from cnnlab.training.config import ENGINES, TrainConfig
 from cnnlab.training.feed import StreamFeed
@@ -118,8 +119,6 @@ class Engine:
 
     def conv_layers(self, model) -> list:
         """The model's Conv2D layers (either engine's), as the layer registry tells them."""
-        from cnnlab.nn import registry
-
         return [layer for layer in model.layers if registry.is_conv(layer)]
 
     def activations(self, model, x) -> list[tuple[str, np.ndarray]]:
@@ -133,11 +132,9 @@ class KerasEngine(Engine):
     def build(self, cfg, input_shape, n_classes):
         import keras
 
-        from cnnlab.keras_models import build_model
-
         keras.utils.set_random_seed(cfg.seed)
         # No augmentation layers: the runner augments the data itself, for both engines.
-        model = build_model(
+        model = keras_models.build_model(
             cfg.task, cfg.model, input_shape, n_classes, augment=False, seed=cfg.seed
         )
         model.compile(
@@ -150,7 +147,6 @@ class KerasEngine(Engine):
     def load(self, path):
         import zipfile
 
-        from cnnlab.errors import ModelFileError
 
         path = Path(path)
         if not path.is_file():
@@ -236,10 +232,7 @@ class NumpyEngine(Engine):
     name = "numpy"
 
     def build(self, cfg, input_shape, n_classes):
-        from cnnlab import nn
-        from cnnlab.numpy_models import build_model
-
-        model = build_model(cfg.task, cfg.model, input_shape, n_classes, seed=cfg.seed)
+        model = numpy_models.build_model(cfg.task, cfg.model, input_shape, n_classes, seed=cfg.seed)
         model.compile(
             optimizer=nn.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=get_task(cfg.task).loss,
@@ -248,7 +241,6 @@ class NumpyEngine(Engine):
         return model
 
     def load(self, path):
-        from cnnlab import nn
 
         return nn.load_model(path)
 

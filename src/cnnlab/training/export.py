@@ -51,6 +51,7 @@ import numpy as np
 
 from cnnlab import _io
 from cnnlab.errors import ArgumentError, ExportError
+from cnnlab.keras_models import strip_augmentation
 from cnnlab.tasks import get_task
 from cnnlab.training.rundir import Run, load_model, load_run
 
@@ -222,7 +223,6 @@ def _require(format: str) -> None:
 
 def _inference_model(run: Run):
     """The run's model in Keras, without augmentation layers, called once (ONNX needs it)."""
-    from cnnlab.keras_models import strip_augmentation
 
     model = strip_augmentation(load_model(run, "keras"))
     model(np.zeros((1, *(int(d) for d in model.input_shape[1:])), np.float32))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate
-from cnnlab.data.prepare import scale_pixels
+from cnnlab.data.prepare import decode_prepared, scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
@@ -274,7 +274,6 @@ def read_images(run: Run, paths: Sequence[str | os.PathLike]) -> np.ndarray:
 
 def read_image(cfg: TrainConfig, path) -> tuple[np.ndarray, bool]:
     """One image as the run's training data was prepared (size, colour, face step)."""
-    from cnnlab.data.prepare import decode_prepared
 
     return decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import _io, _progress
+from cnnlab import _io, _progress, plots
 from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
 from cnnlab.tasks import get_task
@@ -47,6 +47,8 @@ from cnnlab.training.rundir import (
     _write_json,
     load_run,
 )
+from cnnlab.training.shifted import shifted_metrics
+from cnnlab.training.tensorboard import TensorBoardLog, confusion_png
 
 
 class _Progress:
@@ -288,7 +290,6 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         if not streamed:
             check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         if cfg.tensorboard:
-            from cnnlab.training.tensorboard import TensorBoardLog
 
             board = TensorBoardLog(run.dir)
         with _Progress(enabled, log) as bar:
@@ -356,7 +357,6 @@ def _check_patience(cfg: TrainConfig, ds) -> None:
 
 def _log_tensorboard(board, engine: Engine, model, ds, run: Run, logs: dict) -> None:
     """One epoch to TensorBoard: its history row, and the validation confusion matrix."""
-    from cnnlab.training.tensorboard import confusion_png
 
     png = None
     if len(ds.x_val):
@@ -441,7 +441,6 @@ def validated_on(cfg: TrainConfig, ds) -> str:
 
 
 def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -> None:
-    from cnnlab import plots
 
     cfg = run.config
     promote_model(run)
@@ -466,7 +465,6 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
     metrics["validated_on"] = validated_on(cfg, ds)
     test = metrics.get("test")
     if test is not None and not getattr(ds, "streamed", False):
-        from cnnlab.training.shifted import shifted_metrics
 
         shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
         if shifted is not None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnlab import _io
+from cnnlab import _io, nn
 from cnnlab.errors import RunError
+from cnnlab.keras_models import strip_augmentation
 from cnnlab.tasks import get_task
 from cnnlab.training.config import (
     BEST_FILE,
@@ -230,10 +231,8 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
     _check_outputs(run, model)
     if engine == own:
         return model
-    from cnnlab import nn
 
     if own == "keras":
-        from cnnlab.keras_models import strip_augmentation
 
         return nn.from_keras(strip_augmentation(model))
     return model.to_keras()

@@ -21,10 +21,12 @@ import os
 
 import numpy as np
 
-from cnnlab.data.prepare import scale_pixels
+from cnnlab.data.prepare import prepare_arrays, scale_pixels
+from cnnlab.data.shifts import shift_images
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import Engine, get_engine
+from cnnlab.training.inference import compile_like
 from cnnlab.training.rundata import load_data
 from cnnlab.training.rundir import load_model, load_run
 
@@ -54,8 +56,6 @@ def shifted_metrics(
     everything. Returns None for runs on images under :data:`MIN_SIDE` pixels or without a
     test split.
     """
-    from cnnlab.data.prepare import prepare_arrays
-    from cnnlab.data.shifts import shift_images
 
     if min(cfg.image_size) < MIN_SIDE:
         return None
@@ -90,7 +90,6 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
     eng = engine or run.config.engine
     model = load_model(run, eng)
     if eng != run.config.engine:
-        from cnnlab.training.inference import compile_like
 
         compile_like(model, eng, run.config)
     cfg = run.config

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab import plots
+
 LOG_DIR = "tensorboard"
 
 
@@ -54,7 +56,6 @@ class TensorBoardLog:
 
 def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, class_names, epoch: int) -> bytes:
     """The confusion matrix of one epoch's validation predictions as PNG bytes."""
-    from cnnlab import plots
 
     fig = plots.plot_confusion_matrix(
         y_true, y_pred, class_names, title=f"Confusion matrix (validation), epoch {epoch}"

@@ -12,6 +12,7 @@ per module as in Keras:
 Which classes exist, and what each is in Keras and in a config, is :mod:`cnnlab.nn.registry`.
 """
 
+from cnnlab.nn import registry
 from cnnlab.nn.layers.base import (
     ActivatedLayer,
     Input,
@@ -32,7 +33,6 @@ def __getattr__(name: str):
     # LAYERS, serialize and deserialize live in cnnlab.nn.registry, which imports the modules
     # above: read on first use, so that either package can be imported first.
     if name in ("LAYERS", "deserialize", "serialize"):
-        from cnnlab.nn import registry
 
         return getattr(registry, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
