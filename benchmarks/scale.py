@@ -13,7 +13,7 @@ stripes, plus noise) in a temporary folder, then measures, each in a fresh proce
 
 Targets (issue 16): peak RSS at the largest size within 1.2x of the smallest (memory flat in
 dataset size), and streaming throughput with a warm cache at least 0.8x the in-memory path's.
-Not a timed test: run it by hand, on a quiet machine, and put the figures in the README.
+Not a timed test: run it by hand, on a quiet machine, and put the figures in docs/benchmarks.md.
 
 Usage:
     uv run python benchmarks/scale.py                          # 2,000 / 20,000 / 60,000
