@@ -304,14 +304,14 @@ MUTANTS = [
     M(
         "nn/fit-never-shuffles",
         "nn/model.py",
-        "                order = rng.permutation(n)",
-        "                order = np.arange(n)",
+        "return array_batches(x, y, sw, bs, rng.permutation(n))",
+        "return array_batches(x, y, sw, bs, np.arange(n))",
         NN,
     ),
     # ---- the training runner
     M(
         "training/mood-labels-inverted",
-        "training/prep.py",
+        "tasks.py",
         "return np.asarray(y, dtype=np.float32).reshape(-1, 1)",
         "return 1.0 - np.asarray(y, dtype=np.float32).reshape(-1, 1)",
         TRAIN,
@@ -332,14 +332,14 @@ MUTANTS = [
     ),
     M(
         "training/class-weight-of-class-0",
-        "training/prep.py",
+        "training/rundata.py",
         "return {int(k): float(v) for k, v in dict(ds.class_weights()).items()}",
         "return {int(k): float(dict(ds.class_weights())[0]) for k in ds.class_weights()}",
         TRAIN,
     ),
     M(
-        "training/preprocess-wrong-scale",
-        "training/prep.py",
+        "training/scale-pixels-wrong-scale",
+        "data/prepare.py",
         "np.float32(255.0)",
         "np.float32(127.5)",
         TRAIN,
@@ -364,7 +364,7 @@ MUTANTS = [
     ),
     M(
         "training/mood-threshold-strict",
-        "training/prep.py",
+        "tasks.py",
         "labels = (p >= 0.5).astype(np.int64)",
         "labels = (p > 0.5).astype(np.int64)",
         TRAIN,
