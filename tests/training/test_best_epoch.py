@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("keras")
 
+from test_training import _train_interrupted_in_epoch  # noqa: E402
+
 from cnnlab import training  # noqa: E402
 from cnnlab.errors import ArgumentError, RunError  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
-from test_training import _train_interrupted_in_epoch  # noqa: E402
 
 # The kick below makes the loss jump by orders of magnitude, on purpose: its warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:the loss grew:RuntimeWarning")
