@@ -12,8 +12,11 @@ from PIL import Image
 
 pytest.importorskip("keras")
 
+from _helpers import SIZE, write_class_folders  # noqa: E402
+from _helpers import train_config as _config  # noqa: E402
+from _helpers import train_interrupted_in_epoch as _train_interrupted_in_epoch  # noqa: E402
 from cnnlab import training  # noqa: E402
-from cnnlab.data import load_dataset, make_synthetic_arrays  # noqa: E402
+from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.errors import (  # noqa: E402
     DatasetError,
     ModelFileError,
@@ -22,44 +25,6 @@ from cnnlab.errors import (  # noqa: E402
 )
 
 ENGINES = ["keras", "numpy"]
-SIZE = (12, 12)
-
-
-def _config(out, engine, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine=engine,
-        model="course",
-        data="synthetic",
-        image_size=SIZE,
-        epochs=2,
-        batch_size=16,
-        learning_rate=0.01,
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
-
-
-def _train_interrupted_in_epoch(cfg, monkeypatch, epoch: int = 1) -> list[int]:
-    """Train ``cfg`` with Ctrl-C raised as epoch ``epoch`` (0-based) starts; the epochs begun."""
-    eng = training._engine(cfg.engine)
-    real_fit = type(eng).fit_epoch
-    calls: list[int] = []
-
-    def interrupted(self, model, x, y, val, e, *args, **kw):
-        calls.append(e)
-        if e == epoch:
-            raise KeyboardInterrupt
-        return real_fit(self, model, x, y, val, e, *args, **kw)
-
-    monkeypatch.setattr(type(eng), "fit_epoch", interrupted)
-    try:
-        with pytest.raises(TrainingInterrupted):
-            training.train(cfg)
-    finally:
-        monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
-    return calls
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -259,18 +224,11 @@ def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
     default.unlink()
 
 
-def _write_class_folders(root, n_classes: int, n_per_class: int = 16, size=(20, 20)):
-    x, y, names = make_synthetic_arrays(n_per_class, size, n_classes, seed=1)
-    for i, (img, k) in enumerate(zip(x, y, strict=True)):
-        folder = root / ["not_smiling", "smiling", "third"][k]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
-    return root
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 def test_mood_task_is_binary(engine, tmp_path):
-    data_dir = _write_class_folders(tmp_path / "faces", 2)
+    data_dir = write_class_folders(
+        tmp_path / "faces", {"not_smiling": 16, "smiling": 16}, size=(20, 20), seed=1
+    )
     run = training.train(
         _config(
             tmp_path / "run", engine, task="mood", data=str(data_dir), epochs=1, preprocess="none"
