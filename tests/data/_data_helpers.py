@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from _helpers import write_class_folders
 
 
 def write_image(path: Path, size=(12, 10), color=(200, 30, 30), fmt: str | None = None, **kw):
@@ -19,10 +22,9 @@ def write_image(path: Path, size=(12, 10), color=(200, 30, 30), fmt: str | None 
     return path
 
 
-def make_class_folders(root: Path, counts: dict[str, int], size=(12, 10), ext=".png") -> Path:
-    """``root/<class>/<i>.png`` with a distinct color per class."""
-    colors = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0), (0, 250, 250)]
-    for k, (name, n) in enumerate(counts.items()):
-        for i in range(n):
-            write_image(root / name / f"{i:03d}{ext}", size, colors[k % len(colors)])
-    return root
+# Class folders: the shared writer with the data tests' images, ``root/<class>/000.png``, ...:
+# 12 wide, 10 high, one colour per class with a blue gradient (``make_class_folders(root,
+# {"a": 2, "b": 2})``).
+make_class_folders = functools.partial(
+    write_class_folders, size=(10, 12), pixels="solid", name="{i:03d}"
+)

@@ -16,7 +16,6 @@ from cnnlab.ops import (
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
-    parallel,
     pool2d_forward,
 )
 from cnnlab.ops import reference as ref
@@ -47,13 +46,6 @@ def _inputs(shape, dtype=np.float64, seed=0):
     beta = rng.standard_normal(c)
     dy = rng.standard_normal(shape)
     return [a.astype(dtype) for a in (x, gamma, beta, dy)]
-
-
-@pytest.fixture
-def threads():
-    before = parallel.get_num_threads()
-    yield parallel.set_num_threads
-    parallel.set_num_threads(before)
 
 
 def _assert_matches_reference(x, gamma, beta, dy, eps=1e-3):

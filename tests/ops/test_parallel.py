@@ -8,14 +8,6 @@ import pytest
 from cnnlab.ops import conv2d_backward, conv2d_forward, parallel, pool2d_backward, pool2d_forward
 
 
-@pytest.fixture
-def threads():
-    """Set the op thread count for one test, and put the default back afterwards."""
-    before = parallel.get_num_threads()
-    yield parallel.set_num_threads
-    parallel.set_num_threads(before)
-
-
 def _covers(chunks: list[tuple[int, int]], n: int) -> bool:
     """Whether the chunks are non-empty and tile ``range(n)`` in order."""
     bounds = [a for a, _ in chunks] + [chunks[-1][1]]

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _helpers import write_class_folders
+
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
 needs_bytes_names = pytest.mark.skipif(
@@ -51,10 +53,13 @@ def _png(path: Path, value: int = 100, size: int = 12) -> Path:
 
 
 def _classes(root: Path, names=("a", "b"), n: int = 3) -> Path:
-    for k, name in enumerate(names):
-        for i in range(n):
-            _png(root / name / f"{i}.png", 10 * k + i)
-    return root
+    """``root/<name>/<i>.png``: ``n`` 12x12 noise images a class (image i of class k as
+    ``_png(path, 10 * k + i)`` draws it)."""
+
+    def pixels(rng, k, i, size):
+        return np.random.default_rng(10 * k + i).integers(0, 255, (*size, 3), dtype=np.uint8)
+
+    return write_class_folders(root, dict.fromkeys(names, n), (12, 12), pixels=pixels, name="{i}")
 
 
 def _clean(home: Path, user: Path, before: dict) -> None:

@@ -203,7 +203,7 @@ def test_ctrl_c_before_the_first_epoch_ends_keeps_nothing(tmp_path):
 
 
 def test_a_huge_learning_rate_stops_with_one_line(tmp_path):
-    # Both engines stop alike (tests/test_training.py); through the CLI: the NumPy engine.
+    # Both engines stop alike (tests/training/test_training.py); through the CLI: the NumPy engine.
     out = tmp_path / "run"
     result = run_cnnlab("train", "--engine", "numpy", *TINY, "--epochs", "2", "--lr", "1e30",
                         "--out", out)  # fmt: skip

@@ -13,9 +13,9 @@ import time
 import typing
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from _helpers import noise, write_class_folders
 
 from .conftest import CNNLAB, assert_user_error, run_cnnlab
 
@@ -23,13 +23,10 @@ TINY = ("--task", "signs", "--image-size", "16", "--epochs", "1", "--batch-size"
 
 
 def _folder(root: Path, n_per_class: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    for k in range(3):
-        (root / f"c{k}").mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            img = np.clip(rng.normal(70 * k + 40, 20, (18, 18, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(root / f"c{k}" / f"{i:02d}.png")
-    return root
+    """``root/c{k}/{i:02d}.png``: 3 classes of 18x18 images, a grey level each plus noise."""
+    classes = {f"c{k}": n_per_class for k in range(3)}
+    pixels = noise([70 * k + 40 for k in range(3)], sd=20)
+    return write_class_folders(root, classes, (18, 18), pixels=pixels, name="{i:02d}")
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from _helpers import noise, write_class_folders
+
+# Each class its own colour plus noise (learnable).
+PIXELS = noise([(60 * k, 200 - 60 * k, 100) for k in range(3)], sd=25)
 
 
 def make_folder(root: Path, n_per_class: int = 12, side: int = 20, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for k in range(3):
-        (root / f"class_{k}").mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            base = np.zeros((side, side, 3)) + [60 * k, 200 - 60 * k, 100]
-            img = np.clip(base + rng.normal(0, 25, (side, side, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(root / f"class_{k}" / f"img_{i:03d}.png")
-    return root
+    """``root/class_{k}/img_{i:03d}.png``: 3 classes of ``side`` x ``side`` RGB images."""
+    classes = {f"class_{k}": n_per_class for k in range(3)}
+    return write_class_folders(
+        root, classes, (side, side), pixels=PIXELS, seed=seed, name="img_{i:03d}"
+    )
 
 
 def corrupt(path: Path) -> Path:

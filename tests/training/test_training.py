@@ -12,11 +12,11 @@ from PIL import Image
 
 pytest.importorskip("keras")
 
-from cnnlab import (
-    interpret,  # noqa: E402
-    training,  # noqa: E402
-)
-from cnnlab.data import load_dataset, make_synthetic_arrays  # noqa: E402
+from _helpers import SIZE, write_class_folders  # noqa: E402
+from _helpers import train_config as _config  # noqa: E402
+from _helpers import train_interrupted_in_epoch as _train_interrupted_in_epoch  # noqa: E402
+from cnnlab import interpret, training  # noqa: E402
+from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.data.prepare import scale_pixels  # noqa: E402
 from cnnlab.errors import (  # noqa: E402
     DatasetError,
@@ -24,47 +24,10 @@ from cnnlab.errors import (  # noqa: E402
     RunError,
     TrainingInterrupted,
 )
+from cnnlab.tasks import get_task  # noqa: E402
 from cnnlab.training import feed  # noqa: E402
 
 ENGINES = ["keras", "numpy"]
-SIZE = (12, 12)
-
-
-def _config(out, engine, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine=engine,
-        model="course",
-        data="synthetic",
-        image_size=SIZE,
-        epochs=2,
-        batch_size=16,
-        learning_rate=0.01,
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
-
-
-def _train_interrupted_in_epoch(cfg, monkeypatch, epoch: int = 1) -> list[int]:
-    """Train ``cfg`` with Ctrl-C raised as epoch ``epoch`` (0-based) starts; the epochs begun."""
-    eng = training.get_engine(cfg.engine)
-    real_fit = type(eng).fit_epoch
-    calls: list[int] = []
-
-    def interrupted(self, model, x, y, val, e, *args, **kw):
-        calls.append(e)
-        if e == epoch:
-            raise KeyboardInterrupt
-        return real_fit(self, model, x, y, val, e, *args, **kw)
-
-    monkeypatch.setattr(type(eng), "fit_epoch", interrupted)
-    try:
-        with pytest.raises(TrainingInterrupted):
-            training.train(cfg)
-    finally:
-        monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
-    return calls
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -264,18 +227,11 @@ def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
     default.unlink()
 
 
-def _write_class_folders(root, n_classes: int, n_per_class: int = 16, size=(20, 20)):
-    x, y, names = make_synthetic_arrays(n_per_class, size, n_classes, seed=1)
-    for i, (img, k) in enumerate(zip(x, y, strict=True)):
-        folder = root / ["not_smiling", "smiling", "third"][k]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
-    return root
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 def test_mood_task_is_binary(engine, tmp_path):
-    data_dir = _write_class_folders(tmp_path / "faces", 2)
+    data_dir = write_class_folders(
+        tmp_path / "faces", {"not_smiling": 16, "smiling": 16}, size=(20, 20), seed=1
+    )
     run = training.train(
         _config(
             tmp_path / "run", engine, task="mood", data=str(data_dir), epochs=1, preprocess="none"
@@ -292,12 +248,18 @@ def test_mood_task_is_binary(engine, tmp_path):
         training.train(_config(tmp_path / "run3", engine, task="mood", epochs=1))
 
 
-def test_probabilities_to_labels():
-    labels, p = training.probabilities_to_labels(np.array([[0.2], [0.9], [0.5]]), "mood")
+def test_task_outputs_to_labels_and_probabilities():
+    mood, signs = get_task("mood"), get_task("signs")
+    labels, p = mood.labels(np.array([[0.2], [0.9], [0.5]]))
     np.testing.assert_array_equal(labels, [0, 1, 1])
     np.testing.assert_allclose(p, [0.8, 0.9, 0.5])
-    labels, p = training.probabilities_to_labels(np.array([[0.1, 0.7, 0.2]]), "signs")
+    np.testing.assert_allclose(mood.probabilities([[0.2], [0.9]]), [[0.8, 0.2], [0.1, 0.9]])
+    assert mood.top_k([[0.3]], 2) == [[(0, 0.7), (1, 0.3)]]
+    labels, p = signs.labels(np.array([[0.1, 0.7, 0.2]]))
     assert labels.tolist() == [1] and p.tolist() == [0.7]
+    assert signs.top_k([[0.1, 0.7, 0.2]], 2) == [[(1, 0.7), (2, 0.2)]]
+    assert mood.targets([0, 1]).shape == (2, 1) and signs.targets([0, 2]).dtype == np.int64
+    assert (mood.loss, signs.loss) == ("binary_crossentropy", "sparse_categorical_crossentropy")
 
 
 def test_cosine_schedule():

@@ -3,6 +3,7 @@ TensorBoard logs for both engines. Tiny synthetic data, NumPy engine unless said
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -11,29 +12,16 @@ import pytest
 
 pytest.importorskip("keras")
 
+from _helpers import train_config, train_interrupted_in_epoch  # noqa: E402
 from cnnlab import training  # noqa: E402
 from cnnlab.errors import ArgumentError, RunError  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
-from test_training import _train_interrupted_in_epoch  # noqa: E402
 
 # The kick below makes the loss jump by orders of magnitude, on purpose: its warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:the loss grew:RuntimeWarning")
 
-
-def _config(out, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine="numpy",
-        model="course",
-        data="synthetic",
-        image_size=(12, 12),
-        epochs=4,
-        batch_size=16,
-        learning_rate=0.01,
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
+# The shared small run (NumPy engine by default), trained for 4 epochs here.
+_config = functools.partial(train_config, epochs=4)
 
 
 @pytest.fixture
@@ -133,7 +121,7 @@ def test_interrupted_in_epoch_3_then_resumed_equals_uninterrupted(worse_after_ep
                                                                    monkeypatch):  # fmt: skip
     full = training.train(_config(tmp_path / "full"))
     cut_cfg = _config(tmp_path / "cut")
-    assert _train_interrupted_in_epoch(cut_cfg, monkeypatch, epoch=2) == [0, 1, 2]
+    assert train_interrupted_in_epoch(cut_cfg, monkeypatch, epoch=2) == [0, 1, 2]
     assert _manifest(tmp_path / "cut")["best"]["epoch"] == 2
     resumed = training.resume(tmp_path / "cut")
     assert resumed.history == full.history  # bit-identical
@@ -226,7 +214,7 @@ def _check_tensorboard(run_dir: Path) -> None:
 
 def test_tensorboard_with_keras_and_resume_appends(tmp_path, monkeypatch):
     cfg = _config(tmp_path / "k", engine="keras", epochs=2, tensorboard=True)
-    _train_interrupted_in_epoch(cfg, monkeypatch, epoch=1)
+    train_interrupted_in_epoch(cfg, monkeypatch, epoch=1)
     training.resume(tmp_path / "k")
     _check_tensorboard(tmp_path / "k")
     assert len(list((tmp_path / "k" / "tensorboard" / "train").glob("events*"))) == 2

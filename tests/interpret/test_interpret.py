@@ -4,19 +4,19 @@ CLI (interpret, show --cam, predict --top-k) works end to end. Tiny shapes throu
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from _helpers import SIZE, train_config, write_class_folders
 from cnnlab import interpret, nn, numpy_models, training
 from cnnlab.data import make_synthetic_arrays
 from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import ArgumentError
 from reliability.conftest import assert_user_error, run_cnnlab
-
-SIZE = (12, 12)
 
 
 # ---- the two engines agree ---------------------------------------------------------------
@@ -210,20 +210,8 @@ def test_report_matches_numbers_computed_by_hand():
     assert mood.most_confused() == [("yes", "no", 1)]
 
 
-def _config(out, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine="numpy",
-        model="course",
-        data="synthetic",
-        image_size=SIZE,
-        epochs=1,
-        batch_size=16,
-        learning_rate=0.01,
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
+# The shared small run (NumPy engine by default), trained for 1 epoch here.
+_config = functools.partial(train_config, epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -234,11 +222,7 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mood_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mood")
-    x, y, _ = make_synthetic_arrays(12, SIZE, 2, seed=1)
-    for i, (img, k) in enumerate(zip(x, y, strict=True)):
-        folder = root / "faces" / ["not_smiling", "smiling"][k]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
+    write_class_folders(root / "faces", {"not_smiling": 12, "smiling": 12}, seed=1)
     cfg = _config(root / "run", task="mood", data=str(root / "faces"), preprocess="none")
     return training.train(cfg)
 

@@ -9,10 +9,11 @@ import json
 import h5py
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("keras")
 
+from _helpers import SIZE, write_class_folders  # noqa: E402
+from _helpers import train_config as _config  # noqa: E402
 from cnnlab import training  # noqa: E402
 from cnnlab.cli import app  # noqa: E402
 from cnnlab.cli._common import run_cli  # noqa: E402
@@ -22,24 +23,7 @@ from cnnlab.errors import ArgumentError, RunError  # noqa: E402
 from cnnlab.tasks import get_task  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
 
-SIZE = (12, 12)
 RUN_CLASSES = ["class_0", "class_1", "class_2"]
-
-
-def _config(out, engine, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine=engine,
-        model="course",
-        data="synthetic",
-        image_size=SIZE,
-        epochs=2,
-        batch_size=16,
-        learning_rate=0.01,
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
 
 
 def _images(n_per_class: int, n_classes: int = 3, seed: int = 7):
@@ -53,15 +37,6 @@ def _write_h5(path, split: str, x, y, classes) -> None:
         f["list_classes"] = np.array(classes)
         f[f"{split}_set_x"] = x
         f[f"{split}_set_y"] = y
-
-
-def _write_folders(root, x, y, names):
-    """Class subfolders of PNGs (lossless, at the run's size: the pixels come back as they are)."""
-    for i, (img, k) in enumerate(zip(x, y, strict=True)):
-        folder = root / names[k]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
-    return root
 
 
 def _by_hand(run_dir, x, y_run, columns):
@@ -92,7 +67,7 @@ def mood_run(tmp_path_factory):
     """A binary run (one sigmoid output) on folders not_smiling/ and smiling/."""
     root = tmp_path_factory.mktemp("mood")
     x, y = _images(16, n_classes=2, seed=1)
-    data = _write_folders(root / "faces", x, y, ["not_smiling", "smiling"])
+    data = write_class_folders(root / "faces", ["not_smiling", "smiling"], images=(x, y))
     return training.train(
         _config(
             root / "run", "numpy", task="mood", data=str(data), epochs=1, seed=0, preprocess="none"
@@ -147,7 +122,7 @@ def test_a_test_only_file_and_a_pair_are_evaluated_whole(run, tmp_path):
 def test_a_subset_of_classes_is_matched_by_name_and_restricted(run, tmp_path):
     x, y = _images(10)
     keep = y > 0  # only class_1 and class_2: the folder's own indices are 0 and 1
-    folder = _write_folders(tmp_path / "two", x[keep], y[keep], RUN_CLASSES)
+    folder = write_class_folders(tmp_path / "two", RUN_CLASSES, images=(x[keep], y[keep]))
     assert sorted(p.name for p in folder.iterdir()) == ["class_1", "class_2"]
     got = training.evaluate_run(run.dir, folder)
     assert got["restricted"] is True and got["classes"] == ["class_1", "class_2"]
@@ -157,14 +132,16 @@ def test_a_subset_of_classes_is_matched_by_name_and_restricted(run, tmp_path):
     assert got["test"]["loss"] == pytest.approx(loss, rel=1e-6)
 
     # Renamed classes with class_map give the same result.
-    renamed = _write_folders(tmp_path / "renamed", x[keep], y[keep], ["-", "one", "two"])
+    renamed = write_class_folders(
+        tmp_path / "renamed", ["-", "one", "two"], images=(x[keep], y[keep])
+    )
     mapped = training.evaluate_run(run.dir, renamed, class_map={"one": "class_1", "two": "class_2"})
     assert mapped["test"] == got["test"] and mapped["classes"] == got["classes"]
 
 
 def test_classes_that_do_not_match_are_one_error_listing_both(run, tmp_path):
     x, y = _images(4)
-    folder = _write_folders(tmp_path / "odd", x, y, ["class_0", "class_1", "happy"])
+    folder = write_class_folders(tmp_path / "odd", ["class_0", "class_1", "happy"], images=(x, y))
     with pytest.raises(RunError) as info:
         training.evaluate_run(run.dir, folder)
     message = str(info.value)
@@ -225,7 +202,7 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 def test_cli_prints_the_whole_file_and_the_restriction(run, tmp_path, capsys):
     x, y = _images(5)
     keep = y < 2
-    folder = _write_folders(tmp_path / "pair", x[keep], y[keep], RUN_CLASSES)
+    folder = write_class_folders(tmp_path / "pair", RUN_CLASSES, images=(x[keep], y[keep]))
     code, out, err = _cli(capsys, "evaluate", run.dir, "--data", folder)
     assert code == 0, err
     lines = out.strip().splitlines()

@@ -17,6 +17,7 @@ see what the engine received, whatever the runner does around it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import numpy as np
@@ -25,36 +26,15 @@ from PIL import Image
 
 keras = pytest.importorskip("keras")
 
+from _helpers import SIZE, train_config, write_class_folders  # noqa: E402
 from cnnlab import nn, training  # noqa: E402
 from cnnlab.data import make_synthetic_arrays  # noqa: E402
 
 ENGINES = ["keras", "numpy"]
-SIZE = (12, 12)
 
 
-def _config(out, engine, **kw) -> training.TrainConfig:
-    base = dict(
-        task="signs",
-        engine=engine,
-        model="course",
-        data="synthetic",
-        image_size=SIZE,
-        epochs=3,
-        batch_size=16,
-        learning_rate=0.01,
-        schedule="constant",
-        seed=3,
-        out=str(out),
-    )
-    return training.TrainConfig(**(base | kw))
-
-
-def _write_folders(root, names, x, y):
-    for i, (img, k) in enumerate(zip(x, y, strict=True)):
-        folder = root / names[k]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
-    return root
+# The shared small run, for 3 epochs at a constant rate unless a test says otherwise.
+_config = functools.partial(train_config, epochs=3, schedule="constant")
 
 
 @contextlib.contextmanager
@@ -109,8 +89,9 @@ def _weights(run_dir) -> list[np.ndarray]:
 def mood_folder(tmp_path_factory):
     """Two visually distinct classes (red-tinted vertical vs green-tinted horizontal
     stripes) in folders named as the mood task names them."""
-    x, y, _ = make_synthetic_arrays(40, SIZE, 2, seed=1)
-    return _write_folders(tmp_path_factory.mktemp("faces"), ["not_smiling", "smiling"], x, y)
+    return write_class_folders(
+        tmp_path_factory.mktemp("faces"), {"not_smiling": 40, "smiling": 40}, seed=1, name="{n:03d}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +195,9 @@ def imbalanced_folder(tmp_path_factory):
     x, y, names = make_synthetic_arrays(30, SIZE, 3, seed=5)
     keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:10]])
     keep = np.concatenate([keep, np.flatnonzero(y == 2)[:20]])
-    return _write_folders(tmp_path_factory.mktemp("imbalanced"), names, x[keep], y[keep])
+    return write_class_folders(
+        tmp_path_factory.mktemp("imbalanced"), names, images=(x[keep], y[keep]), name="{n:03d}"
+    )
 
 
 def _balanced_sample_weights(kwargs, y):

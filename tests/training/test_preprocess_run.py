@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab import (
-    interpret,  # noqa: E402
-    training,
-)
+from _helpers import write_class_folders
+from cnnlab import interpret, training
 from cnnlab.data.images import folder_arrays_found, list_class_folders
 from cnnlab.data.prepare import decode_prepared
 from cnnlab.errors import ArgumentError
@@ -41,13 +39,13 @@ def _faces_folder(smiles_dir: Path, root: Path, per_class: int = 16) -> Path:
 
 
 def _blank_folder(root: Path, n: int = 6) -> Path:
-    rng = np.random.default_rng(1)
-    for k, name in enumerate(("not_smiling", "smiling")):
-        (root / name).mkdir(parents=True)
-        for i in range(n):
-            level = 60 + 120 * k + int(rng.integers(0, 20))
-            Image.new("RGB", (48, 48), (level,) * 3).save(root / name / f"{i}.png")
-    return root
+    """``n`` faceless 48x48 images a class: one grey level each, darker for not_smiling."""
+
+    def grey(rng, k, i, size):
+        return np.full((*size, 3), 60 + 120 * k + int(rng.integers(0, 20)), dtype=np.uint8)
+
+    classes = {"not_smiling": n, "smiling": n}
+    return write_class_folders(root, classes, (48, 48), pixels=grey, seed=1, name="{i}")
 
 
 def test_preprocess_defaults_and_old_runs():

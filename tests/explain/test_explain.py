@@ -507,7 +507,7 @@ def test_bad_size_leaves_the_existing_file_alone(tmp_path):
 
 # --------------------------------------------------------------------------- docs
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 STUDIO_SHOT = "studio-"
