@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from cnnlab.data import faces
+from cnnlab.data import faces, prepare
 from cnnlab.errors import ArgumentError
 
 FRAME = 192  # the face (64 px) pasted at (X0, Y0) of a FRAME square, shrunk by SCALE
@@ -115,7 +115,9 @@ def test_no_face_gives_the_centre_crop_and_is_counted():
     assert faces.no_face_message(found) == "no face found in 2 of 2 images; used a centre crop"
     assert faces.no_face_message(np.array([True, True])) is None
     assert 0 < faces.FALLBACK_FRACTION <= 1
-    assert faces.PREPROCESS == ("none", "face")
+    assert prepare.PREPROCESS == ("none", "face")
+    assert prepare.STEPS["face"].one is faces.face_crop
+    assert prepare.STEPS["face"].batch is faces.crop_faces
 
 
 def test_one_channel_input_and_non_square_sizes(real_face):

@@ -73,9 +73,9 @@ def test_speed_ladder_on_a_tiny_convolution_with_tensorflow() -> None:
 def test_speed_ladder_measures_each_rung_against_the_loops(monkeypatch) -> None:
     """max_abs_diff is a measured difference: a fast op that is off by 0.25 on one output
     of the looped images shows 0.25, one off only on images the loops skipped shows 0."""
-    import cnnlab.ops
+    import cnnlab.ops.ladder
 
-    real = cnnlab.ops.conv2d_forward
+    real = cnnlab.ops.ladder.conv2d_forward  # where the ladder looks it up
 
     def off_by(image: int):
         def conv(*args, **kwargs):
@@ -87,10 +87,10 @@ def test_speed_ladder_measures_each_rung_against_the_loops(monkeypatch) -> None:
         return conv
 
     kw = dict(batch=3, size=5, channels=2, filters=2, kernel=3, pad=1, repeats=1)
-    monkeypatch.setattr(cnnlab.ops, "conv2d_forward", off_by(1))
+    monkeypatch.setattr(cnnlab.ops.ladder, "conv2d_forward", off_by(1))
     loops, fast = speed_ladder(**kw, loop_images=2, include_tensorflow=False)
     assert fast.max_abs_diff == pytest.approx(0.25, abs=1e-5)
-    monkeypatch.setattr(cnnlab.ops, "conv2d_forward", off_by(2))
+    monkeypatch.setattr(cnnlab.ops.ladder, "conv2d_forward", off_by(2))
     loops, fast = speed_ladder(**kw, loop_images=2, include_tensorflow=False)
     assert fast.max_abs_diff < 1e-5
     assert loops.measured_images == 2 and fast.measured_images == 3

@@ -52,7 +52,6 @@ from cnnlab.ops import get_num_threads
 
 __all__ = [
     "FALLBACK_FRACTION",
-    "PREPROCESS",
     "VERSION",
     "Face",
     "crop_faces",
@@ -65,7 +64,6 @@ VERSION = 2  # 2: the window stage
 """Part of the array cache's key for face-cropped datasets: bump it whenever the detector,
 the framing constants or the conversion change, so no stale crops are read back."""
 
-PREPROCESS = ("none", "face")
 """The choices of the ``--preprocess`` option: the image as it is, or :func:`face_crop`."""
 
 FALLBACK_FRACTION = 0.25

@@ -531,7 +531,7 @@ def folder_arrays_found(
         check_dataset_bytes(shape, str(root), hint="; pass a smaller image size")
     y = np.concatenate([np.full(len(cls), k, dtype=np.int64) for k, cls in enumerate(files)])
     found = np.ones(len(paths), dtype=bool)
-    what = "finding faces in" if preprocess == "face" else "reading"
+    what = f"finding {prepare.STEPS[preprocess].what}s in" if preprocess != "none" else "reading"
     x = decode_many(
         paths,
         size,

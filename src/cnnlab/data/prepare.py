@@ -16,21 +16,52 @@ callers count and report those.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from cnnlab import _validate
 from cnnlab.data import images  # images imports this module too: use its names at call time
-from cnnlab.data.faces import PREPROCESS, crop_faces, face_crop
+from cnnlab.data.faces import crop_faces, face_crop
 from cnnlab.errors import ArgumentError
 
 __all__ = [
     "PREPROCESS",
+    "STEPS",
+    "Step",
     "check_preprocess",
     "decode_prepared",
     "prepare_arrays",
     "scale_pixels",
 ]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A preprocessing step: what it keeps of an image, and how it is found.
+
+    Attributes:
+        one: ``one(image uint8 (H, W, C), (h, w)) -> (uint8 (h, w, 3), found)``.
+        batch: the same for images in memory, ``batch(x uint8 (N, H, W, C), (h, w)) ->
+            (uint8 (N, h, w, 3), found bool (N,))`` (may use several threads).
+        what: what it looks for, in the note on images where it found none.
+    """
+
+    one: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, bool]]
+    batch: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
+    what: str
+
+
+STEPS: dict[str, Step] = {
+    "face": Step(face_crop, crop_faces, "face"),  # found, aligned, cropped, gray
+}
+"""The preprocessing steps by name (``--preprocess NAME``); ``"none"`` is the whole image.
+Add an entry to add a step: train, evaluate, predict, show and the studio then apply it."""
+
+PREPROCESS = ("none", *STEPS)
+"""Every value of ``preprocess``."""
+
 DETECT_MAX_SIDE = 512
 """A larger image is shrunk to this long side before the face is looked for: BlazeFace sees
 128 or 192 pixels anyway, and the crop it leads to is resized to the run's image size."""
@@ -59,10 +90,11 @@ def _bounded(arr: np.ndarray) -> np.ndarray:
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def _face(arr: np.ndarray, size: tuple[int, int], grayscale: bool) -> tuple[np.ndarray, bool]:
-
-    crop, found = face_crop(_bounded(arr), size)
-    # The face step's output is gray (luminance in all three channels): keep one if asked.
+def _step_one(
+    step: str, arr: np.ndarray, size: tuple[int, int], grayscale: bool
+) -> tuple[np.ndarray, bool]:
+    crop, found = STEPS[step].one(_bounded(arr), size)
+    # A step's output is RGB (the face step's is gray in all three): keep one if asked.
     return (crop[:, :, :1] if grayscale else crop), bool(found)
 
 
@@ -89,7 +121,7 @@ def decode_prepared(
     if preprocess == "none":
         return images.decode_image(path, image_size, grayscale=grayscale), True
     size = _validate.image_size(image_size, "image_size", allow_none=False)
-    return _face(images.decode_image(path, None, grayscale=False), size, grayscale)
+    return _step_one(preprocess, images.decode_image(path, None, grayscale=False), size, grayscale)
 
 
 def prepare_arrays(
@@ -106,7 +138,7 @@ def prepare_arrays(
         return images.conform_images(x, image_size, grayscale, source=source), np.ones(len(x), bool)
 
     size = _validate.image_size(image_size, "image_size", allow_none=False)
-    crops, found = crop_faces(x, size)
+    crops, found = STEPS[preprocess].batch(x, size)
     return (crops[..., :1] if grayscale else crops), np.asarray(found, dtype=bool)
 
 

@@ -94,7 +94,7 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def _shape_text(shape: Sequence[int]) -> str:
+def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(int(v)) for v in shape)
 
 
@@ -264,9 +264,9 @@ class ConvExplanation:
             f"Conv2D: {_count(self.filters, 'filter')} of {fh}x{fw}x{self.input_shape[2]}, "
             f"strides {self.strides[0]}x{self.strides[1]}, "
             f"{_padding_text(self.padding, self.pads)}",
-            f"input  {_shape_text(self.input_shape)} (padded to "
-            f"{_shape_text((*self.padded_shape, self.input_shape[2]))})",
-            f"output {_shape_text(self.output_shape)}",
+            f"input  {shape_text(self.input_shape)} (padded to "
+            f"{shape_text((*self.padded_shape, self.input_shape[2]))})",
+            f"output {shape_text(self.output_shape)}",
             "",
             "Output size:",
             f"  {self.axes[0].formula()}",
@@ -382,8 +382,8 @@ class PoolExplanation:
         lines = [
             f"Pooling ({self.mode}): window {fh}x{fw}, strides {self.strides[0]}x"
             f"{self.strides[1]}, {_padding_text(self.padding, self.pads)}",
-            f"input  {_shape_text(self.input_shape)}",
-            f"output {_shape_text(self.output_shape)}",
+            f"input  {shape_text(self.input_shape)}",
+            f"output {shape_text(self.output_shape)}",
             "",
             "Output size:",
             f"  {self.axes[0].formula()}",
@@ -494,7 +494,7 @@ class DenseVsConv:
         u = self.dense_units
         fh, fw = self.conv.kernel_size
         return [
-            f"Image {_shape_text(self.input_shape)}: {h} * {w} * {c} = {self.features:,} "
+            f"Image {shape_text(self.input_shape)}: {h} * {w} * {c} = {self.features:,} "
             "input features",
             f"  Dense({u}) on the flattened image:",
             f"    {self.features:,} * {u:,} weights + {u:,} biases = "
@@ -504,7 +504,7 @@ class DenseVsConv:
             f"  Conv2D({_count(self.conv.filters, 'filter')} of {fh}x{fw}x{c}, "
             f"padding={self.conv.padding!r}) on the same image:",
             f"    {self.conv.params_formula()}",
-            f"    output {_shape_text(self.conv.output_shape)}, "
+            f"    output {shape_text(self.conv.output_shape)}, "
             f"{self.conv.mult_adds:,} multiply-adds",
             f"  The dense layer has {self.ratio:,.0f} times as many parameters.",
             f"  Each filter's {fh * fw * c + 1} numbers are shared by every position (parameter "

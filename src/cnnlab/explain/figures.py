@@ -25,8 +25,8 @@ from cnnlab.explain.calculators import (
     ConvExplanation,
     DenseVsConv,
     PoolExplanation,
-    _shape_text,
     format_bytes,
+    shape_text,
 )
 from cnnlab.explain.model import ModelExplanation
 from cnnlab.ops import conv2d_forward, pool2d_forward
@@ -283,13 +283,13 @@ class ConvScene:
         self.inp = _Grid(
             fig.add_subplot(gs[0]),
             self.xp,
-            f"input {_shape_text(e.input_shape[:2])} padded to {hp}x{wp} (grey: zeros)",
+            f"input {shape_text(e.input_shape[:2])} padded to {hp}x{wp} (grey: zeros)",
             colors=base,
         )
         self.ker = _Grid(fig.add_subplot(gs[1]), w, f"filter {fh}x{fw}", cmap="RdBu_r")
         self.out = _Grid(fig.add_subplot(gs[2]), self.y, f"output {oh}x{ow}", cmap="Oranges")
         fig.suptitle(
-            f"Convolution: {_shape_text(e.input_shape[:2])} input, {fh}x{fw} filter, "
+            f"Convolution: {shape_text(e.input_shape[:2])} input, {fh}x{fw} filter, "
             f"stride {e.strides[0]}x{e.strides[1]}, padding {e.padding!r}"
             f" -> {oh}x{ow}  (one channel, one filter shown)",
             fontsize=11,
@@ -407,7 +407,7 @@ class PoolScene:
                 cmap="Oranges",
             )
         fig.suptitle(
-            f"Pooling: {_shape_text(e.input_shape[:2])} input, {fh}x{fw} window, stride "
+            f"Pooling: {shape_text(e.input_shape[:2])} input, {fh}x{fw} window, stride "
             f"{e.strides[0]}x{e.strides[1]}, padding {e.padding!r} -> {oh}x{ow}"
             "  (one channel shown)",
             fontsize=11,
@@ -521,7 +521,7 @@ def params_figure(
     ax.set_xticks(
         x,
         [
-            f"{_shape_text(c.input_shape)} image\n({c.features:,} features)\n"
+            f"{shape_text(c.input_shape)} image\n({c.features:,} features)\n"
             f"Dense({c.dense_units}) vs Conv2D({c.conv.filters}, "
             f"{c.conv.kernel_size[0]}x{c.conv.kernel_size[1]})"
             for c in comparisons
@@ -570,7 +570,7 @@ def model_figure(
         ax_act.text(
             k,
             values[k] * 1.3 + 0.5,
-            _shape_text(r.output_shape),
+            shape_text(r.output_shape),
             ha="center",
             va="bottom",
             fontsize=7.5,
@@ -582,7 +582,7 @@ def model_figure(
     ax_par.set_ylabel("parameters")
     ax_par.set_xticks(x, [r.kind for r in e.rows], rotation=30, ha="right", fontsize=8)
     ax_act.set_title(
-        f"{e.name}: input {_shape_text(e.input_shape)}, {e.params:,} parameters", fontsize=11
+        f"{e.name}: input {shape_text(e.input_shape)}, {e.params:,} parameters", fontsize=11
     )
     fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.2, hspace=0.12)
     return save_figure(fig, path, dpi=100)

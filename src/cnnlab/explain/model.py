@@ -20,11 +20,11 @@ from cnnlab import keras_models
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import (
     FLOAT32_BYTES,
-    _shape_text,
     explain_conv,
     explain_pool,
     format_bytes,
     parse_size,
+    shape_text,
 )
 from cnnlab.nn import registry
 from cnnlab.training import load_model, load_run
@@ -99,7 +99,7 @@ class ModelExplanation:
         """A table: layer, output shape, parameters, and how they were computed."""
         head = ("Layer (type)", "Output shape", "Params", "How")
         body = [
-            (f"{r.name} ({r.kind})", _shape_text(r.output_shape), f"{r.params:,}", r.note)
+            (f"{r.name} ({r.kind})", shape_text(r.output_shape), f"{r.params:,}", r.note)
             for r in self.rows
         ]
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(3)]
@@ -113,7 +113,7 @@ class ModelExplanation:
             sum(widths) + 4 + max(len(head[3]), max((len(r[3]) for r in body), default=0))
         )
         return [
-            f"Model {self.name}: input {_shape_text(self.input_shape)}",
+            f"Model {self.name}: input {shape_text(self.input_shape)}",
             fmt(head),
             rule[:120],
             *[fmt(row) for row in body],

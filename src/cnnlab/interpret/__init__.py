@@ -1,27 +1,13 @@
 """Why did the model decide? Grad-CAM, saliency, top losses and a per-class report.
 
-Both engines: a Keras model (gradients from ``tf.GradientTape``, as in the keras.io Grad-CAM
-example) or a :class:`cnnlab.nn.Sequential` (gradients from the layers' own ``backward``).
-On the same weights the two agree to floating-point precision (the tests check it).
+Two modules, one per kind of question, for either engine (a Keras model or a
+:class:`cnnlab.nn.Sequential`; on the same weights they agree to floating-point precision):
 
-**The class score** ``S_c`` that every map here differentiates is the *logit* of class ``c``,
-the last layer's pre-activation output (Selvaraju et al. use the score before the softmax):
-
-- softmax output (``n`` units): ``S_c = z_c``;
-- sigmoid output (1 unit, a binary task with classes 0 and 1): ``S_1 = z`` and ``S_0 = -z``
-  (``1 - sigmoid(z) = sigmoid(-z)``: ``-z`` is the logit of class 0).
-
-A last layer without an activation scores its output itself.
-
-**Grad-CAM** of a conv layer with feature maps ``A^k`` (``k`` = channel)::
-
-    alpha_k = mean over (i, j) of dS_c / dA^k_ij        (one weight per channel)
-    L_c     = ReLU(sum_k alpha_k A^k)                    (h', w') map at the layer's size
-
-then divided by its maximum (a map with no positive evidence stays 0) and resized
-bilinearly (half-pixel centres, as ``tf.image.resize``) to the input's ``(H, W)``.
-
-**Saliency**: ``max over channels of |dS_c / dx|``, one value per input pixel.
+- :mod:`cnnlab.interpret.attribution`: where a model looked for one image (Grad-CAM of a
+  conv layer, saliency), with the class score and the formulas written out;
+- :mod:`cnnlab.interpret.runs`: a run's decisions over a split (:class:`Interpretation`:
+  per-image losses, top losses, the most confused pairs, a per-class report), the files
+  ``cnnlab interpret`` writes, and :func:`show` for one image.
 
 Example:
     >>> import numpy as np

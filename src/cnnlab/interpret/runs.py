@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _io, _validate, plots
-from cnnlab.data.prepare import scale_pixels
+from cnnlab.data.prepare import STEPS, scale_pixels
 from cnnlab.errors import ArgumentError, RunError
 from cnnlab.interpret.attribution import conv_layer, grad_cam, saliency
 from cnnlab.tasks import get_task
@@ -348,8 +348,9 @@ def show(
     probs = eng.predict(model, x, 1)
     label, p = get_task(run.config.task).labels(probs)
     title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
-    if run.config.preprocess == "face":
-        title += ", face" if found else ", no face found: centre crop"
+    if run.config.preprocess != "none":
+        what = STEPS[run.config.preprocess].what
+        title += f", {what}" if found else f", no {what} found: centre crop"
     attention = None
     if cam:
         heat = grad_cam(model, x, class_index, layer)

@@ -37,7 +37,7 @@ class History:
         return f"<History epochs={len(self.epoch)} keys={sorted(self.history)}>"
 
 
-def _quiet_overflow():
+def quiet_overflow():
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
@@ -45,7 +45,7 @@ def _quiet_overflow():
 _LAYER_STREAM = 0x6C61796572  # "layer"
 
 
-def _fit_seed(seed: Any) -> int | None:
+def check_seed(seed: Any) -> int | None:
     if seed is None:
         return None
     if not _validate.is_int(seed) or seed < 0:
@@ -62,7 +62,7 @@ def _epoch_range(epochs: Any, initial_epoch: Any) -> tuple[int, int]:
     return int(epochs), int(initial_epoch)
 
 
-def _as_numbers(a: Any, name: str) -> np.ndarray:
+def as_numbers(a: Any, name: str) -> np.ndarray:
     """``a`` as an array of numbers, or an ArgumentError naming it (strings, ragged lists)."""
     if a is None:
         raise ArgumentError(f"{name} is required. Received: {name}=None")
@@ -77,9 +77,9 @@ def _as_numbers(a: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _labels(y: Any, n: int) -> np.ndarray:
+def as_labels(y: Any, n: int) -> np.ndarray:
     """``y`` as an array of numbers with one entry per sample, or an ArgumentError."""
-    y = _as_numbers(y, "y")
+    y = as_numbers(y, "y")
     if y.ndim == 0 or y.shape[0] != n:
         raise ArgumentError(
             f"x and y must have the same number of samples. Received: x has {n}, "
@@ -88,7 +88,7 @@ def _labels(y: Any, n: int) -> np.ndarray:
     return y
 
 
-def _verbosity(verbose: Any) -> int:
+def verbosity(verbose: Any) -> int:
     if verbose == "auto":
         return 1
     if verbose in (0, 1, 2) and not isinstance(verbose, float):
@@ -96,7 +96,7 @@ def _verbosity(verbose: Any) -> int:
     raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
+def check_finite(a: np.ndarray, name: str) -> None:
     """Refuse NaN or infinite training data: it would make every weight NaN, silently."""
     if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
         raise ArgumentError(f"{name} must hold numbers. Received: {name}.dtype={a.dtype}")
@@ -108,7 +108,7 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         )
 
 
-def _batch_size(batch_size: Any) -> int:
+def check_batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
     if not _validate.is_int(batch_size) or batch_size <= 0:
@@ -118,7 +118,7 @@ def _batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
-def _sample_weights(y: np.ndarray, class_weight: dict | None, sample_weight: Any):
+def sample_weights(y: np.ndarray, class_weight: dict | None, sample_weight: Any):
     """Per-sample loss weights: ``sample_weight`` times ``class_weight[label]`` (as Keras:
     a class missing from ``class_weight`` weighs 1)."""
     n = y.shape[0]
@@ -258,10 +258,10 @@ class SourceBatches:
                     f"Received: {type(item).__name__}"
                 )
             xb = self.prepare(item[0])
-            yb = _labels(item[1], xb.shape[0])
-            _check_finite(xb, "x")
-            _check_finite(yb, "y")
-            wb = _sample_weights(yb, self.class_weight, item[2] if len(item) == 3 else None)
+            yb = as_labels(item[1], xb.shape[0])
+            check_finite(xb, "x")
+            check_finite(yb, "y")
+            wb = sample_weights(yb, self.class_weight, item[2] if len(item) == 3 else None)
             given += 1
             yield xb, yb, wb
         if given == 0:
@@ -281,7 +281,7 @@ def check_fit_args(x, y, sample_weight, validation_data, seed, epochs, initial_e
             "y and sample_weight must not be given when x is a source of (x, y) batches "
             "(an iterator, a generator or an iterable): its batches carry them"
         )
-    seed = _fit_seed(seed)
+    seed = check_seed(seed)
     epochs, initial_epoch = _epoch_range(epochs, initial_epoch)
     if (
         validation_data is not None
@@ -300,7 +300,7 @@ def check_fit_args(x, y, sample_weight, validation_data, seed, epochs, initial_e
                 else ""
             )
         )
-    bs = _batch_size(batch_size)
+    bs = check_batch_size(batch_size)
     return streamed, seed, epochs, initial_epoch, bs
 
 
@@ -358,7 +358,7 @@ def evaluate_batches(plan, metrics_of, batches) -> dict:
     metrics = [metrics_mod.Accuracy(m.kind, m.name) for m in metrics_of]
     total, n = 0.0, 0
     for xb, yb, wb in batches:
-        with _quiet_overflow():
+        with quiet_overflow():
             out, logits = plan.forward_with_logits(xb, training=False)
             loss, _ = plan.loss_and_grad(yb, out, logits, wb)
         total += loss * out.shape[0]

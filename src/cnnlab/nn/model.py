@@ -41,22 +41,22 @@ from cnnlab.nn import optimizers as optimizers_mod
 from cnnlab.nn.fitting import (
     History,
     SourceBatches,
-    _as_numbers,
-    _batch_size,
-    _check_finite,
-    _fit_seed,
-    _labels,
-    _quiet_overflow,
-    _sample_weights,
-    _verbosity,
     array_batches,
+    as_labels,
+    as_numbers,
     call_hooks,
+    check_batch_size,
+    check_finite,
     check_fit_args,
+    check_seed,
     evaluate_batches,
     format_result,
     is_batch_source,
+    quiet_overflow,
     run_epoch,
+    sample_weights,
     seed_layers,
+    verbosity,
 )
 from cnnlab.nn.layers.base import InputLayer, Layer, Weight, as_dtype, unique_name
 from cnnlab.nn.plan import Plan, run_order
@@ -91,7 +91,7 @@ class Sequential:
         dtype: Any = None,
     ):
         self.name = name if name is not None else unique_name("sequential")
-        self.seed = _fit_seed(seed)
+        self.seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self.dtype = None if dtype is None else as_dtype(dtype)
         self._input: InputLayer | None = None
@@ -261,7 +261,7 @@ class Sequential:
 
     # ---- forward -------------------------------------------------------------------------
     def _prepare_x(self, x: Any) -> np.ndarray:
-        x = _as_numbers(x, "x")
+        x = as_numbers(x, "x")
         if x.ndim < 2:
             raise ArgumentError(
                 f"x must have a batch axis and the input's axes, (N, ...). "
@@ -284,7 +284,7 @@ class Sequential:
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         # A diverging model overflows to inf and NaN: its loss reports that (see
         # callbacks.TerminateOnNaN), as in Keras, rather than NumPy warning on every op.
-        with _quiet_overflow():
+        with quiet_overflow():
             return self.plan.forward(x, training=training)
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
@@ -305,7 +305,7 @@ class Sequential:
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> np.ndarray:
         """Outputs for ``x`` (N, ...) in inference mode, computed ``batch_size`` (32) at a time."""
-        bs = _batch_size(batch_size)
+        bs = check_batch_size(batch_size)
         x = self._prepare_x(x)
         n = x.shape[0]
         out = np.empty((n, *self.output_shape[1:]), dtype=self.model_dtype)
@@ -362,7 +362,7 @@ class Sequential:
 
     def _train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
         plan = self.plan
-        with _quiet_overflow():
+        with quiet_overflow():
             out, logits = plan.forward_with_logits(x, training=True)
             loss, grad = plan.loss_and_grad(y, out, logits, sample_weight)
             for layer in self._layers:
@@ -374,11 +374,11 @@ class Sequential:
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the batch's loss (and metrics)."""
         x = self._prepare_x(x)
-        y = _labels(y, x.shape[0])
-        _check_finite(x, "x")
-        _check_finite(y, "y")
+        y = as_labels(y, x.shape[0])
+        check_finite(x, "x")
+        check_finite(y, "y")
         self._setup_training()
-        sample_weight = _sample_weights(y, None, sample_weight)
+        sample_weight = sample_weights(y, None, sample_weight)
         loss, out = self._train_step(x, y, sample_weight)
         logs = {"loss": loss}
         for m in self._metrics:
@@ -455,13 +455,13 @@ class Sequential:
         else:
             x = self._prepare_x(x)
             n = x.shape[0]
-            y = _labels(y, n)
+            y = as_labels(y, n)
             if n == 0:
                 raise ArgumentError("fit() received no samples (x is empty)")
-            _check_finite(x, "x")
-            _check_finite(y, "y")
+            check_finite(x, "x")
+            check_finite(y, "y")
             self._setup_training()
-            sw = _sample_weights(y, class_weight, sample_weight)
+            sw = sample_weights(y, class_weight, sample_weight)
             steps = -(-n // bs)
 
             def batches(epoch: int):
@@ -470,7 +470,7 @@ class Sequential:
                 rng = np.random.default_rng([seed, epoch]) if seed is not None else self._rng
                 return array_batches(x, y, sw, bs, rng.permutation(n))
 
-        verbose = _verbosity(verbose)
+        verbose = verbosity(verbose)
         callbacks = list(callbacks or [])
         history = History(self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         self.history = history
@@ -524,8 +524,8 @@ class Sequential:
             batches = SourceBatches(x, self._prepare_x, None).epoch(0)
         else:
             x = self._prepare_x(x)
-            y = _labels(y, x.shape[0])
-            bs = _batch_size(batch_size)
+            y = as_labels(y, x.shape[0])
+            bs = check_batch_size(batch_size)
             sw = None if sample_weight is None else np.asarray(sample_weight)
             batches = array_batches(x, y, sw, bs, None)
         logs = evaluate_batches(self._setup_training(), self._metrics, batches)
@@ -577,7 +577,7 @@ class Sequential:
         name, seed = config.get("name"), config.get("seed")
         if name is not None and not isinstance(name, str):
             raise ArgumentError(f"The model name must be a string. Received: name={name!r}")
-        seed = _fit_seed(seed)
+        seed = check_seed(seed)
         layers = [deserialize(item) for item in config["layers"]]
         check_sizes(layers)
         return cls(layers, name=name, seed=seed)

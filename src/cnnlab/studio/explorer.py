@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate, interpret, ops, plots
-from cnnlab.data.prepare import decode_prepared, scale_pixels
+from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.explain.model import explain_model, keras_parents
 from cnnlab.interpret import SPLITS, Interpretation
@@ -329,8 +329,9 @@ class RunsFolder:
                 }
             )
         note = None
-        if run.config.preprocess == "face" and not found:
-            note = "no face found: the model saw a centre crop"
+        if run.config.preprocess != "none" and not found:
+            what = STEPS[run.config.preprocess].what
+            note = f"no {what} found: the model saw a centre crop"
         return {
             "image_id": image_id,
             "input": {"thumb": png_url(image), "shape": list(image.shape)},

@@ -17,10 +17,10 @@ from cnnlab.training.engines import Engine
 from cnnlab.training.killpoints import kill_point
 from cnnlab.training.rundir import (
     Run,
-    _best_file,
-    _improves,
-    _write_history_csv,
-    _write_json,
+    best_file,
+    improves,
+    write_history_csv,
+    write_json,
 )
 
 
@@ -64,7 +64,7 @@ def _write_manifest(
     if best is not None:
         manifest["best"] = best
     manifest |= {"train_seconds": round(seconds, 3), "history": history}
-    _write_json(run.dir / "checkpoint.json", manifest)
+    write_json(run.dir / "checkpoint.json", manifest)
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -89,11 +89,11 @@ def save_checkpoint(
     kill_point("weights", epochs_done)
     best = run.best
     logs = {k: v[-1] for k, v in history.items() if v}
-    if _improves(run, logs):
+    if improves(run, logs):
         best = {
             "epoch": epochs_done,
             "val_loss": float(logs["val_loss"]),
-            "model": _best_file(run.config.engine, epochs_done),
+            "model": best_file(run.config.engine, epochs_done),
         }
         _copy(run.dir / name, run.dir / best["model"])
         kill_point("best", epochs_done)
@@ -104,7 +104,7 @@ def save_checkpoint(
     run.train_seconds = seconds
     run.history = {k: list(v) for k, v in history.items()}
     run.epochs_done = epochs_done
-    _write_history_csv(run.dir / "history.csv", history)
+    write_history_csv(run.dir / "history.csv", history)
 
 
 def promote_model(run: Run) -> None:
@@ -126,7 +126,7 @@ def promote_model(run: Run) -> None:
     restore = bool(run.config.restore_best and run.best and run.best["epoch"] < run.epochs_done)
     best = run.best
     if best is not None and best["model"] == final and not restore:
-        kept = _best_file(run.config.engine, best["epoch"])
+        kept = best_file(run.config.engine, best["epoch"])
         _copy(run.dir / final, run.dir / kept)
         best = best | {"model": kept}
         _write_manifest(run, run.model_file, run.epochs_done, run.train_seconds, run.history, best)

@@ -72,7 +72,7 @@ class LossWatch:
             )
 
 
-def _warn_default(message: str) -> None:
+def warn_default(message: str) -> None:
     import warnings
 
     warnings.warn(message, RuntimeWarning, stacklevel=3)

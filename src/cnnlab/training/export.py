@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import _io
+from cnnlab.data.prepare import STEPS
 from cnnlab.errors import ArgumentError, ExportError
 from cnnlab.keras_models import strip_augmentation
 from cnnlab.tasks import get_task
@@ -180,7 +181,8 @@ def describe_io(run: Run) -> str:
         out = f"(N, 1) probability of {run.class_names[1]!r} (classes: {names})"
     else:
         out = f"(N, {len(run.class_names)}) probabilities of the classes {names}"
-    face = "; faces found and cropped first" if cfg.preprocess == "face" else ""
+    step = cfg.preprocess
+    face = f"; {STEPS[step].what}s found and cropped first" if step != "none" else ""
     return f"input float32 (N, {h}, {w}, {c}) NHWC, pixels / 255{face}; output {out}"
 
 

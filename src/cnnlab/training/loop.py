@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import _io, _progress, plots
-from cnnlab.data.prepare import scale_pixels
+from cnnlab.data.prepare import STEPS, scale_pixels
 from cnnlab.errors import ArgumentError, RunError, TrainingInterrupted
 from cnnlab.tasks import get_task
 from cnnlab.training.checkpoints import defer_sigint, promote_model, save_checkpoint
@@ -22,9 +22,9 @@ from cnnlab.training.divergence import (
     Diverged,
     LossWatch,
     TrainingDiverged,
-    _warn_default,
     check_finite_epoch,
     check_finite_inputs,
+    warn_default,
 )
 from cnnlab.training.engines import Engine
 from cnnlab.training.feed import (
@@ -38,14 +38,14 @@ from cnnlab.training.inference import split_metrics
 from cnnlab.training.rundata import class_weights, load_data, no_face_note, stream_notice
 from cnnlab.training.rundir import (
     Run,
-    _check_outputs,
-    _discard,
-    _epoch_metrics,
-    _remove_leftovers,
-    _stopped_early,
-    _write_history_csv,
-    _write_json,
+    check_outputs,
+    discard_run,
+    epoch_metrics,
     load_run,
+    remove_leftovers,
+    stopped_early,
+    write_history_csv,
+    write_json,
 )
 from cnnlab.training.shifted import shifted_metrics
 from cnnlab.training.tensorboard import TensorBoardLog, confusion_png
@@ -178,11 +178,11 @@ def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
     run = Run(out, cfg, list(ds.class_names))
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", cfg.to_json())
-        _write_json(out / "class_names.json", list(ds.class_names))
+        write_json(out / "config.json", cfg.to_json())
+        write_json(out / "class_names.json", list(ds.class_names))
         _io.write_text(out / "summary.txt", engine.summary(model))
     except KeyboardInterrupt:
-        _discard(run, created)
+        discard_run(run, created)
         raise TrainingInterrupted(
             f"interrupted before the first epoch; nothing was kept ({out} was removed)"
         ) from None
@@ -228,7 +228,7 @@ def resume(
             f"{run.dir}: already trained {done} of {run.config.epochs} epochs; "
             f"pass --epochs larger than {done} to train longer"
         )
-    stopped = _stopped_early(cfg, run)
+    stopped = stopped_early(cfg, run)
     if stopped is not None and run.metrics is not None:
         waited = done - stopped["best_epoch"]
         raise RunError(
@@ -241,7 +241,7 @@ def resume(
         log(dist.describe(cfg.batch_size))
     engine = engine_for(cfg)
     model = engine.load_for_training(run.last_path)  # the last epoch's, even if not the model
-    _check_outputs(run, model)
+    check_outputs(run, model)
     try:
         ds = load_data(cfg, progress=progress, streamed=True)
     except KeyboardInterrupt:
@@ -253,10 +253,10 @@ def resume(
         )
     _check_patience(cfg, ds)
     # From here on the run changes.
-    _remove_leftovers(run)
+    remove_leftovers(run)
     if cfg != run.config:
         run.config = cfg
-        _write_json(run.dir / "config.json", cfg.to_json())
+        write_json(run.dir / "config.json", cfg.to_json())
     if log is not None:
         log(f"resuming {run.dir} after epoch {run.epochs_done}")
     return _loop(run, model, ds, progress=progress, log=log, warn=warn, created=False)
@@ -283,7 +283,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     enabled = _progress.enabled(progress)
     history = {k: list(v) for k, v in run.history.items()}
     first = history["loss"][0] if history.get("loss") else None
-    watch = LossWatch(first, warn or _warn_default, float(cfg.learning_rate))
+    watch = LossWatch(first, warn or warn_default, float(cfg.learning_rate))
     epoch = run.epochs_done
     board = None
     try:
@@ -294,7 +294,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
             board = TensorBoardLog(run.dir)
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
-                if _stopped_early(cfg, run):
+                if stopped_early(cfg, run):
                     break
                 t0 = time.perf_counter()
                 engine.set_seed(model, cfg.seed, epoch)
@@ -321,7 +321,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                     check_finite_epoch(model, logs)
                     skipped = skipped_note(ds, epoch)
                     if skipped is not None:
-                        (warn or _warn_default)(skipped)
+                        (warn or warn_default)(skipped)
                 except Diverged as exc:
                     _diverged(run, engine, ds, epoch, exc, created)
                 logs["learning_rate"] = lr
@@ -339,7 +339,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         raise TrainingInterrupted(_interrupted_message(run, epoch, created)) from None
     except Exception:
         if run.epochs_done == 0:  # a new run that kept nothing: leave no half-made run behind
-            _discard(run, created)
+            discard_run(run, created)
         raise
     finally:
         if board is not None:
@@ -369,7 +369,7 @@ def _log_tensorboard(board, engine: Engine, model, ds, run: Run, logs: dict) -> 
 def _interrupted_message(run: Run, epoch: int, created: bool) -> str:
     done = run.epochs_done
     if done == 0:
-        _discard(run, created)
+        discard_run(run, created)
         gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
         return (
             f"interrupted in epoch {epoch + 1}; no epoch had finished, so nothing was kept ({gone})"
@@ -392,7 +392,7 @@ def _diverged(run: Run, engine: Engine, ds, epoch: int, exc: Diverged, created) 
     where = f"epoch {epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {epoch + 1}"
     hint = f"try a smaller --lr (now {cfg.learning_rate:g}) or check the input data for NaN/Inf"
     if run.epochs_done == 0:
-        _discard(run, created)
+        discard_run(run, created)
         gone = f"{run.dir} was removed" if not run.dir.exists() else f"cleared {run.dir}"
         raise TrainingDiverged(
             f"training diverged in {where}: {exc.what}; no epoch had finished, so nothing "
@@ -434,9 +434,9 @@ def validated_on(cfg: TrainConfig, ds) -> str:
     )
     if getattr(ds, "streamed", False):
         line += "; streamed from disk"
-    elif cfg.preprocess == "face":
-        missing = ds.meta.get("no_face", 0)
-        line += f"; faces cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
+    elif cfg.preprocess != "none":
+        missing, what = ds.meta.get("no_face", 0), STEPS[cfg.preprocess].what
+        line += f"; {what}s cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
     return line
 
 
@@ -447,14 +447,14 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
     if run.model_epoch != run.epochs_done:  # the best epoch's weights are the run's model
         model = engine.load(run.model_path)
     # A kill after checkpoint.json but before history.csv leaves it an epoch behind.
-    _write_history_csv(run.dir / "history.csv", run.history)
+    write_history_csv(run.dir / "history.csv", run.history)
     metrics = split_metrics(engine, model, ds, cfg)
     metrics["epochs"] = run.epochs_done
     metrics["model_epoch"] = run.model_epoch
-    metrics["final_epoch"] = _epoch_metrics(run.history, run.epochs_done)
+    metrics["final_epoch"] = epoch_metrics(run.history, run.epochs_done)
     if run.best is not None:
-        metrics["best_epoch"] = _epoch_metrics(run.history, run.best["epoch"])
-    stopped = _stopped_early(cfg, run)
+        metrics["best_epoch"] = epoch_metrics(run.history, run.best["epoch"])
+    stopped = stopped_early(cfg, run)
     if stopped is not None:
         metrics["stopped_early"] = stopped
     metrics["train_seconds"] = round(run.train_seconds, 3)
@@ -469,7 +469,7 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
         shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
         if shifted is not None:
             metrics["shifted"] = shifted
-    _write_json(run.dir / "metrics.json", metrics)
+    write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
     _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")
     split = "test" if len(ds.x_test) else "val"

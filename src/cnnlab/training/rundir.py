@@ -78,7 +78,7 @@ class Run:
         return self.metrics is not None and self.epochs_done >= self.config.epochs
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     _io.write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
@@ -91,7 +91,7 @@ def _read_json(path: Path) -> Any:
         raise RunError(f"{path}: unreadable ({exc})") from None
 
 
-def _write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
+def write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
     keys = [k for k in HISTORY_KEYS if k in history] + sorted(
         k for k in history if k not in HISTORY_KEYS
     )
@@ -188,18 +188,18 @@ def _read_best(d: Path, best: Any, suffix: str) -> dict | None:
     return {"epoch": epoch, "val_loss": val_loss, "model": name}
 
 
-def _best_file(engine: str, epoch: int) -> str:
+def best_file(engine: str, epoch: int) -> str:
     return f"model-best-{epoch:04d}{Path(MODEL_FILES[engine]).suffix}"
 
 
-def _improves(run: Run, logs: dict) -> bool:
+def improves(run: Run, logs: dict) -> bool:
     """Whether this epoch's validation loss beats the best so far (strictly lower)."""
     if "val_loss" not in logs:
         return False
     return run.best is None or float(logs["val_loss"]) < run.best["val_loss"]
 
 
-def _stopped_early(config: TrainConfig, run: Run) -> dict | None:
+def stopped_early(config: TrainConfig, run: Run) -> dict | None:
     """``{"epoch", "patience", "best_epoch"}`` when ``config.patience`` epochs have passed
     since the best one before all ``config.epochs`` were done; else ``None``."""
     p = config.patience
@@ -210,7 +210,7 @@ def _stopped_early(config: TrainConfig, run: Run) -> dict | None:
     return {"epoch": run.epochs_done, "patience": p, "best_epoch": run.best["epoch"]}
 
 
-def _epoch_metrics(history: dict[str, list[float]], epoch: int) -> dict:
+def epoch_metrics(history: dict[str, list[float]], epoch: int) -> dict:
     """History row ``epoch`` (1-based) as ``{"epoch": epoch, "loss": ..., ...}``."""
     row = {k: history[k][epoch - 1] for k in HISTORY_KEYS if len(history.get(k, [])) >= epoch}
     return {"epoch": epoch, **row}
@@ -228,7 +228,7 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
     engine = engine or own
     get_engine(engine)
     model = get_engine(own).load(run.model_path)
-    _check_outputs(run, model)
+    check_outputs(run, model)
     if engine == own:
         return model
 
@@ -238,7 +238,7 @@ def load_model(run: Run | str | os.PathLike, engine: str | None = None):
     return model.to_keras()
 
 
-def _check_outputs(run: Run, model) -> None:
+def check_outputs(run: Run, model) -> None:
     """The model's outputs must match class_names.json (mood: 1 sigmoid output, 2 names)."""
     outputs = int(model.output_shape[-1])
     names = len(run.class_names)
@@ -282,7 +282,7 @@ def _leftovers(run_dir: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _remove_leftovers(run: Run) -> None:
+def remove_leftovers(run: Run) -> None:
     """Delete temporaries and the model files checkpoint.json does not name."""
     keep = run.named_files()
     final = MODEL_FILES[run.config.engine]
@@ -297,7 +297,7 @@ def _remove_leftovers(run: Run) -> None:
             p.unlink(missing_ok=True)
 
 
-def _discard(run: Run, created: bool) -> None:
+def discard_run(run: Run, created: bool) -> None:
     """Remove what a new run wrote before any epoch was kept (and its folder, if new)."""
     for p in _leftovers(run.dir):
         p.unlink(missing_ok=True)

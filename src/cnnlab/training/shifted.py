@@ -69,7 +69,7 @@ def shifted_metrics(
         x = shift_images(raw.x_test, kind, seed=cfg.seed)
         x, found = prepare_arrays(x, cfg.image_size, cfg.grayscale, cfg.preprocess)
         out[kind] = _accuracy(engine, model, cfg, x, raw.y_test)
-        if cfg.preprocess == "face":
+        if cfg.preprocess != "none":  # images where the step found nothing
             out.setdefault("no_face", {})[kind] = int((~found).sum())
     accs = [out[k] for k in shifts_for(cfg.task)]
     out["mean"] = float(np.mean(accs))
