@@ -100,3 +100,41 @@ def test_export_without_the_onnx_extra_names_it(runs, tmp_path):
     )  # fmt: skip
     assert_user_error(result, "cnnlab[onnx]", "tf2onnx", "uv sync --extra onnx", max_lines=1)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_force_never_replaces_what_export_did_not_write(runs, tmp_path):
+    # A folder of the user's, the run itself, the runs folder, a folder named as a file:
+    # each refused by name, before anything is loaded, byte-identical afterwards.
+    mine = tmp_path / "d"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    cases = [
+        (mine, "tf_saved_model", "did not write"),
+        (runs[0], "tf_saved_model", "did not write"),
+        (runs[0].parent, "tf_saved_model", "did not write"),
+        (mine, "keras_dir", "is a folder"),
+    ]
+    for out, format, why in cases:
+        before = snapshot(out)
+        if format == "keras_dir":
+            keras_dir = tmp_path / "x.keras"
+            keras_dir.mkdir(exist_ok=True)
+            out, format, before = keras_dir, "keras", snapshot(keras_dir)
+        result = run_cnnlab("export", runs[0], "--format", format, "--out", out, "--force")
+        assert_user_error(result, str(out), why, max_lines=1)
+        assert_unchanged(out, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "x.keras"]  # no temporaries
+
+
+@pytest.mark.slow
+def test_export_force_replaces_an_earlier_export(runs, tmp_path):
+    out = tmp_path / "saved"
+    first = run_cnnlab("export", runs[0], "--format", "tf_saved_model", "--out", out)
+    assert first.code == 0, first.stderr
+    assert (out / ".cnnlab-export.json").is_file() and (out / "saved_model.pb").is_file()
+    again = run_cnnlab("export", runs[1], "--format", "tf_saved_model", "--out", out, "--force")
+    assert again.code == 0, again.stderr
+    x = np.random.default_rng(0).random((4, 12, 12, 3), dtype=np.float32)
+    want = training.load_model(runs[1]).predict(x, verbose=0)  # the second run's model now
+    np.testing.assert_allclose(load_exported(out, "tf_saved_model")(x), want, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]  # the old copy is gone

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import shutil
@@ -71,6 +72,10 @@ TOLERANCE = 1e-5
 run's model's on the check images."""
 
 CHECK_IMAGES = 4
+
+MARKER = ".cnnlab-export.json"
+"""The file an exported SavedModel folder holds to say cnnlab wrote it: ``--force`` replaces
+only such a folder (or a file of the format's own kind), never a folder of the user's."""
 
 
 def default_output(run_dir: str | os.PathLike, format: str) -> Path:
@@ -115,6 +120,8 @@ def export_run(
     _require(format)
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise ExportError(f"{out}: already exists (pass --force to replace it)")
+    if overwrite:
+        check_replaceable(out, format)
     model = _inference_model(run)
     x = check_images(model) if check else None
     expected = np.asarray(model.predict(x, verbose=0)) if check else None
@@ -250,14 +257,46 @@ def _tflite_runner(path: str) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+def check_replaceable(out: Path, format: str) -> None:
+    """Refuse to replace anything ``cnnlab export --format FORMAT`` did not write.
+
+    A SavedModel folder is replaced only when it holds :data:`MARKER` (an earlier export);
+    a file format replaces only a file (never a folder, and never through a link).
+
+    Raises:
+        ExportError: naming ``out`` and why it is kept.
+    """
+    if not (out.exists() or out.is_symlink()):
+        return
+    if out.is_symlink():
+        raise ExportError(f"{out}: is a link; --force replaces only an earlier export, not this")
+    if format == "tf_saved_model":
+        if not out.is_dir():
+            raise ExportError(
+                f"{out}: is a file, not a SavedModel folder that cnnlab export wrote; "
+                "--force replaces only an earlier export: choose another --out"
+            )
+        if not (out / MARKER).is_file():
+            raise ExportError(
+                f"{out}: is a folder that cnnlab export did not write (no {MARKER} in it); "
+                "--force replaces only an earlier export: choose another --out"
+            )
+    elif out.is_dir():
+        raise ExportError(
+            f"{out}: is a folder; a {format} export is one file: choose another --out"
+        )
+
+
 def _write_folder(out: Path, write: Callable[[Path], None], overwrite: bool) -> None:
-    """``write`` into a hidden temporary folder beside ``out``, then move it into place."""
+    """``write`` into a hidden temporary folder beside ``out`` (marked with :data:`MARKER`),
+    then move it into place; a replaced earlier export is removed, or named in an error."""
     _io._make_folder(out.parent)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{_io.TEMP_PREFIX}{out.name}."))
     old: Path | None = None
     try:
         shutil.rmtree(tmp)  # the exporter creates the folder itself
         write(tmp)
+        _io.write_text(tmp / MARKER, json.dumps({"exported_by": "cnnlab export"}) + "\n")
         if overwrite and (out.exists() or out.is_symlink()):
             if out.is_dir() and not out.is_symlink():
                 old = Path(
@@ -273,9 +312,13 @@ def _write_folder(out: Path, write: Callable[[Path], None], overwrite: bool) -> 
             os.replace(old, out)
             old = None
         raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            raise ExportError(
+                f"{out}: written, but the export it replaced could not be removed completely; "
+                f"what is left is in {old}"
+            )
 
 
 @contextlib.contextmanager
