@@ -56,7 +56,7 @@ NN = [
     "tests/nn/test_fit_shuffle.py",
 ]
 NN_KERAS = [*NN, "tests/nn/test_keras_fidelity.py"]
-TRAIN = ["tests/test_meaning.py", "tests/test_training.py"]
+TRAIN = ["tests/training/test_meaning.py", "tests/training/test_training.py"]
 DATA = [
     "tests/data/test_data_dataset.py",
     "tests/data/test_data_images.py",
@@ -389,7 +389,7 @@ MUTANTS = [
         "data/dataset.py",
         "float(total / (self.n_classes * n))",
         "float(total / n)",
-        [*DATA, "tests/test_meaning.py"],
+        [*DATA, "tests/training/test_meaning.py"],
     ),
     M(
         "data/class-folders-unsorted",

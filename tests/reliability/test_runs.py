@@ -135,8 +135,8 @@ def test_kill_during_a_checkpoint_then_resume_equals_an_uninterrupted_run(
 # Ctrl-C
 
 
-def _start(*args) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def _start(*args, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     env.pop("CNNLAB_DEBUG", None)
     return subprocess.Popen(
         [str(CNNLAB), *map(str, args)],
@@ -296,3 +296,84 @@ def test_predict_reports_every_bad_image_and_predicts_the_rest(finished, image, 
     assert lines[0].startswith(f"error: {bad}: ") and lines[1].startswith(f"error: {missing}: ")
     rows = result.stdout.strip().splitlines()
     assert len(rows) == 2 and rows[0] == rows[1] and rows[0].startswith(f"{image}\t")
+
+
+# --------------------------------------------------------------------------------------
+# one writer per run folder; kills before the first epoch and during the plots
+
+
+def _wait_for_lock(out: Path, proc: subprocess.Popen, seconds: float = 120) -> str:
+    """The pid written in out/.cnnlab.lock once ``proc`` holds it."""
+    lock = out / training.rundir.LOCK_FILE
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lock.is_file() and lock.read_text().strip():
+            return lock.read_text().strip()
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{lock} never appeared")
+
+
+LONG = ["train", "--engine", "numpy", *TINY, "--epochs", "40"]  # several seconds
+
+
+def test_a_second_trainer_of_the_same_folder_is_refused_naming_the_first(tmp_path):
+    out = tmp_path / "same"
+    first = _start(*LONG, "--seed", "1", "--out", out)
+    pid = _wait_for_lock(out, first)
+    assert pid == str(first.pid)
+    second = run_cnnlab(*LONG, "--seed", "2", "--out", out)
+    assert_user_error(second, str(out), f"in use by process {first.pid}", max_lines=1)
+    resumed = run_cnnlab("train", "--resume", out, "--epochs", "50")
+    assert_user_error(resumed, str(out), f"in use by process {first.pid}", max_lines=1)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    run = training.load_run(out)  # one run, all of it the first trainer's
+    assert run.config.seed == 1 and run.metrics["epochs"] == 40
+    assert not (out / training.rundir.LOCK_FILE).exists()
+
+
+def test_a_killed_trainer_never_blocks_its_folder(tmp_path):
+    out = tmp_path / "run"
+    proc = _start(*LONG, "--out", out, env={KILL_ENV: "weights@2"})
+    proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / training.rundir.LOCK_FILE).is_file()  # the stale file the kill left
+    resumed = run_cnnlab("train", "--resume", out, "--epochs", "3")
+    assert resumed.code == 0, resumed.stderr
+    assert training.load_run(out).metrics["epochs"] == 3
+    assert not (out / training.rundir.LOCK_FILE).exists()
+
+
+def test_a_kill_before_the_first_epoch_leaves_a_folder_train_reuses(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--engine", "numpy", *TINY, "--epochs", "2", "--out", out]
+    killed = run_cnnlab(*args, env={KILL_ENV: "temporary@1"})
+    assert killed.code == -signal.SIGKILL, killed.stderr
+    assert (out / "config.json").is_file() and not (out / "checkpoint.json").exists()
+    before = snapshot(out)
+    resumed = run_cnnlab("train", "--resume", out)
+    assert_user_error(resumed, str(out), "before its first epoch", "train --out", max_lines=1)
+    assert_unchanged(out, before)
+    again = run_cnnlab(*args)
+    assert again.code == 0, again.stderr
+    assert "starting it again" in again.stdout + again.stderr
+    run = training.load_run(out)
+    assert run.metrics["epochs"] == 2 and temporaries(out) == []
+
+
+def test_a_kill_during_the_final_plots_is_completed_by_resume(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--engine", "numpy", *TINY, "--epochs", "2", "--out", out]
+    killed = run_cnnlab(*args, env={KILL_ENV: "plots@2"})
+    assert killed.code == -signal.SIGKILL, killed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert not (out / "learning_curves.png").exists()
+    resumed = run_cnnlab("train", "--resume", out)
+    assert resumed.code == 0, resumed.stderr
+    assert "drew them" in resumed.stdout + resumed.stderr
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "metrics.json").read_text()) == metrics  # nothing else changed
+    finished = run_cnnlab("train", "--resume", out)
+    assert_user_error(finished, str(out), "already trained 2 of 2 epochs", max_lines=1)

@@ -23,7 +23,8 @@ def kill_point(point: str, where: Path | int) -> None:
     (model-epoch-N renamed into place, checkpoint.json not yet written), ``best`` (epoch N is
     the best so far: model-best-N copied, checkpoint.json not yet written), ``manifest``
     (checkpoint.json written, the previous model file not yet deleted), ``promote`` (the
-    final model.npz / model.keras copied, checkpoint.json not yet pointed at it).
+    final model.npz / model.keras copied, checkpoint.json not yet pointed at it), ``plots``
+    (the run finished and metrics.json written, its plots not yet drawn).
     """
     spec = os.environ.get(KILL_ENV)
     if not spec:

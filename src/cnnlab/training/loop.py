@@ -3,7 +3,9 @@ each, progress, Ctrl-C, divergence, and the final metrics and plots."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -35,15 +37,19 @@ from cnnlab.training.feed import (
     stream_predict,
 )
 from cnnlab.training.inference import split_metrics
+from cnnlab.training.killpoints import kill_point
 from cnnlab.training.rundata import class_weights, load_data, no_face_note, stream_notice
 from cnnlab.training.rundir import (
+    LOCK_FILE,
     Run,
     check_outputs,
     discard_run,
     epoch_metrics,
     load_run,
     remove_leftovers,
+    run_lock,
     stopped_early,
+    unstarted,
     write_history_csv,
     write_json,
 )
@@ -159,11 +165,49 @@ def train(
 
 
 def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    """Make the run folder, hold it (:func:`~cnnlab.training.rundir.run_lock`) and train."""
+    if out.exists() and not out.is_dir():
         raise RunError(
             f"{out}: already exists and is not empty; continue it with --resume {out} "
             "or choose another --out"
         )
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(out):
+            return _train_locked(cfg, out, progress, log, warn, created)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when nothing was kept in it
+        raise
+
+
+def _reusable(out: Path) -> bool:
+    """Whether ``out`` is the start of a run stopped before its first epoch (a readable
+    config.json and class_names.json, maybe summary.txt, stale temporaries, nothing else)."""
+    if not unstarted(out) or not (out / "class_names.json").is_file():
+        return False
+    try:
+        TrainConfig.from_json(json.loads((out / "config.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _train_locked(cfg: TrainConfig, out: Path, progress, log, warn, created: bool) -> Run:
+    if any(p.name != LOCK_FILE for p in out.iterdir()):
+        if not _reusable(out):
+            raise RunError(
+                f"{out}: already exists and is not empty; continue it with --resume {out} "
+                "or choose another --out"
+            )
+        if log is not None:
+            log(f"{out}: holds only the start of a run stopped before its first epoch; "
+                "starting it again")
+        for leftover in out.iterdir():
+            if leftover.name != LOCK_FILE and leftover.is_file():
+                leftover.unlink()
     try:
         ds = load_data(cfg, progress=progress, streamed=True)
         get_task(cfg.task).check_classes(ds.n_classes, cfg.data)
@@ -174,7 +218,6 @@ def _train(cfg: TrainConfig, out: Path, progress, log, warn) -> Run:
         raise TrainingInterrupted(
             "interrupted before training started; nothing was written"
         ) from None
-    created = not out.exists()
     run = Run(out, cfg, list(ds.class_names))
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +259,17 @@ def resume(
         TrainingDiverged,
         TrainingInterrupted: as for :func:`train`.
     """
+    if Path(run_dir).is_dir() and unstarted(Path(run_dir)):
+        raise RunError(
+            f"{run_dir}: was stopped before its first epoch ended, so there is nothing to "
+            f"resume; start it again with cnnlab train --out {run_dir} (the folder is reused)"
+        )
+    load_run(run_dir)  # a run, or one clear error, before anything is locked or written
+    with run_lock(Path(run_dir)):
+        return _resume_locked(run_dir, epochs, patience, progress, log, warn)
+
+
+def _resume_locked(run_dir, epochs, patience, progress, log, warn) -> Run:
     run = load_run(run_dir)
     cfg = run.config
     if epochs is not None:
@@ -223,6 +277,8 @@ def resume(
     if patience is not None:
         cfg = dataclasses.replace(cfg, patience=patience)  # validates patience
     done = run.epochs_done
+    if done >= cfg.epochs and run.metrics is not None and epochs is None and _missing_plots(run):
+        return _redraw_plots(run, progress, log)
     if done > cfg.epochs or (done >= cfg.epochs and run.metrics is not None):
         raise RunError(
             f"{run.dir}: already trained {done} of {run.config.epochs} epochs; "
@@ -471,6 +527,13 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
             metrics["shifted"] = shifted
     write_json(run.dir / "metrics.json", metrics)
     run.metrics = metrics
+    _draw_plots(run, engine, model, ds)
+
+
+def _draw_plots(run: Run, engine: Engine, model, ds) -> None:
+    """learning_curves.png, and confusion_matrix.png of the test (else validation) split."""
+    cfg = run.config
+    kill_point("plots", run.epochs_done)
     _io.save_figure(plots.plot_learning_curves(run.history), run.dir / "learning_curves.png")
     split = "test" if len(ds.x_test) else "val"
     if len(ds.y_test) or len(ds.y_val):
@@ -479,3 +542,22 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
         title = "Confusion matrix (test set)" if len(ds.x_test) else "Confusion matrix (validation)"
         fig = plots.plot_confusion_matrix(y_eval, labels, run.class_names, title=title)
         _io.save_figure(fig, run.dir / "confusion_matrix.png")
+
+
+def _missing_plots(run: Run) -> bool:
+    """Whether a finished run lacks a plot it draws at the end (a kill during the plots)."""
+    wanted = ["learning_curves.png"]
+    if (run.metrics or {}).get("test") or (run.metrics or {}).get("validation"):
+        wanted.append("confusion_matrix.png")
+    return any(not (run.dir / name).is_file() for name in wanted)
+
+
+def _redraw_plots(run: Run, progress, log) -> Run:
+    """Complete a finished run whose plots were not all drawn: nothing else changes."""
+    engine = engine_for(run.config)
+    model = engine.load(run.model_path)
+    ds = load_data(run.config, progress=progress, streamed=True)
+    _draw_plots(run, engine, model, ds)
+    if log is not None:
+        log(f"{run.dir}: was finished but its plots were not all drawn; drew them")
+    return run

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock
+    fcntl = None
+
 from cnnlab import _io, nn
 from cnnlab.errors import RunError
 from cnnlab.keras_models import strip_augmentation
@@ -313,3 +318,53 @@ def discard_run(run: Run, created: bool) -> None:
     if created:
         with contextlib.suppress(OSError):
             run.dir.rmdir()
+
+
+LOCK_FILE = ".cnnlab.lock"
+"""The file a training process holds an exclusive lock on (``flock``) while it writes a run:
+it names the process. The kernel releases the lock when the process ends, however it ends,
+so a run whose trainer was killed is never blocked by a stale file."""
+
+START_FILES = frozenset({"config.json", "class_names.json", "summary.txt", LOCK_FILE})
+"""What a new run writes before its first epoch ends: a folder holding only these (and
+temporaries) is the start of a run that was stopped before it kept anything."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold ``run_dir`` for this process while the block runs.
+
+    Raises:
+        RunError: another process holds it (``cnnlab train`` or ``--resume`` of the same
+            folder), naming that process.
+    """
+    if fcntl is None:  # pragma: no cover - no flock on this platform: no lock
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode("utf-8", "replace").strip()
+        os.close(fd)
+        who = f"process {holder}" if holder.isdigit() else "another process"
+        raise RunError(
+            f"{run_dir}: in use by {who}, which is training this run; wait for it to end "
+            "or choose another --out"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def unstarted(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds only the start of a run that kept no epoch (and stale
+    temporaries): what ``kill -9`` before the first checkpoint leaves."""
+    names = {p.name for p in run_dir.iterdir()} - {p.name for p in _leftovers(run_dir)}
+    return bool(names) and names <= START_FILES
