@@ -94,7 +94,10 @@ def test_fetch_smiles_from_raw_folder_zip_and_plain_folder(tmp_path):
     assert np.all(ds.x_train[ds.y_train == 1] > 150)  # smiling = positives7
 
     archive = _zip_tree(_smiles_tree(tmp_path / "raw2", n_pos=2, n_neg=2), tmp_path / "s.zip")
-    fetch("smiles", from_path=archive)
+    with pytest.raises(DatasetError, match="holds 4 images, fewer than the 8 already in"):
+        fetch("smiles", from_path=archive)  # a smaller set replaces the cache only if forced
+    assert verify_fetched("smiles")["counts"] == {"not_smiling": 5, "smiling": 3}
+    fetch("smiles", from_path=archive, force=True)
     assert verify_fetched("smiles")["counts"] == {"not_smiling": 2, "smiling": 2}
 
     plain = tmp_path / "plain"

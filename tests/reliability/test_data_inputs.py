@@ -220,3 +220,42 @@ def test_non_utf8_names_train_show_and_predict(user, home):
     assert_user_error(result, str(user / "text.png"), "not an image")
     assert_unchanged(user, before)
     assert temporaries(user) == []
+
+
+def _signs_zip(path: Path, per_class: int, junk: bytes | None = None, n_junk: int = 1) -> Path:
+    """A signs archive in GitHub's layout; ``junk``: ``n_junk`` undecodable .jpg members
+    spread over the classes."""
+    import zipfile
+
+    top = "Sign-Language-Digits-Dataset-master/Dataset"
+    with zipfile.ZipFile(path, "w") as zf:
+        for d in range(10):
+            for i in range(per_class):
+                image = _png(path.parent / "staging" / f"{d}_{i}.png", value=d * 100 + i)
+                zf.write(image, f"{top}/{d}/IMG_{i}.png")
+        for i in range(n_junk if junk is not None else 0):
+            zf.writestr(f"{top}/{(i + 3) % 10}/junk{i}.jpg", junk)
+    return path
+
+
+def test_fetch_never_replaces_a_good_cache_with_junk_or_less(user, home):
+    good = _signs_zip(user / "good.zip", per_class=3)
+    first = _run(home, "data", "fetch", "signs", "--from", good, cwd=user)
+    assert first.code == 0, first.stderr
+    cache = home / "datasets" / "signs"
+    before = snapshot(cache)
+    junk = _signs_zip(user / "junk.zip", per_class=3, junk=b"not an image")
+    zeros = _signs_zip(user / "zeros.zip", per_class=0, junk=bytes(300), n_junk=300)
+    small = _signs_zip(user / "small.zip", per_class=1)
+    for archive, words in (
+        (junk, ("junk0.jpg", "1 of 31 images cannot be read", "cache of signs is unchanged")),
+        (zeros, ("300 of 300 images cannot be read", "cache of signs is unchanged")),
+        (small, ("holds 10 images, fewer than the 30", "--force")),
+    ):
+        result = _run(home, "data", "fetch", "signs", "--from", archive, cwd=user)
+        assert_user_error(result, str(archive), *words, max_lines=1)
+        assert_unchanged(cache, before)
+        assert temporaries(home) == []
+    forced = _run(home, "data", "fetch", "signs", "--from", small, "--force", cwd=user)
+    assert forced.code == 0, forced.stderr
+    assert "signs: 10 images" in forced.stdout

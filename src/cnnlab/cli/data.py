@@ -61,7 +61,12 @@ def fetch(
             "--from", help="A downloaded zip or folder to take the images from (offline)."
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Fetch again even if cached, and replace a larger cached copy."
+        ),
+    ] = False,
 ) -> None:
     """Download a named dataset (or take it from --from PATH) into the cache."""
 

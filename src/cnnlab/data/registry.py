@@ -32,7 +32,7 @@ from pathlib import Path
 from cnnlab._io import write_text
 from cnnlab.data.archives import Opener, download, safe_extract
 from cnnlab.data.cache import cache_dir
-from cnnlab.data.images import IMAGE_SUFFIXES, list_class_folders, walk_images
+from cnnlab.data.images import IMAGE_SUFFIXES, decode_image, list_class_folders, walk_images
 from cnnlab.errors import ArgumentError, DatasetError
 from cnnlab.limits import (
     MAX_EXTRACT_BYTES,
@@ -279,7 +279,7 @@ def fetch(
                     raise DatasetError(f"{src}: not a zip archive or a folder")
                 archive_sha = sha256_file(src)
                 safe_extract(src, work / "unpacked", max_bytes=max_bytes)
-                (base, layout), move = _find_layout(entry, work / "unpacked"), True
+                (base, layout), move = _unpacked_layout(entry, work, src), True
             else:
                 raise DatasetError(f"{src}: no such file or folder")
         else:
@@ -291,7 +291,7 @@ def fetch(
                     f"`cnnlab data fetch {name} --from PATH` with the zip or its folder"
                 ) from None
             safe_extract(archive, work / "unpacked", max_bytes=max_bytes)
-            (base, layout), move = _find_layout(entry, work / "unpacked"), True
+            (base, layout), move = _unpacked_layout(entry, work, archive), True
         staged = work / "dataset"
         staged.mkdir()
         _gather(base, layout, staged, move)
@@ -305,6 +305,7 @@ def fetch(
             "n_images": sum(counts.values()),
             "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        _check_replacement(name, staged, origin, manifest["n_images"], force)
         write_text(staged / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         old = None
         if final.exists():
@@ -316,6 +317,50 @@ def fetch(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _unpacked_layout(entry: NamedDataset, work: Path, archive: Path):
+    """:func:`_find_layout` of an archive unpacked in ``work``, its errors naming the archive
+    (not the temporary folder)."""
+    try:
+        return _find_layout(entry, work / "unpacked")
+    except DatasetError as exc:
+        raise DatasetError(str(exc).replace(str(work / "unpacked"), str(archive))) from None
+
+
+def _check_replacement(name: str, staged: Path, origin: str, n_new: int, force: bool) -> None:
+    """Refuse to put a broken set in the cache, or a smaller one over a good one.
+
+    Every staged image must decode (a junk ``.jpg`` in a zip is caught here, before the
+    rename); a complete cached copy is replaced by one with fewer images only with
+    ``force``.
+
+    Raises:
+        DatasetError: naming the source, and saying the cache is unchanged.
+    """
+    bad = []
+    for path in sorted(staged.rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            try:
+                decode_image(path, None)
+            except DatasetError as exc:  # named as in the source, not the staging folder
+                bad.append(str(exc).replace(f"{staged}{os.sep}", ""))
+    if bad:
+        raise DatasetError(
+            f"{origin}: {len(bad)} of {n_new} images cannot be read (the first: {bad[0]}); "
+            f"the cache of {name} is unchanged"
+        )
+    if is_fetched(name) and not force:
+        try:
+            old = json.loads((dataset_dir(name) / "manifest.json").read_text())
+            n_old = int(old.get("n_images", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return  # a damaged cache is replaced
+        if n_new < n_old:
+            raise DatasetError(
+                f"{origin}: holds {n_new} images, fewer than the {n_old} already in the cache "
+                f"of {name}; the cache is unchanged (pass --force to replace it)"
+            )
 
 
 def verify_fetched(name: str) -> dict:
