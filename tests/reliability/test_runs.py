@@ -377,3 +377,33 @@ def test_a_kill_during_the_final_plots_is_completed_by_resume(tmp_path):
     assert json.loads((out / "metrics.json").read_text()) == metrics  # nothing else changed
     finished = run_cnnlab("train", "--resume", out)
     assert_user_error(finished, str(out), "already trained 2 of 2 epochs", max_lines=1)
+
+
+MALFORMED = {
+    "config.json": "[" * 100_000 + "]" * 100_000,  # a RecursionError in json.loads
+    "metrics.json": json.dumps([1, 2, 3]),
+    "class_names.json": json.dumps({"0": "a"}),
+    "checkpoint.json": "[" * 40 + "0" + "]" * 40,  # parses, but nested beyond the limit
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_run_file_is_one_line_for_every_command(finished, image, tmp_path, name):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / name).write_text(MALFORMED[name])
+    before = snapshot(run)
+    for args in (("predict", run, image), ("evaluate", run), ("compare", run, finished)):
+        result = run_cnnlab(*args, cwd=tmp_path)
+        assert_user_error(result, str(run / name), max_lines=1)
+    assert_unchanged(run, before)
+
+
+def test_a_non_numeric_history_is_one_line_in_compare(finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    text = (run / "history.csv").read_text().splitlines()
+    text[1] = ",".join(["1"] + ["oops"] * (len(text[1].split(",")) - 1))
+    (run / "history.csv").write_text("\n".join(text) + "\n")
+    result = run_cnnlab("compare", run, finished, cwd=tmp_path)
+    assert_user_error(result, "history.csv", "unreadable history", max_lines=1)

@@ -503,3 +503,23 @@ def test_only_the_runs_used_last_stay_in_memory(runs_dir, tmp_path, monkeypatch)
     first = folder.explore("b", "s:test:0")  # loaded again, the same answer
     assert folder.cached_runs() == ["b", "c"]
     assert first["probabilities"] == folder.explore("a", "s:test:0")["probabilities"]
+
+
+def test_malformed_run_files_are_listed_as_broken_and_never_hide_the_others(runs_dir, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir / "digits-numpy", root / "good")
+    with TestClient(create_app(root), base_url=URL) as c:
+        assert [r["name"] for r in _ok(c.get("/api/runs"))["runs"]] == ["good"]
+        # added while the studio runs: a config nested 100,000 levels, a metrics list
+        for name, file, text in (
+            ("deep", "config.json", "[" * 100_000 + "]" * 100_000),
+            ("listy", "metrics.json", "[1, 2]"),
+        ):
+            shutil.copytree(runs_dir / "digits-numpy", root / name)
+            (root / name / file).write_text(text)
+        listed = _ok(c.get("/api/runs"))
+        assert [r["name"] for r in listed["runs"]] == ["good"]
+        assert sorted(b["name"] for b in listed["broken"]) == ["deep", "listy"]
+        errors = {b["name"]: b["error"] for b in listed["broken"]}
+        assert "nested too deeply" in errors["deep"] and "expected an object" in errors["listy"]
+        _refused(c.get("/api/runs/listy"), 400, "metrics.json")

@@ -87,13 +87,52 @@ def write_json(path: Path, obj: Any) -> None:
     _io.write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def _read_json(path: Path) -> Any:
+MAX_JSON_BYTES = 16 * 1024**2
+"""The largest JSON file of a run that is read (a real one is a few kilobytes)."""
+MAX_JSON_DEPTH = 32
+"""The deepest nesting a run's JSON file may have (a real one has 4 levels)."""
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """The nesting depth of parsed JSON, counted without recursion, up to ``limit + 1``."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            values = item.values() if isinstance(item, dict) else item
+            stack.extend((v, level + 1) for v in values)
+    return deepest
+
+
+def read_json(path: Path, kind: type | tuple[type, ...] = dict) -> Any:
+    """A run's JSON file, checked: at most :data:`MAX_JSON_BYTES`, nested at most
+    :data:`MAX_JSON_DEPTH` levels, and of the JSON type ``kind`` at the top.
+
+    Raises:
+        RunError: naming the file and what is wrong with it (one line).
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise RunError(f"{path}: {path.stat().st_size:,} bytes, too large for a run file")
+        text = path.read_text(encoding="utf-8")
+        obj = json.loads(text)
     except FileNotFoundError:
         raise RunError(f"{path.parent}: not a cnnlab run ({path.name} is missing)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise RunError(f"{path}: nested too deeply to be a run file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RunError(f"{path}: unreadable ({exc})") from None
+    if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise RunError(f"{path}: nested more than {MAX_JSON_DEPTH} levels, not a run file")
+    if not isinstance(obj, kind):
+        names = {dict: "an object", list: "a list"}
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        want = " or ".join(names.get(k, k.__name__) for k in kinds)
+        raise RunError(f"{path}: expected {want} at the top, found {type(obj).__name__}")
+    return obj
 
 
 def write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
@@ -111,11 +150,18 @@ def write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
 
 
 def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
-    """history.csv -> ``{"loss": [...], ...}`` (one value per epoch)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    keys = [k for k in (rows[0].keys() if rows else []) if k != "epoch"]
-    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in keys}
+    """history.csv -> ``{"loss": [...], ...}`` (one value per epoch).
+
+    Raises:
+        RunError: the file is unreadable or holds a value that is not a number.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        keys = [k for k in (rows[0].keys() if rows else []) if k not in ("epoch", None)]
+        return {k: [float(r[k]) for r in rows if r[k] not in ("", None)] for k in keys}
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as exc:
+        raise RunError(f"{path}: unreadable history ({exc})") from None
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
@@ -129,15 +175,15 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         raise RunError(f"{d}: no such run directory")
     if not (d / "config.json").is_file():
         raise RunError(f"{d}: not a cnnlab run (config.json is missing)")
-    raw = _read_json(d / "config.json")
+    raw = read_json(d / "config.json")
     try:
         config = TrainConfig.from_json(raw).resolved()
     except (TypeError, ValueError) as exc:
         raise RunError(f"{d / 'config.json'}: invalid run config ({exc})") from None
-    names = _read_json(d / "class_names.json")
+    names = read_json(d / "class_names.json", list)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise RunError(f"{d / 'class_names.json'}: expected a list of class names")
-    ckpt = _read_json(d / "checkpoint.json") if (d / "checkpoint.json").is_file() else {}
+    ckpt = read_json(d / "checkpoint.json") if (d / "checkpoint.json").is_file() else {}
     if not isinstance(ckpt, dict):
         raise RunError(f"{d / 'checkpoint.json'}: expected a JSON object")
     try:
@@ -169,7 +215,13 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         )
     if last is not None and not (d / last).is_file():
         raise RunError(f"{d}: not a complete run ({last} is missing)")
-    metrics = _read_json(d / "metrics.json") if (d / "metrics.json").is_file() else None
+    metrics = read_json(d / "metrics.json") if (d / "metrics.json").is_file() else None
+    for split in ("train", "validation", "test"):
+        value = (metrics or {}).get(split)
+        if value is not None and not (
+            isinstance(value, dict) and isinstance(value.get("accuracy", 0.0), int | float)
+        ):
+            raise RunError(f"{d / 'metrics.json'}: {split!r} must be an object with an accuracy")
     return Run(d, config, names, history, metrics, epochs_done, seconds, model_file, best, last)
 
 
