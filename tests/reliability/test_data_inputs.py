@@ -259,3 +259,33 @@ def test_fetch_never_replaces_a_good_cache_with_junk_or_less(user, home):
     forced = _run(home, "data", "fetch", "signs", "--from", small, "--force", cwd=user)
     assert forced.code == 0, forced.stderr
     assert "signs: 10 images" in forced.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("group", "train_set_x is a group, expected an array"),
+        ("scalar", "train_set_x must have shape (N, H, W, 3) or (N, H, W, 1)"),
+        ("selflink", "too many links"),
+    ],
+)
+def test_a_course_file_whose_images_are_not_an_array_is_one_line(kind, words, user):
+    path = user / f"train_{kind}.h5"
+    with h5py.File(path, "w") as f:
+        f["list_classes"] = np.array([0, 1])
+        f["train_set_y"] = np.array([0, 1])
+        if kind == "group":
+            f.create_group("train_set_x")
+        elif kind == "scalar":
+            f["train_set_x"] = np.uint8(3)
+        else:
+            f["train_set_x"] = h5py.SoftLink("/train_set_x")
+    before = snapshot(user)
+    for args in (
+        ("train", "--data", path, "--epochs", "1", "--out", user / "run"),
+        ("train", "--data", path, "--epochs", "1", "--stream", "--out", user / "run"),
+        ("data", "info", path),
+    ):
+        result = run_cnnlab(*args, cwd=user)
+        assert_user_error(result, str(path), words, max_lines=1)
+        assert_unchanged(user, before)  # no run folder, nothing else

@@ -221,9 +221,12 @@ def count_images(source: str | os.PathLike | Source) -> int | None:
             if p is not None:
                 try:
                     with h5py.File(p, "r") as f:
-                        total += int(f[f"{s}_set_x"].shape[0])
-                except (OSError, KeyError):
-                    return None
+                        x = f[f"{s}_set_x"]
+                        if not isinstance(x, h5py.Dataset) or len(x.shape) < 1:
+                            return None  # the loader that reads it says what is wrong
+                        total += int(x.shape[0])
+                except (OSError, KeyError, ValueError, RuntimeError):
+                    return None  # damaged: likewise
         return total
     folder = src.cached_folder()
     if folder is None:

@@ -483,6 +483,9 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
             missing = [k for k in (kx, ky, "list_classes") if k not in f]
             if missing:
                 raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}")
+            for k in (kx, ky, "list_classes"):
+                if not isinstance(f[k], h5py.Dataset):
+                    raise DatasetError(f"{path}: {k} is a group, expected an array")
             # The in-memory limit holds for streamed files too: a small file can declare an
             # enormous array that was never written (streaming it would train on fill values).
             check_declared(f[kx], path, kx)
