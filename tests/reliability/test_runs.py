@@ -407,3 +407,49 @@ def test_a_non_numeric_history_is_one_line_in_compare(finished, tmp_path):
     (run / "history.csv").write_text("\n".join(text) + "\n")
     result = run_cnnlab("compare", run, finished, cwd=tmp_path)
     assert_user_error(result, "history.csv", "unreadable history", max_lines=1)
+
+
+def test_show_writes_only_a_png_and_replaces_only_with_force(finished, image, tmp_path):
+    jpg = tmp_path / "x.jpg"
+    result = run_cnnlab("show", finished, image, "--out", jpg)
+    assert_user_error(result, "must end in .png", str(jpg), max_lines=1)
+    assert not jpg.exists()
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my own picture")
+    refused = run_cnnlab("show", finished, image, "--out", mine)
+    assert_user_error(refused, str(mine), "--force", max_lines=1)
+    assert mine.read_bytes() == b"my own picture"
+    forced = run_cnnlab("show", finished, image, "--out", mine, "--force")
+    assert forced.code == 0, forced.stderr
+    assert mine.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_escapes_tabs_and_newlines_in_paths(finished, image, tmp_path):
+    odd = tmp_path / "two\nlines\tand tab.png"
+    shutil.copyfile(image, odd)
+    result = run_cnnlab("predict", finished, odd, image)
+    assert result.code == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert len(rows) == 2 and all(len(r.split("\t")) == 3 for r in rows)
+    assert rows[0].split("\t")[0] == str(odd).replace("\t", "\\t").replace("\n", "\\n")
+
+
+def test_predict_refuses_a_fifo_instead_of_blocking(finished, image, tmp_path):
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    result = run_cnnlab("predict", finished, fifo, image, timeout=120)
+    assert_user_error(result, str(fifo), "not a regular file", max_lines=1)
+    assert result.stdout.startswith(f"{image}\t")  # the other image is still predicted
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--epochs", "1000000000000"], "epochs must be at most 1,000,000"),
+        (["--distribute", "mirrored", "--cpu-replicas", "1000"], "cpu_replicas must be at most"),
+    ],
+)
+def test_unbounded_training_options_are_refused_at_once(args, words, tmp_path):
+    result = run_cnnlab("train", *TINY, *args, "--out", tmp_path / "run", timeout=120)
+    assert_user_error(result, words, max_lines=1)
+    assert result.seconds < 30 and not (tmp_path / "run").exists()

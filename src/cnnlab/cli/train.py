@@ -397,13 +397,22 @@ def predict(
             sys.stdout.flush()
             print(f"error: {result}", file=sys.stderr, flush=True)
         elif top_k is not None:
-            best = "\t".join(f"{name}\t{prob:.4f}" for name, prob in result)
-            print(f"{path}\t{best}", flush=True)
+            best = "\t".join(f"{tsv_field(name)}\t{prob:.4f}" for name, prob in result)
+            print(f"{tsv_field(path)}\t{best}", flush=True)
         else:
             name, prob = result
-            print(f"{path}\t{name}\t{prob:.4f}", flush=True)
+            print(f"{tsv_field(path)}\t{tsv_field(name)}\t{prob:.4f}", flush=True)
     if failed:
         raise typer.Exit(2)
+
+
+def tsv_field(value) -> str:
+    """``value`` as one tab-separated field: a backslash, tab, newline or carriage return in
+    it (a file or class name may hold them) is written as ``\\\\``, ``\\t``, ``\\n``, ``\\r``."""
+    text = str(value)
+    for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(raw, escaped)
+    return text
 
 
 def show(
@@ -428,11 +437,19 @@ def show(
         int | None,
         typer.Option("--class", help="Class index of the Grad-CAM (default: the predicted)."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing PNG.")] = False,
 ) -> None:
     """Draw the first layer's filters and every conv layer's feature maps for one image
     (with --cam: also where the evidence for the class lies)."""
 
     path = interpret.show(
-        run, image, out, engine=engine, cam=cam, layer=layer, class_index=class_index
+        run,
+        image,
+        out,
+        engine=engine,
+        cam=cam,
+        layer=layer,
+        class_index=class_index,
+        overwrite=force,
     )
     print(f"wrote {path}")

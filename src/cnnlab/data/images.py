@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -178,6 +179,12 @@ def _decode(path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
     mode = "L" if grayscale else "RGB"
     if os.path.isdir(path):
         raise DatasetError(f"{path}: is a folder, not an image file")
+    try:
+        kind = os.stat(path).st_mode
+    except (OSError, TypeError, ValueError):
+        kind = None  # missing, unreadable or a file object: Pillow's own error names it
+    if kind is not None and not stat.S_ISREG(kind):  # a FIFO or a device would block or never end
+        raise DatasetError(f"{path}: not a regular file (a pipe, socket or device), not an image")
     try:
         with Image.open(path, formats=_FORMATS) as im:
             w, h = im.size

@@ -317,6 +317,7 @@ def show(
     cam: bool = False,
     layer: str | None = None,
     class_index: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Draw the first conv layer's filters and every conv layer's feature maps for one image.
 
@@ -330,9 +331,15 @@ def show(
             Conv2D of the model, or ``class_index`` out of range.
 
     Returns:
-        The PNG written (default: ``RUN/show_<image stem>.png``).
+        The PNG written (default: ``RUN/show_<image stem>.png``); an existing file is
+        replaced only with ``overwrite``.
     """
     run = load_run(run_dir)
+    out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
+    if out.suffix.lower() != ".png":
+        raise ArgumentError(f"out must end in .png (show draws a PNG). Received: out={out}")
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise ArgumentError(f"{out}: already exists (pass --force to replace it)")
     arr, found = read_image(run.config, image)
     x = scale_pixels(arr[None])
     eng_name = engine or run.config.engine
@@ -359,6 +366,5 @@ def show(
             (f"Grad-CAM of {which}", plots.overlay(x[0], heat[0])),
             ("saliency", saliency(model, x, class_index)[0]),
         ]
-    out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
     fig = plots.plot_feature_maps(x[0], maps, kernel=kernel, title=title, attention=attention)
     return _io.save_figure(fig, out)

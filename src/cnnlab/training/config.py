@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ DIGITS_IMAGE_SIZE = (16, 16)
 """The built-in 8x8 digits are upscaled to this size by default: a 16x16 map leaves room for
 two poolings (about 99% test accuracy against 98% at 8x8) and the default run stays well under
 a minute on 2 cores."""
+MAX_EPOCHS_AND_BATCH = 1_000_000
+"""The largest ``epochs`` or ``batch_size`` a run takes (a million epochs of the smallest set
+would already run for days)."""
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
 CHECKPOINT_FILE = re.compile(r"model-epoch-(\d{4,})\.(npz|keras)")
@@ -129,6 +133,10 @@ class TrainConfig:
                 raise ArgumentError(
                     f"{name} must be a positive integer. Received: {name}={value!r}"
                 )
+            if value > MAX_EPOCHS_AND_BATCH:
+                raise ArgumentError(
+                    f"{name} must be at most {MAX_EPOCHS_AND_BATCH:,}. Received: {name}={value!r}"
+                )
         p = self.patience
         if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
             raise ArgumentError(f"patience must be a positive integer. Received: patience={p!r}")
@@ -146,6 +154,12 @@ class TrainConfig:
         if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
             raise ArgumentError(
                 f"cpu_replicas must be a positive integer. Received: cpu_replicas={r!r}"
+            )
+        cores = os.cpu_count() or 1
+        if r is not None and r > cores:
+            raise ArgumentError(
+                f"cpu_replicas must be at most the {cores} CPU cores of this machine. "
+                f"Received: cpu_replicas={r}"
             )
         if r is not None and self.distribute == "none":
             raise ArgumentError(
