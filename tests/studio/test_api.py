@@ -523,3 +523,21 @@ def test_malformed_run_files_are_listed_as_broken_and_never_hide_the_others(runs
         errors = {b["name"]: b["error"] for b in listed["broken"]}
         assert "nested too deeply" in errors["deep"] and "expected an object" in errors["listy"]
         _refused(c.get("/api/runs/listy"), 400, "metrics.json")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('{"input": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
+        ('{"input": [[[[[[[[[[1]]]]]]]]]]}', "nested more than 8 levels"),
+        ('{"input": [[1e308, 2], [3, 4]], "kernel": [[1]]}', "within +-1e+09"),
+        ('{"input": [[1, 2], [3, 4]], "kernel": [[' + "9" * 400 + "]]}", "within +-1e+09"),
+        ('{"input": [[1, 2], [3, 4]], "kernel": [[NaN]]}', "within +-1e+09"),
+        ('{"input": [[1, 2], [3, 4]], "kernel": [[1e400]]}', "within +-1e+09"),
+    ],
+)
+def test_hostile_json_bodies_are_400s(client, body, words):
+    for route in ("/api/playground/conv", "/api/playground/pool"):
+        response = client.post(route, content=body, headers={"content-type": "application/json"})
+        _refused(response, 400, words)
+    assert client.get("/api/runs").status_code == 200  # the server is still up

@@ -142,14 +142,48 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_NUMBER = 1e9
+"""The largest magnitude a number in a request body may have (a pixel, a kernel weight, a
+stride: far below it); larger ones, infinities and NaN are refused, never computed with."""
+MAX_DEPTH = 8
+"""The deepest nesting of a request body (a grid of numbers is 2 or 3 levels)."""
+
+
+def _number(text: str) -> float | int:
+    special = text in ("NaN", "Infinity", "-Infinity")
+    value = float(text) if special or any(c in text for c in ".eE") else int(text)
+    if not abs(value) <= MAX_NUMBER:  # also NaN
+        raise ArgumentError(
+            f"numbers in the body must lie within +-{MAX_NUMBER:g}. Received: {text[:40]}"
+        )
+    return value
+
+
+def _depth(obj, limit: int) -> int:
+    deepest, stack = 0, [(obj, 1)]
+    while stack and deepest <= limit:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            values = item.values() if isinstance(item, dict) else item
+            stack.extend((v, level + 1) for v in values)
+    return deepest
+
+
 async def _json(request: Request) -> dict:
     raw = await _body(request, MAX_JSON)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw, parse_float=_number, parse_int=_number, parse_constant=_number)
+    except RecursionError:
+        raise ArgumentError("the body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ArgumentError):
+            raise
         raise ArgumentError("the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ArgumentError("the body must be a JSON object")
+    if _depth(body, MAX_DEPTH) > MAX_DEPTH:
+        raise ArgumentError(f"the body is nested more than {MAX_DEPTH} levels")
     return body
 
 
