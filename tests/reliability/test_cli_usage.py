@@ -182,3 +182,17 @@ def test_bad_training_values_are_one_line_before_anything_is_loaded(args, names,
     result = run_cnnlab("train", *args, "--out", tmp_path / "run", cwd=tmp_path)
     assert_user_error(result, *names, max_lines=1)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [
+        ("100000x100000x3", "at most 1024 pixels per side"),
+        ("50000x50000x3", "at most 1024 pixels per side"),
+        ("64x64x999", "channels must be between 1 and 64"),
+    ],
+)
+def test_explain_model_refuses_an_input_it_would_build_a_huge_model_for(shape, words, tmp_path):
+    result = run_cnnlab("explain", "model", "signs", "--input", shape, cwd=tmp_path)
+    assert_user_error(result, words, max_lines=1)
+    assert result.seconds < 60 and list(tmp_path.iterdir()) == []

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab import keras_models
+from cnnlab import _validate, keras_models
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import (
     FLOAT32_BYTES,
@@ -299,6 +299,8 @@ def explain_keras_model(model: Any) -> ModelExplanation:
 
 
 COURSE_MODELS = ("happy", "signs")
+MAX_CHANNELS = 64
+"""The most input channels ``explain model happy|signs --input`` builds a model for."""
 
 
 def explain_model(
@@ -324,7 +326,17 @@ def explain_model(
         if name in COURSE_MODELS:
 
             build = keras_models.happy_model if name == "happy" else keras_models.signs_model
-            model = build() if input_shape is None else build(parse_size(input_shape))
+            if input_shape is None:
+                return explain_keras_model(build())
+            shape = parse_size(input_shape)
+            # A real Keras model is built: its image is held to the size a run may take.
+            _validate.image_size(shape[:2], "--input")
+            if not 1 <= shape[2] <= MAX_CHANNELS:
+                raise ArgumentError(
+                    f"input channels must be between 1 and {MAX_CHANNELS}. "
+                    f"Received: input={'x'.join(map(str, shape))}"
+                )
+            model = build(shape)
             return explain_keras_model(model)
         if input_shape is not None:
             raise ArgumentError(
