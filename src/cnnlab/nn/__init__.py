@@ -14,9 +14,10 @@
     >>> model.count_params()
     37633
 
-Layers, losses, optimizers and ``Sequential`` mirror Keras 3 (names, arguments, defaults, weight
-order and shapes); ``from_keras`` / ``to_keras`` move models between the engines and
-``save`` / ``load_model`` store them in one ``.npz`` file. Imports no TensorFlow.
+Layers, losses, optimizers, and ``Sequential`` mirror Keras 3 (names,
+arguments, defaults, weight order and shapes); ``from_keras`` / ``to_keras`` move models
+between the engines and ``save`` / ``load_model`` store them in one ``.npz`` file. Imports no
+TensorFlow.
 """
 
 from cnnlab.nn import (
@@ -32,19 +33,26 @@ from cnnlab.nn.callbacks import Callback, TerminateOnNaN
 from cnnlab.nn.interop import from_keras, to_keras
 from cnnlab.nn.layers import (
     Activation,
+    Add,
     AveragePooling2D,
     AvgPool2D,
     BatchNormalization,
     Conv2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
     Input,
     InputLayer,
     Layer,
     MaxPool2D,
     MaxPooling2D,
     ReLU,
+    SeparableConv2D,
     Weight,
     ZeroPadding2D,
     clear_session,
@@ -55,14 +63,20 @@ from cnnlab.nn.saving import load_model, save_model
 
 __all__ = [
     "Activation",
+    "Add",
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
     "Callback",
     "Conv2D",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling2D",
     "History",
     "Input",
     "InputLayer",
@@ -71,6 +85,7 @@ __all__ = [
     "MaxPooling2D",
     "Plan",
     "ReLU",
+    "SeparableConv2D",
     "Sequential",
     "TerminateOnNaN",
     "Weight",
