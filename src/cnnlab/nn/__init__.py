@@ -14,7 +14,7 @@
     >>> model.count_params()
     37633
 
-Layers, losses, optimizers, and ``Sequential`` mirror Keras 3 (names,
+Layers, losses, optimizers, ``Sequential`` and the graph ``Model`` mirror Keras 3 (names,
 arguments, defaults, weight order and shapes); ``from_keras`` / ``to_keras`` move models
 between the engines and ``save`` / ``load_model`` store them in one ``.npz`` file. Imports no
 TensorFlow.
@@ -30,6 +30,7 @@ from cnnlab.nn import (
     registry,
 )
 from cnnlab.nn.callbacks import Callback, TerminateOnNaN
+from cnnlab.nn.functional import Model
 from cnnlab.nn.interop import from_keras, to_keras
 from cnnlab.nn.layers import (
     Activation,
@@ -83,6 +84,7 @@ __all__ = [
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
+    "Model",
     "Plan",
     "ReLU",
     "SeparableConv2D",
