@@ -129,3 +129,29 @@ def test_conv2d_l2_regularizer_adds_its_gradient_and_loss():
     assert conv.regularization_loss() == 0.0
     with pytest.raises(ValueError, match="only an L2"):
         nn.Conv2D(2, 3, kernel_regularizer={"class_name": "L1L2", "config": {"l1": 0.1}})
+
+
+def test_l2_penalty_in_train_and_evaluate_losses_matches_keras():
+    model = nn.Sequential(
+        [
+            nn.Input(shape=(6, 6, 2)),
+            nn.Conv2D(3, 3, kernel_regularizer=0.01, name="conv"),
+            nn.Flatten(),
+            nn.Dense(2, activation="softmax"),
+        ],
+        seed=0,
+    )
+    km = model.to_keras()
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    y = rng.integers(0, 2, 8)
+    model.compile(optimizer=nn.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    assert model.evaluate(x, y) == pytest.approx(float(km.evaluate(x, y, verbose=0)), rel=1e-5)
+    assert model.train_on_batch(x, y) == pytest.approx(float(km.train_on_batch(x, y)), rel=1e-5)
+    np.testing.assert_allclose(
+        model.get_layer("conv").get_weights()[0],
+        km.get_layer("conv").get_weights()[0],
+        rtol=0,
+        atol=1e-6,
+    )

@@ -522,6 +522,7 @@ class Sequential:
             sw = None if sample_weight is None else np.asarray(sample_weight)
             batches = array_batches(x, y, sw, bs, None)
         logs = evaluate_batches(self._setup_training(), self._metrics, batches)
+        logs["loss"] += sum(layer.regularization_loss() for layer in self._layers)  # as Keras
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         return format_result(logs, return_dict)
