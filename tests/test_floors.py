@@ -24,6 +24,8 @@ LAZY_ALLOWED = {
     ("cnnlab.cli.studio", "cnnlab.studio"): "the server needs Starlette and uvicorn",
     ("cnnlab.nn.model", "cnnlab.nn.saving"): "nn.saving builds a Sequential from nn.model",
     ("cnnlab.nn.model", "cnnlab.nn.interop"): "nn.interop builds a Sequential from nn.model",
+    ("cnnlab.nn.functional", "cnnlab.nn.saving"): "nn.saving builds a Model from nn.functional",
+    ("cnnlab.nn.functional", "cnnlab.nn.interop"): "nn.interop builds a Model from nn.functional",
 }
 
 

@@ -204,14 +204,27 @@ def test_from_keras_names_first_unsupported_layer():
         nn.from_keras(dilated)
 
 
-def test_from_keras_refuses_branching_functional_model():
+def test_from_keras_converts_a_branching_functional_model_to_a_graph_model():
     inputs = keras.Input(shape=(8,))
     a = layers.Dense(4, name="a")(inputs)
     b = layers.Dense(4, name="b")(inputs)
     out = layers.Add()([a, b])
     km = keras.Model(inputs, out)
+    model = nn.from_keras(km)
+    assert isinstance(model, nn.Model)
+    x = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    np.testing.assert_allclose(model.predict(x), km.predict(x, verbose=0), rtol=0, atol=1e-6)
+
+
+def test_from_keras_refuses_a_shared_layer_or_two_outputs():
+    inputs = keras.Input(shape=(8,))
+    shared = layers.Dense(8, name="shared")
+    out = layers.Add()([shared(inputs), shared(shared(inputs))])
     with pytest.raises(ValueError, match="not a single chain|not supported"):
-        nn.from_keras(km)
+        nn.from_keras(keras.Model(inputs, out))
+    two = keras.Model(inputs, [layers.Dense(2)(inputs), layers.Dense(3)(inputs)])
+    with pytest.raises(ValueError, match="outputs"):
+        nn.from_keras(two)
 
 
 def test_keras_adam_and_sgd_update_rules_match():

@@ -108,6 +108,20 @@ SAMPLES = {
         ),
         (7, 7, 3),
     ),
+    "Conv2DRegularized": (lambda: nn.Conv2D(2, 3, kernel_regularizer=0.01), (5, 5, 2)),
+    "DepthwiseConv2D": (
+        lambda: nn.DepthwiseConv2D((3, 2), strides=2, padding="same", depth_multiplier=2),
+        (7, 6, 3),
+    ),
+    "SeparableConv2D": (
+        lambda: nn.SeparableConv2D(
+            4, 3, padding="same", depth_multiplier=2, use_bias=False, activation="relu"
+        ),
+        (6, 6, 3),
+    ),
+    "GlobalAveragePooling2D": (lambda: nn.GlobalAveragePooling2D(), (4, 5, 3)),
+    "GlobalMaxPooling2D": (lambda: nn.GlobalMaxPooling2D(keepdims=True), (4, 5, 3)),
+    "Add": (lambda: nn.Add(), [(4, 4, 2), (4, 4, 2)]),
     "Dense": (lambda: nn.Dense(5, activation="tanh"), (6,)),
     "Activation": (lambda: nn.Activation("sigmoid"), (4, 4, 2)),
     "ReLU": (lambda: nn.ReLU(), (4, 4, 2)),
@@ -124,14 +138,19 @@ SAMPLES = {
 
 
 def test_the_samples_cover_every_registered_layer():
-    assert set(SAMPLES) == set(registry.LAYERS) - {"InputLayer"}
+    assert set(SAMPLES) - {"Conv2DRegularized"} == set(registry.LAYERS) - {"InputLayer"}
+
+
+def _batch(shape):
+    """The build shape of a sample: a batch axis before one shape, or before each of a list."""
+    return [(None, *s) for s in shape] if isinstance(shape, list) else (None, *shape)
 
 
 @pytest.mark.parametrize("kind", sorted(SAMPLES))
 def test_registry_round_trip_through_a_config(kind):
     make, shape = SAMPLES[kind]
     layer = make()
-    layer.build((None, *shape), np.random.default_rng(0))
+    layer.build(_batch(shape), np.random.default_rng(0))
     again = registry.deserialize(registry.serialize(layer))
     assert again.get_config() == layer.get_config()
     names = [w.name for w in layer.weights]
@@ -142,6 +161,8 @@ def test_registry_round_trip_through_a_config(kind):
 def test_registry_round_trip_through_keras(kind):
     pytest.importorskip("keras")
     make, shape = SAMPLES[kind]
+    if isinstance(shape, list):
+        pytest.skip("a merging layer goes through Keras inside a graph model (test_graph_model)")
     model = nn.Sequential([nn.Input(shape=shape), make()], seed=0)
     rng = np.random.default_rng(1)
     model.set_weights([rng.random(w.shape).astype(w.dtype) + 0.5 for w in model.weights])

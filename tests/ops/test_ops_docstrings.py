@@ -10,18 +10,32 @@ from cnnlab.ops import (
     _arrays,
     batchnorm,
     conv,
+    depthwise,
     gradcheck,
     ladder,
     padding,
     parallel,
     pooling,
     reference,
+    reference_batchnorm,
 )
 
 
 @pytest.mark.parametrize(
     "module",
-    [reference, gradcheck, ladder, padding, conv, pooling, batchnorm, parallel, _arrays],
+    [
+        reference,
+        reference_batchnorm,
+        depthwise,
+        gradcheck,
+        ladder,
+        padding,
+        conv,
+        pooling,
+        batchnorm,
+        parallel,
+        _arrays,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module) -> None:

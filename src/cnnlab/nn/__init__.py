@@ -14,9 +14,10 @@
     >>> model.count_params()
     37633
 
-Layers, losses, optimizers and ``Sequential`` mirror Keras 3 (names, arguments, defaults, weight
-order and shapes); ``from_keras`` / ``to_keras`` move models between the engines and
-``save`` / ``load_model`` store them in one ``.npz`` file. Imports no TensorFlow.
+Layers, losses, optimizers, ``Sequential`` and the graph ``Model`` mirror Keras 3 (names,
+arguments, defaults, weight order and shapes); ``from_keras`` / ``to_keras`` move models
+between the engines and ``save`` / ``load_model`` store them in one ``.npz`` file. Imports no
+TensorFlow.
 """
 
 from cnnlab.nn import (
@@ -29,22 +30,30 @@ from cnnlab.nn import (
     registry,
 )
 from cnnlab.nn.callbacks import Callback, TerminateOnNaN
+from cnnlab.nn.functional import Model
 from cnnlab.nn.interop import from_keras, to_keras
 from cnnlab.nn.layers import (
     Activation,
+    Add,
     AveragePooling2D,
     AvgPool2D,
     BatchNormalization,
     Conv2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
     Input,
     InputLayer,
     Layer,
     MaxPool2D,
     MaxPooling2D,
     ReLU,
+    SeparableConv2D,
     Weight,
     ZeroPadding2D,
     clear_session,
@@ -55,22 +64,30 @@ from cnnlab.nn.saving import load_model, save_model
 
 __all__ = [
     "Activation",
+    "Add",
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
     "Callback",
     "Conv2D",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling2D",
     "History",
     "Input",
     "InputLayer",
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
+    "Model",
     "Plan",
     "ReLU",
+    "SeparableConv2D",
     "Sequential",
     "TerminateOnNaN",
     "Weight",

@@ -1,10 +1,8 @@
 """``Sequential``: a stack of layers that compiles, fits, evaluates, predicts and saves like Keras.
 
-This module is one class with Keras's whole ``Model`` API (structure, weights, compile, fit,
-evaluate, predict, summary, config), hence its length (about 650 lines); what that class uses
-lives elsewhere: how the layers run is :mod:`cnnlab.nn.plan`, the checks of ``fit``'s
-arguments, ``History`` and the progress output are :mod:`cnnlab.nn.fitting`, and which layer
-types exist is :mod:`cnnlab.nn.registry`.
+One class with Keras's whole ``Model`` API; how the layers run is :mod:`cnnlab.nn.plan`,
+``fit``'s checks, ``History`` and progress are :mod:`cnnlab.nn.fitting`, the layer types
+:mod:`cnnlab.nn.registry`. The graph model :class:`~cnnlab.nn.Model` extends it.
 
 Example:
     >>> import numpy as np
@@ -20,10 +18,6 @@ Example:
     >>> history = model.fit(x, (x.mean(axis=(1, 2, 3)) > 0.5), epochs=2, verbose=0, seed=0)
     >>> sorted(history.history)
     ['accuracy', 'loss']
-
-Intermediate activations (for feature-map pictures): ``model.forward_all(x)`` returns an ordered
-dict ``{layer name: output}``; or call the layers one by one: ``for layer in model.layers:
-x = layer(x)``.
 """
 
 from __future__ import annotations
@@ -292,10 +286,8 @@ class Sequential:
         return self._forward(self._prepare_x(x), training)
 
     def forward_all(self, x: Any, training: bool = False) -> dict[str, np.ndarray]:
-        """Every layer's output for ``x``, in order: ``{layer name: array (N, ...)}``.
-
-        Use it for feature-map pictures: ``acts = model.forward_all(x[:1]); acts["conv2d"]``.
-        """
+        """Every layer's output for ``x``, in order: ``{layer name: array (N, ...)}`` (for
+        feature-map pictures: ``model.forward_all(x[:1])["conv2d"]``)."""
         x = self._prepare_x(x)
         out = {}
         for layer in self._layers:
@@ -365,6 +357,7 @@ class Sequential:
         with quiet_overflow():
             out, logits = plan.forward_with_logits(x, training=True)
             loss, grad = plan.loss_and_grad(y, out, logits, sample_weight)
+            loss += sum(layer.regularization_loss() for layer in self._layers)  # Keras's losses
             for layer in self._layers:
                 layer.zero_grad()
             plan.backward(grad)
@@ -529,6 +522,7 @@ class Sequential:
             sw = None if sample_weight is None else np.asarray(sample_weight)
             batches = array_batches(x, y, sw, bs, None)
         logs = evaluate_batches(self._setup_training(), self._metrics, batches)
+        logs["loss"] += sum(layer.regularization_loss() for layer in self._layers)  # as Keras
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         return format_result(logs, return_dict)

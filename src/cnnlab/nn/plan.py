@@ -146,3 +146,108 @@ class Plan:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+@dataclass(frozen=True)
+class GraphPlan(Plan):
+    """The plan of a graph model (:class:`~cnnlab.nn.Model`): the layers in topological
+    order, each with the names of the tensors it takes (a layer's output tensor has the
+    layer's name; the model's input has the input's name).
+
+    Forward keeps each tensor until the model's output is computed; backward runs the
+    layers in reverse order and, micrograd-style, *adds* the gradients that reach one tensor
+    from several consumers (a residual block's input gets its branch's and the shortcut's).
+    A layer none of whose inputs leads back to a weight is asked for no input gradient, and
+    a layer with no weight at or below it is not run backward at all.
+
+    Attributes (beyond :class:`Plan`'s): inbound: for each layer of ``order``, the names of
+    its input tensors; input_name: the model input's name.
+    """
+
+    inbound: tuple[tuple[str, ...], ...] = ()
+    input_name: str = ""
+
+    @classmethod
+    def build_graph(
+        cls, layers: list[Layer], inbound: list[list[str]], input_name: str, loss: Any = None
+    ) -> GraphPlan:
+        """The plan of built ``layers`` in topological order (the last one the output)."""
+        order = tuple(layers)
+        last = order[-1] if order else None
+        fused = (
+            loss is not None
+            and isinstance(last, ActivatedLayer)
+            and not loss.from_logits
+            and last.activation == loss.fused_activation
+        )
+        stop = next((i for i, layer in enumerate(order) if layer.weights), 0)
+        return cls(order, loss, bool(fused), stop, tuple(map(tuple, inbound)), input_name)
+
+    def _inputs(self, tensors: dict, names: tuple[str, ...]):
+        return tensors[names[0]] if len(names) == 1 else [tensors[n] for n in names]
+
+    def _run(self, x: np.ndarray, training: bool, fused: bool):
+        tensors = {self.input_name: x}
+        logits = None
+        top = len(self.order) - 1
+        for i, (layer, names) in enumerate(zip(self.order, self.inbound, strict=True)):
+            inputs = self._inputs(tensors, names)
+            if i == top and fused:
+                logits = layer.forward_logits(inputs, training=training)
+                tensors[layer.name] = activations.forward(layer.activation, logits.copy())
+            else:
+                tensors[layer.name] = layer.forward(inputs, training=training)
+        out = tensors[self.order[-1].name] if self.order else x
+        return out, logits, tensors
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self._run(x, training, False)[0]
+
+    def forward_all(self, x: np.ndarray, training: bool = False) -> dict[str, np.ndarray]:
+        """Every layer's output, by layer name, in run order."""
+        tensors = self._run(x, training, False)[2]
+        return {layer.name: tensors[layer.name] for layer in self.order}
+
+    def forward_with_logits(self, x, training=False):
+        out, logits, _ = self._run(x, training, self.fused)
+        return out, logits
+
+    def _needs_grad(self) -> dict[str, bool]:
+        """For every tensor, whether a weight lies at or below it (its gradient is used)."""
+        needs = {self.input_name: False}
+        for layer, names in zip(self.order, self.inbound, strict=True):
+            needs[layer.name] = bool(layer.weights) or any(needs[n] for n in names)
+        return needs
+
+    def backward(self, grad: np.ndarray) -> None:
+        needs = self._needs_grad()
+        grads: dict[str, np.ndarray] = {self.order[-1].name: grad} if self.order else {}
+        top = len(self.order) - 1
+        for i in range(top, -1, -1):
+            layer, names = self.order[i], self.inbound[i]
+            dy = grads.pop(layer.name, None)
+            if dy is None or not needs[layer.name]:
+                continue
+            need_dx = any(needs[n] for n in names)
+            if i == top and self.fused:
+                dx = layer.backward_logits(dy, need_dx=need_dx)
+            else:
+                dx = layer.backward(dy, need_dx=need_dx)
+            if not need_dx:
+                continue
+            parts = [dx] if len(names) == 1 else dx
+            for name, part in zip(names, parts, strict=True):
+                if needs[name]:
+                    # a new array: a merging layer hands the same dy to each of its inputs
+                    grads[name] = part if name not in grads else grads[name] + part
+
+    def lines(self) -> list[str]:
+        out = super().lines()
+        merges = [
+            f"{layer.name} <- {' + '.join(names)}"
+            for layer, names in zip(self.order, self.inbound, strict=True)
+            if len(names) > 1
+        ]
+        if merges:
+            out.append("Merges: " + "; ".join(merges))
+        return out

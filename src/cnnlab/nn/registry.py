@@ -17,10 +17,16 @@ from typing import Any
 
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.layers.base import InputLayer, Layer
-from cnnlab.nn.layers.convolutional import Conv2D
+from cnnlab.nn.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
 from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU
+from cnnlab.nn.layers.merging import Add
 from cnnlab.nn.layers.normalization import BatchNormalization
-from cnnlab.nn.layers.pooling import AveragePooling2D, MaxPooling2D
+from cnnlab.nn.layers.pooling import (
+    AveragePooling2D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    MaxPooling2D,
+)
 from cnnlab.nn.layers.reshaping import Flatten, ZeroPadding2D
 
 #: Every layer class of cnnlab.nn, by class name (the "class_name" of a saved config).
@@ -29,6 +35,8 @@ LAYERS: dict[str, type[Layer]] = {
     for cls in (
         InputLayer,
         Conv2D,
+        DepthwiseConv2D,
+        SeparableConv2D,
         Dense,
         Activation,
         ReLU,
@@ -36,8 +44,11 @@ LAYERS: dict[str, type[Layer]] = {
         ZeroPadding2D,
         MaxPooling2D,
         AveragePooling2D,
+        GlobalAveragePooling2D,
+        GlobalMaxPooling2D,
         BatchNormalization,
         Dropout,
+        Add,
     )
 }
 
@@ -69,12 +80,27 @@ UNSUPPORTED_KERAS_OPTIONS: dict[str, dict[str, Any]] = {
         "activation": _ACTIVATIONS,
         "activity_regularizer": None,
     },
-    "Conv2D": {
+    "Conv2D": {  # an L2 kernel_regularizer is supported (Conv2D checks the rest)
         "dilation_rate": (1, 1),
         "groups": 1,
-        "kernel_regularizer": None,
         "bias_regularizer": None,
         "kernel_constraint": None,
+        "bias_constraint": None,
+    },
+    "DepthwiseConv2D": {
+        "dilation_rate": (1, 1),
+        "depthwise_regularizer": None,
+        "bias_regularizer": None,
+        "depthwise_constraint": None,
+        "bias_constraint": None,
+    },
+    "SeparableConv2D": {
+        "dilation_rate": (1, 1),
+        "depthwise_regularizer": None,
+        "pointwise_regularizer": None,
+        "bias_regularizer": None,
+        "depthwise_constraint": None,
+        "pointwise_constraint": None,
         "bias_constraint": None,
     },
     "Dense": {

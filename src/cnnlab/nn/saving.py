@@ -53,6 +53,7 @@ from cnnlab import _validate
 from cnnlab._io import atomic_path
 from cnnlab.errors import ArgumentError, ModelFileError
 from cnnlab.nn import losses, optimizers
+from cnnlab.nn.functional import Model
 from cnnlab.nn.layers import InputLayer
 from cnnlab.nn.model import Sequential
 
@@ -104,6 +105,36 @@ def check_sizes(layers: list) -> None:
         shape = out
 
 
+def check_graph_sizes(layers: list, inbound: list) -> None:
+    """:func:`check_sizes` for a graph (:class:`~cnnlab.nn.Model`'s config): the Input, then
+    each layer with the names of the tensors it takes.
+
+    Raises:
+        ArgumentError: naming the layer, its sizes and the limit, or an inbound name that is
+            not an earlier tensor.
+    """
+    first, rest = layers[0], layers[1:]
+    shapes = {first.name: (None, *first.shape)}
+    _check_activation("the input", shapes[first.name])
+    total = 0
+    for layer, names in zip(rest, inbound, strict=True):
+        missing = [n for n in names if n not in shapes]
+        if missing or not names:
+            raise ArgumentError(
+                f"{_describe(layer)} takes {list(names)}, which are not all earlier tensors"
+            )
+        given = [shapes[n] for n in names]
+        out, weight_shapes = layer.plan(given[0] if len(given) == 1 else given)
+        total += sum(math.prod(w) for w in weight_shapes)
+        if total > MAX_PARAMS:
+            raise ArgumentError(
+                f"{_describe(layer)} would bring the parameter count to {total:,}, beyond "
+                f"the limit of {MAX_PARAMS:,} (cnnlab.nn.saving.MAX_PARAMS)"
+            )
+        _check_activation(_describe(layer), out)
+        shapes[layer.name] = out
+
+
 def _check_activation(where: str, shape: tuple) -> None:
     size = math.prod(int(d) for d in shape[1:])
     if size > MAX_ACTIVATION_ELEMENTS:
@@ -142,7 +173,6 @@ def save_model(model, path: str | os.PathLike, include_optimizer: bool = True) -
     }
     arrays: dict[str, np.ndarray] = {_weight_key(w): w.value for w in model.weights}
     if model.compiled:
-
         meta["compile"] = {
             "optimizer": model.optimizer.get_config(),
             "loss": losses.serialize(model.loss),
@@ -286,7 +316,9 @@ def _load(archive: _Archive, path: Path, compile: bool):  # noqa: A002
     if meta.get("version") != VERSION:
         raise _fail(path, f"unsupported file version {meta.get('version')!r} (expected {VERSION})")
     try:
-        model = Sequential.from_config(meta.get("config"))
+        config = meta.get("config")
+        graph = isinstance(config, dict) and "inbound" in config
+        model = (Model if graph else Sequential).from_config(config)
         model._require_built()
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(path, f"the architecture is invalid: {exc}") from None

@@ -55,6 +55,7 @@ import numpy as np
 from cnnlab import _validate
 from cnnlab._validate import POOL_MODE_ALIASES
 from cnnlab.errors import ArgumentError
+from cnnlab.ops.reference_batchnorm import batchnorm_backward, batchnorm_forward
 
 __all__ = [
     "batchnorm_backward",
@@ -63,6 +64,8 @@ __all__ = [
     "conv_forward",
     "conv_single_step",
     "create_mask_from_window",
+    "depthwise_conv_backward",
+    "depthwise_conv_forward",
     "distribute_value",
     "pool_backward",
     "pool_forward",
@@ -437,126 +440,128 @@ def _check_mode(mode: str) -> str:
         ) from None
 
 
-def batchnorm_forward(
-    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-3
+def depthwise_conv_forward(
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any]
 ) -> tuple[np.ndarray, tuple]:
-    """Batch normalization in training mode, one channel and one value at a time.
+    """Forward pass of a depthwise convolution, one output value at a time.
 
-    Not from the convolution assignment: written in the style of CS231n's
-    ``batchnorm_forward`` (and the course's batch-norm lecture). For every channel
-    ``c`` the mean and the (biased) variance are taken over every value of that channel
-    in the batch, that is over the examples and, for images, the height and the width::
-
-        mu = (1 / m) * sum(x)                   m = number of values of the channel
-        var = (1 / m) * sum((x - mu) ** 2)
-        x_hat = (x - mu) / sqrt(var + eps)
-        out = gamma * x_hat + beta
+    Unlike :func:`conv_forward`, a filter sees one input channel only: channel ``c`` has
+    its own ``multiplier`` filters ``W[:, :, c, k]``, and filter ``k`` of channel ``c``
+    gives output channel ``c * multiplier + k`` (Keras's ``DepthwiseConv2D``).
 
     Args:
-        x: input, ``(m, n_H, n_W, n_C)`` or ``(m, n_C)``; the channels are last.
-        gamma: scale, shape ``(n_C,)``.
-        beta: offset, shape ``(n_C,)``.
-        eps: small positive number added to the variance.
+        A_prev: input activations, shape ``(m, n_H_prev, n_W_prev, n_C_prev)``.
+        W: filters, shape ``(f, f, n_C_prev, multiplier)``.
+        b: biases, shape ``(1, 1, 1, n_C_prev * multiplier)``.
+        hparameters: ``{"stride": int, "pad": int}``; not modified.
 
     Returns:
-        out: same shape as ``x``.
-        cache: ``(x, gamma, beta, mu, var, eps)`` for :func:`batchnorm_backward`.
+        Z: output, shape ``(m, n_H, n_W, n_C_prev * multiplier)``, ``n_H`` and ``n_W`` as
+            in :func:`conv_forward`.
+        cache: ``(A_prev, W, b, hparameters)``, needed by :func:`depthwise_conv_backward`.
 
     Example:
-        >>> out, cache = batchnorm_forward(np.array([[1.0], [3.0]]), np.ones(1), np.zeros(1), 1e-12)
-        >>> out[:, 0], cache[3], cache[4]
-        (array([-1.,  1.]), array([2.]), array([1.]))
+        >>> Z, _ = depthwise_conv_forward(
+        ...     np.ones((1, 3, 3, 2)), np.ones((2, 2, 2, 1)), np.zeros((1, 1, 1, 2)),
+        ...     {"pad": 0, "stride": 1})
+        >>> Z[0, :, :, 0]
+        array([[4., 4.],
+               [4., 4.]])
     """
-    x = np.asarray(x)
-    if x.ndim not in (2, 4) or 0 in x.shape:
+    A_prev, W, b = np.asarray(A_prev), np.asarray(W), np.asarray(b)
+    _check_ndim("A_prev", A_prev, 4)
+    _check_ndim("W", W, 4)
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f_w, n_C_prev_w, multiplier) = W.shape
+    if f != f_w or n_C_prev_w != n_C_prev:
         raise ArgumentError(
-            f"x must have shape (m, n_H, n_W, n_C) or (m, n_C). Received: x with shape {x.shape}"
+            "W must hold square filters, one set per channel of A_prev. "
+            f"Received: A_prev with shape {A_prev.shape} and W with shape {W.shape}"
         )
-    n_C = x.shape[-1]
-    gamma, beta = np.asarray(gamma), np.asarray(beta)
-    for name, value in (("gamma", gamma), ("beta", beta)):
-        if value.shape != (n_C,):
-            raise ArgumentError(
-                f"{name} must have shape ({n_C},). Received: {name} with shape {value.shape}"
-            )
-    if not eps > 0:
-        raise ArgumentError(f"eps must be positive. Received: eps={eps!r}")
+    n_C = n_C_prev * multiplier
+    if b.shape != (1, 1, 1, n_C):
+        raise ArgumentError(f"b must have shape (1, 1, 1, {n_C}). Received: b with shape {b.shape}")
+    stride = _positive_int(hparameters, "stride")
+    pad = _positive_int(hparameters, "pad", allow_zero=True)
+    n_H = (n_H_prev - f + 2 * pad) // stride + 1
+    n_W = (n_W_prev - f + 2 * pad) // stride + 1
+    if n_H < 1 or n_W < 1:
+        raise ArgumentError(
+            f"The {f}x{f} filter is larger than the padded input. "
+            f"Received: A_prev with shape {A_prev.shape}, pad={pad}"
+        )
 
-    positions = list(np.ndindex(x.shape[:-1]))  # every (i,) or (i, h, w) of one channel
-    m = len(positions)
-    mu = np.zeros(n_C)
-    var = np.zeros(n_C)
-    out = np.zeros(x.shape, dtype=np.result_type(x, np.float32))
+    Z = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, W, b))
+    A_prev_pad = zero_pad(A_prev, pad)
 
-    for c in range(n_C):
-        total = 0.0
-        for p in positions:
-            total += x[p + (c,)]
-        mu[c] = total / m
+    for i in range(m):
+        for h in range(n_H):
+            vert_start = h * stride
+            vert_end = vert_start + f
+            for w in range(n_W):
+                horiz_start = w * stride
+                horiz_end = horiz_start + f
+                for c in range(n_C_prev):  # loop over the input channels
+                    a_slice = A_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, c]
+                    for k in range(multiplier):  # loop over the channel's filters
+                        out = c * multiplier + k
+                        Z[i, h, w, out] = np.sum(a_slice * W[:, :, c, k]) + b[0, 0, 0, out]
 
-        squares = 0.0
-        for p in positions:
-            squares += (x[p + (c,)] - mu[c]) ** 2
-        var[c] = squares / m
-
-        std = np.sqrt(var[c] + eps)
-        for p in positions:
-            x_hat = (x[p + (c,)] - mu[c]) / std
-            out[p + (c,)] = gamma[c] * x_hat + beta[c]
-
-    cache = (x, gamma, beta, mu, var, eps)
-    return out, cache
+    cache = (A_prev, W, b, hparameters)
+    return Z, cache
 
 
-def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backward pass of :func:`batchnorm_forward`, one channel at a time.
-
-    The mean and the variance depend on every value of the channel, so each input's
-    gradient gathers three paths (through ``x_hat`` directly, through ``mu`` and
-    through ``var``); summed, they give the compact form::
-
-        dbeta = sum(dout)
-        dgamma = sum(dout * x_hat)
-        dx = gamma / (m * std) * (m * dout - dbeta - x_hat * dgamma)
+def depthwise_conv_backward(
+    dZ: np.ndarray, cache: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of :func:`depthwise_conv_forward`, as :func:`conv_backward` but with
+    each filter's gradient flowing back into its own input channel only.
 
     Args:
-        dout: gradient of the cost with respect to ``out``, same shape as ``x``.
-        cache: ``(x, gamma, beta, mu, var, eps)`` from :func:`batchnorm_forward`.
+        dZ: gradient of the cost with respect to ``Z``, shape ``(m, n_H, n_W, n_C)``.
+        cache: ``(A_prev, W, b, hparameters)`` from :func:`depthwise_conv_forward`.
 
     Returns:
-        dx: same shape as ``x``; dgamma and dbeta: shape ``(n_C,)``.
+        dA_prev: shape of ``A_prev``; dW: shape of ``W``; db: shape ``(1, 1, 1, n_C)``.
     """
-    if not (isinstance(cache, tuple) and len(cache) == 6 and isinstance(cache[0], np.ndarray)):
-        kind = type(cache).__name__
-        if isinstance(cache, tuple):
-            kind = f"a tuple of {len(cache)} ({', '.join(type(c).__name__ for c in cache)})"
+    (A_prev, W, b, hparameters) = _check_cache(
+        cache, "A_prev, W, b, hparameters", "depthwise_conv_forward"
+    )
+    dZ = np.asarray(dZ)
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f, n_C_prev, multiplier) = W.shape
+    stride = _positive_int(hparameters, "stride")
+    pad = _positive_int(hparameters, "pad", allow_zero=True)
+    n_H = (n_H_prev - f + 2 * pad) // stride + 1
+    n_W = (n_W_prev - f + 2 * pad) // stride + 1
+    if dZ.shape != (m, n_H, n_W, n_C_prev * multiplier):
         raise ArgumentError(
-            "cache must be the tuple (x, gamma, beta, mu, var, eps) returned by "
-            f"batchnorm_forward(). Received: cache={kind}"
+            f"dZ must have the shape of the forward output "
+            f"{(m, n_H, n_W, n_C_prev * multiplier)}. Received: dZ with shape {dZ.shape}"
         )
-    (x, gamma, beta, mu, var, eps) = cache
-    dout = np.asarray(dout)
-    if dout.shape != x.shape:
-        raise ArgumentError(
-            f"dout must have the shape of x {x.shape}. Received: dout with shape {dout.shape}"
-        )
-    n_C = x.shape[-1]
-    positions = list(np.ndindex(x.shape[:-1]))
-    m = len(positions)
-    dx = np.zeros(x.shape, dtype=np.result_type(x, dout, np.float32))
-    dgamma = np.zeros(n_C)
-    dbeta = np.zeros(n_C)
 
-    for c in range(n_C):
-        std = np.sqrt(var[c] + eps)
-        for p in positions:
-            x_hat = (x[p + (c,)] - mu[c]) / std
-            dbeta[c] += dout[p + (c,)]
-            dgamma[c] += dout[p + (c,)] * x_hat
-        for p in positions:
-            x_hat = (x[p + (c,)] - mu[c]) / std
-            dx[p + (c,)] = (
-                gamma[c] / (m * std) * (m * dout[p + (c,)] - dbeta[c] - x_hat * dgamma[c])
-            )
+    dtype = np.result_type(A_prev, W, dZ)
+    dW = np.zeros(W.shape, dtype=dtype)
+    db = np.zeros(b.shape, dtype=dtype)
+    A_prev_pad = zero_pad(A_prev, pad)
+    dA_prev_pad = np.zeros(A_prev_pad.shape, dtype=dtype)
 
-    return dx, dgamma, dbeta
+    for i in range(m):
+        for h in range(n_H):
+            vert_start = h * stride
+            vert_end = vert_start + f
+            for w in range(n_W):
+                horiz_start = w * stride
+                horiz_end = horiz_start + f
+                for c in range(n_C_prev):
+                    a_slice = A_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, c]
+                    for k in range(multiplier):
+                        out = c * multiplier + k
+                        dA_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, c] += (
+                            W[:, :, c, k] * dZ[i, h, w, out]
+                        )
+                        dW[:, :, c, k] += a_slice * dZ[i, h, w, out]
+                        db[0, 0, 0, out] += dZ[i, h, w, out]
+
+    dA_prev = dA_prev_pad[:, pad : pad + n_H_prev, pad : pad + n_W_prev, :].copy()
+    return dA_prev, dW, db

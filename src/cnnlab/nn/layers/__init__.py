@@ -3,9 +3,11 @@ per module as in Keras:
 
 - :mod:`~cnnlab.nn.layers.base`: the layer contract (``Layer``, ``Weight``, ``InputLayer``,
   ``ActivatedLayer``);
-- :mod:`~cnnlab.nn.layers.convolutional`: ``Conv2D``;
+- :mod:`~cnnlab.nn.layers.convolutional`: ``Conv2D``, ``DepthwiseConv2D``, ``SeparableConv2D``;
 - :mod:`~cnnlab.nn.layers.core`: ``Dense``, ``Activation``, ``ReLU``, ``Dropout``;
-- :mod:`~cnnlab.nn.layers.pooling`: ``MaxPooling2D``, ``AveragePooling2D``;
+- :mod:`~cnnlab.nn.layers.pooling`: ``MaxPooling2D``, ``AveragePooling2D``,
+  ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``;
+- :mod:`~cnnlab.nn.layers.merging`: ``Add`` (for graph models);
 - :mod:`~cnnlab.nn.layers.reshaping`: ``Flatten``, ``ZeroPadding2D``;
 - :mod:`~cnnlab.nn.layers.normalization`: ``BatchNormalization``.
 
@@ -22,10 +24,20 @@ from cnnlab.nn.layers.base import (
     clear_session,
     unique_name,
 )
-from cnnlab.nn.layers.convolutional import Conv2D
+from cnnlab.nn.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
 from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU
+from cnnlab.nn.layers.merging import Add
 from cnnlab.nn.layers.normalization import BatchNormalization
-from cnnlab.nn.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
+from cnnlab.nn.layers.pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
 from cnnlab.nn.layers.reshaping import Flatten, ZeroPadding2D
 
 
@@ -33,28 +45,34 @@ def __getattr__(name: str):
     # LAYERS, serialize and deserialize live in cnnlab.nn.registry, which imports the modules
     # above: read on first use, so that either package can be imported first.
     if name in ("LAYERS", "deserialize", "serialize"):
-
         return getattr(registry, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "LAYERS",
     "ActivatedLayer",
     "Activation",
+    "Add",
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
     "Conv2D",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "LAYERS",
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
     "ReLU",
+    "SeparableConv2D",
     "Weight",
     "ZeroPadding2D",
     "clear_session",

@@ -254,6 +254,12 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(w.value.size for w in self._weights))
 
+    def regularization_loss(self) -> float:
+        """The penalty this layer adds to the training loss (Keras's ``layer.losses``): 0.0
+        unless it has a weight regularizer (see :class:`~cnnlab.nn.Conv2D`); 0.0 for a
+        layer that is not trainable, as in Keras."""
+        return 0.0
+
     def zero_grad(self) -> None:
         for w in self._weights:
             if w.grad is not None:
