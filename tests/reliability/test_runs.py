@@ -453,3 +453,15 @@ def test_unbounded_training_options_are_refused_at_once(args, words, tmp_path):
     result = run_cnnlab("train", *TINY, *args, "--out", tmp_path / "run", timeout=120)
     assert_user_error(result, words, max_lines=1)
     assert result.seconds < 30 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "flag", ["--class-weight", "--no-augment", "--no-class-weight", "--augment"]
+)
+def test_resume_refuses_the_options_it_would_ignore(finished, flag, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    before = snapshot(run)
+    result = run_cnnlab("train", "--resume", run, "--epochs", "3", flag)
+    assert_user_error(result, "only --epochs and --patience may be given", flag, max_lines=1)
+    assert_unchanged(run, before)

@@ -68,14 +68,20 @@ def train(
         typer.Option("--grayscale/--rgb", help="One channel or RGB. (default: gray for digits)"),
     ] = None,
     class_weight: Annotated[
-        bool, typer.Option(help="Weight the loss by inverse class frequency.")
-    ] = False,
-    augment: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            help="Augment the training images each epoch (recommended models, both engines)."
+            "--class-weight/--no-class-weight",
+            help="Weight the loss by inverse class frequency. (default: off)",
         ),
-    ] = True,
+    ] = None,
+    augment: Annotated[
+        bool | None,
+        typer.Option(
+            "--augment/--no-augment",
+            help="Augment the training images each epoch (recommended models, both engines). "
+            "(default: on)",
+        ),
+    ] = None,
     preprocess: Annotated[
         Preprocess | None,
         typer.Option(
@@ -175,6 +181,8 @@ def train(
             "--learning-rate": learning_rate,
             "--image-size": image_size,
             "--grayscale/--rgb": grayscale,
+            "--class-weight/--no-class-weight": class_weight,
+            "--augment/--no-augment": augment,
             "--schedule": schedule,
             "--preprocess": preprocess,
             "--restore-best/--keep-last": restore_best,
@@ -216,8 +224,8 @@ def train(
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},
-            class_weight=class_weight,
-            augment=augment,
+            class_weight=bool(class_weight),
+            augment=augment is not False,
             tensorboard=tensorboard,
             stream=stream,
             strict=strict,
