@@ -289,3 +289,12 @@ def test_a_course_file_whose_images_are_not_an_array_is_one_line(kind, words, us
         result = run_cnnlab(*args, cwd=user)
         assert_user_error(result, str(path), words, max_lines=1)
         assert_unchanged(user, before)  # no run folder, nothing else
+
+
+def test_the_face_step_refuses_images_too_small_to_hold_a_face(user):
+    # 8x8 digits once "held" 1,445 faces in 1,797 images.
+    result = run_cnnlab(
+        "train", "--preprocess", "face", "--epochs", "1", "--out", user / "run", cwd=user
+    )
+    assert_user_error(result, "digits", "8x8", "too small for --preprocess face", max_lines=1)
+    assert list(user.iterdir()) == []
