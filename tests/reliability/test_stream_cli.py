@@ -243,3 +243,31 @@ def test_data_export_tfrecord_writes_shards_that_read_back(folder, tmp_path):
     assert got == want  # the same images as the in-memory test split, pixel for pixel
     bad = run_cnnlab("data", "export", folder, "--format", "tfrecord")
     assert_user_error(bad, "--out")
+
+
+def test_tfrecord_export_bounds_its_shards_and_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "tfr"
+    many = run_cnnlab(
+        "data", "export", "digits", "--format", "tfrecord", "--shards", "1000000", "--out", out
+    )
+    assert_user_error(many, "shards must be at most 512", max_lines=1)
+    more = run_cnnlab(
+        "data", "export", "synthetic", "--format", "tfrecord", "--shards", "200", "--out", out
+    )
+    assert_user_error(more, "shards must be at most the 102 images", max_lines=1)
+    assert not out.exists() or list(out.iterdir()) == []
+    # A write that fails half-way (a file-size limit, as a full disk does): one line, and no
+    # shard or temporary left behind.
+    full = run_cnnlab(
+        "data", "export", "digits", "--format", "tfrecord", "--shards", "2", "--out", out,
+        file_kb=64,
+    )  # fmt: skip
+    assert_user_error(full, max_lines=1)
+    assert sorted(p.name for p in out.iterdir()) == [], sorted(p.name for p in out.iterdir())
+
+
+def test_h5_export_under_a_file_size_limit_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "h5d"
+    result = run_cnnlab("data", "export", "digits", "--h5", out, file_kb=20)
+    assert_user_error(result, "train_digits.h5", "File too large", max_lines=1)
+    assert not out.exists() or list(out.iterdir()) == []

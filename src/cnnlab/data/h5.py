@@ -331,10 +331,18 @@ def export_h5(
     paths = []
     for split, (x, y) in splits.items():
         path = out_dir / f"{split}_{name}.h5"
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset(f"{split}_set_x", data=x)
-                f.create_dataset(f"{split}_set_y", data=y.astype(np.int64))
-                f.create_dataset("list_classes", data=classes)
+        try:
+            with atomic_path(path) as tmp:
+                with h5py.File(tmp, "w") as f:
+                    f.create_dataset(f"{split}_set_x", data=x)
+                    f.create_dataset(f"{split}_set_y", data=y.astype(np.int64))
+                    f.create_dataset("list_classes", data=classes)
+        except (OSError, RuntimeError) as exc:  # h5py's write errors: a full disk, a limit
+            for done in paths:  # the pair is written whole or not at all
+                done.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if "File too large" in reason:
+                reason = "File too large"
+            raise DatasetError(f"{path}: cannot write ({reason})") from None
         paths.append(path)
     return paths[0], paths[1]

@@ -28,8 +28,10 @@ from cnnlab._io import atomic_path
 from cnnlab.data.dataset import SPLITS
 from cnnlab.data.source import SplitSpec
 from cnnlab.data.stream import open_stream
-from cnnlab.errors import DatasetError
+from cnnlab.errors import ArgumentError, DatasetError
 
+MAX_SHARDS = 512
+"""The most shards per split: each is an open file while the split is written."""
 MANIFEST = "tfrecord.json"
 
 
@@ -60,11 +62,19 @@ def export_tfrecord(
     Returns:
         The manifest written to ``tfrecord.json``.
     """
-    import tensorflow as tf
-
     shards = _validate.positive_int(shards, "shards")
+    if shards > MAX_SHARDS:
+        raise ArgumentError(
+            f"shards must be at most {MAX_SHARDS} (one open file each). Received: shards={shards}"
+        )
     spec = SplitSpec.of(spec, **split)
     stream = open_stream(source, spec, strict=strict)
+    largest = max(len(stream.parts[s]) for s in SPLITS)
+    if shards > max(1, largest):
+        raise ArgumentError(
+            f"shards must be at most the {largest} images of the largest split of "
+            f"{stream.name}. Received: shards={shards}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
@@ -75,31 +85,47 @@ def export_tfrecord(
         "splits": {},
         "skipped": [],
     }
-    for split in SPLITS:
-        files = [shard_name(split, i, shards) for i in range(shards)]
-        counts = [0] * shards
-        with _Writers(out, files) as writers:
-            k = 0
-            for x, y, _ in stream.batches(split, batch_size):
-                for image, label in zip(x, y, strict=True):
-                    example = tf.train.Example(
-                        features=tf.train.Features(
-                            feature={
-                                "image": _bytes(image.tobytes()),
-                                "label": tf.train.Feature(
-                                    int64_list=tf.train.Int64List(value=[int(label)])
-                                ),
-                            }
-                        )
-                    )
-                    writers[k % shards].write(example.SerializeToString())
-                    counts[k % shards] += 1
-                    k += 1
-        manifest["splits"][split] = {"files": files, "counts": counts}
-        manifest["skipped"] += stream.skipped.take()
+    written: list[tuple[Path, Path]] = []  # (temporary, final): renamed only when all is done
+    try:
+        for split in SPLITS:
+            files = [shard_name(split, i, shards) for i in range(shards)]
+            counts = [0] * shards
+            with _Writers(out, files) as writers:
+                written += writers.pairs
+                k = 0
+                for x, y, _ in stream.batches(split, batch_size):
+                    for image, label in zip(x, y, strict=True):
+                        writers[k % shards].write(_example(image, label))
+                        counts[k % shards] += 1
+                        k += 1
+            manifest["splits"][split] = {"files": files, "counts": counts}
+            manifest["skipped"] += stream.skipped.take()
+        for tmp, path in written:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        if type(exc).__module__.startswith("tensorflow"):  # a failed write: disk full, limits
+            message = getattr(exc, "message", str(exc))
+            raise DatasetError(f"{out}: cannot write the TFRecord shards ({message})") from None
+        raise
     with atomic_path(out / MANIFEST) as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _example(image, label) -> bytes:
+    import tensorflow as tf
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "image": _bytes(image.tobytes()),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+            }
+        )
+    )
+    return example.SerializeToString()
 
 
 def _bytes(value: bytes):
@@ -109,27 +135,33 @@ def _bytes(value: bytes):
 
 
 class _Writers:
-    """One TFRecordWriter per shard, each to a temporary name renamed into place at the end
-    (an interrupted export leaves no half-written shard under a real name)."""
+    """One TFRecordWriter per shard, each to a hidden temporary name (``pairs``: temporary,
+    final); the caller renames them once the whole export is written, or removes them."""
 
     def __init__(self, out: Path, files: list[str]):
-        self.paths = [out / f for f in files]
-        self.tmps = [p.with_name(f".{p.name}.partial") for p in self.paths]
+        paths = [out / f for f in files]
+        self.pairs = [(p.with_name(f".{p.name}.partial"), p) for p in paths]
+        self.writers: list = []
 
     def __enter__(self):
         import tensorflow as tf
 
-        self.writers = [tf.io.TFRecordWriter(os.fspath(t)) for t in self.tmps]
-        return self.writers
+        try:
+            for tmp, _ in self.pairs:
+                self.writers.append(tf.io.TFRecordWriter(os.fspath(tmp)))
+        except BaseException:
+            self.__exit__(None, None, None)
+            for tmp, _ in self.pairs:
+                tmp.unlink(missing_ok=True)
+            raise
+        return self
+
+    def __getitem__(self, i: int):
+        return self.writers[i]
 
     def __exit__(self, kind, exc, tb):
         for w in self.writers:
             w.close()
-        for tmp, path in zip(self.tmps, self.paths, strict=True):
-            if kind is None:
-                os.replace(tmp, path)
-            else:
-                tmp.unlink(missing_ok=True)
         return False
 
 
