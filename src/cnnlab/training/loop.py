@@ -268,7 +268,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     streamed = getattr(ds, "streamed", False)
     bs = engine.global_batch(cfg)
     spec = augmentation(cfg, ds.image_shape)
-    note = no_face_note(ds)
+    note = no_face_note(ds, cfg.preprocess)
     if note is not None and log is not None:
         log(note)
     if streamed:
@@ -290,7 +290,6 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         if not streamed:
             check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         if cfg.tensorboard:
-
             board = TensorBoardLog(run.dir)
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
@@ -465,7 +464,6 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
     metrics["validated_on"] = validated_on(cfg, ds)
     test = metrics.get("test")
     if test is not None and not getattr(ds, "streamed", False):
-
         shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
         if shifted is not None:
             metrics["shifted"] = shifted
