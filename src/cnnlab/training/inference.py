@@ -82,7 +82,8 @@ def evaluate_run(
         "test": ...}`` (a split with no images is ``None``). With ``data``: ``{"train":
         None, "validation": None, "test": {"loss", "accuracy", "n"}, "data": data as
         given, "classes": [the run's classes evaluated, in the run's order],
-        "restricted": bool, "preprocess": "none" | "face", "no_face": int}``.
+        "restricted": bool, "preprocess": "none" | "face" | "hand", "no_face": int}``
+        (``no_face`` counts the images where the step found nothing, hand or face).
 
     Raises:
         RunError: a class of ``data`` matches none of the run's (the message lists both
