@@ -84,7 +84,7 @@ def test_the_run_records_the_hand_step_and_counts_the_image_without_a_hand(hand_
     assert any(
         line.startswith("no hand found in 1 of 19 images (e.g. 5/blank.png)") for line in lines
     ), lines
-    assert "hands cropped (none found in 1 of 19)" in run.metrics["validated_on"]
+    assert "hands drawn (none found in 1 of 19)" in run.metrics["validated_on"]
     x, _, _, found = folder_arrays_found(data, (32, 32), False, preprocess="hand")
     assert x.shape == (19, 32, 32, 3) and found.sum() == 18
 

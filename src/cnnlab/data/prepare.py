@@ -55,6 +55,7 @@ class Step:
         instead: what an image where it found none becomes, in that note.
         version: part of the array cache's key: bumped when the step changes.
         min_side: the smallest image side it takes (``ArgumentError`` below it).
+        done: what it does to what it found, in a run's summary ("faces cropped").
     """
 
     one: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, bool]]
@@ -63,13 +64,16 @@ class Step:
     instead: str = "a centre crop"
     version: int = 1
     min_side: int = 1
+    done: str = "cropped"
 
 
 STEPS: dict[str, Step] = {
     # found, aligned, cropped, gray
     "face": Step(face_crop, crop_faces, "face", "a centre crop", faces.VERSION),
     # the hand's landmarks, drawn as a canonical pose (a right hand, fingers up) on black
-    "hand": Step(hand_pose, hand_poses, "hand", "a blank picture", hands.VERSION, hands.MIN_SIDE),
+    "hand": Step(
+        hand_pose, hand_poses, "hand", "a blank picture", hands.VERSION, hands.MIN_SIDE, "drawn"
+    ),
 }
 """The preprocessing steps by name (``--preprocess NAME``); ``"none"`` is the whole image.
 Add an entry to add a step: train, evaluate, predict, show and the studio then apply it."""

@@ -434,8 +434,9 @@ def validated_on(cfg: TrainConfig, ds) -> str:
     if getattr(ds, "streamed", False):
         line += "; streamed from disk"
     elif cfg.preprocess != "none":
-        missing, what = ds.meta.get("no_face", 0), STEPS[cfg.preprocess].what
-        line += f"; {what}s cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
+        missing, step = ds.meta.get("no_face", 0), STEPS[cfg.preprocess]
+        n = ds.meta.get("n_images", len(ds))
+        line += f"; {step.what}s {step.done} (none found in {missing} of {n})"
     return line
 
 
