@@ -27,6 +27,7 @@ from cnnlab.errors import ArgumentError, DatasetError
 
 __all__ = ["TASKS", "Task", "get_task"]
 
+
 @dataclass(frozen=True)
 class Task:
     """One task: its defaults and how its model's outputs are read.
@@ -42,7 +43,8 @@ class Task:
         n_classes: the number of classes its data must have; ``None``: any number >= 2.
         default_data: the data a run trains on when none is given.
         default_preprocess: the preprocessing step of :data:`cnnlab.data.prepare.STEPS`
-            applied to every image when none is given.
+            applied to every image when none is given (the built-in sets, digits and
+            synthetic, keep ``"none"``: see ``TrainConfig.resolved``).
         augment: the augmentation preset of :data:`cnnlab.data.augment.PRESETS`.
         flip: whether a mirrored image keeps its class (Keras's own augmentation layers).
         shifts: the shifted test sets of :mod:`cnnlab.data.shifts` it is evaluated on.
@@ -143,7 +145,7 @@ TASKS: dict[str, Task] = {
         binary=False,
         n_classes=None,
         default_data="digits",
-        default_preprocess="none",
+        default_preprocess="hand",  # photos of hands; the built-in digits keep "none"
         augment="signs",
         flip=False,  # a mirrored right hand is a left hand
         shifts=("rotate", "zoom_out", "recolor", "lowres"),

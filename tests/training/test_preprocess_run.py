@@ -56,7 +56,7 @@ def test_preprocess_defaults_and_old_runs():
     old = training.TrainConfig(task="mood").to_json()
     del old["preprocess"]
     assert training.TrainConfig.from_json(old).resolved().preprocess == "none"
-    with pytest.raises(ArgumentError, match=r"preprocess must be one of none, face\. "):
+    with pytest.raises(ArgumentError, match=r"preprocess must be one of none, face, hand\. "):
         training.TrainConfig(task="mood", preprocess="faces")
 
 

@@ -13,6 +13,7 @@ import typer
 from cnnlab import interpret, training
 from cnnlab.cli._common import parse_bytes, parse_image_size, report_interrupt
 from cnnlab.data.h5 import find_h5_pair
+from cnnlab.data.prepare import STEPS
 from cnnlab.errors import ArgumentError, CnnlabError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
@@ -22,7 +23,7 @@ Task = Literal["mood", "signs"]
 Engine = Literal["keras", "numpy"]
 ModelName = Literal["course", "recommended"]
 Schedule = Literal["constant", "cosine"]
-Preprocess = Literal["none", "face"]
+Preprocess = Literal["none", "face", "hand"]
 Distribute = Literal["none", "mirrored", "multiworker"]
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
@@ -85,8 +86,10 @@ def train(
     preprocess: Annotated[
         Preprocess | None,
         typer.Option(
-            help="none, or face: find, align and crop the face first (in training, evaluate, "
-            "predict and show alike). (default: face for mood, none for signs)"
+            help="none; face: find, align and crop the face first; hand: draw the hand's pose "
+            "(landmarks and bones, levelled, on black) instead of the photo (in training, "
+            "evaluate, predict and show alike). (default: face for mood, hand for signs, "
+            "none for the built-in digits)"
         ),
     ] = None,
     schedule: Annotated[
@@ -334,7 +337,11 @@ def evaluate(
     if data is not None:
         print(f"evaluated on all {metrics['test']['n']} images of {_source_files(data)}")
         if metrics.get("no_face"):
-            print(f"no face found in {metrics['no_face']} of them; used a centre crop for those")
+            step = STEPS[metrics["preprocess"]]
+            print(
+                f"no {step.what} found in {metrics['no_face']} of them; "
+                f"used {step.instead} for those"
+            )
         if metrics["restricted"]:
             n_run = len(training.load_run(run).class_names)
             classes = metrics["classes"]

@@ -165,8 +165,20 @@ PRESETS: dict[str, AugmentSpec] = {
         downscale=(0.5, 0.25),
         fill="nearest",
     ),
+    # The hand step's pose drawings are already levelled, sized and free of light and
+    # background: what is left to vary is the landmark model's own jitter (a few degrees,
+    # a few per cent of size and place) and its depth (brightness). No flip (every hand is
+    # drawn as a right hand), no colour, blur or downscale (a drawing has none), black fill.
+    "hand": AugmentSpec(
+        rotation=12.0,
+        zoom=(0.9, 1.1),
+        translate=0.06,
+        brightness=0.15,
+        fill="constant",
+    ),
 }
-"""Augmentations by task: ``"signs"`` (hand signs, RGB) and ``"mood"`` (gray face crops)."""
+"""Augmentations by task: ``"signs"`` (hand signs, RGB) and ``"mood"`` (gray face crops);
+and by preprocessing step where a step's pictures need their own (``"hand"``)."""
 
 
 def spec_for(task: str) -> AugmentSpec:

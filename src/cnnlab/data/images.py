@@ -28,7 +28,7 @@ import numpy as np
 
 from cnnlab import _progress, _validate
 from cnnlab._io import atomic_path
-from cnnlab.data import faces, prepare  # prepare imports this module too: names at call time
+from cnnlab.data import prepare  # prepare imports this module too: names at call time
 from cnnlab.data.cache import cache_dir
 from cnnlab.errors import DatasetError
 from cnnlab.limits import check_dataset_bytes
@@ -517,7 +517,7 @@ def folder_arrays_found(
     real_root = os.path.realpath(root)
     identity = {"v": _CACHE_VERSION, "root": real_root, "size": size, "gray": bool(grayscale)}
     if preprocess != "none":
-        identity["preprocess"] = [preprocess, faces.VERSION]
+        identity["preprocess"] = [preprocess, prepare.STEPS[preprocess].version]
     listing = [[os.path.relpath(p, root), s, m] for cls in files for (p, s, m) in cls]
     prefix = _cache_key(identity)
     key = _cache_key({"id": identity, "classes": names, "files": listing})

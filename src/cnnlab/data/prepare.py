@@ -1,6 +1,7 @@
 """Images as a run sees them: decoded, then either resized whole (``preprocess="none"``) or
 reduced to the face (``preprocess="face"``: found, aligned, cropped and converted by
-:mod:`cnnlab.data.faces`), then sized and coloured as the run asks.
+:mod:`cnnlab.data.faces`) or drawn as the hand's pose (``preprocess="hand"``:
+:mod:`cnnlab.data.hands`), then sized and coloured as the run asks.
 
 One function per source kind, so that training, evaluation, ``predict`` and ``show`` prepare
 an image the same way:
@@ -22,8 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab import _validate
-from cnnlab.data import images  # images imports this module too: use its names at call time
+from cnnlab.data import (
+    faces,
+    hands,
+    images,  # images imports this module too: use its names at call time
+)
 from cnnlab.data.faces import crop_faces, face_crop
+from cnnlab.data.hands import hand_pose, hand_poses
 from cnnlab.errors import ArgumentError, DatasetError
 
 __all__ = [
@@ -46,15 +52,28 @@ class Step:
         batch: the same for images in memory, ``batch(x uint8 (N, H, W, C), (h, w)) ->
             (uint8 (N, h, w, 3), found bool (N,))`` (may use several threads).
         what: what it looks for, in the note on images where it found none.
+        instead: what an image where it found none becomes, in that note.
+        version: part of the array cache's key: bumped when the step changes.
+        min_side: the smallest image side it takes (``ArgumentError`` below it).
+        done: what it does to what it found, in a run's summary ("faces cropped").
     """
 
     one: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, bool]]
     batch: Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
     what: str
+    instead: str = "a centre crop"
+    version: int = 1
+    min_side: int = 1
+    done: str = "cropped"
 
 
 STEPS: dict[str, Step] = {
-    "face": Step(face_crop, crop_faces, "face"),  # found, aligned, cropped, gray
+    # found, aligned, cropped, gray
+    "face": Step(face_crop, crop_faces, "face", "a centre crop", faces.VERSION),
+    # the hand's landmarks, drawn as a canonical pose (a right hand, fingers up) on black
+    "hand": Step(
+        hand_pose, hand_poses, "hand", "a blank picture", hands.VERSION, hands.MIN_SIDE, "drawn"
+    ),
 }
 """The preprocessing steps by name (``--preprocess NAME``); ``"none"`` is the whole image.
 Add an entry to add a step: train, evaluate, predict, show and the studio then apply it."""

@@ -356,8 +356,8 @@ def show(
     label, p = get_task(run.config.task).labels(probs)
     title = f"{Path(image).name}: {run.class_names[int(label[0])]} ({float(p[0]):.1%})"
     if run.config.preprocess != "none":
-        what = STEPS[run.config.preprocess].what
-        title += f", {what}" if found else f", no {what} found: centre crop"
+        step = STEPS[run.config.preprocess]
+        title += f", {step.what}" if found else f", no {step.what} found: {step.instead}"
     attention = None
     if cam:
         heat = grad_cam(model, x, class_index, layer)

@@ -330,8 +330,8 @@ class RunsFolder:
             )
         note = None
         if run.config.preprocess != "none" and not found:
-            what = STEPS[run.config.preprocess].what
-            note = f"no {what} found: the model saw a centre crop"
+            step = STEPS[run.config.preprocess]
+            note = f"no {step.what} found: the model saw {step.instead}"
         return {
             "image_id": image_id,
             "input": {"thumb": png_url(image), "shape": list(image.shape)},

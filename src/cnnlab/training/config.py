@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cnnlab.data import BUILTIN, REGISTRY
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE, normalize_image_size
-from cnnlab.data.prepare import PREPROCESS
+from cnnlab.data.prepare import PREPROCESS, STEPS
 from cnnlab.data.source import SplitSpec
 from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import MODELS
@@ -64,9 +64,12 @@ class TrainConfig:
         schedule: learning rate per epoch: "constant", or "cosine" (from ``learning_rate``
             down towards 0 over ``epochs``, by epoch); ``None``: cosine for the recommended
             models, constant for the course's.
-        preprocess: "face" (detect, align and crop the face; :mod:`cnnlab.data.faces`) or
-            "none"; ``None``: "face" for mood, "none" for signs. Recorded in config.json, so
-            evaluate, predict and show apply it without being told.
+        preprocess: "face" (detect, align and crop the face; :mod:`cnnlab.data.faces`),
+            "hand" (the hand's pose drawn on black; :mod:`cnnlab.data.hands`) or "none";
+            ``None``: the task's default ("face" for mood, "hand" for signs), but "none" for
+            the built-in sets (digits, synthetic). Recorded in config.json, so evaluate,
+            predict and show apply it without being told. "hand" needs images of at least
+            32x32 pixels (``ArgumentError`` on the built-in digits).
         restore_best: at the end, make the epoch with the lowest validation loss the run's
             model (model.npz / model.keras), as Keras's ``EarlyStopping(restore_best_weights=
             True)`` does; False: the last epoch's. Either way the best epoch's weights are kept
@@ -231,7 +234,18 @@ class TrainConfig:
         size = self.image_size or (DIGITS_IMAGE_SIZE if digits else DEFAULT_IMAGE_SIZE)
         gray = self.grayscale if self.grayscale is not None else digits
         schedule = self.schedule or default_schedule(self.model)
-        preprocess = self.preprocess or task.default_preprocess
+        # The built-in sets (8x8 digits, synthetic shapes) hold no faces nor hands.
+        builtin = data in BUILTIN
+        preprocess = self.preprocess or ("none" if builtin else task.default_preprocess)
+        step = STEPS.get(preprocess)
+        if step is not None and step.min_side > 1 and (digits or min(size) < step.min_side):
+            seen = "the built-in 8x8 digits" if digits else f"{size[0]}x{size[1]} images"
+            raise ArgumentError(
+                f"preprocess {preprocess!r} needs images of at least {step.min_side}x"
+                f"{step.min_side} pixels with a {step.what} in them; {seen} have none to "
+                f"find. Received: preprocess={preprocess!r}, data={data!r}, "
+                f"image_size={tuple(size)}"
+            )
         return dataclasses.replace(
             self,
             data=data,

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.data.augment import N_DRAWS, augment_batch, augment_with_draws, spec_for
+from cnnlab.data.augment import (
+    N_DRAWS,
+    PRESETS,
+    augment_batch,
+    augment_with_draws,
+    spec_for,
+)
 from cnnlab.data.prepare import scale_pixels
 from cnnlab.errors import DatasetError
 from cnnlab.keras_models import AUGMENT_MIN_SIDE
@@ -24,7 +30,9 @@ def augmentation(cfg: TrainConfig, image_shape) -> object | None:
         return None
     if min(image_shape[0], image_shape[1]) < AUGMENT_MIN_SIDE:
         return None
-    return spec_for(get_task(cfg.task).augment)
+    # A step whose pictures are not photos (the hand step's pose drawings) has its own preset.
+    preset = cfg.preprocess if cfg.preprocess in PRESETS else get_task(cfg.task).augment
+    return spec_for(preset)
 
 
 def epoch_images(x: np.ndarray, spec, seed: int, epoch: int) -> np.ndarray:

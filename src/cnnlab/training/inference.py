@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate
-from cnnlab.data.prepare import decode_prepared, scale_pixels
+from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
@@ -82,7 +82,8 @@ def evaluate_run(
         "test": ...}`` (a split with no images is ``None``). With ``data``: ``{"train":
         None, "validation": None, "test": {"loss", "accuracy", "n"}, "data": data as
         given, "classes": [the run's classes evaluated, in the run's order],
-        "restricted": bool, "preprocess": "none" | "face", "no_face": int}``.
+        "restricted": bool, "preprocess": "none" | "face" | "hand", "no_face": int}``
+        (``no_face`` counts the images where the step found nothing, hand or face).
 
     Raises:
         RunError: a class of ``data`` matches none of the run's (the message lists both
@@ -278,12 +279,14 @@ def read_image(cfg: TrainConfig, path) -> tuple[np.ndarray, bool]:
     return decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
 
 
-def _no_face_line(paths: list) -> str | None:
+def _no_face_line(paths: list, preprocess: str = "face") -> str | None:
     if not paths:
         return None
+    step = STEPS[preprocess]
     names = ", ".join(str(p) for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
     n = len(paths)
-    return f"no face found in {n} image{'s' if n != 1 else ''} ({names}); used a centre crop"
+    images = f"image{'s' if n != 1 else ''}"
+    return f"no {step.what} found in {n} {images} ({names}); used {step.instead}"
 
 
 def predict_images(
@@ -370,7 +373,7 @@ def predict_images(
                     results[i] = (run.class_names[int(k)], float(q))
                 else:
                     results[i] = [(run.class_names[int(k)], float(q)) for k, q in next(good)]
-    line = _no_face_line(no_face)
+    line = _no_face_line(no_face, cfg.preprocess)
     if line is not None:
         if note is not None:
             note(line)

@@ -324,7 +324,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
     streamed = getattr(ds, "streamed", False)
     bs = engine.global_batch(cfg)
     spec = augmentation(cfg, ds.image_shape)
-    note = no_face_note(ds)
+    note = no_face_note(ds, cfg.preprocess)
     if note is not None and log is not None:
         log(note)
     if streamed:
@@ -346,7 +346,6 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
         if not streamed:
             check_finite_inputs(cfg, [x_tr] if val is None else [x_tr, val[0]])
         if cfg.tensorboard:
-
             board = TensorBoardLog(run.dir)
         with _Progress(enabled, log) as bar:
             for epoch in range(run.epochs_done, cfg.epochs):
@@ -491,8 +490,9 @@ def validated_on(cfg: TrainConfig, ds) -> str:
     if getattr(ds, "streamed", False):
         line += "; streamed from disk"
     elif cfg.preprocess != "none":
-        missing, what = ds.meta.get("no_face", 0), STEPS[cfg.preprocess].what
-        line += f"; {what}s cropped (none found in {missing} of {ds.meta.get('n_images', len(ds))})"
+        missing, step = ds.meta.get("no_face", 0), STEPS[cfg.preprocess]
+        n = ds.meta.get("n_images", len(ds))
+        line += f"; {step.what}s {step.done} (none found in {missing} of {n})"
     return line
 
 
@@ -521,7 +521,6 @@ def _finish(run: Run, engine: Engine, model, ds, diverged: dict | None = None) -
     metrics["validated_on"] = validated_on(cfg, ds)
     test = metrics.get("test")
     if test is not None and not getattr(ds, "streamed", False):
-
         shifted = shifted_metrics(engine, model, cfg, test["accuracy"], ds)
         if shifted is not None:
             metrics["shifted"] = shifted

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from cnnlab.data import load_split
+from cnnlab.data.prepare import STEPS
 from cnnlab.data.source import count_images
 from cnnlab.data.stream import in_memory_bytes, open_stream
 from cnnlab.errors import ArgumentError
@@ -35,14 +36,16 @@ def load_data(
     return load_split(data if data is not None else config.data, spec, progress=progress)
 
 
-def no_face_note(ds) -> str | None:
-    """ "no face found in 12 of 150 images (...); used a centre crop", or None."""
+def no_face_note(ds, preprocess: str = "face") -> str | None:
+    """ "no face found in 12 of 150 images (...); used a centre crop", or None (the words
+    are the step's: "no hand found ...; used a blank picture" for the hand step)."""
     missing, n = ds.meta.get("no_face", 0), ds.meta.get("n_images", 0)
     if not missing:
         return None
     examples = ds.meta.get("no_face_examples") or []
     shown = f" (e.g. {', '.join(examples[:3])})" if examples else ""
-    return f"no face found in {missing} of {n} images{shown}; used a centre crop for those"
+    step = STEPS[preprocess]
+    return f"no {step.what} found in {missing} of {n} images{shown}; used {step.instead} for those"
 
 
 def class_weights(ds, enabled: bool) -> dict[int, float] | None:
