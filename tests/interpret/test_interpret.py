@@ -303,3 +303,19 @@ def test_a_keras_run_loaded_from_its_file_agrees_with_its_numpy_twin(model, tmp_
         a, b = fn(keras_model, x), fn(numpy_model, x)
         assert a.shape == b.shape == (4, *SIZE)
         assert np.abs(a - b).max() <= 1e-4 * max(float(np.abs(b).max()), 1e-12), fn.__name__
+
+
+def test_the_raw_grad_cam_map_is_the_relu_of_the_weighted_sum():
+    # Without its ReLU the raw map would go negative where the weighted channels speak
+    # against the class; with it the map is >= 0 and exactly 0 there.
+    from cnnlab import numpy_models
+
+    model = numpy_models.signs_model((16, 16, 3), n_classes=4, seed=1)
+    x = np.random.default_rng(5).random((8, 16, 16, 3), dtype=np.float32)
+    zeros = 0
+    for k in range(4):
+        raw, classes = interpret.attribution.grad_cam_raw(model, x, k)
+        assert classes.tolist() == [k] * 8
+        assert raw.dtype == np.float64 and (raw >= 0).all()
+        zeros += int((raw == 0).sum())
+    assert zeros > 0  # some pixels had only negative evidence: the ReLU cut them to 0

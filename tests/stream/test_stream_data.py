@@ -99,3 +99,25 @@ def test_tf_dataset_gives_the_same_batches(folder, tmp_path):
     again = np.concatenate([b[1] for b in cached.as_numpy_iterator()])
     assert sorted(first) == sorted(y_ref) and np.array_equal(first, again)
     assert any(p.name.startswith("c") for p in tmp_path.iterdir())
+
+
+def test_tfrecord_export_of_non_square_images_reads_back_pixel_for_pixel(folder, tmp_path):
+    # Height and width differ, so a reader that swapped them would fail on the pixels (and
+    # a square-only round trip could not see it).
+    from cnnlab.data.tfrecord import export_tfrecord, read_tfrecord
+
+    out = tmp_path / "tfr"
+    export_tfrecord(folder, out, shards=2, image_size=(12, 20), seed=1)  # H 12, W 20
+    want = load_dataset(folder, image_size=(12, 20), seed=1)
+    for split in ("train", "val", "test"):
+        got = list(read_tfrecord(out, split).as_numpy_iterator())
+        x = np.stack([image for image, _ in got])
+        y = np.array([label for _, label in got])
+        assert x.shape[1:] == (12, 20, 3)
+        expected_x, expected_y = getattr(want, f"x_{split}"), getattr(want, f"y_{split}")
+        # shards interleave: compare as sets of (label, pixels)
+        key = sorted((int(lab), img.tobytes()) for img, lab in zip(x, y, strict=True))
+        ref = sorted(
+            (int(lab), img.tobytes()) for img, lab in zip(expected_x, expected_y, strict=True)
+        )
+        assert key == ref, split
