@@ -99,9 +99,10 @@ def test_an_existing_output_is_refused_then_replaced_with_overwrite(runs, tmp_pa
     if fmt == "keras":
         out.parent.mkdir()
         out.write_bytes(b"old")
-    else:
+    else:  # an earlier export (its marker), which --force may replace
         out.mkdir(parents=True)
         (out / "old.txt").write_text("old")
+        (out / export_mod.MARKER).write_text("{}")
     with pytest.raises(ExportError, match="already exists.*--force"):
         export_run(runs["numpy"], fmt, out)
     assert (out.read_bytes() if fmt == "keras" else (out / "old.txt").read_text()) in (
@@ -114,6 +115,26 @@ def test_an_existing_output_is_refused_then_replaced_with_overwrite(runs, tmp_pa
     np.testing.assert_allclose(load_exported(out, fmt)(x), want, atol=1e-5)
     assert not (out / "old.txt").exists()
     assert _leftovers(out.parent) == []
+
+
+def test_the_check_refuses_a_difference_just_over_its_tolerance(runs, tmp_path, monkeypatch):
+    real = export_mod.load_exported
+
+    def off_by(delta):
+        def load(path, fmt):
+            run = real(path, fmt)
+            return lambda x: run(x) + np.float32(delta) * (np.arange(3) == 1)
+
+        return load
+
+    out = tmp_path / "m.keras"
+    monkeypatch.setattr(export_mod, "load_exported", off_by(export_mod.TOLERANCE * 1.5))
+    with pytest.raises(ExportError, match="does not reproduce"):
+        export_run(runs["numpy"], "keras", out)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(export_mod, "load_exported", off_by(export_mod.TOLERANCE * 0.5))
+    export_run(runs["numpy"], "keras", out)  # within the tolerance: written
+    assert out.is_file()
 
 
 def test_a_failed_check_writes_nothing(runs, tmp_path, monkeypatch):

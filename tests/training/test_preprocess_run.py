@@ -14,7 +14,8 @@ from PIL import Image
 from _helpers import write_class_folders
 from cnnlab import interpret, training
 from cnnlab.data.images import folder_arrays_found, list_class_folders
-from cnnlab.data.prepare import decode_prepared
+from cnnlab.data.prepare import decode_prepared, scale_pixels
+from cnnlab.data.shifts import shift_images
 from cnnlab.errors import ArgumentError
 from cnnlab.tasks import get_task  # noqa: E402
 from reliability.conftest import run_cnnlab
@@ -193,3 +194,13 @@ def test_evaluate_shifted_reproduces_the_runs_own_shifted_metrics(tmp_path):
     again = training.evaluate_shifted(run.dir)
     assert again.pop("in_domain") == pytest.approx(run.metrics["test"]["accuracy"])
     assert again == pytest.approx(shifted)
+    # The summary by its definition: the mean over exactly the task's shifts, its ratio to
+    # the in-domain accuracy, and one shift recomputed independently of shifted_metrics.
+    kinds = ("rotate", "zoom_out", "recolor", "lowres")
+    assert shifted["mean"] == pytest.approx(np.mean([shifted[k] for k in kinds]))
+    assert shifted["ratio"] == pytest.approx(shifted["mean"] / run.metrics["test"]["accuracy"])
+    ds = training.load_data(run.config)
+    x = shift_images(ds.x_test, "recolor", seed=run.config.seed)  # from the unshifted split
+    probs = training.load_model(run.dir).predict(scale_pixels(x))
+    labels, _ = get_task("signs").labels(probs)
+    assert shifted["recolor"] == pytest.approx(float(np.mean(labels == ds.y_test)))
