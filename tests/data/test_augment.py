@@ -408,7 +408,7 @@ def test_bad_kind_message_lists_the_kinds():
         (lambda: AugmentSpec(brightness=1.5), r"brightness must be between"),
         (lambda: AugmentSpec(downscale=(0.5, 0.0)), r"downscale must be"),
         (lambda: AugmentSpec(flip="yes"), r"flip must be True or False"),
-        (lambda: spec_for("cats"), r"task must be one of signs, mood\. Received: task='cats'"),
+        (lambda: spec_for("cats"), r"one of signs, mood, hand\. Received: task='cats'"),
         (
             lambda: augment_batch(
                 noise_images(1).astype(np.float32), AugmentSpec(), np.random.default_rng()

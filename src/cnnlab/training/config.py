@@ -67,7 +67,8 @@ class TrainConfig:
         preprocess: "face" (detect, align and crop the face; :mod:`cnnlab.data.faces`),
             "hand" (the hand's pose drawn on black; :mod:`cnnlab.data.hands`) or "none";
             ``None``: the task's default ("face" for mood, "hand" for signs), but "none" for
-            the built-in sets (digits, synthetic). Recorded in config.json, so evaluate,
+            the built-in sets (digits, synthetic) and for images smaller than the step takes
+            (the hand step: under 32x32). Recorded in config.json, so evaluate,
             predict and show apply it without being told. "hand" needs images of at least
             32x32 pixels (``ArgumentError`` on the built-in digits).
         restore_best: at the end, make the epoch with the lowest validation loss the run's
@@ -237,6 +238,9 @@ class TrainConfig:
         # The built-in sets (8x8 digits, synthetic shapes) hold no faces nor hands.
         builtin = data in BUILTIN
         preprocess = self.preprocess or ("none" if builtin else task.default_preprocess)
+        default_step = STEPS.get(preprocess) if self.preprocess is None else None
+        if default_step is not None and min(size) < default_step.min_side:
+            preprocess = "none"  # the task's default step is for photos this size or larger
         step = STEPS.get(preprocess)
         if step is not None and step.min_side > 1 and (digits or min(size) < step.min_side):
             seen = "the built-in 8x8 digits" if digits else f"{size[0]}x{size[1]} images"
