@@ -46,6 +46,7 @@ class Task:
         augment: the augmentation preset of :data:`cnnlab.data.augment.PRESETS`.
         flip: whether a mirrored image keeps its class (Keras's own augmentation layers).
         shifts: the shifted test sets of :mod:`cnnlab.data.shifts` it is evaluated on.
+        default_model: the model a run trains when none is given (``--model``).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Task:
     augment: str
     flip: bool
     shifts: tuple[str, ...]
+    default_model: str = "recommended"
 
     @property
     def loss(self) -> str:
@@ -135,6 +137,7 @@ TASKS: dict[str, Task] = {
         augment="mood",
         flip=True,  # a mirrored face keeps its mood
         shifts=("rotate", "zoom_out", "recolor", "lowres", "frame"),
+        default_model="transfer",  # fer's expression model: see docs/out-of-domain.md
     ),
     "signs": Task(
         name="signs",
@@ -147,6 +150,7 @@ TASKS: dict[str, Task] = {
         augment="signs",
         flip=False,  # a mirrored right hand is a left hand
         shifts=("rotate", "zoom_out", "recolor", "lowres"),
+        default_model="recommended",
     ),
 }
 """Every task, by name. Add an entry to add a task."""
