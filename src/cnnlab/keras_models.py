@@ -350,7 +350,7 @@ def transfer_model(
     so an exported model keeps the runner's input contract. Then fer's mini-Xception
     (:data:`TRANSFER_BACKBONES`) up to its global average pooling: its 7 expression logits,
     before the softmax. Then the head: Dropout(``dropout``) and Dense(1, sigmoid) named
-    ``head``. The backbone's layers keep their names and shipped weights.
+    ``head``, its weights starting at zero. The backbone's layers keep their names and shipped weights.
 
     Args:
         task: a task of :data:`TRANSFER_BACKBONES` ("mood").
@@ -392,7 +392,9 @@ def transfer_model(
         if node.output_tensors[0] is pooled:
             break
     x = layers.Dropout(dropout, name="head_dropout")(tensors[id(pooled)])
-    outputs = layers.Dense(1, activation="sigmoid", name="head")(x)
+    # Zero weights: the head starts with no opinion (0.5 for every face) instead of a random
+    # mix of the backbone's logits, which are large enough to saturate the sigmoid.
+    outputs = layers.Dense(1, activation="sigmoid", kernel_initializer="zeros", name="head")(x)
     model = keras.Model(inputs, outputs, name=f"{task}_transfer")
     if grey is not None:
         grey.set_weights([np.asarray(GREY_WEIGHTS, dtype="float32").reshape(1, 1, 3, 1)])
