@@ -350,7 +350,8 @@ def transfer_model(
     so an exported model keeps the runner's input contract. Then fer's mini-Xception
     (:data:`TRANSFER_BACKBONES`) up to its global average pooling: its 7 expression logits,
     before the softmax. Then the head: Dropout(``dropout``) and Dense(1, sigmoid) named
-    ``head``, its weights starting at zero. The backbone's layers keep their names and shipped weights.
+    ``head``, its weights starting at zero. The backbone's layers keep their names and
+    shipped weights.
 
     Args:
         task: a task of :data:`TRANSFER_BACKBONES` ("mood").

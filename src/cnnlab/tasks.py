@@ -137,7 +137,7 @@ TASKS: dict[str, Task] = {
         augment="mood",
         flip=True,  # a mirrored face keeps its mood
         shifts=("rotate", "zoom_out", "recolor", "lowres", "frame"),
-        default_model="transfer",  # fer's expression model: see docs/out-of-domain.md
+        default_model="recommended",  # "transfer" missed its targets: docs/out-of-domain.md
     ),
     "signs": Task(
         name="signs",

@@ -65,7 +65,9 @@ def test_input_contract_three_or_one_channel_in_0_1():
     grey = km.transfer_model("mood", (*SIZE, 1))
     assert rgb.input_shape == (None, *SIZE, 3) and grey.input_shape == (None, *SIZE, 1)
     assert rgb.output_shape == grey.output_shape == (None, 1)
-    grey.get_layer("head").set_weights(rgb.get_layer("head").get_weights())
+    head = [np.linspace(-0.5, 0.5, 7, dtype=np.float32).reshape(7, 1), np.zeros(1, np.float32)]
+    rgb.get_layer("head").set_weights(head)  # it starts at zero: give it an opinion
+    grey.get_layer("head").set_weights(head)
     x = np.random.default_rng(0).random((4, *SIZE, 3), dtype=np.float32)
     same = np.repeat(x[..., :1], 3, axis=-1)  # the face step's grey faces: 3 equal channels
     p_rgb = np.asarray(rgb(same, training=False))
@@ -128,14 +130,17 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, cut):
             np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
 
 
-def test_default_model_comes_from_the_task_table():
-    from cnnlab.tasks import TASKS
+def test_default_model_comes_from_the_task_table(monkeypatch):
+    import dataclasses
 
-    assert TASKS["mood"].default_model == "transfer"
-    assert TASKS["signs"].default_model == "recommended"
+    from cnnlab import tasks
+
+    assert tasks.TASKS["signs"].default_model == "recommended"
+    assert training.TrainConfig(task="signs").resolved().model == "recommended"
+    mood = dataclasses.replace(tasks.TASKS["mood"], default_model="transfer")
+    monkeypatch.setitem(tasks.TASKS, "mood", mood)
     assert training.TrainConfig(task="mood").resolved().model == "transfer"
     assert training.TrainConfig(task="mood").resolved().unfreeze_epoch == 5  # 15 epochs / 3
-    assert training.TrainConfig(task="signs").resolved().model == "recommended"
     assert training.TrainConfig(task="mood", engine="numpy").resolved().model == "recommended"
     assert training.TrainConfig(task="mood", model="course").resolved().unfreeze_epoch is None
     with pytest.raises(ArgumentError, match="unfreeze_epoch is for model 'transfer'"):

@@ -44,8 +44,7 @@ def train(
         ModelName | None,
         typer.Option(
             help="course, recommended or transfer (a pretrained backbone, mood only, Keras "
-            "engine). (default: the task's: transfer for mood, recommended for signs; "
-            "recommended with --engine numpy)"
+            "engine). (default: the task's default model, recommended for both)"
         ),
     ] = None,
     data: Annotated[
