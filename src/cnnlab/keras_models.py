@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cnnlab import pretrained
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.registry import AUGMENTATION, is_augmentation
 from cnnlab.tasks import get_task
@@ -37,7 +38,17 @@ if TYPE_CHECKING:  # pragma: no cover
 AUGMENT_MIN_SIDE = 32
 """Images smaller than this on their short side get no augmentation layers: on 8x8 digits a
 10% shift or a rotation destroys more than it teaches."""
-MODELS = ("course", "recommended")
+MODELS = ("course", "recommended", "transfer")
+TRANSFER_BACKBONES = {"mood": "emotion_mini_xception"}
+"""The pretrained backbone of ``--model transfer`` for each task that has one
+(:mod:`cnnlab.pretrained`): fer's mini-Xception expression model for mood."""
+TRANSFER_TOP = ("separable_conv2d_7", "separable_conv2d_8", "conv2d_6", "conv2d_7")
+"""The backbone's layers the fine-tuning phase unfreezes: the convolutions of its last
+residual block and its 7-way expression convolution. Its BatchNormalization layers stay
+frozen (inference mode) throughout, as usual when fine-tuning on a small dataset."""
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
+"""RGB -> grey (ITU-R BT.601 luma), as PIL's ``convert("L")``; the face step's grey faces
+have three equal channels, which these weights (summing to 1) keep as they are."""
 
 
 def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -280,6 +291,8 @@ def build_model(
     "signs" a softmax over ``n_classes``.
     """
     check_task_model(task, model, n_classes)
+    if model == "transfer":
+        return transfer_model(task, input_shape, n_classes)
     if model == "course":
         if get_task(task).course_model == "happy":
             return happy_model(input_shape)
@@ -293,6 +306,12 @@ def check_task_model(task: str, model: str, n_classes: int | None = None) -> Non
     t = get_task(task)
     if model not in MODELS:
         raise ArgumentError(f"model must be one of {', '.join(MODELS)}. Received: model={model!r}")
+    if model == "transfer" and t.name not in TRANSFER_BACKBONES:
+        raise ArgumentError(
+            f"model 'transfer' needs a pretrained backbone for the task, and task {t.name!r} "
+            f"has none yet (only {', '.join(TRANSFER_BACKBONES)} has one); use "
+            "--model recommended"
+        )
     t.check_n_classes(n_classes)
 
 
@@ -313,3 +332,84 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
         return model
     kept = [layer for layer in model.layers if not is_augmentation(layer)]
     return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *kept], name=model.name)
+
+
+def transfer_model(
+    task: str = "mood",
+    input_shape: Sequence[int] = (64, 64, 3),
+    n_classes: int = 2,
+    *,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """A pretrained backbone with a new head (transfer learning), in its first phase: the
+    backbone frozen, the head trainable (:func:`set_transfer_phase` unfreezes its top).
+
+    For mood: the input as the runner feeds it, float32 in [0, 1] with 3 (RGB) or 1 (grey)
+    channels, becomes a grey face in [-1, 1] inside the model (``to_grey``: a fixed 1x1
+    convolution with :data:`GREY_WEIGHTS`, absent for 1 channel; ``to_signed``: Rescaling),
+    so an exported model keeps the runner's input contract. Then fer's mini-Xception
+    (:data:`TRANSFER_BACKBONES`) up to its global average pooling: its 7 expression logits,
+    before the softmax. Then the head: Dropout(``dropout``) and Dense(1, sigmoid) named
+    ``head``, its weights starting at zero. The backbone's layers keep their names and
+    shipped weights.
+
+    Args:
+        task: a task of :data:`TRANSFER_BACKBONES` ("mood").
+        input_shape: ``(height, width, channels)``, channels 1 or 3; the backbone is fully
+            convolutional, so sizes other than its 64x64 work (64x64 is what it learned on).
+        n_classes: must be 2 for mood.
+        dropout: the head's dropout rate.
+
+    Returns:
+        An uncompiled ``keras.Model``, output ``(N, 1)``.
+    """
+    import keras
+    import numpy as np
+    from keras import layers
+
+    check_task_model(task, "transfer", n_classes)
+    shape = check_input_shape(input_shape)
+    if shape[2] not in (1, 3):
+        raise ArgumentError(
+            f"model 'transfer' takes 1 (grey) or 3 (RGB) channels. Received: input_shape={shape}"
+        )
+    fer = keras.models.load_model(pretrained.path(TRANSFER_BACKBONES[task]), compile=False)
+    inputs = keras.Input(shape=shape, name="image")
+    x = inputs
+    grey = None
+    if shape[2] == 3:
+        grey = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="to_grey")
+        x = grey(x)
+    x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(x)
+    # Call the backbone's layers on the new input, in its order, as its graph connects them
+    # (a flat model: every conv layer is the model's own, for Grad-CAM and the layer walk).
+    tensors = {id(fer.inputs[0]): x}
+    pooled = fer.layers[-1]._inbound_nodes[0].input_tensors[0]  # before the softmax
+    for layer in fer.layers[1:]:
+        node = layer._inbound_nodes[0]  # the layer's place in the shipped graph
+        args = [tensors[id(t)] for t in node.input_tensors]
+        tensors[id(node.output_tensors[0])] = layer(args if len(args) > 1 else args[0])
+        layer.trainable = False
+        if node.output_tensors[0] is pooled:
+            break
+    x = layers.Dropout(dropout, name="head_dropout")(tensors[id(pooled)])
+    # Zero weights: the head starts with no opinion (0.5 for every face) instead of a random
+    # mix of the backbone's logits, which are large enough to saturate the sigmoid.
+    outputs = layers.Dense(1, activation="sigmoid", kernel_initializer="zeros", name="head")(x)
+    model = keras.Model(inputs, outputs, name=f"{task}_transfer")
+    if grey is not None:
+        grey.set_weights([np.asarray(GREY_WEIGHTS, dtype="float32").reshape(1, 1, 3, 1)])
+    return model
+
+
+def set_transfer_phase(model: keras.Model, fine_tune: bool) -> bool:
+    """Freeze (``fine_tune`` False) or unfreeze the layers of :data:`TRANSFER_TOP` of a
+    :func:`transfer_model`; the head is always trainable, everything else always frozen.
+    Returns whether anything changed (a Keras model must then be compiled again)."""
+    changed = False
+    for name in TRANSFER_TOP:
+        layer = model.get_layer(name)
+        if layer.trainable != fine_tune:
+            layer.trainable = fine_tune
+            changed = True
+    return changed

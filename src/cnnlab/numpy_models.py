@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnnlab import nn
+from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import (
     check_input_shape,
     check_n_classes,
@@ -30,6 +31,20 @@ from cnnlab.keras_models import (
 )
 from cnnlab.keras_models import recommended_plan as recommended_plan
 from cnnlab.tasks import get_task
+
+MODELS = ("course", "recommended")
+"""The models of :data:`cnnlab.keras_models.MODELS` the NumPy engine builds. Not yet
+"transfer": its backbone needs separable convolutions and a graph (not a chain) model, which
+:mod:`cnnlab.nn` does not have yet; add it here once it does."""
+
+
+def check_engine_model(model: str) -> None:
+    """``ArgumentError`` (one line) for a model the NumPy engine cannot build yet."""
+    if model not in MODELS:
+        raise ArgumentError(
+            f"model {model!r} needs the Keras engine for now (the NumPy engine has no "
+            "separable convolutions or graph models yet); use --engine keras"
+        )
 
 
 def _sequential(layers: list, name: str, seed: int | None) -> nn.Sequential:
@@ -117,6 +132,7 @@ def build_model(
 ) -> nn.Sequential:
     """The NumPy-engine model for a task, as :func:`cnnlab.keras_models.build_model`."""
     check_task_model(task, model, n_classes)
+    check_engine_model(model)
     if model == "course":
         if get_task(task).course_model == "happy":
             return happy_model(input_shape, seed=seed)

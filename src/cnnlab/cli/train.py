@@ -21,7 +21,7 @@ from cnnlab.errors import ArgumentError, CnnlabError, TrainingInterrupted
 # spelled out here so that `cnnlab --help` does not import NumPy.
 Task = Literal["mood", "signs"]
 Engine = Literal["keras", "numpy"]
-ModelName = Literal["course", "recommended"]
+ModelName = Literal["course", "recommended", "transfer"]
 Schedule = Literal["constant", "cosine"]
 Preprocess = Literal["none", "face", "hand"]
 Distribute = Literal["none", "mirrored", "multiworker"]
@@ -42,7 +42,11 @@ def train(
     task: Annotated[Task | None, typer.Option(help=TASK_HELP + " (default: signs)")] = None,
     engine: Annotated[Engine | None, typer.Option(help=ENGINE_HELP + " (default: keras)")] = None,
     model: Annotated[
-        ModelName | None, typer.Option(help="course or recommended. (default: recommended)")
+        ModelName | None,
+        typer.Option(
+            help="course, recommended or transfer (a pretrained backbone, mood only, Keras "
+            "engine). (default: the task's default model, recommended for both)"
+        ),
     ] = None,
     data: Annotated[
         str | None,
@@ -97,6 +101,14 @@ def train(
         typer.Option(
             help="Learning rate per epoch: constant or cosine. "
             "(default: cosine for recommended, constant for course)"
+        ),
+    ] = None,
+    unfreeze_epoch: Annotated[
+        int | None,
+        typer.Option(
+            help="--model transfer: the first epoch (from 0) that fine-tunes the backbone's "
+            "top block; the epochs before it train the head only. (default: a third of "
+            "--epochs, at least 1)"
         ),
     ] = None,
     patience: Annotated[
@@ -195,6 +207,7 @@ def train(
             "--strict": strict or None,
             "--distribute": distribute,
             "--cpu-replicas": cpu_replicas,
+            "--unfreeze-epoch": unfreeze_epoch,
         }
         extra = [k for k, v in given.items() if v is not None]
         if extra:
@@ -224,6 +237,7 @@ def train(
             "restore_best": restore_best,
             "distribute": distribute,
             "cpu_replicas": cpu_replicas,
+            "unfreeze_epoch": unfreeze_epoch,
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},

@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlab import numpy_models
 from cnnlab.data import BUILTIN, REGISTRY
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE, normalize_image_size
 from cnnlab.data.prepare import PREPROCESS, STEPS
 from cnnlab.data.source import SplitSpec
 from cnnlab.errors import ArgumentError
-from cnnlab.keras_models import MODELS
+from cnnlab.keras_models import check_task_model
 from cnnlab.tasks import get_task
 
 ENGINES = ("keras", "numpy")
@@ -35,6 +36,9 @@ CHECKPOINT_FILE = re.compile(r"model-epoch-(\d{4,})\.(npz|keras)")
 BEST_FILE = re.compile(r"model-best-(\d{4,})\.(npz|keras)")
 """The name of the best epoch's model file: ``model-best-0002.npz`` holds epoch 2's weights,
 the lowest validation loss so far (its epoch is in the name, so a file never changes content)."""
+FINE_TUNE_LR_FACTOR = 0.1
+"""A transfer model's fine-tuning epochs learn at this times the run's learning rate (1e-4
+after the head's 1e-3 by default): the unfrozen pretrained layers move gently."""
 
 
 @dataclass
@@ -44,7 +48,10 @@ class TrainConfig:
     Attributes:
         task: "signs" (multiclass, softmax) or "mood" (binary, sigmoid).
         engine: "keras" or "numpy" (the NumPy engine, :mod:`cnnlab.nn`).
-        model: "course" (the course's SIGNS / Happy model) or "recommended".
+        model: "course" (the course's SIGNS / Happy model), "recommended" or "transfer" (a
+            pretrained backbone with a new head: :func:`cnnlab.keras_models.transfer_model`;
+            mood only, Keras engine only for now); ``None``: the task's ``default_model``
+            (:data:`cnnlab.tasks.TASKS`), or "recommended" where the engine cannot build it.
         data: a dataset name ("digits", "signs", "smiles", "synthetic"), a folder of
             class subfolders, or a course .h5 file; ``None``: "digits" for signs,
             "smiles" for mood.
@@ -94,11 +101,16 @@ class TrainConfig:
         cpu_replicas: split the CPU into this many logical devices
             (``tf.config.set_logical_device_configuration``) for ``distribute``; ``None``:
             one.
+        unfreeze_epoch: for ``model="transfer"``: the first epoch (0-based) that fine-tunes
+            the backbone's top block (at ``FINE_TUNE_LR_FACTOR`` times the learning rate);
+            the epochs before it train the head only, on the frozen backbone. ``None``:
+            :func:`default_unfreeze_epoch`. A function of the epoch, recorded in
+            config.json, so a resumed run freezes and unfreezes as an uninterrupted one.
     """
 
     task: str = "signs"
     engine: str = "keras"
-    model: str = "recommended"
+    model: str | None = None
     data: str | None = None
     epochs: int = 15
     batch_size: int = 32
@@ -120,6 +132,7 @@ class TrainConfig:
     strict: bool = False
     distribute: str = "none"
     cpu_replicas: int | None = None
+    unfreeze_epoch: int | None = None
 
     def __post_init__(self) -> None:
         get_task(self.task)
@@ -127,10 +140,26 @@ class TrainConfig:
             raise ArgumentError(
                 f"engine must be one of {', '.join(ENGINES)}. Received: engine={self.engine!r}"
             )
-        if self.model not in MODELS:
-            raise ArgumentError(
-                f"model must be one of {', '.join(MODELS)}. Received: model={self.model!r}"
-            )
+        if self.model is not None:
+            check_task_model(self.task, self.model)  # a known model the task can have
+            if self.engine == "numpy":
+                numpy_models.check_engine_model(self.model)
+            if self.model == "transfer" and self.distribute != "none":
+                raise ArgumentError(
+                    "model 'transfer' recompiles when it unfreezes its backbone, which "
+                    "distributed training does not do yet; use --distribute none"
+                )
+        u = self.unfreeze_epoch
+        if u is not None:
+            if isinstance(u, bool) or not isinstance(u, int) or u < 0:
+                raise ArgumentError(
+                    f"unfreeze_epoch must be a non-negative integer. Received: unfreeze_epoch={u!r}"
+                )
+            if self.model is not None and self.model != "transfer":
+                raise ArgumentError(
+                    "unfreeze_epoch is for model 'transfer' (a pretrained backbone). "
+                    f"Received: unfreeze_epoch={u}, model={self.model!r}"
+                )
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -213,8 +242,10 @@ class TrainConfig:
     @property
     def is_resolved(self) -> bool:
         """Whether every default is filled in (what a run directory's config.json holds)."""
-        filled = (self.data, self.image_size, self.grayscale, self.schedule, self.preprocess)
-        if None in filled:
+        filled = (
+            self.model, self.data, self.image_size, self.grayscale, self.schedule, self.preprocess
+        )
+        if None in filled or (self.model == "transfer" and self.unfreeze_epoch is None):
             return False
         return self.data in _dataset_names() or Path(self.data).is_absolute()
 
@@ -228,13 +259,14 @@ class TrainConfig:
         if self.is_resolved:
             return self
         task = get_task(self.task)
+        model = self.model or default_model(self.task, self.engine)
         data = self.data if self.data is not None else task.default_data
         if data not in _dataset_names():  # a path: keep it valid from any directory
             data = str(Path(data).expanduser().resolve())
         digits = data == "digits"
         size = self.image_size or (DIGITS_IMAGE_SIZE if digits else DEFAULT_IMAGE_SIZE)
         gray = self.grayscale if self.grayscale is not None else digits
-        schedule = self.schedule or default_schedule(self.model)
+        schedule = self.schedule or default_schedule(model)
         # The built-in sets (8x8 digits, synthetic shapes) hold no faces nor hands.
         builtin = data in BUILTIN
         preprocess = self.preprocess or ("none" if builtin else task.default_preprocess)
@@ -250,8 +282,13 @@ class TrainConfig:
                 f"find. Received: preprocess={preprocess!r}, data={data!r}, "
                 f"image_size={tuple(size)}"
             )
+        unfreeze = self.unfreeze_epoch
+        if model == "transfer" and unfreeze is None:
+            unfreeze = default_unfreeze_epoch(self.epochs)
         return dataclasses.replace(
             self,
+            model=model,
+            unfreeze_epoch=unfreeze,
             data=data,
             image_size=tuple(size),
             grayscale=gray,
@@ -260,10 +297,24 @@ class TrainConfig:
         )
 
     def learning_rate_at(self, epoch: int) -> float:
-        """The learning rate of epoch ``epoch`` (0-based) under the schedule."""
-        if (self.schedule or default_schedule(self.model)) == "constant":
-            return float(self.learning_rate)
-        return float(self.learning_rate) * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+        """The learning rate of epoch ``epoch`` (0-based) under the schedule (a transfer
+        model's fine-tuning epochs: ``FINE_TUNE_LR_FACTOR`` times it)."""
+        model = self.model or default_model(self.task, self.engine)
+        rate = float(self.learning_rate)
+        if self.fine_tunes(epoch):
+            rate *= FINE_TUNE_LR_FACTOR
+        if (self.schedule or default_schedule(model)) == "constant":
+            return rate
+        return rate * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+
+    def fine_tunes(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based) fine-tunes a transfer model's backbone (False
+        for the head's epochs and for every other model)."""
+        model = self.model or default_model(self.task, self.engine)
+        if model != "transfer":
+            return False
+        unfreeze = self.unfreeze_epoch
+        return epoch >= (unfreeze if unfreeze is not None else default_unfreeze_epoch(self.epochs))
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -285,6 +336,21 @@ class TrainConfig:
         if d.get("image_size") is not None:
             d["image_size"] = tuple(d["image_size"])
         return cls(**d)
+
+
+def default_model(task: str, engine: str = "keras") -> str:
+    """The model a run trains when none is given: the task's ``default_model``, or
+    "recommended" where the engine cannot build that one (the NumPy engine and "transfer")."""
+    model = get_task(task).default_model
+    if engine == "numpy" and model not in numpy_models.MODELS:
+        return "recommended"
+    return model
+
+
+def default_unfreeze_epoch(epochs: int) -> int:
+    """A transfer model's first fine-tuning epoch when none is given: a third of the run
+    trains the head on the frozen backbone (at least one epoch), the rest fine-tunes."""
+    return max(1, epochs // 3)
 
 
 def default_schedule(model: str) -> str:

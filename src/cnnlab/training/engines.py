@@ -58,6 +58,12 @@ class Engine:
         so that a resumed run draws what an uninterrupted one draws (Keras only: the NumPy
         engine's fit takes the seed itself)."""
 
+    def prepare_epoch(self, model, cfg: TrainConfig, epoch: int):
+        """The model to train epoch ``epoch`` with, as a function of (config, epoch) only, so
+        a resumed run trains what an uninterrupted one trains: a transfer model's backbone
+        frozen before ``cfg.unfreeze_epoch`` and its top block unfrozen from it on."""
+        return model
+
     def set_learning_rate(self, model, value: float) -> None:
         model.optimizer.learning_rate = value
 
@@ -137,11 +143,25 @@ class KerasEngine(Engine):
         model = keras_models.build_model(
             cfg.task, cfg.model, input_shape, n_classes, augment=False, seed=cfg.seed
         )
+        self._compile(model, cfg)
+        return model
+
+    def _compile(self, model, cfg) -> None:
+        import keras
+
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=get_task(cfg.task).loss,
             metrics=["accuracy"],
         )
+
+    def prepare_epoch(self, model, cfg, epoch):
+        if cfg.model == "transfer" and keras_models.set_transfer_phase(
+            model, cfg.fine_tunes(epoch)
+        ):
+            # Another set of trainable weights: a new optimizer for it (its state starts at
+            # the unfreeze; a model saved after it reloads with that state).
+            self._compile(model, cfg)
         return model
 
     def load(self, path):

@@ -23,10 +23,10 @@ from cnnlab.training.config import TrainConfig
 
 def augmentation(cfg: TrainConfig, image_shape) -> object | None:
     """The :class:`cnnlab.data.augment.AugmentSpec` a run draws its training images from each
-    epoch, or None: only the recommended models augment (the course's are trained as the
-    course trains them), and only images of at least ``AUGMENT_MIN_SIDE`` pixels (on 8x8
+    epoch, or None: the recommended and transfer models augment (the course's are trained as
+    the course trains them), and only images of at least ``AUGMENT_MIN_SIDE`` pixels (on 8x8
     digits a shift or a rotation destroys more than it teaches)."""
-    if not cfg.augment or cfg.model != "recommended":
+    if not cfg.augment or cfg.model == "course":
         return None
     if min(image_shape[0], image_shape[1]) < AUGMENT_MIN_SIDE:
         return None

@@ -352,6 +352,7 @@ def _loop(run: Run, model, ds, *, progress: bool | None, log, warn, created: boo
                 if stopped_early(cfg, run):
                     break
                 t0 = time.perf_counter()
+                model = engine.prepare_epoch(model, cfg, epoch)
                 engine.set_seed(model, cfg.seed, epoch)
                 lr = cfg.learning_rate_at(epoch)
                 engine.set_learning_rate(model, lr)
