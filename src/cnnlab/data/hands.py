@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnlab import _validate, pretrained
+from cnnlab.data.per_image import map_images
 from cnnlab.errors import ArgumentError
-from cnnlab.ops import get_num_threads
 
 __all__ = [
     "BONES",
@@ -338,34 +337,4 @@ def hand_poses(
         >>> pictures.shape, found.tolist()
         ((2, 32, 32, 3), [False, False])
     """
-    arr = np.asarray(images) if not isinstance(images, np.ndarray) else images
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[3] not in (1, 3):
-        raise ArgumentError(
-            "images must be uint8 (N, H, W, C) with C = 1 or 3. "
-            f"Received: shape={tuple(arr.shape)}, dtype={arr.dtype}"
-        )
-    size = _size(size)
-    if workers is None:
-        workers = get_num_threads()
-    workers = _validate.positive_int(workers, "workers")
-    n = len(arr)
-    if n and (arr.shape[1] < 1 or arr.shape[2] < 1):
-        raise ArgumentError(
-            f"images must have positive height and width. Received: shape={tuple(arr.shape)}"
-        )
-    out = np.empty((n, *size, 3), np.uint8)
-    found = np.zeros(n, bool)
-
-    def work(chunk: range) -> None:
-        for i in chunk:
-            out[i], found[i] = _hand_pose(arr[i], size)
-
-    step = max(1, min(32, math.ceil(n / workers)))
-    chunks = [range(i, min(i + step, n)) for i in range(0, n, step)]
-    if workers == 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            work(chunk)
-    else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            list(pool.map(work, chunks))
-    return out, found
+    return map_images(_hand_pose, images, size, workers, check_size=_size)
