@@ -349,6 +349,17 @@ def test_augment_batch_channels(c, task):
     assert not np.array_equal(out, x)
 
 
+def test_downscale_range_is_drawn_between_its_smallest_and_largest_fraction():
+    x = noise_images(6, c=1, lo=30, hi=220)
+    # smallest == largest: every image goes to exactly a quarter of the side and back
+    out = augment_batch(x, AugmentSpec(downscale=(1.0, 0.25, 0.25)), np.random.default_rng(0))
+    np.testing.assert_array_equal(out, downscale(x, S // 4))
+    assert AugmentSpec(downscale=(0.5, 0.3)).downscale == (0.5, 0.3, 1.0)
+    # the mood preset sends three images in four to 12-28 px of a 64 px face crop
+    p, low, high = PRESETS["mood"].downscale
+    assert p == 0.75 and round(low * 64) == 12 and round(high * 64) == 28
+
+
 def test_presets_match_the_brief():
     signs, mood = PRESETS["signs"], PRESETS["mood"]
     assert signs.rotation >= 40 and signs.zoom == (0.55, 1.15) and not signs.flip
@@ -407,6 +418,10 @@ def test_bad_kind_message_lists_the_kinds():
         ),
         (lambda: AugmentSpec(brightness=1.5), r"brightness must be between"),
         (lambda: AugmentSpec(downscale=(0.5, 0.0)), r"downscale must be"),
+        (
+            lambda: AugmentSpec(downscale=(0.5, 0.5, 0.3)),
+            r"largest fraction, at least the smallest.* Received: downscale=\(0.5, 0.5, 0.3\)",
+        ),
         (lambda: AugmentSpec(flip="yes"), r"flip must be True or False"),
         (lambda: spec_for("cats"), r"one of signs, mood, hand\. Received: task='cats'"),
         (
