@@ -129,6 +129,16 @@ CASES = [
         0.90,
     ),
     Case(
+        "smiles-transfer-keras",
+        0.93,
+        # the mood default: 6 epochs, the head first, class-weighted (the model's defaults)
+        dict(task="mood", engine="keras", model="transfer", batch_size=32),
+        "smiles",
+        SEEDS3,
+        0.90,
+        0.90,
+    ),
+    Case(
         "smiles-recommended-noface-keras",
         None,
         dict(

@@ -138,14 +138,33 @@ def test_default_model_comes_from_the_task_table(monkeypatch):
 
     assert tasks.TASKS["signs"].default_model == "recommended"
     assert training.TrainConfig(task="signs").resolved().model == "recommended"
-    mood = dataclasses.replace(tasks.TASKS["mood"], default_model="transfer")
-    monkeypatch.setitem(tasks.TASKS, "mood", mood)
-    assert training.TrainConfig(task="mood").resolved().model == "transfer"
-    assert training.TrainConfig(task="mood").resolved().unfreeze_epoch == 5  # 15 epochs / 3
+    assert tasks.TASKS["mood"].default_model == "transfer"
+    mood = training.TrainConfig(task="mood").resolved()  # the smiles photos, face step
+    assert (mood.model, mood.preprocess, mood.epochs, mood.unfreeze_epoch) == (
+        "transfer",
+        "face",
+        6,  # default_epochs("transfer")
+        2,  # a third of them
+    )
+    assert mood.class_weight is True and mood.schedule == "constant"
+    longer = training.TrainConfig(task="mood", epochs=15).resolved()
+    assert longer.unfreeze_epoch == 5 and longer.epochs == 15
+    # the backbone reads faces: without the face step the default is the recommended model,
+    # with its own defaults (15 epochs, unweighted loss)
+    plain = training.TrainConfig(task="mood", preprocess="none").resolved()
+    assert (plain.model, plain.epochs, plain.class_weight) == ("recommended", 15, False)
+    assert plain.unfreeze_epoch is None
     assert training.TrainConfig(task="mood", engine="numpy").resolved().model == "recommended"
     assert training.TrainConfig(task="mood", model="course").resolved().unfreeze_epoch is None
+    # an explicit choice wins over the model's defaults
+    unweighted = training.TrainConfig(task="mood", class_weight=False).resolved()
+    assert unweighted.model == "transfer" and unweighted.class_weight is False
     with pytest.raises(ArgumentError, match="unfreeze_epoch is for model 'transfer'"):
         training.TrainConfig(task="mood", model="recommended", unfreeze_epoch=2)
+    monkeypatch.setitem(
+        tasks.TASKS, "mood", dataclasses.replace(tasks.TASKS["mood"], default_model="recommended")
+    )
+    assert training.TrainConfig(task="mood").resolved().model == "recommended"
 
 
 def test_cli_records_transfer_and_evaluate_and_predict_reapply_it(tmp_path):

@@ -55,7 +55,9 @@ def train(
             "(default: digits for signs, smiles for mood)"
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs in all. (default: 15)")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs in all. (default: 15; 6 for --model transfer)")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Mini-batch size. (default: 32)")] = None,
     seed: Annotated[int | None, typer.Option(help="Split, weights and shuffle seed.")] = None,
     out: Annotated[
@@ -76,7 +78,8 @@ def train(
         bool | None,
         typer.Option(
             "--class-weight/--no-class-weight",
-            help="Weight the loss by inverse class frequency. (default: off)",
+            help="Weight the loss by inverse class frequency. (default: on for --model "
+            "transfer, else off)",
         ),
     ] = None,
     augment: Annotated[
@@ -241,7 +244,7 @@ def train(
         }
         config = training.TrainConfig(
             **{k: v for k, v in options.items() if v is not None},
-            class_weight=bool(class_weight),
+            class_weight=class_weight,
             augment=augment is not False,
             tensorboard=tensorboard,
             stream=stream,
