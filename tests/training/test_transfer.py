@@ -142,7 +142,7 @@ def test_default_model_comes_from_the_task_table(monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "mood", mood)
     assert training.TrainConfig(task="mood").resolved().model == "transfer"
     assert training.TrainConfig(task="mood").resolved().unfreeze_epoch == 5  # 15 epochs / 3
-    assert training.TrainConfig(task="mood", engine="numpy").resolved().model == "recommended"
+    assert training.TrainConfig(task="mood", engine="numpy").resolved().model == "transfer"
     assert training.TrainConfig(task="mood", model="course").resolved().unfreeze_epoch is None
     with pytest.raises(ArgumentError, match="unfreeze_epoch is for model 'transfer'"):
         training.TrainConfig(task="mood", model="recommended", unfreeze_epoch=2)
@@ -186,7 +186,7 @@ def test_cli_records_transfer_and_evaluate_and_predict_reapply_it(tmp_path):
     ("args", "names"),
     [
         (("--task", "signs", "--model", "transfer"), ("transfer", "signs")),
-        (("--task", "mood", "--engine", "numpy", "--model", "transfer"), ("Keras engine",)),
+        (("--task", "signs", "--engine", "numpy", "--model", "transfer"), ("transfer", "signs")),
     ],
 )
 def test_refusals_are_one_line_exit_2(tmp_path, args, names):
