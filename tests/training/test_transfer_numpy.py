@@ -150,3 +150,26 @@ def test_cli_trains_and_evaluates_it_with_the_numpy_engine(tmp_path):
     assert (run / "model.npz").is_file()
     ev = run_cnnlab("evaluate", run, "--data", data, "--json")
     assert ev.code == 0, ev.stderr
+
+
+def test_grad_cam_and_saliency_of_the_graph_model_agree_with_keras():
+    pytest.importorskip("tensorflow")
+    from cnnlab import interpret
+
+    ours = numpy_models.transfer_model("mood", (*SIZE, 3))
+    head = [np.linspace(-0.5, 0.5, 7, dtype=np.float32).reshape(7, 1), np.full(1, 0.1, np.float32)]
+    ours.get_layer("head").set_weights(head)
+    # its Keras twin as a graph of its own (a fresh keras_models.transfer_model's layers keep
+    # their first outputs in fer's graph, which a probe model cannot reach)
+    theirs = ours.to_keras()
+    x = np.random.default_rng(1).random((3, *SIZE, 3), dtype=np.float32)
+    # the last conv, and one below residual Adds (its gradient adds two paths)
+    for layer in ("conv2d_7", "conv2d_3"):
+        raw_np, c_np = interpret.attribution.grad_cam_raw(ours, x, None, layer)
+        raw_k, c_k = interpret.attribution.grad_cam_raw(theirs, x, None, layer)
+        np.testing.assert_array_equal(c_np, c_k)
+        assert raw_np.max() > 0, layer
+        scale = np.maximum(raw_np.max(axis=(1, 2), keepdims=True), 1e-12)
+        np.testing.assert_allclose(raw_np / scale, raw_k / scale, rtol=0, atol=1e-4)
+    s_np, s_k = interpret.saliency(ours, x), interpret.saliency(theirs, x)
+    np.testing.assert_allclose(s_np, s_k, rtol=0, atol=1e-4 * float(s_np.max()))
