@@ -334,6 +334,16 @@ def strip_augmentation(model: keras.Model) -> keras.Model:
     return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *kept], name=model.name)
 
 
+def check_transfer_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """The input shape of a transfer model (both engines): 1 (grey) or 3 (RGB) channels."""
+    shape = check_input_shape(input_shape)
+    if shape[2] not in (1, 3):
+        raise ArgumentError(
+            f"model 'transfer' takes 1 (grey) or 3 (RGB) channels. Received: input_shape={shape}"
+        )
+    return shape
+
+
 def transfer_model(
     task: str = "mood",
     input_shape: Sequence[int] = (64, 64, 3),
@@ -368,11 +378,7 @@ def transfer_model(
     from keras import layers
 
     check_task_model(task, "transfer", n_classes)
-    shape = check_input_shape(input_shape)
-    if shape[2] not in (1, 3):
-        raise ArgumentError(
-            f"model 'transfer' takes 1 (grey) or 3 (RGB) channels. Received: input_shape={shape}"
-        )
+    shape = check_transfer_shape(input_shape)
     fer = keras.models.load_model(pretrained.path(TRANSFER_BACKBONES[task]), compile=False)
     inputs = keras.Input(shape=shape, name="image")
     x = inputs

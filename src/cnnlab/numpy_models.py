@@ -8,6 +8,9 @@ here: for a chain the two APIs build the same network. The NumPy engine has no
 augmentation layers; the recommended models here are the Keras ones without
 their augmentation.
 
+The transfer model's backbone is read from the shipped legacy Keras HDF5 file with h5py
+(:func:`cnnlab.nn.legacy_h5.read_keras_h5`), not through Keras.
+
 Imports no TensorFlow. Images are NHWC float in [0, 1].
 
 Example:
@@ -20,30 +23,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnnlab import nn
+import numpy as np
+
+from cnnlab import nn, pretrained
 from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import (
+    GREY_WEIGHTS,
+    TRANSFER_BACKBONES,
+    TRANSFER_TOP,
     check_input_shape,
     check_n_classes,
     check_task_model,
+    check_transfer_shape,
     happy_layers,
     recommended_layers,
 )
 from cnnlab.keras_models import recommended_plan as recommended_plan
+from cnnlab.nn.legacy_h5 import read_keras_h5
 from cnnlab.tasks import get_task
 
-MODELS = ("course", "recommended")
-"""The models of :data:`cnnlab.keras_models.MODELS` the NumPy engine builds. Not yet
-"transfer": its backbone needs separable convolutions and a graph (not a chain) model, which
-:mod:`cnnlab.nn` does not have yet; add it here once it does."""
+MODELS = ("course", "recommended", "transfer")
+"""The models of :data:`cnnlab.keras_models.MODELS` the NumPy engine builds: all of them."""
 
 
 def check_engine_model(model: str) -> None:
-    """``ArgumentError`` (one line) for a model the NumPy engine cannot build yet."""
+    """``ArgumentError`` (one line) for a model the NumPy engine cannot build."""
     if model not in MODELS:
         raise ArgumentError(
-            f"model {model!r} needs the Keras engine for now (the NumPy engine has no "
-            "separable convolutions or graph models yet); use --engine keras"
+            f"model {model!r} needs the Keras engine (the NumPy engine builds "
+            f"{', '.join(MODELS)}); use --engine keras"
         )
 
 
@@ -122,6 +130,78 @@ def recommended_model(
     return _sequential(layers, f"{task}_recommended", seed)
 
 
+def transfer_model(
+    task: str = "mood",
+    input_shape: Sequence[int] = (64, 64, 3),
+    n_classes: int = 2,
+    *,
+    dropout: float = 0.2,
+    seed: int | None = 0,
+) -> nn.Model:
+    """The NumPy twin of :func:`cnnlab.keras_models.transfer_model`: the same layers, names,
+    weights (in the same order) and ``trainable`` flags, in its first phase (backbone frozen,
+    head trainable; :func:`set_transfer_phase` unfreezes the top block).
+
+    ``to_grey`` (a fixed 1x1 convolution with :data:`~cnnlab.keras_models.GREY_WEIGHTS`, for 3
+    channels only), ``to_signed`` (Rescaling [0, 1] -> [-1, 1]), the backbone of
+    :data:`~cnnlab.keras_models.TRANSFER_BACKBONES` up to its global average pooling (its
+    weights read from the shipped file with h5py: no TensorFlow), then Dropout(``dropout``)
+    ``head_dropout`` and Dense(1, sigmoid) ``head`` with zero weights.
+
+    Args:
+        task, input_shape, n_classes, dropout: as the Keras function.
+        seed: seed of the model's generator (the head's dropout masks outside ``fit(seed=)``).
+
+    Returns:
+        An uncompiled, built graph ``cnnlab.nn.Model``, output ``(N, 1)``.
+    """
+    check_task_model(task, "transfer", n_classes)
+    shape = check_transfer_shape(input_shape)
+    fer = read_keras_h5(pretrained.path(TRANSFER_BACKBONES[task]))
+    graph: list = []
+    below = "image"
+    if shape[2] == 3:
+        graph.append((nn.Conv2D(1, 1, use_bias=False, trainable=False, name="to_grey"), [below]))
+        below = "to_grey"
+    graph.append((nn.Rescaling(2.0, offset=-1.0, name="to_signed"), [below]))
+    pooled = fer.graph[-1][1][0]  # the input of the last layer (the softmax)
+    for layer, names in fer.graph:
+        layer.trainable = False
+        graph.append((layer, ["to_signed" if n == fer.input_name else n for n in names]))
+        if layer.name == pooled:
+            break
+    graph += [
+        (nn.Dropout(dropout, name="head_dropout"), [pooled]),
+        (
+            nn.Dense(1, activation="sigmoid", kernel_initializer="zeros", name="head"),
+            ["head_dropout"],
+        ),
+    ]
+    model = nn.Model(nn.Input(shape=shape, name="image"), graph, name=f"{task}_transfer", seed=seed)
+    for layer in model.layers:
+        if layer.name in fer.weights:
+            layer.set_weights(fer.weights[layer.name])
+    if shape[2] == 3:
+        model.get_layer("to_grey").set_weights(
+            [np.asarray(GREY_WEIGHTS, dtype=np.float32).reshape(1, 1, 3, 1)]
+        )
+    return model
+
+
+def set_transfer_phase(model: nn.Model, fine_tune: bool) -> bool:
+    """:func:`cnnlab.keras_models.set_transfer_phase` for a NumPy :func:`transfer_model`: the
+    layers of :data:`~cnnlab.keras_models.TRANSFER_TOP` trainable when ``fine_tune``, frozen
+    otherwise (its BatchNormalization layers stay frozen, so in inference mode, throughout).
+    Returns whether anything changed (the model then needs a new optimizer: compile it)."""
+    changed = False
+    for name in TRANSFER_TOP:
+        layer = model.get_layer(name)
+        if layer.trainable != fine_tune:
+            layer.trainable = fine_tune
+            changed = True
+    return changed
+
+
 def build_model(
     task: str,
     model: str = "course",
@@ -130,9 +210,12 @@ def build_model(
     *,
     seed: int | None = 0,
 ) -> nn.Sequential:
-    """The NumPy-engine model for a task, as :func:`cnnlab.keras_models.build_model`."""
+    """The NumPy-engine model for a task, as :func:`cnnlab.keras_models.build_model` (a
+    graph ``nn.Model`` for "transfer")."""
     check_task_model(task, model, n_classes)
     check_engine_model(model)
+    if model == "transfer":
+        return transfer_model(task, input_shape, n_classes, seed=seed)
     if model == "course":
         if get_task(task).course_model == "happy":
             return happy_model(input_shape, seed=seed)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnnlab import nn, pretrained
+from cnnlab.errors import ModelFileError
 
 keras = pytest.importorskip("keras")
 
@@ -109,3 +110,27 @@ def test_save_and_load_round_trip(keras_model, tmp_path):
     assert not again.get_layer("conv2d_1").trainable
     x, _ = _batch(4, seed=2)
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_load_keras_h5_reads_the_file_without_keras(keras_model):
+    model = nn.load_keras_h5(pretrained.path("emotion_mini_xception"))
+    ours = nn.from_keras(keras_model)
+    assert (
+        isinstance(model, nn.Model)
+        and model.get_config()["inbound"] == (ours.get_config()["inbound"])
+    )
+    assert [layer.name for layer in model.layers] == [layer.name for layer in ours.layers]
+    for a, b in zip(model.get_weights(), ours.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x, _ = _batch(4, seed=3)
+    assert np.abs(model.predict(x) - keras_model.predict(x, verbose=0)).max() < 1e-5
+
+
+def test_load_keras_h5_refuses_a_file_without_a_model(tmp_path):
+    import h5py
+
+    path = tmp_path / "weights_only.h5"
+    with h5py.File(path, "w") as f:
+        f.create_group("model_weights")
+    with pytest.raises(ModelFileError, match="no model_config"):
+        nn.load_keras_h5(path)

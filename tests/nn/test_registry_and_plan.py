@@ -134,6 +134,7 @@ SAMPLES = {
         (4, 4, 3),
     ),
     "Dropout": (lambda: nn.Dropout(0.3, seed=7), (5,)),
+    "Rescaling": (lambda: nn.Rescaling(2.0, offset=-1.0), (4, 4, 2)),
 }
 
 

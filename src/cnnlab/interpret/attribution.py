@@ -171,6 +171,8 @@ def _numpy_gradients(model, x, class_index, stop: int | None):
     """
 
     x = model._prepare_x(x)
+    if isinstance(model, nn.Model):
+        return _graph_gradients(model, x, class_index, stop)
     layers = model.layers
     last = layers[-1]
     activated = isinstance(last, ActivatedLayer)
@@ -194,6 +196,44 @@ def _numpy_gradients(model, x, class_index, stop: int | None):
             g = layers[i].backward(g)
     target = x if stop is None else acts[stop]
     return target, g, logits, classes
+
+
+def _graph_gradients(model, x, class_index, stop: int | None):
+    """:func:`_numpy_gradients` for a graph :class:`~cnnlab.nn.Model`: the layers in graph
+    order, the gradients of a tensor used twice added (as :class:`~cnnlab.nn.plan.GraphPlan`)."""
+    layers = model.layers
+    inbound = [model.inbound[layer.name] for layer in layers]
+    last = layers[-1]
+    activated = isinstance(last, ActivatedLayer)
+    target = model._input.name if stop is None else layers[stop].name
+
+    def inputs(tensors, names):
+        return tensors[names[0]] if len(names) == 1 else [tensors[n] for n in names]
+
+    with _untouched(model):
+        tensors = {model._input.name: x}
+        for layer, names in zip(layers[:-1], inbound[:-1], strict=True):
+            # training=True keeps the caches backward needs; Dropout stays the identity
+            tensors[layer.name] = layer.forward(
+                inputs(tensors, names), training=not isinstance(layer, Dropout)
+            )
+        h = inputs(tensors, inbound[-1])
+        logits = last.forward_logits(h, training=True) if activated else last.forward(h, True)
+        logits = np.array(logits, copy=True)
+        classes = _class_indices(model, class_index, logits)
+        g = _score_seed(logits, classes)
+        grads = {inbound[-1][0]: last.backward_logits(g) if activated else last.backward(g)}
+        for i in range(len(layers) - 2, -1, -1):
+            if layers[i].name == target:
+                break
+            dy = grads.pop(layers[i].name, None)
+            if dy is None:
+                continue
+            dx = layers[i].backward(dy)
+            parts = [dx] if len(inbound[i]) == 1 else dx
+            for name, part in zip(inbound[i], parts, strict=True):
+                grads[name] = part if name not in grads else grads[name] + part
+    return tensors[target], grads[target], logits, classes
 
 
 # ---- Keras: GradientTape -----------------------------------------------------------------
@@ -284,8 +324,9 @@ def grad_cam(model: Any, x: Any, class_index: Any = None, layer: str | None = No
     """Grad-CAM heat maps: where in each image the evidence for a class lies.
 
     Args:
-        model: a Keras model or a :class:`cnnlab.nn.Sequential` (either engine), whose last
-            layer gives the class scores (see the module docstring: the logits).
+        model: a Keras model, a :class:`cnnlab.nn.Sequential` or a graph
+            :class:`cnnlab.nn.Model`, whose last layer gives the class scores (see the module
+            docstring: the logits).
         x: ``(N, H, W, C)`` images as the model takes them (float, e.g. in [0, 1]).
         class_index: None (each image's predicted class), an int for all images, or
             ``(N,)`` ints. A sigmoid model has classes 0 and 1.
@@ -335,5 +376,3 @@ def class_scores(model: Any, x: Any) -> np.ndarray:
     else:
         _, _, logits, _ = _keras_gradients(model, x, None, None)
     return np.asarray(logits)
-
-

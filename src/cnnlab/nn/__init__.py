@@ -53,11 +53,13 @@ from cnnlab.nn.layers import (
     MaxPool2D,
     MaxPooling2D,
     ReLU,
+    Rescaling,
     SeparableConv2D,
     Weight,
     ZeroPadding2D,
     clear_session,
 )
+from cnnlab.nn.legacy_h5 import load_keras_h5
 from cnnlab.nn.model import History, Sequential
 from cnnlab.nn.plan import Plan
 from cnnlab.nn.saving import load_model, save_model
@@ -87,6 +89,7 @@ __all__ = [
     "Model",
     "Plan",
     "ReLU",
+    "Rescaling",
     "SeparableConv2D",
     "Sequential",
     "TerminateOnNaN",
@@ -97,6 +100,7 @@ __all__ = [
     "clear_session",
     "from_keras",
     "initializers",
+    "load_keras_h5",
     "load_model",
     "losses",
     "metrics",

@@ -213,10 +213,12 @@ class GraphPlan(Plan):
         return out, logits
 
     def _needs_grad(self) -> dict[str, bool]:
-        """For every tensor, whether a weight lies at or below it (its gradient is used)."""
+        """For every tensor, whether a trainable weight lies at or below it (its gradient is
+        used): backward skips a frozen backbone below the trainable layers. Read at each
+        backward, so it follows changes of ``trainable``."""
         needs = {self.input_name: False}
         for layer, names in zip(self.order, self.inbound, strict=True):
-            needs[layer.name] = bool(layer.weights) or any(needs[n] for n in names)
+            needs[layer.name] = bool(layer.trainable_weights) or any(needs[n] for n in names)
         return needs
 
     def backward(self, grad: np.ndarray) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.layers.base import InputLayer, Layer
 from cnnlab.nn.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
-from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU
+from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU, Rescaling
 from cnnlab.nn.layers.merging import Add
 from cnnlab.nn.layers.normalization import BatchNormalization
 from cnnlab.nn.layers.pooling import (
@@ -48,6 +48,7 @@ LAYERS: dict[str, type[Layer]] = {
         GlobalMaxPooling2D,
         BatchNormalization,
         Dropout,
+        Rescaling,
         Add,
     )
 }

@@ -53,9 +53,10 @@ class TrainConfig:
         task: "signs" (multiclass, softmax) or "mood" (binary, sigmoid).
         engine: "keras" or "numpy" (the NumPy engine, :mod:`cnnlab.nn`).
         model: "course" (the course's SIGNS / Happy model), "recommended" or "transfer" (a
-            pretrained backbone with a new head: :func:`cnnlab.keras_models.transfer_model`;
-            mood only, Keras engine only for now); ``None``: the task's ``default_model``
-            (:data:`cnnlab.tasks.TASKS`), or "recommended" where the engine cannot build it.
+            pretrained backbone with a new head: :func:`cnnlab.keras_models.transfer_model`,
+            :func:`cnnlab.numpy_models.transfer_model`; mood only); ``None``: the task's
+            ``default_model`` (:data:`cnnlab.tasks.TASKS`), or "recommended" where the engine
+            cannot build it.
         data: a dataset name ("digits", "signs", "smiles", "synthetic"), a folder of
             class subfolders, or a course .h5 file; ``None``: "digits" for signs,
             "smiles" for mood.

@@ -253,11 +253,23 @@ class NumpyEngine(Engine):
 
     def build(self, cfg, input_shape, n_classes):
         model = numpy_models.build_model(cfg.task, cfg.model, input_shape, n_classes, seed=cfg.seed)
+        self._compile(model, cfg)
+        return model
+
+    def _compile(self, model, cfg) -> None:
         model.compile(
             optimizer=nn.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=get_task(cfg.task).loss,
             metrics=["accuracy"],
         )
+
+    def prepare_epoch(self, model, cfg, epoch):
+        if cfg.model == "transfer" and numpy_models.set_transfer_phase(
+            model, cfg.fine_tunes(epoch)
+        ):
+            # As the Keras engine: a new optimizer for the new set of trainable weights (its
+            # state starts at the unfreeze; a model saved after it keeps that state).
+            self._compile(model, cfg)
         return model
 
     def load(self, path):

@@ -4,7 +4,8 @@ per module as in Keras:
 - :mod:`~cnnlab.nn.layers.base`: the layer contract (``Layer``, ``Weight``, ``InputLayer``,
   ``ActivatedLayer``);
 - :mod:`~cnnlab.nn.layers.convolutional`: ``Conv2D``, ``DepthwiseConv2D``, ``SeparableConv2D``;
-- :mod:`~cnnlab.nn.layers.core`: ``Dense``, ``Activation``, ``ReLU``, ``Dropout``;
+- :mod:`~cnnlab.nn.layers.core`: ``Dense``, ``Activation``, ``ReLU``, ``Dropout``,
+  ``Rescaling``;
 - :mod:`~cnnlab.nn.layers.pooling`: ``MaxPooling2D``, ``AveragePooling2D``,
   ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``;
 - :mod:`~cnnlab.nn.layers.merging`: ``Add`` (for graph models);
@@ -25,7 +26,7 @@ from cnnlab.nn.layers.base import (
     unique_name,
 )
 from cnnlab.nn.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
-from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU
+from cnnlab.nn.layers.core import Activation, Dense, Dropout, ReLU, Rescaling
 from cnnlab.nn.layers.merging import Add
 from cnnlab.nn.layers.normalization import BatchNormalization
 from cnnlab.nn.layers.pooling import (
@@ -72,6 +73,7 @@ __all__ = [
     "MaxPool2D",
     "MaxPooling2D",
     "ReLU",
+    "Rescaling",
     "SeparableConv2D",
     "Weight",
     "ZeroPadding2D",

@@ -1,4 +1,5 @@
-"""Core layers: :class:`Dense`, :class:`Activation`, :class:`ReLU` and :class:`Dropout`."""
+"""Core layers: :class:`Dense`, :class:`Activation`, :class:`ReLU`, :class:`Dropout` and
+:class:`Rescaling`."""
 
 from __future__ import annotations
 
@@ -191,3 +192,32 @@ class Dropout(Layer):
 
     def backward(self, dy, need_dx=True):
         return dy if self._mask is None else dy * self._mask
+
+
+class Rescaling(Layer):
+    """``y = x * scale + offset``, as Keras's ``Rescaling`` (a preprocessing step inside the
+    model, such as [0, 1] -> [-1, 1] with ``scale=2.0, offset=-1.0``). No weights.
+
+    Args:
+        scale, offset: numbers (Keras also takes arrays; cnnlab.nn takes scalars).
+
+    Shapes: any (N, ...) -> the same.
+    """
+
+    default_name = "rescaling"
+    keras_name = "Rescaling"
+    config_keys = ("scale", "offset")
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        for key, value in (("scale", scale), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ArgumentError(f"{key} must be a number. Received: {key}={value!r}")
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def forward(self, x, training=False):
+        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset)
+
+    def backward(self, dy, need_dx=True):
+        return dy * dy.dtype.type(self.scale) if need_dx else None
