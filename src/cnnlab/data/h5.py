@@ -152,8 +152,7 @@ def check_course_file(f, path: Path, kx: str, ky: str) -> tuple[int, ...]:
         if d.size and not d.is_virtual and d.external is None and d.id.get_storage_size() == 0:
             dims = "x".join(str(int(s)) for s in d.shape)
             raise DatasetError(
-                f"{path}: {k} is declared ({dims}) but was never written "
-                "(it would read as zeros)"
+                f"{path}: {k} is declared ({dims}) but was never written (it would read as zeros)"
             )
     return shape
 
