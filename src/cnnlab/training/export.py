@@ -54,6 +54,7 @@ from cnnlab import _io
 from cnnlab.data.prepare import STEPS
 from cnnlab.errors import ArgumentError, ExportError
 from cnnlab.keras_models import strip_augmentation
+from cnnlab.nn.keras_file import load_keras_model
 from cnnlab.tasks import get_task
 from cnnlab.training.rundir import Run, load_model, load_run
 
@@ -159,9 +160,7 @@ def load_exported(path: str | os.PathLike, format: str) -> Callable[[np.ndarray]
     _check_format(format)
     path = str(path)
     if format == "keras":
-        import keras
-
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = load_keras_model(path)  # the checked loader, as for a run's model
         return lambda x: np.asarray(model.predict(np.asarray(x, np.float32), verbose=0))
     if format == "tf_saved_model":
         import tensorflow as tf
