@@ -118,11 +118,13 @@ def export_run(
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
     out = Path(out) if out is not None else default_output(run.dir, format)
     _check_output_name(out, format)
-    _require(format)
+    _io.check_folder_possible(out)
+    # The output's checks before the extra's: importing tf2onnx imports TensorFlow (seconds).
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise ExportError(f"{out}: already exists (pass --force to replace it)")
     if overwrite:
         check_replaceable(out, format)
+    _require(format)
     model = _inference_model(run)
     x = check_images(model) if check else None
     expected = np.asarray(model.predict(x, verbose=0)) if check else None
