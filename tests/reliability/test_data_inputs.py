@@ -207,7 +207,7 @@ def test_non_utf8_names_train_show_and_predict(user, home):
     for name in (b"caf\xe9", b"tea"):
         folder = os.path.join(os.fsencode(root), name)
         for i in range(5):
-            _png(user / "tmp.png", i + len(name))
+            _png(user / "tmp.png", i + 10 * len(name))  # each class its own images
             os.renames(user / "tmp.png", os.path.join(folder, b"%d\xff.png" % i))
     run = user / "run"
     args = ("--epochs", "1", "--engine", "numpy", "--model", "course", "--image-size", "16")
