@@ -103,3 +103,31 @@ def test_copies_within_one_class_are_kept(tmp_path):
     )
     assert result.code == 0, result.stderr
     assert "9 images" in result.stdout, result.stdout
+
+
+def test_fetch_names_the_archive_and_keeps_the_cache(tmp_path):
+    import zipfile
+
+    user = tmp_path / "user"
+    images = _dataset(user / "staging")
+    archive = user / "signs.zip"
+    top = "Sign-Language-Digits-Dataset-master/Dataset"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for d in range(10):  # classes 0 and 1 hold the same images; the others their own
+            for i in range(4):
+                if d < 2:
+                    source = images / "cats" / f"{i}.png"
+                else:
+                    source = user / "more" / f"{d}_{i}.png"
+                    _png(source, 100 * d + i)
+                zf.writestr(f"{top}/{d}/IMG_{i}.png", source.read_bytes())
+    home = tmp_path / "home"
+    before = snapshot(user)
+    result = run_cnnlab("data", "fetch", "signs", "--from", archive, env={"CNNLAB_HOME": str(home)})
+    assert_user_error(
+        result, str(archive), "classes '0' and '1' hold identical images",
+        "the cache of signs is unchanged", max_lines=1,
+    )  # fmt: skip
+    assert_unchanged(user, before)
+    datasets = home / "datasets"
+    assert not datasets.exists() or list(datasets.iterdir()) == []
