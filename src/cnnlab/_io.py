@@ -70,6 +70,18 @@ def _make_folder(folder: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocking)) from None
 
 
+def check_folder_possible(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a ``path`` whose folder could not be made: a regular file
+    stands where a folder above it must be (named as "Not a directory", as a write would).
+    Nothing is created."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
+            return
+
+
 @contextlib.contextmanager
 def _naming(path: Path) -> Iterator[None]:
     """An ``OSError`` about the temporary, or naming no file (a full disk, a size limit), is

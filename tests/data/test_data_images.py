@@ -76,12 +76,18 @@ def test_hidden_files_and_folders_are_skipped(tmp_path):
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
 def test_links_inside_and_outside_the_root_are_followed(tmp_path):
     root = make_class_folders(tmp_path / "r", {"a": 2, "b": 1})
-    outside = make_class_folders(tmp_path / "outside", {"c": 3, "d": 2})
-    os.symlink(outside / "c" / "000.png", root / "a" / "escape.png")  # an image outside
+    outside = tmp_path / "outside"
+    for i in range(3):
+        write_image(outside / "c" / f"00{i}.png", color=(240, 17 + 40 * i, 5))  # red: its own
+    for i in range(2):
+        write_image(outside / "d" / f"00{i}.png", color=(0, 60 * i, 0))
+    write_image(outside / "pool" / "000.png", color=(90, 90, 90))
+    write_image(root / ".e" / "000.png", color=(10, 200, 10))  # hidden: not a class itself
+    os.symlink(outside / "pool" / "000.png", root / "a" / "escape.png")  # an image outside
     os.symlink(outside / "c", root / "c")  # a class folder outside the root
     os.symlink(outside / "d", root / "b" / "more")  # a subfolder outside the root
-    os.symlink(root / "b" / "000.png", root / "a" / "inside.png")  # an image inside
-    os.symlink("a", root / "e")  # a class folder linking inside the root (relative)
+    os.symlink(root / "a" / "000.png", root / "a" / "inside.png")  # an image inside
+    os.symlink(".e", root / "e")  # a class folder linking inside the root (relative)
     names, files = list_class_folders(root)
     assert names == ["a", "b", "c", "e"]  # no class is dropped
     assert sorted(os.path.basename(p) for p, _, _ in files[0]) == [
@@ -90,10 +96,31 @@ def test_links_inside_and_outside_the_root_are_followed(tmp_path):
         "escape.png",
         "inside.png",
     ]
-    assert [len(f) for f in files] == [4, 3, 3, 4]
+    assert [len(f) for f in files] == [4, 3, 3, 1]
     x, y, _ = load_folder_arrays(root, (8, 8))
-    assert np.bincount(y).tolist() == [4, 3, 3, 4]
+    assert np.bincount(y).tolist() == [4, 3, 3, 1]
     assert np.all(x[y == 2, 4, 4, 0] > 200)  # class c: the red images outside, via the link
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+def test_an_image_in_two_classes_is_refused_and_a_few_copies_in_a_large_set_kept(tmp_path):
+    root = make_class_folders(tmp_path / "r", {"a": 2, "b": 1})
+    os.symlink("a", root / "e")  # a sibling class, under a second name
+    with pytest.raises(DatasetError, match="classes 'a' and 'e' hold the same file"):
+        list_class_folders(root)
+    (root / "e").unlink()
+    os.symlink(root / "a" / "000.png", root / "b" / "a.png")  # one image, linked
+    with pytest.raises(DatasetError, match="classes 'a' and 'b' hold the same file"):
+        list_class_folders(root)
+    (root / "b" / "a.png").unlink()
+    write_image(root / "b" / "copy.png", color=(1, 2, 3))
+    write_image(root / "a" / "copy.png", color=(1, 2, 3))  # the same bytes, another file
+    with pytest.raises(DatasetError, match=r"hold identical images .* 2 of 5 images"):
+        list_class_folders(root)
+    for i in range(2000):  # 2 copies in 2,005 images: at most 1 in 1,000, kept
+        write_image(root / "a" / f"n{i}.png", size=(4, 4), color=(i % 250, i // 250, 0))
+    names, files = list_class_folders(root)
+    assert [len(f) for f in files] == [2003, 2]
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")

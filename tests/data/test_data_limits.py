@@ -243,7 +243,7 @@ def test_non_utf8_names_survive_export_h5_and_fetch(tmp_path):
 
     root = tmp_path / "plain"
     for d in range(10):
-        write_image(root / str(d) / "a.png", (8, 8))
+        write_image(root / str(d) / "a.png", (8, 8), color=(20 * d, 0, 0))  # one per class
     os.rename(root / "3" / "a.png", os.path.join(os.fsencode(root / "3"), b"\xff.png"))
     fetch("signs", from_path=root)
     assert verify_fetched("signs")["counts"]["3"] == 1

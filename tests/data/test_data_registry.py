@@ -103,7 +103,7 @@ def test_fetch_smiles_from_raw_folder_zip_and_plain_folder(tmp_path):
     plain = tmp_path / "plain"
     for i in range(4):
         write_image(plain / "smiling" / f"{i}.png")
-        write_image(plain / "not_smiling" / f"{i}.png")
+        write_image(plain / "not_smiling" / f"{i}.png", color=(30, 30, 30))  # not smiling's own
     fetch("smiles", from_path=plain)
     assert verify_fetched("smiles")["counts"] == {"not_smiling": 4, "smiling": 4}
 

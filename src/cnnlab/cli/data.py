@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from cnnlab import _validate
 from cnnlab.cli import _common
 from cnnlab.data import (
     REGISTRY,
@@ -101,12 +102,13 @@ def info(
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Write the sample grid.")] = True,
 ) -> None:
     """Print images per class and split, the image size, class weights; write a sample grid."""
+    if grid:  # before the images are loaded
+        _validate.positive_int(per_class, "--per-class")
     ds = _load(source, image_size, grayscale, seed)
     print(ds.summary())
     weights = ", ".join(f"{ds.class_names[k]}: {w:.3f}" for k, w in ds.class_weights().items())
     print(f"balanced class weights: {weights}")
     if grid:
-
         path = sample_grid(ds, out or Path(f"{ds.name}_samples.png"), per_class, seed)
         print(f"sample grid written to {path}")
 

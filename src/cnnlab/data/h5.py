@@ -40,6 +40,14 @@ def decode_class_names(raw: np.ndarray, path: Path) -> list[str]:
             names.append(str(v))
     if not names:
         raise DatasetError(f"{path}: list_classes is empty")
+    first: dict[str, int] = {}
+    for k, name in enumerate(names):
+        if name in first:  # two labels, one name: the two classes would be reported as one
+            raise DatasetError(
+                f"{path}: list_classes names class {name!r} twice (classes {first[name]} and "
+                f"{k}); each class needs its own name"
+            )
+        first[name] = k
     return names
 
 
@@ -58,7 +66,7 @@ def checked_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
             raise DatasetError(f"{path}: {key} holds {bad} NaN or inf values")
         scale = 255.0 if x.size and x.max() <= 1.0 else 1.0
         x = x * scale
-    elif x.dtype.kind not in "iub":
+    elif x.dtype.kind not in "iu":  # bool pixels are a mask, not an image (0 or 1 of 255)
         raise DatasetError(f"{path}: {key} has dtype {x.dtype}; expected uint8 images")
     if x.size and (x.min() < 0 or x.max() > 255):
         raise DatasetError(
@@ -86,6 +94,67 @@ def check_declared(dset, path: Path, key: str) -> None:
             f"the limit of {limits.human_bytes(limits.MAX_DATASET_BYTES)} "
             "(cnnlab.limits.MAX_DATASET_BYTES); refusing to read it"
         )
+
+
+def check_course_file(f, path: Path, kx: str, ky: str) -> tuple[int, ...]:
+    """The checks of a course file made from its headers alone, before any data is read.
+
+    The one place both readers pass (:func:`read_h5_split` for the in-memory load and
+    ``data info``, and the streamed reader in :mod:`cnnlab.data.stream`), so a file is
+    refused alike however it is read.
+
+    Args:
+        f: the open ``h5py.File``.
+        path: its path, for the messages.
+        kx, ky: the image and label keys (``train_set_x``, ``train_set_y``).
+
+    Returns:
+        The images' shape.
+
+    Raises:
+        DatasetError: a missing key, a group where an array belongs, an array declared over
+            ``MAX_DATASET_BYTES``, images that are not ``(N, H, W, 3)`` or ``(N, H, W, 1)``,
+            images of 0 pixels, bool pixels, or an array declared but never written (it
+            would read as its fill value, zeros: all-black images, every label 0).
+    """
+    import h5py
+
+    missing = [k for k in (kx, ky, "list_classes") if k not in f]
+    if missing:
+        raise DatasetError(
+            f"{path}: missing key(s) {', '.join(missing)} "
+            f"(found: {', '.join(sorted(f.keys())) or 'none'})"
+        )
+    for k in (kx, ky, "list_classes"):
+        if not isinstance(f[k], h5py.Dataset):
+            raise DatasetError(f"{path}: {k} is a group, expected an array")
+    for k in (kx, ky, "list_classes"):
+        check_declared(f[k], path, k)
+    dset = f[kx]
+    shape = tuple(int(s) for s in dset.shape or ())
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
+        raise DatasetError(
+            f"{path}: {kx} must have shape (N, H, W, 3) or (N, H, W, 1); got {shape}"
+        )
+    if shape[0] and 0 in shape[1:3]:
+        raise DatasetError(
+            f"{path}: {kx} holds {shape[0]} images of {shape[1]}x{shape[2]} pixels "
+            "(no pixels to learn from)"
+        )
+    if dset.dtype.kind == "b":
+        raise DatasetError(
+            f"{path}: {kx} holds bool pixels (True/False, a mask); expected uint8 images"
+        )
+    for k in (kx, ky, "list_classes"):
+        d = f[k]
+        # Declared with a shape but never written: HDF5 allocated nothing and a read
+        # returns the fill value (zeros) for every element.
+        if d.size and not d.is_virtual and d.external is None and d.id.get_storage_size() == 0:
+            dims = "x".join(str(int(s)) for s in d.shape)
+            raise DatasetError(
+                f"{path}: {k} is declared ({dims}) but was never written (it would read as zeros)"
+            )
+    return shape
 
 
 def checked_labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
@@ -139,18 +208,7 @@ def read_h5_split(
         raise DatasetError(f"{path}: not an HDF5 file, or truncated ({exc})") from None
     try:
         with f:
-            missing = [k for k in (kx, ky, "list_classes") if k not in f]
-            if missing:
-                raise DatasetError(
-                    f"{path}: missing key(s) {', '.join(missing)} "
-                    f"(found: {', '.join(sorted(f.keys())) or 'none'})"
-                )
-            for k in (kx, ky, "list_classes"):
-                if not isinstance(f[k], h5py.Dataset):
-                    raise DatasetError(f"{path}: {k} is a group, expected an array")
-            check_declared(f[kx], path, kx)
-            check_declared(f[ky], path, ky)
-            check_declared(f["list_classes"], path, "list_classes")
+            check_course_file(f, path, kx, ky)
             x, y, raw_classes = f[kx][()], f[ky][()], f["list_classes"][()]
     except DatasetError:
         raise

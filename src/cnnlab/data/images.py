@@ -30,6 +30,7 @@ from cnnlab import _progress, _validate
 from cnnlab._io import atomic_path
 from cnnlab.data import prepare  # prepare imports this module too: names at call time
 from cnnlab.data.cache import cache_dir
+from cnnlab.data.duplicates import check_shared_images
 from cnnlab.errors import DatasetError
 from cnnlab.limits import check_dataset_bytes
 from cnnlab.ops import get_num_threads
@@ -308,7 +309,8 @@ def list_class_folders(
 
     Raises:
         DatasetError: ``root`` is missing or not a folder, has no class subfolders, a
-            class folder holds no image, or a class link is broken.
+            class folder holds no image, a class link is broken, or two classes share
+            images (:func:`cnnlab.data.duplicates.check_shared_images`).
     """
     root = Path(root)
     if not root.exists():
@@ -348,6 +350,7 @@ def list_class_folders(
             )
         names.append(name)
         files.append(imgs)
+    check_shared_images(root, names, files)
     return names, files
 
 

@@ -83,7 +83,6 @@ REGISTRY: dict[str, NamedDataset] = {
 }
 
 
-
 def get_named(name: str) -> NamedDataset:
     """The registry entry for ``name``; ``ValueError`` naming the known ones otherwise."""
     try:
@@ -295,7 +294,14 @@ def fetch(
         staged = work / "dataset"
         staged.mkdir()
         _gather(base, layout, staged, move)
-        digest, counts = listing_sha256(staged)
+        try:
+            digest, counts = listing_sha256(staged)
+        except DatasetError as exc:  # e.g. one image in two classes: named in the source
+            n_files = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in staged.rglob("*"))
+            _check_decodable(name, staged, origin, n_files)  # an unreadable image first
+            raise DatasetError(
+                f"{str(exc).replace(str(staged), origin)}; the cache of {name} is unchanged"
+            ) from None
         manifest = {
             "name": name,
             "origin": origin,
@@ -338,6 +344,22 @@ def _check_replacement(name: str, staged: Path, origin: str, n_new: int, force: 
     Raises:
         DatasetError: naming the source, and saying the cache is unchanged.
     """
+    _check_decodable(name, staged, origin, n_new)
+    if is_fetched(name) and not force:
+        try:
+            old = json.loads((dataset_dir(name) / "manifest.json").read_text())
+            n_old = int(old.get("n_images", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return  # a damaged cache is replaced
+        if n_new < n_old:
+            raise DatasetError(
+                f"{origin}: holds {n_new} images, fewer than the {n_old} already in the cache "
+                f"of {name}; the cache is unchanged (pass --force to replace it)"
+            )
+
+
+def _check_decodable(name: str, staged: Path, origin: str, n_new: int) -> None:
+    """Every staged image must decode; the first that does not is named as in the source."""
     bad = []
     for path in sorted(staged.rglob("*")):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
@@ -350,17 +372,6 @@ def _check_replacement(name: str, staged: Path, origin: str, n_new: int, force: 
             f"{origin}: {len(bad)} of {n_new} images cannot be read (the first: {bad[0]}); "
             f"the cache of {name} is unchanged"
         )
-    if is_fetched(name) and not force:
-        try:
-            old = json.loads((dataset_dir(name) / "manifest.json").read_text())
-            n_old = int(old.get("n_images", 0))
-        except (OSError, ValueError, TypeError, AttributeError):
-            return  # a damaged cache is replaced
-        if n_new < n_old:
-            raise DatasetError(
-                f"{origin}: holds {n_new} images, fewer than the {n_old} already in the cache "
-                f"of {name}; the cache is unchanged (pass --force to replace it)"
-            )
 
 
 def verify_fetched(name: str) -> dict:

@@ -46,7 +46,7 @@ import numpy as np
 from cnnlab.data.builtin import digits_arrays, make_synthetic_arrays
 from cnnlab.data.dataset import SPLITS, stratified_indices
 from cnnlab.data.h5 import (
-    check_declared,
+    check_course_file,
     checked_images,
     checked_labels,
     decode_class_names,
@@ -480,24 +480,14 @@ def _h5_part(path: Path, split: str) -> tuple[int, np.ndarray, list[str]]:
     kx, ky = f"{split}_set_x", f"{split}_set_y"
     try:
         with h5py.File(path, "r") as f:
-            missing = [k for k in (kx, ky, "list_classes") if k not in f]
-            if missing:
-                raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}")
-            for k in (kx, ky, "list_classes"):
-                if not isinstance(f[k], h5py.Dataset):
-                    raise DatasetError(f"{path}: {k} is a group, expected an array")
-            # The in-memory limit holds for streamed files too: a small file can declare an
-            # enormous array that was never written (streaming it would train on fill values).
-            check_declared(f[kx], path, kx)
-            check_declared(f[ky], path, ky)
-            shape = f[kx].shape
+            # The in-memory reader's checks, from the headers: a small file can declare an
+            # enormous array, or one never written (streaming it would train on fill values).
+            shape = check_course_file(f, path, kx, ky)
             y, raw = f[ky][()], f["list_classes"][()]
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged ({exc})") from None
-    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
-        raise DatasetError(f"{path}: {kx} must have shape (N, H, W, 3) or (N, H, W, 1)")
     y = checked_labels(np.asarray(y), shape[0], path, ky)
     names = decode_class_names(raw, path)
     if len(y) and (y.min() < 0 or y.max() >= len(names)):

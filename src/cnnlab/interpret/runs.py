@@ -334,12 +334,22 @@ def show(
         The PNG written (default: ``RUN/show_<image stem>.png``); an existing file is
         replaced only with ``overwrite``.
     """
+    # Every check that needs no model comes first: loading one takes seconds (TensorFlow).
+    if not cam and (layer is not None or class_index is not None):
+        raise ArgumentError("layer and class_index choose the Grad-CAM: give them with cam")
     run = load_run(run_dir)
+    k = len(run.class_names)
+    if class_index is not None and (not _validate.is_int(class_index) or not 0 <= class_index < k):
+        raise ArgumentError(
+            f"class_index must be an integer in 0..{k - 1} (the model has {k} classes). "
+            f"Received: class_index={class_index!r}"
+        )
     out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
     if out.suffix.lower() != ".png":
         raise ArgumentError(f"out must end in .png (show draws a PNG). Received: out={out}")
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise ArgumentError(f"{out}: already exists (pass --force to replace it)")
+    _io.check_folder_possible(out)
     arr, found = read_image(run.config, image)
     x = scale_pixels(arr[None])
     eng_name = engine or run.config.engine
@@ -348,8 +358,6 @@ def show(
     convs = eng.conv_layers(model)
     if not convs:
         raise RunError(f"{run.dir}: the model has no Conv2D layer to show")
-    if not cam and (layer is not None or class_index is not None):
-        raise ArgumentError("layer and class_index choose the Grad-CAM: give them with cam")
     kernel = np.asarray(convs[0].get_weights()[0])
     maps = eng.activations(model, x)
     probs = eng.predict(model, x, 1)

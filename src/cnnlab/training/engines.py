@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import _io, keras_models, nn, numpy_models
-from cnnlab.errors import ArgumentError, ModelFileError
+from cnnlab.errors import ArgumentError
 from cnnlab.nn import registry
+from cnnlab.nn.keras_file import load_keras_model
 from cnnlab.tasks import get_task
 from cnnlab.training.config import ENGINES, TrainConfig
 from cnnlab.training.feed import StreamFeed
@@ -165,25 +166,8 @@ class KerasEngine(Engine):
         return model
 
     def load(self, path):
-        import zipfile
-
-
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"{path}: no such model file")
-        try:
-            with zipfile.ZipFile(path) as archive:
-                archive.getinfo("config.json")
-        except (zipfile.BadZipFile, KeyError, EOFError, OSError):
-            raise ModelFileError(
-                f"{path}: not a Keras model archive (truncated or not a zip)"
-            ) from None
-        import keras  # after the cheap checks: importing TensorFlow takes seconds
-
-        try:
-            return keras.models.load_model(path, safe_mode=True)
-        except Exception as exc:  # Keras raises many types for a bad file
-            raise ModelFileError(f"{path}: cannot load the Keras model ({exc})") from None
+        # The one checked loader: the config's sizes before Keras builds (and allocates) it.
+        return load_keras_model(path)
 
     def _write(self, model, path):
         import warnings

@@ -54,6 +54,7 @@ from cnnlab import _io
 from cnnlab.data.prepare import STEPS
 from cnnlab.errors import ArgumentError, ExportError
 from cnnlab.keras_models import strip_augmentation
+from cnnlab.nn.keras_file import load_keras_model
 from cnnlab.tasks import get_task
 from cnnlab.training.rundir import Run, load_model, load_run
 
@@ -117,11 +118,13 @@ def export_run(
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
     out = Path(out) if out is not None else default_output(run.dir, format)
     _check_output_name(out, format)
-    _require(format)
+    _io.check_folder_possible(out)
+    # The output's checks before the extra's: importing tf2onnx imports TensorFlow (seconds).
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise ExportError(f"{out}: already exists (pass --force to replace it)")
     if overwrite:
         check_replaceable(out, format)
+    _require(format)
     model = _inference_model(run)
     x = check_images(model) if check else None
     expected = np.asarray(model.predict(x, verbose=0)) if check else None
@@ -159,9 +162,7 @@ def load_exported(path: str | os.PathLike, format: str) -> Callable[[np.ndarray]
     _check_format(format)
     path = str(path)
     if format == "keras":
-        import keras
-
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = load_keras_model(path)  # the checked loader, as for a run's model
         return lambda x: np.asarray(model.predict(np.asarray(x, np.float32), verbose=0))
     if format == "tf_saved_model":
         import tensorflow as tf

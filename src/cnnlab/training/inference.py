@@ -13,6 +13,7 @@ import numpy as np
 
 from cnnlab import _validate
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
+from cnnlab.data.source import resolve_source
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
@@ -95,6 +96,8 @@ def evaluate_run(
         raise ArgumentError("class_map applies to the classes of data; give data with it")
     class_map = _check_class_map(class_map)
     run = load_run(run_dir)
+    if data is not None:
+        resolve_source(os.fspath(data))  # a missing or unsupported source, before the model
     eng = engine or run.config.engine
     model = load_model(run, eng)
     if data is None:
@@ -338,7 +341,6 @@ def predict_images(
             f"({', '.join(run.class_names)}). Received: top_k={top_k!r}"
         )
     eng = engine or run.config.engine
-    model = load_model(run, eng)
     cfg = run.config
     results: list = []
     arrays: list[np.ndarray] = []
@@ -358,7 +360,8 @@ def predict_images(
             if errors == "raise":
                 raise
             results.append(RunError(f"{path}: {exc.strerror or exc}"))
-    if arrays:
+    if arrays:  # the images are read first: a missing one is named before a model loads
+        model = load_model(run, eng)
         x = scale_pixels(np.stack(arrays))
         probs = get_engine(eng).predict(model, x, run.config.batch_size)
         labels, p = get_task(run.config.task).labels(probs)
