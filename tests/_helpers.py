@@ -159,3 +159,39 @@ def train_interrupted_in_epoch(cfg, monkeypatch: pytest.MonkeyPatch, epoch: int 
     finally:
         monkeypatch.setattr(type(eng), "fit_epoch", real_fit)
     return calls
+
+
+TRANSFER_SIZE = (32, 32)  # the transfer backbone is fully convolutional; 32x32 keeps tests fast
+
+
+def transfer_faces(root: Path) -> Path:
+    """Two classes of 12 images each at :data:`TRANSFER_SIZE`, bright and dark noise,
+    learnable in an epoch or two (written once per ``root``)."""
+    if root.exists():
+        return root
+
+    def draw(rng, k, i, size):
+        return np.clip(rng.normal(90 + 80 * k, 30, (*size, 3)), 0, 255).astype(np.uint8)
+
+    return write_class_folders(root, {"not_smiling": 12, "smiling": 12}, TRANSFER_SIZE, pixels=draw)
+
+
+def transfer_config(tmp_path: Path, out: str, **overrides):
+    """A small ``--model transfer`` run of mood on :func:`transfer_faces` (whole images, 3
+    epochs, the backbone unfrozen from epoch 1, batches of 8, seed 5), writing to
+    ``tmp_path / out``; ``overrides`` replace any of these (``engine`` among them)."""
+    from cnnlab import training
+
+    base = dict(
+        task="mood",
+        model="transfer",
+        data=str(transfer_faces(tmp_path / "faces")),
+        preprocess="none",
+        image_size=TRANSFER_SIZE,
+        epochs=3,
+        unfreeze_epoch=1,
+        batch_size=8,
+        seed=5,
+        out=str(tmp_path / out),
+    )
+    return training.TrainConfig(**(base | overrides))

@@ -137,6 +137,7 @@ def floors() -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_every_module_imports_only_its_floor_or_below(floors):
     assert violations(floors) == []
 
@@ -149,6 +150,7 @@ def test_the_floor_list_names_the_packages_that_exist(floors):
     assert missing == [], f"on no floor of {ARCHITECTURE.name}: {missing}"
 
 
+@pytest.mark.slow
 def test_a_circle_added_on_purpose_is_caught(floors):
     # ops (floor 1) importing training (floor 4), and a hidden local import: both reported.
     bad = SRC / "cnnlab" / "ops" / "_floor_probe.py"

@@ -69,6 +69,7 @@ def test_signs_model_is_the_course_functional_model():
     ("shape", "plan"),
     [((64, 64, 3), [16, 32, 64, 128, 128]), ((16, 16, 1), [32, 64, 128]), ((8, 8, 3), [32, 64])],
 )
+@pytest.mark.slow
 def test_recommended_plan_adapts_to_the_image_size(shape, plan):
     assert km.recommended_plan(shape) == plan
     model = km.signs_recommended_model(shape, 10)
@@ -81,6 +82,7 @@ def test_recommended_plan_adapts_to_the_image_size(shape, plan):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_signs_augmentation_never_flips_but_mood_may():
     signs = _types(km.signs_recommended_model((64, 64, 3), 10))
     mood = _types(km.mood_recommended_model((64, 64, 3)))
@@ -133,6 +135,7 @@ def test_build_model_dispatches_and_rejects_bad_arguments():
         ("mood", "recommended", (64, 64, 3), 2),
     ],
 )
+@pytest.mark.slow
 def test_numpy_models_match_the_keras_ones(task, model, shape, n_classes):
     kmodel = km.strip_augmentation(km.build_model(task, model, shape, n_classes, seed=0))
     nmodel = nm.build_model(task, model, shape, n_classes, seed=0)

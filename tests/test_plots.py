@@ -84,6 +84,7 @@ def test_filters_grid(tmp_path):
         plots.plot_filters(kernel[0], path=tmp_path / "g.png")
 
 
+@pytest.mark.slow
 def test_feature_maps_grid_grows_with_the_layers(tmp_path):
     rng = np.random.default_rng(1)
     image = rng.random((16, 16, 3))

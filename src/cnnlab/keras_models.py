@@ -408,10 +408,13 @@ def transfer_model(
     return model
 
 
-def set_transfer_phase(model: keras.Model, fine_tune: bool) -> bool:
+def set_transfer_phase(model, fine_tune: bool) -> bool:
     """Freeze (``fine_tune`` False) or unfreeze the layers of :data:`TRANSFER_TOP` of a
-    :func:`transfer_model`; the head is always trainable, everything else always frozen.
-    Returns whether anything changed (a Keras model must then be compiled again)."""
+    :func:`transfer_model`, a Keras model, or of :func:`cnnlab.numpy_models.transfer_model`,
+    its :mod:`cnnlab.nn` twin (both have ``get_layer`` and a ``trainable`` per layer); the
+    head is always trainable, everything else always frozen (BatchNormalization too, so in
+    inference mode throughout). Returns whether anything changed (the model then needs a new
+    optimizer: compile it again)."""
     changed = False
     for name in TRANSFER_TOP:
         layer = model.get_layer(name)

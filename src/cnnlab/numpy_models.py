@@ -30,7 +30,6 @@ from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import (
     GREY_WEIGHTS,
     TRANSFER_BACKBONES,
-    TRANSFER_TOP,
     check_input_shape,
     check_n_classes,
     check_task_model,
@@ -39,6 +38,7 @@ from cnnlab.keras_models import (
     recommended_layers,
 )
 from cnnlab.keras_models import recommended_plan as recommended_plan
+from cnnlab.keras_models import set_transfer_phase as set_transfer_phase  # one for both engines
 from cnnlab.nn.legacy_h5 import read_keras_h5
 from cnnlab.tasks import get_task
 
@@ -186,20 +186,6 @@ def transfer_model(
             [np.asarray(GREY_WEIGHTS, dtype=np.float32).reshape(1, 1, 3, 1)]
         )
     return model
-
-
-def set_transfer_phase(model: nn.Model, fine_tune: bool) -> bool:
-    """:func:`cnnlab.keras_models.set_transfer_phase` for a NumPy :func:`transfer_model`: the
-    layers of :data:`~cnnlab.keras_models.TRANSFER_TOP` trainable when ``fine_tune``, frozen
-    otherwise (its BatchNormalization layers stay frozen, so in inference mode, throughout).
-    Returns whether anything changed (the model then needs a new optimizer: compile it)."""
-    changed = False
-    for name in TRANSFER_TOP:
-        layer = model.get_layer(name)
-        if layer.trainable != fine_tune:
-            layer.trainable = fine_tune
-            changed = True
-    return changed
 
 
 def build_model(

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from reliability.conftest import (
     assert_unchanged,
     assert_user_error,
@@ -13,6 +15,8 @@ from reliability.conftest import (
     snapshot,
     temporaries,
 )
+
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
 
 SOLUTIONS = Path(__file__).parent / "solutions"
 

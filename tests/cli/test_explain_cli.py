@@ -36,6 +36,7 @@ def test_conv_prints_the_worked_formulas_and_writes_a_png(tmp_path, capsys):
     assert not png.with_suffix(".gif").exists()
 
 
+@pytest.mark.slow
 def test_conv_same_with_stride_shows_asymmetric_padding_and_animates(tmp_path, capsys):
     png = tmp_path / "c.png"
     code, out, err = _run(

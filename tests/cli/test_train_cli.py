@@ -13,6 +13,8 @@ from cnnlab.cli import app  # noqa: E402
 from cnnlab.cli._common import run_cli  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 TINY = ["--data", "synthetic", "--image-size", "12", "--epochs", "1", "--batch-size", "16"]
 
 

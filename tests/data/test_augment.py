@@ -377,6 +377,7 @@ def _load(folder, pattern, n, mode):
     )
 
 
+@pytest.mark.slow
 def test_presets_on_real_images_keep_the_uint8_range(signs_dir, smiles_dir):
     for x, task in (
         (_load(signs_dir, "*.[jJ][pP]*[gG]", 40, "RGB"), "signs"),

@@ -40,6 +40,7 @@ def test_load_digits_resized():
     assert total == {"0": 178, "1": 182, "2": 177, "3": 183}
 
 
+@pytest.mark.slow
 def test_synthetic_is_deterministic_and_learnable():
     from sklearn.linear_model import LogisticRegression
 

@@ -65,6 +65,7 @@ def test_random_mini_batches_bad_arguments():
         random_mini_batches(np.zeros((4, 1, 1, 1)), np.zeros((4, 2)), 0)
 
 
+@pytest.mark.slow
 def test_to_tf_dataset_batches_shuffles_scales_and_one_hots():
     x = np.arange(10 * 2 * 2 * 1, dtype=np.uint8).reshape(10, 2, 2, 1) * 6
     y = np.arange(10) % 3

@@ -126,6 +126,7 @@ def test_stratified_indices_rounding_per_class():
     test=st.floats(0.0, 0.45),
     seed=st.integers(0, 2**31 - 1),
 )
+@pytest.mark.slow
 def test_split_properties(counts, val, test, seed):
     y = np.concatenate([np.full(n, k) for k, n in enumerate(counts)] + [np.zeros(0)]).astype(int)
     val_idx, test_idx, train_idx = stratified_indices(y, (val, test), seed)

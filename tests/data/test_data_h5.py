@@ -25,6 +25,7 @@ def _course_pair(folder, name="happy", n_train=30, n_test=10, classes=(0, 1), se
     return folder / f"train_{name}.h5", folder / f"test_{name}.h5", arrays
 
 
+@pytest.mark.slow
 def test_load_h5_reads_the_course_layout(tmp_path):
     train, test, arrays = _course_pair(tmp_path, classes=(0, 1, 2))
     ds = load_h5(train, test)
@@ -59,6 +60,7 @@ def test_export_then_load_h5_round_trip_is_identical(tmp_path):
     ]  # fmt: skip  (no temporary files left)
 
 
+@pytest.mark.slow
 def test_load_dataset_on_course_file_keeps_its_test_split(tmp_path):
     train, test, arrays = _course_pair(tmp_path, n_train=40, n_test=12)
     for source in (train, test, tmp_path):
@@ -142,6 +144,7 @@ def test_not_hdf5_and_truncated_files(tmp_path):
         load_h5(tmp_path / "train_missing.h5")
 
 
+@pytest.mark.slow
 def test_mismatched_pair_is_reported(tmp_path):
     train, test, _ = _course_pair(tmp_path, classes=(0, 1))
     _write(test, test_set_x=np.zeros((2, 8, 8, 3), np.uint8), test_set_y=np.array([0, 1]),

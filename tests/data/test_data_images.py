@@ -19,7 +19,7 @@ from cnnlab.data import (
     load_folder_arrays,
 )
 
-pytestmark = pytest.mark.usefixtures("own_cache")
+pytestmark = [pytest.mark.usefixtures("own_cache"), pytest.mark.slow]  # uv run pytest -m slow
 
 
 def test_folder_with_jpeg_png_bmp_resized_rgb(tmp_path):

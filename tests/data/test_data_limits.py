@@ -32,7 +32,7 @@ from cnnlab.data import (
 from cnnlab.data.images import normalize_image_size
 from cnnlab.errors import ArgumentError
 
-pytestmark = pytest.mark.usefixtures("own_cache")
+pytestmark = [pytest.mark.usefixtures("own_cache"), pytest.mark.slow]  # uv run pytest -m slow
 
 
 def test_image_size_is_capped():

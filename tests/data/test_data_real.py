@@ -7,6 +7,8 @@ import pytest
 
 from cnnlab.data import fetch, load_dataset, verify_fetched
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 SIGNS_COUNTS = [205, 206, 206, 206, 207, 207, 207, 206, 208, 204]
 
 

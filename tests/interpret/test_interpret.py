@@ -249,6 +249,7 @@ def test_from_run_predicts_the_split_as_the_model_does(which, request):
 
 
 # ---- the command line --------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_interpret_show_and_predict(run, tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray(make_synthetic_arrays(1, SIZE, 3, seed=9)[0][0]).save(image)
@@ -278,6 +279,7 @@ def test_cli_interpret_show_and_predict(run, tmp_path):
     assert len(fields) == 5 and float(fields[2]) >= float(fields[4])
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_error_line(run, tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray(make_synthetic_arrays(1, SIZE, 3, seed=9)[0][0]).save(image)
@@ -291,6 +293,7 @@ def test_cli_bad_input_is_one_error_line(run, tmp_path):
 
 
 @pytest.mark.parametrize("model", ["recommended", "course"])
+@pytest.mark.slow
 def test_a_keras_run_loaded_from_its_file_agrees_with_its_numpy_twin(model, tmp_path):
     # A Sequential read back from a .keras file (the recommended model) used to give no
     # gradient through a probe Model over its conv layer's output; the SIGNS model is

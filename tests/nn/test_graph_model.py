@@ -37,6 +37,7 @@ def _data(n=6):
     return rng.uniform(-1, 1, (n, 8, 8, 2)), rng.integers(0, 3, n)
 
 
+@pytest.mark.slow
 def test_a_tensor_used_several_times_gets_the_sum_of_its_gradients():
     """The model's weight gradients against central differences of its loss, in float64."""
     model = _residual("float64")
@@ -76,6 +77,7 @@ def test_a_tensor_used_several_times_gets_the_sum_of_its_gradients():
             assert relative_error(weight.grad, numerical) < 1e-6, weight.path
 
 
+@pytest.mark.slow
 def test_graph_model_matches_keras_forward_and_one_sgd_step():
     keras = pytest.importorskip("keras")
     model = _residual()

@@ -133,6 +133,7 @@ def test_numpy_built_model_has_keras_weight_order():
     ("builder", "loss", "label"),
     [(keras_happy, "binary_crossentropy", 1), (keras_signs, "categorical_crossentropy", 2)],
 )
+@pytest.mark.slow
 def test_one_epoch_of_adam_matches_keras(builder, loss, label, data):
     x, y = data[0], data[label]
     km = builder()
@@ -250,6 +251,7 @@ def test_keras_adam_and_sgd_update_rules_match():
         np.testing.assert_allclose(nw.value, kv.numpy(), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_every_supported_layer_converts_both_ways(data):
     km = keras.Sequential(
         [

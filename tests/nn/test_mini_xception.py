@@ -10,6 +10,8 @@ import pytest
 from cnnlab import nn, pretrained
 from cnnlab.errors import ModelFileError
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 keras = pytest.importorskip("keras")
 
 # Layers frozen in the fit test: the stem (two Conv2D with their batch norms) and the first

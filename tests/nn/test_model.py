@@ -86,6 +86,7 @@ def test_whole_model_gradient_check_float64(loss, last, units):
     assert checked > 30
 
 
+@pytest.mark.slow
 def test_fit_learns_and_history_has_keras_keys():
     model = small_model()
     model.compile(

@@ -50,6 +50,7 @@ def _state(model):
     [(0.5, True), (0.5, False), (0.0, True)],
     ids=["both", "dropout", "bn"],
 )
+@pytest.mark.slow
 def test_save_load_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, dropout, batch_norm):
     x, y = _data()
     straight = _epochs(_model(dropout=dropout, batch_norm=batch_norm), x, y, 0, 4, seed=7)
@@ -61,6 +62,7 @@ def test_save_load_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, dro
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_one_fit_equals_one_fit_per_epoch():
     x, y = _data()
     a = _epochs(_model(), x, y, 0, 3, seed=3)
@@ -70,6 +72,7 @@ def test_one_fit_equals_one_fit_per_epoch():
         assert np.array_equal(u, v)
 
 
+@pytest.mark.slow
 def test_the_seed_changes_the_masks_and_the_epochs_draw_different_masks():
     x, y = _data()
     a = _epochs(_model(), x, y, 0, 2, seed=1)
@@ -90,6 +93,7 @@ def test_the_seed_changes_the_masks_and_the_epochs_draw_different_masks():
     assert not np.array_equal(masks[0], masks[1])
 
 
+@pytest.mark.slow
 def test_without_a_fit_seed_dropout_keeps_drawing_from_the_models_generator():
     x, y = _data()
     model = _model()

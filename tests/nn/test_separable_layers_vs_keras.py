@@ -131,6 +131,7 @@ def test_conv2d_l2_regularizer_adds_its_gradient_and_loss():
         nn.Conv2D(2, 3, kernel_regularizer={"class_name": "L1L2", "config": {"l1": 0.1}})
 
 
+@pytest.mark.slow
 def test_l2_penalty_in_train_and_evaluate_losses_matches_keras():
     model = nn.Sequential(
         [

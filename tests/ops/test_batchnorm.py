@@ -71,6 +71,7 @@ def test_batchnorm_matches_the_loops(shape) -> None:
 
 
 @pytest.mark.parametrize("n_threads", [1, 3])
+@pytest.mark.slow
 def test_batchnorm_over_several_chunks_matches_the_loops(threads, n_threads) -> None:
     threads(n_threads)
     x, gamma, beta, dy = _inputs((64, 16, 16, 8), seed=n_threads)

@@ -47,6 +47,7 @@ def test_time_calls_interleaves_the_functions_round_by_round() -> None:
     assert timings["slow"].best >= 0.002 > timings["fast"].median
 
 
+@pytest.mark.slow
 def test_speed_ladder_on_a_tiny_convolution_with_tensorflow() -> None:
     rows = speed_ladder(
         batch=3,

@@ -38,6 +38,7 @@ from cnnlab.ops import (
     ],
     ids=lambda m: m.__name__,
 )
+@pytest.mark.slow
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"no examples found in {module.__name__}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from cnnlab.ops import (
     pool2d_forward,
     resolve_padding,
 )
+
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
 
 
 @st.composite

@@ -42,6 +42,7 @@ def test_set_num_threads_rejects_what_is_not_a_positive_int(bad, threads):
         threads(bad)
 
 
+@pytest.mark.slow
 def test_one_thread_and_two_threads_give_the_same_results(threads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((24, 20, 20, 3))
@@ -86,6 +87,7 @@ def _blas_threads() -> int | None:
 
 
 @pytest.mark.parametrize("items", [[(0, 1)], [(0, 1), (1, 2), (2, 3)]], ids=["one", "several"])
+@pytest.mark.slow
 def test_blas_runs_on_one_thread_inside_the_ops_and_is_put_back(threads, items):
     """With several op threads BLAS is held to one inside every op, also for a single item
     (small work, where BLAS's own threads cost far more than they save); with one op thread

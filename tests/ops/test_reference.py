@@ -62,6 +62,7 @@ def test_conv_forward_course_numbers() -> None:
     assert cache[3] == {"pad": 1, "stride": 2}
 
 
+@pytest.mark.slow
 def test_conv_backward_course_numbers() -> None:
     course = np.random.RandomState(1)
     A_prev = course.randn(10, 4, 4, 3)
@@ -176,6 +177,7 @@ def test_no_function_mutates_its_arguments() -> None:
 
 
 @pytest.mark.parametrize(("pad", "stride"), [(0, 1), (1, 2), (2, 1)], ids=lambda v: str(v))
+@pytest.mark.slow
 def test_conv_backward_passes_a_gradient_check(pad: int, stride: int) -> None:
     rng = np.random.default_rng(5)
     inputs = {
@@ -194,6 +196,7 @@ def test_conv_backward_passes_a_gradient_check(pad: int, stride: int) -> None:
 
 @pytest.mark.parametrize("mode", ["max", "average"])
 @pytest.mark.parametrize(("f", "stride"), [(2, 1), (2, 2), (3, 2)], ids=lambda v: str(v))
+@pytest.mark.slow
 def test_pool_backward_passes_a_gradient_check(mode: str, f: int, stride: int) -> None:
     A_prev = np.random.default_rng(6).standard_normal((1, 5, 6, 2))
     hparameters = {"f": f, "stride": stride}

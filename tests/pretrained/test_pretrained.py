@@ -14,6 +14,8 @@ import pytest
 from cnnlab import pretrained
 from cnnlab.errors import ModelFileError
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):

@@ -4,9 +4,13 @@ sets no OPENBLAS_* variable), so the verdict is whatever this machine's is."""
 
 from __future__ import annotations
 
+import pytest
+
 from cnnlab import blas
 
 from .conftest import run_cnnlab
+
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
 
 
 def test_bench_blas_through_the_real_entry_point():

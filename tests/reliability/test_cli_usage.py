@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import CNNLAB, assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 def assert_usage_error(result, *names: str) -> None:
     """Typer's usage message (Usage / Try / Error lines), exit 2, no traceback."""

@@ -19,6 +19,8 @@ from cnnlab import training  # noqa: E402
 from cnnlab.training.compare import ROWS  # noqa: E402
 from cnnlab.training.export import load_exported  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> list[Path]:

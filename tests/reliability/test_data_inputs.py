@@ -24,6 +24,8 @@ from _helpers import write_class_folders
 
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 needs_bytes_names = pytest.mark.skipif(
     sys.platform in ("win32", "darwin"), reason="needs non-UTF-8 bytes file names (POSIX)"
 )

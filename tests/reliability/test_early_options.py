@@ -18,6 +18,8 @@ import pytest
 
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 RECORDER = """\
 import atexit, os, sys
 

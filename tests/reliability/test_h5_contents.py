@@ -16,6 +16,8 @@ import pytest
 
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 def _course_file(path: Path, case: str) -> Path:
     rng = np.random.default_rng(0)

@@ -19,6 +19,8 @@ import pytest
 
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 ADDRESS_SPACE_KB = 3_000_000  # a Dense of 300,000,000 units needs 19 GB
 
 

@@ -26,6 +26,8 @@ from .conftest import (
     temporaries,
 )
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 # Enough for Python, NumPy and the CLI; far below what the absurd models ask for.
 ADDRESS_SPACE_KB = 3_000_000
 

@@ -31,6 +31,8 @@ from cnnlab import training  # noqa: E402
 from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.training.killpoints import KILL_ENV
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 TINY = ["--data", "synthetic", "--image-size", "16", "--batch-size", "16", "--model", "course"]
 SIZE = (16, 16)
 

@@ -17,6 +17,8 @@ from PIL import Image
 
 from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 needs_links = pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges")
 
 

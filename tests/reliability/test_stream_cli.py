@@ -19,6 +19,8 @@ from _helpers import noise, write_class_folders
 
 from .conftest import CNNLAB, assert_user_error, run_cnnlab
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 TINY = ("--task", "signs", "--image-size", "16", "--epochs", "1", "--batch-size", "4")
 
 

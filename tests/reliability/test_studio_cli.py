@@ -17,6 +17,8 @@ import pytest
 
 from .conftest import CNNLAB, assert_user_error, run_cnnlab
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 def _start(*args: str, runs: Path) -> tuple[subprocess.Popen, str]:
     """``cnnlab studio --runs RUNS --port 0 --no-open ARGS``; returns it and its URL."""

@@ -9,6 +9,8 @@ import pytest
 from cnnlab import nn
 from cnnlab.errors import ArgumentError
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 def _model(seed=0):
     m = nn.Sequential(

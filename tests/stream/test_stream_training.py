@@ -13,6 +13,8 @@ from _stream_helpers import make_folder
 from cnnlab import nn, training
 from cnnlab.training import TrainConfig
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):

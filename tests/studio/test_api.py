@@ -70,6 +70,7 @@ def _png_bytes(arr: np.ndarray) -> bytes:
 
 
 # ---- info and the page -------------------------------------------------------------------
+@pytest.mark.slow
 def test_info_lists_presets_limits_and_runs(client, runs_dir):
     info = _ok(client.get("/api/info"))
     assert info["n_runs"] == 2 and info["runs_dir"] == str(runs_dir.resolve())
@@ -376,6 +377,7 @@ def test_explorer_refuses_what_does_not_exist(client):
     _refused(client.post("/api/runs/nope/explore", json={"sample": 0}), 404, "nope")
 
 
+@pytest.mark.slow
 def test_uploads_are_checked(client, tmp_path):
     url = "/api/runs/digits-numpy/upload"
     _refused(client.post(url, content=b""), 400, "empty")

@@ -18,7 +18,10 @@ from cnnlab.errors import ArgumentError, RunError  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
 
 # The kick below makes the loss jump by orders of magnitude, on purpose: its warning is expected.
-pytestmark = pytest.mark.filterwarnings("ignore:the loss grew:RuntimeWarning")
+pytestmark = [  # the slow tier: uv run pytest -m slow
+    pytest.mark.filterwarnings("ignore:the loss grew:RuntimeWarning"),
+    pytest.mark.slow,
+]
 
 # The shared small run (NumPy engine by default), trained for 4 epochs here.
 _config = functools.partial(train_config, epochs=4)

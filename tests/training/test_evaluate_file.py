@@ -75,6 +75,7 @@ def mood_run(tmp_path_factory):
     )
 
 
+@pytest.mark.slow
 def test_unrestricted_metrics_agree_with_the_engines_evaluate(any_run, tmp_path):
     x, y = _images(8)
     test = tmp_path / "test_stripes.h5"
@@ -248,6 +249,7 @@ def test_class_map_without_data_is_a_usage_error(run, capsys):
     assert err.strip() == "error: --class-map renames the classes of --data; give --data with it"
 
 
+@pytest.mark.slow
 def test_the_real_command_prints_json_and_one_error_line(mood_run, tmp_path):
     x, y = _images(4, n_classes=2, seed=6)
     test = tmp_path / "test_happy.h5"

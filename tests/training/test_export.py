@@ -33,6 +33,8 @@ from cnnlab.training.export import (  # noqa: E402
     load_exported,
 )
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 ONNX_MISSING = [m for m in ("tf2onnx", "onnx", "onnxruntime") if not importlib.util.find_spec(m)]
 needs_onnx = pytest.mark.skipif(
     bool(ONNX_MISSING),

@@ -30,6 +30,8 @@ from _helpers import SIZE, train_config, write_class_folders  # noqa: E402
 from cnnlab import nn, training  # noqa: E402
 from cnnlab.data import make_synthetic_arrays  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
 ENGINES = ["keras", "numpy"]
 
 

@@ -79,6 +79,7 @@ def face_run(smiles_dir, tmp_path_factory):
     return training.train(cfg, progress=False), data
 
 
+@pytest.mark.slow
 def test_the_run_records_the_face_step(face_run):
     run, data = face_run
     config = json.loads((run.dir / "config.json").read_text())
@@ -111,6 +112,7 @@ def test_training_data_and_predict_prepare_an_image_the_same_way(face_run):
     )
 
 
+@pytest.mark.slow
 def test_evaluate_and_show_use_the_face_step(face_run, tmp_path):
     run, data = face_run
     again = training.evaluate_run(run.dir)
@@ -121,6 +123,7 @@ def test_evaluate_and_show_use_the_face_step(face_run, tmp_path):
     assert out.is_file() and out.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_images_without_a_face_are_counted_and_reported(tmp_path):
     data = _blank_folder(tmp_path / "blank")
     lines: list[str] = []

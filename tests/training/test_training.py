@@ -45,6 +45,7 @@ def _weights(run_dir) -> list[np.ndarray]:
     return [np.asarray(w) for w in training.load_model(run_dir).get_weights()]
 
 
+@pytest.mark.slow
 def test_run_directory_holds_everything(run, data):
     d = run.dir
     expected = {
@@ -112,6 +113,7 @@ def test_model_file_loads_with_its_optimizer_state(run):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_interrupt_then_resume_equals_an_uninterrupted_run(engine, tmp_path, monkeypatch):
     full = training.train(_config(tmp_path / "full", engine, epochs=3))
 
@@ -213,6 +215,7 @@ def test_predict_images_any_size_and_across_engines(run, data, tmp_path):
     np.testing.assert_allclose([p for _, p in cross], [p for _, p in got], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray(data.x_test[0]).save(image)
@@ -228,6 +231,7 @@ def test_show_draws_filters_and_feature_maps(run, data, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_mood_task_is_binary(engine, tmp_path):
     data_dir = write_class_folders(
         tmp_path / "faces", {"not_smiling": 16, "smiling": 16}, size=(20, 20), seed=1
@@ -354,6 +358,7 @@ def test_a_manifest_naming_a_foreign_file_is_refused(run, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_divergence_keeps_the_last_finite_checkpoint(engine, tmp_path, monkeypatch):
     # A learning rate that explodes from the second epoch on.
     real_lr = training.TrainConfig.learning_rate_at
@@ -481,6 +486,7 @@ def test_predict_collects_an_error_for_each_bad_image(run, data, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.slow
 def test_resume_of_a_recommended_model_equals_an_uninterrupted_run(engine, tmp_path, monkeypatch):
     # The recommended models have Dropout, and at 32 pixels and up the runner augments their
     # training images each epoch: what they draw must depend on (seed, epoch) only. The NumPy

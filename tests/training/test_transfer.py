@@ -11,13 +11,20 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from _helpers import train_interrupted_in_epoch, write_class_folders  # noqa: E402
+from _helpers import (
+    TRANSFER_SIZE,
+    train_interrupted_in_epoch,
+    transfer_config,
+    transfer_faces,
+)  # noqa: E402
 from cnnlab import keras_models as km  # noqa: E402
 from cnnlab import pretrained, training  # noqa: E402
 from cnnlab.errors import ArgumentError  # noqa: E402
 from reliability.conftest import assert_user_error, run_cnnlab  # noqa: E402
 
-SIZE = (32, 32)  # the backbone is fully convolutional; 32x32 keeps the tests fast
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
+SIZE = TRANSFER_SIZE
 
 
 def _shipped():
@@ -27,30 +34,11 @@ def _shipped():
 
 
 def _faces(root: Path) -> Path:
-    """Two classes of 12 images each: bright and dark noise, learnable in an epoch or two."""
-    if root.exists():
-        return root
-
-    def draw(rng, k, i, size):
-        return np.clip(rng.normal(90 + 80 * k, 30, (*size, 3)), 0, 255).astype(np.uint8)
-
-    return write_class_folders(root, {"not_smiling": 12, "smiling": 12}, SIZE, pixels=draw)
+    return transfer_faces(root)
 
 
 def _config(tmp_path: Path, out: str, **overrides):
-    base = dict(
-        task="mood",
-        model="transfer",
-        data=str(_faces(tmp_path / "faces")),
-        preprocess="none",
-        image_size=SIZE,
-        epochs=3,
-        unfreeze_epoch=1,
-        batch_size=8,
-        seed=5,
-        out=str(tmp_path / out),
-    )
-    return training.TrainConfig(**(base | overrides))
+    return transfer_config(tmp_path, out, **overrides)
 
 
 def _layer_weights(path: Path) -> dict[str, list[np.ndarray]]:

@@ -11,42 +11,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _helpers import train_interrupted_in_epoch, write_class_folders
+from _helpers import (
+    TRANSFER_SIZE,
+    train_interrupted_in_epoch,
+    transfer_config,
+    transfer_faces,
+)
 from cnnlab import keras_models, nn, numpy_models, training
 from cnnlab.errors import ArgumentError
 from cnnlab.nn.legacy_h5 import read_keras_h5
 from cnnlab.pretrained import path as pretrained_path
 from reliability.conftest import run_cnnlab
 
-SIZE = (32, 32)  # the backbone is fully convolutional; 32x32 keeps the tests fast
+pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
+
+SIZE = TRANSFER_SIZE
 
 
 def _faces(root: Path) -> Path:
-    """Two classes of 12 images each: bright and dark noise, learnable in an epoch or two."""
-    if root.exists():
-        return root
-
-    def draw(rng, k, i, size):
-        return np.clip(rng.normal(90 + 80 * k, 30, (*size, 3)), 0, 255).astype(np.uint8)
-
-    return write_class_folders(root, {"not_smiling": 12, "smiling": 12}, SIZE, pixels=draw)
+    return transfer_faces(root)
 
 
 def _config(tmp_path: Path, out: str, **overrides):
-    base = dict(
-        task="mood",
-        model="transfer",
-        engine="numpy",
-        data=str(_faces(tmp_path / "faces")),
-        preprocess="none",
-        image_size=SIZE,
-        epochs=3,
-        unfreeze_epoch=1,
-        batch_size=8,
-        seed=5,
-        out=str(tmp_path / out),
-    )
-    return training.TrainConfig(**(base | overrides))
+    return transfer_config(tmp_path, out, **({"engine": "numpy"} | overrides))
 
 
 def _layer_weights(path: Path) -> dict[str, list[np.ndarray]]:
