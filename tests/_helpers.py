@@ -195,3 +195,21 @@ def transfer_config(tmp_path: Path, out: str, **overrides):
         out=str(tmp_path / out),
     )
     return training.TrainConfig(**(base | overrides))
+
+
+def mood_faces_folder(smiles_dir: Path, root: Path, per_class: int = 16) -> Path:
+    """A small mood dataset: real training crops, half of them in head-and-shoulders frames."""
+    import shutil
+
+    rng = np.random.default_rng(0)
+    for name in ("not_smiling", "smiling"):
+        (root / name).mkdir(parents=True)
+        for i, src in enumerate(sorted((smiles_dir / name).iterdir())[:per_class]):
+            if i % 2:
+                shutil.copy(src, root / name / src.name)
+                continue
+            face = Image.open(src).convert("RGB")
+            frame = Image.new("RGB", (192, 192), tuple(int(v) for v in rng.integers(40, 220, 3)))
+            frame.paste(face, (int(rng.integers(10, 118)), int(rng.integers(10, 118))))
+            frame.resize((96, 96), Image.Resampling.BILINEAR).save(root / name / f"f{src.stem}.png")
+    return root

@@ -4,14 +4,12 @@ predict and show, and every image without a face counted and reported."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from _helpers import write_class_folders
+from _helpers import mood_faces_folder, write_class_folders
 from cnnlab import interpret, training
 from cnnlab.data.images import folder_arrays_found, list_class_folders
 from cnnlab.data.prepare import decode_prepared, scale_pixels
@@ -21,22 +19,6 @@ from cnnlab.tasks import get_task  # noqa: E402
 from reliability.conftest import run_cnnlab
 
 pytestmark = pytest.mark.slow
-
-
-def _faces_folder(smiles_dir: Path, root: Path, per_class: int = 16) -> Path:
-    """A small mood dataset: real training crops, half of them in head-and-shoulders frames."""
-    rng = np.random.default_rng(0)
-    for name in ("not_smiling", "smiling"):
-        (root / name).mkdir(parents=True)
-        for i, src in enumerate(sorted((smiles_dir / name).iterdir())[:per_class]):
-            if i % 2:
-                shutil.copy(src, root / name / src.name)
-                continue
-            face = Image.open(src).convert("RGB")
-            frame = Image.new("RGB", (192, 192), tuple(int(v) for v in rng.integers(40, 220, 3)))
-            frame.paste(face, (int(rng.integers(10, 118)), int(rng.integers(10, 118))))
-            frame.resize((96, 96), Image.Resampling.BILINEAR).save(root / name / f"f{src.stem}.png")
-    return root
 
 
 def _blank_folder(root: Path, n: int = 6) -> Path:
@@ -64,7 +46,7 @@ def test_preprocess_defaults_and_old_runs():
 @pytest.fixture(scope="module")
 def face_run(smiles_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("face_run")
-    data = _faces_folder(smiles_dir, tmp / "faces")
+    data = mood_faces_folder(smiles_dir, tmp / "faces")
     cfg = training.TrainConfig(
         task="mood",
         engine="numpy",

@@ -13,6 +13,7 @@ pytest.importorskip("tensorflow")
 
 from _helpers import (
     TRANSFER_SIZE,
+    mood_faces_folder,
     train_interrupted_in_epoch,
     transfer_config,
     transfer_faces,
@@ -153,6 +154,35 @@ def test_default_model_comes_from_the_task_table(monkeypatch):
         tasks.TASKS, "mood", dataclasses.replace(tasks.TASKS["mood"], default_model="recommended")
     )
     assert training.TrainConfig(task="mood").resolved().model == "recommended"
+
+
+def test_the_default_mood_run_is_the_transfer_model_through_every_command(smiles_dir, tmp_path):
+    """`cnnlab train --task mood` on face photos, as a user runs it, then evaluate, predict and
+    show reapply what config.json recorded: the transfer model, the face step, its defaults."""
+    data = mood_faces_folder(smiles_dir, tmp_path / "faces", per_class=12)
+    run = tmp_path / "run"
+    r = run_cnnlab("train", "--task", "mood", "--data", data, "--epochs", "2", "--out", run)
+    assert r.code == 0, r.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["preprocess"], config["unfreeze_epoch"]) == (
+        "transfer",
+        "face",
+        1,  # a third of 2 epochs, at least one
+    )
+    assert config["class_weight"] is True and config["epochs"] == 2
+    assert "model: epoch" in r.stdout and "run: " in r.stdout
+    ev = run_cnnlab("evaluate", run, "--data", data, "--json")
+    assert ev.code == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    assert metrics["test"]["n"] == 24 and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    framed = next(p for p in sorted((data / "smiling").iterdir()) if p.suffix == ".png")
+    pr = run_cnnlab("predict", run, framed)
+    assert pr.code == 0, pr.stderr
+    assert framed.name in pr.stdout and ("smiling" in pr.stdout), pr.stdout
+    out = tmp_path / "show.png"
+    sh = run_cnnlab("show", run, framed, "--cam", "--out", out)
+    assert sh.code == 0, sh.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_records_transfer_and_evaluate_and_predict_reapply_it(tmp_path):
