@@ -139,7 +139,7 @@ TASKS: dict[str, Task] = {
         augment="mood",
         flip=True,  # a mirrored face keeps its mood
         shifts=("rotate", "zoom_out", "recolor", "lowres", "frame"),
-        # fer's expression backbone: 82.5% on photos from elsewhere where "recommended" gets
+        # fer's expression backbone: 84.2% on photos from elsewhere where "recommended" got
         # 60% (docs/out-of-domain.md); "recommended" where there is no face step.
         default_model="transfer",
     ),
