@@ -108,3 +108,20 @@ def temporaries(root: Path) -> list[str]:
         for p in root.rglob(".*")
         if p.is_file() and p.name.count(".") >= 2 and not p.name.startswith(".git")
     )
+
+
+def digits_run(root: Path, engine: str) -> tuple[Path, Path]:
+    """A one-epoch run of the course SIGNS model on the built-in digits in ``engine``, trained
+    through the real entry point under ``root``, and a 16x16 PNG to predict: ``(run, image)``."""
+    import numpy as np
+    from PIL import Image
+
+    run = root / "run"
+    result = run_cnnlab(
+        "train", "--engine", engine, "--model", "course", "--task", "signs",
+        "--data", "digits", "--epochs", "1", "--out", run, cwd=root,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    image = root / "digit.png"
+    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(image)
+    return run, image

@@ -14,10 +14,16 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from .conftest import assert_unchanged, assert_user_error, run_cnnlab, snapshot, temporaries
+from .conftest import (
+    assert_unchanged,
+    assert_user_error,
+    digits_run,
+    run_cnnlab,
+    snapshot,
+    temporaries,
+)
 
 pytestmark = pytest.mark.slow  # the slow tier: uv run pytest -m slow
 
@@ -26,18 +32,7 @@ ADDRESS_SPACE_KB = 3_000_000  # a Dense of 300,000,000 units needs 19 GB
 
 @pytest.fixture(scope="module")
 def keras_run(tmp_path_factory) -> tuple[Path, Path]:
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("keras-files")
-    run = root / "run"
-    result = run_cnnlab(
-        "train", "--engine", "keras", "--model", "course", "--task", "signs",
-        "--data", "digits", "--epochs", "1", "--out", run, cwd=root,
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
-    image = root / "digit.png"
-    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(image)
-    return run, image
+    return digits_run(tmp_path_factory.mktemp("keras-files"), "keras")
 
 
 def _rewrite(path: Path, edit) -> None:

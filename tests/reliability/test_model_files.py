@@ -21,6 +21,7 @@ from .conftest import (
     Result,
     assert_unchanged,
     assert_user_error,
+    digits_run,
     run_cnnlab,
     snapshot,
     temporaries,
@@ -35,18 +36,7 @@ ADDRESS_SPACE_KB = 3_000_000
 @pytest.fixture(scope="module")
 def numpy_run(tmp_path_factory) -> tuple[Path, Path]:
     """A one-epoch NumPy-engine run on the built-in digits, and a 16x16 PNG to predict."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("model-files")
-    run = root / "run"
-    result = run_cnnlab(
-        "train", "--engine", "numpy", "--model", "course", "--task", "signs",
-        "--data", "digits", "--epochs", "1", "--out", run, cwd=root,
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
-    image = root / "digit.png"
-    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(image)
-    return run, image
+    return digits_run(tmp_path_factory.mktemp("model-files"), "numpy")
 
 
 def _limited(*args, cwd: Path) -> Result:
