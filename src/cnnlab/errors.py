@@ -47,6 +47,12 @@ class ArgumentError(CnnlabError, ValueError):
     """
 
 
+class EngineNote(UserWarning):
+    """A one-line note on which engine runs a model, when it is not the one asked for (a
+    ``.keras`` file with a layer the NumPy engine lacks runs in Keras); the CLI prints it as
+    ``note: <message>``."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; the message says what was kept and how to resume.
 

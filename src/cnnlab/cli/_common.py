@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 
 import typer
 
 from cnnlab import _validate
-from cnnlab.errors import ArgumentError, CnnlabError
+from cnnlab.errors import ArgumentError, CnnlabError, EngineNote
 
 
 class _State:
@@ -34,8 +35,19 @@ class _State:
 state = _State()
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if issubclass(category, EngineNote):
+        return f"note: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
-    """Run ``app`` and return the process's exit code (see the module's table)."""
+    """Run ``app`` and return the process's exit code (see the module's table). A cnnlab
+    note (:class:`~cnnlab.errors.EngineNote`) is printed as one line, ``note: ...``."""
+    warnings.formatwarning = _format_warning
     try:
         code = app(args=args, standalone_mode=False)
     except typer.Abort:

@@ -28,6 +28,11 @@ Distribute = Literal["none", "mirrored", "multiworker"]
 
 TASK_HELP = "mood (binary: smiling or not) or signs (multiclass)."
 ENGINE_HELP = "keras or numpy (the NumPy engine)."
+RUN_ENGINE_HELP = (
+    "The engine that runs the model: numpy (no TensorFlow; it reads a Keras run's "
+    "model.keras too) or keras. (default: numpy, or keras with a note when the model has a "
+    "layer the NumPy engine lacks)"
+)
 
 
 def _log(message: str) -> None:
@@ -332,7 +337,7 @@ def evaluate(
         ),
     ] = None,
     engine: Annotated[
-        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the metrics as JSON (nothing else).")
@@ -406,7 +411,7 @@ def predict(
         list[Path], typer.Argument(help="Image files: JPEG, PNG, BMP, GIF, TIFF or WebP, any size.")
     ],
     engine: Annotated[
-        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
     ] = None,
     top_k: Annotated[
         int | None,
@@ -454,7 +459,7 @@ def show(
         Path | None, typer.Option(help="PNG to write. (default: RUN/show_IMAGE.png)")
     ] = None,
     engine: Annotated[
-        Engine | None, typer.Option(help=ENGINE_HELP + " (default: the run's)")
+        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
     ] = None,
     cam: Annotated[
         bool,

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate, nn
+from cnnlab.engines import engine_of
 from cnnlab.errors import ArgumentError
 from cnnlab.nn import registry
 from cnnlab.nn.layers.base import ActivatedLayer
@@ -48,11 +49,6 @@ from cnnlab.nn.layers.normalization import BatchNormalization
 
 
 # ---- the model, whichever engine ---------------------------------------------------------
-def _is_numpy(model: Any) -> bool:
-
-    return isinstance(model, nn.Sequential)
-
-
 def _n_outputs(model: Any) -> int:
     return int(model.output_shape[-1])
 
@@ -311,7 +307,7 @@ def grad_cam_raw(model, x, class_index=None, layer=None):
     """``(L_c at the layer's size (N, h', w') float64, classes (N,))``, before scaling."""
     x = _as_batch(model, x)
     conv = conv_layer(model, layer)
-    if _is_numpy(model):
+    if engine_of(model) == "numpy":
         maps, grads, _, classes = _numpy_gradients(model, x, class_index, model.layers.index(conv))
     else:
         maps, grads, _, classes = _keras_gradients(model, x, class_index, conv)
@@ -361,7 +357,7 @@ def saliency(model: Any, x: Any, class_index: Any = None) -> np.ndarray:
         model's float type, not rescaled.
     """
     x = _as_batch(model, x)
-    if _is_numpy(model):
+    if engine_of(model) == "numpy":
         _, grads, _, _ = _numpy_gradients(model, x, class_index, None)
     else:
         _, grads, _, _ = _keras_gradients(model, x, class_index, None)
@@ -371,7 +367,7 @@ def saliency(model: Any, x: Any, class_index: Any = None) -> np.ndarray:
 def class_scores(model: Any, x: Any) -> np.ndarray:
     """The logits ``(N, outputs)`` that :func:`grad_cam` and :func:`saliency` differentiate."""
     x = _as_batch(model, x)
-    if _is_numpy(model):
+    if engine_of(model) == "numpy":
         _, _, logits, _ = _numpy_gradients(model, x, None, None)
     else:
         _, _, logits, _ = _keras_gradients(model, x, None, None)

@@ -19,6 +19,7 @@ import numpy as np
 
 from cnnlab import _io, _validate, plots
 from cnnlab.data.prepare import STEPS, scale_pixels
+from cnnlab.engines import engine_of
 from cnnlab.errors import ArgumentError, RunError
 from cnnlab.interpret.attribution import conv_layer, grad_cam, saliency
 from cnnlab.tasks import get_task
@@ -102,8 +103,8 @@ class Interpretation:
 
         split = _validate.one_of(split, "split", SPLITS)
         run = load_run(run_dir)
-        eng = engine or run.config.engine
-        model = load_model(run, eng) if model is None else model
+        model = load_model(run, engine) if model is None else model
+        eng = engine_of(model)
         ds = load_data(run.config, None, progress=progress) if dataset is None else dataset
         if list(ds.class_names) != run.class_names:
             raise RunError(
@@ -352,9 +353,8 @@ def show(
     _io.check_folder_possible(out)
     arr, found = read_image(run.config, image)
     x = scale_pixels(arr[None])
-    eng_name = engine or run.config.engine
-    eng = get_engine(eng_name)
-    model = load_model(run, eng_name)
+    model = load_model(run, engine)
+    eng = get_engine(engine_of(model))
     convs = eng.conv_layers(model)
     if not convs:
         raise RunError(f"{run.dir}: the model has no Conv2D layer to show")

@@ -113,25 +113,12 @@ def _is_chain(input_name: str, graph) -> bool:
     return True
 
 
-def _tuples(value: Any) -> Any:
-    """Lists (JSON's sequences) as tuples, nested."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
-
-
 def _convert(layer) -> Layer:
-    """The cnnlab.nn layer for a Keras layer, from the registry: the Keras class name picks
-    the class, and the config keys it shares with Keras are passed through."""
-    kind = type(layer).__name__
-    cls = registry.BY_KERAS_NAME.get(kind)
-    if cls is None or cls is InputLayer:
+    """The cnnlab.nn layer for a Keras layer, from the registry."""
+    if registry.BY_KERAS_NAME.get(type(layer).__name__) in (None, InputLayer):
         raise _unsupported(layer)
-    cfg = layer.get_config()
-    registry.check_keras_options(layer.name, kind, {**cfg, "dtype": layer.dtype})
-    args = {key: _tuples(cfg[key]) for key in registry.keras_keys(cls) if key in cfg}
-    try:
-        return cls(**args, name=layer.name, dtype=layer.dtype, trainable=layer.trainable)
-    except ArgumentError as exc:
-        raise ArgumentError(f"from_keras: layer {layer.name!r} ({kind}): {exc}") from None
+    config = {**layer.get_config(), "name": layer.name, "dtype": layer.dtype}
+    return registry.from_keras_config(type(layer).__name__, config)
 
 
 def from_keras(keras_model, seed: int | None = None) -> Sequential:
@@ -193,7 +180,7 @@ def _to_keras_layer(layer: Layer, keras):
             f"to_keras: layer {layer.name!r} of type {type(layer).__name__} has no Keras equivalent"
         )
     config = layer.get_config()
-    args = {key: _tuples(config[key]) for key in registry.keras_keys(type(layer))}
+    args = {key: registry.tuples(config[key]) for key in registry.keras_keys(type(layer))}
     return getattr(keras.layers, kind)(
         **args, name=layer.name, dtype=layer.dtype.name, trainable=layer.trainable
     )

@@ -24,10 +24,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from cnnlab.errors import ModelFileError
+from cnnlab.nn.keras_config import build_model, read_config
+from cnnlab.nn.model import Sequential
 from cnnlab.nn.saving import MAX_ACTIVATION_ELEMENTS, MAX_PARAMS
 
 _MAX_CONFIG_BYTES = 16 << 20  # a real config.json is a few kilobytes to a megabyte
@@ -147,8 +152,9 @@ def _check_weights(path: Path, archive: zipfile.ZipFile) -> None:
         )
 
 
-def check_keras_file(path: str | os.PathLike) -> None:
-    """Refuse a ``.keras`` file that is not a Keras archive or declares too many weights.
+def check_keras_file(path: str | os.PathLike) -> dict:
+    """Refuse a ``.keras`` file that is not a Keras archive or declares too many weights;
+    return its ``config.json``.
 
     Raises:
         ModelFileError: a missing file, not a zip (or truncated), no ``config.json``, a
@@ -178,6 +184,76 @@ def check_keras_file(path: str | os.PathLike) -> None:
         raise ModelFileError(
             f"{path}: not a Keras model archive (truncated or not a zip)"
         ) from None
+    return config
+
+
+def _snake_case(name: str) -> str:
+    """Keras's ``naming.to_snake_case``: ``SeparableConv2D`` -> ``separable_conv2d``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _weight_keys(config: dict) -> dict[str, str]:
+    """``{layer name: its group under layers/ in model.weights.h5}``.
+
+    Keras 3 does not file a layer's variables under the layer's own name but under its class
+    in snake case, numbered in the model's layer order: the first Conv2D's are in
+    ``layers/conv2d/vars``, the second's in ``layers/conv2d_1/vars`` (``saving_lib``'s
+    ``_save_container_state``)."""
+    used: dict[str, int] = {}
+    keys = {}
+    for item in (config.get("config") or {}).get("layers") or []:
+        key = _snake_case(str(item.get("class_name")))
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        keys[str((item.get("config") or {}).get("name", item.get("name")))] = key
+    return keys
+
+
+def _read_weights(path: Path, config: dict) -> dict[str, list[np.ndarray]]:
+    """``{layer name: [arrays in Keras's order]}`` from the archive's ``model.weights.h5``
+    (layer ``name``'s variables are ``layers/<key>/vars/0``, ``1``, ...; see
+    :func:`_weight_keys`)."""
+    import h5py
+
+    weights = {}
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            with h5py.File(member, "r") as f:
+                for name, key in _weight_keys(config).items():
+                    found = f.get(f"layers/{key}/vars")
+                    if isinstance(found, h5py.Group) and len(found):
+                        keys = sorted(found, key=lambda k: int(k) if k.isdigit() else -1)
+                        weights[name] = [np.asarray(found[k]) for k in keys]
+    except KeyError:
+        raise ModelFileError(f"{path}: the archive holds no model.weights.h5") from None
+    except (OSError, ValueError, RuntimeError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{path}: model.weights.h5 is damaged ({exc})") from None
+    return weights
+
+
+def read_keras(path: str | os.PathLike, seed: int | None = None) -> Sequential:
+    """A ``.keras`` file as a cnnlab.nn model, with zipfile and h5py alone: no TensorFlow,
+    no Keras (a fraction of a second where importing Keras takes ten).
+
+    The architecture is read from ``config.json`` through the layer registry (see
+    :mod:`cnnlab.nn.keras_config`), the weights from ``model.weights.h5``; the optimizer's
+    state is not read. Its predictions equal Keras's (within float32 rounding).
+
+    Raises:
+        ModelFileError: the file is refused (see :func:`check_keras_file`), or its weights
+            are missing or damaged.
+        ArgumentError: a layer or option cnnlab.nn does not compute, naming it (Keras can
+            still load such a file: :func:`load_keras_model`).
+    """
+    path = Path(path)
+    config = check_keras_file(path)
+    keras = read_config(path, config)
+    return build_model(path, keras, _read_weights(path, config), seed)
 
 
 def load_keras_model(path: str | os.PathLike, **kwargs):

@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from cnnlab.errors import ArgumentError, ModelFileError
-from cnnlab.nn import registry
+from cnnlab.errors import ModelFileError
 from cnnlab.nn.functional import Model
-from cnnlab.nn.layers.base import Input, InputLayer, Layer
+from cnnlab.nn.keras_config import KerasGraph, build_model, read_config
+from cnnlab.nn.layers.base import Layer
 
 __all__ = ["KerasH5", "load_keras_h5", "read_keras_h5"]
 
@@ -46,27 +45,6 @@ class KerasH5:
     input_shape: tuple[int, ...]
     graph: list[tuple[Layer, tuple[str, ...]]]
     weights: dict[str, list[np.ndarray]]
-
-
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
-
-
-def _layer(item: dict) -> Layer:
-    kind, cfg = item.get("class_name"), item.get("config") or {}
-    name = cfg.get("name", item.get("name"))
-    cls = registry.BY_KERAS_NAME.get(kind)
-    if cls is None or cls is InputLayer:
-        raise ArgumentError(
-            f"layer {name!r} of type {kind} is not supported by cnnlab.nn "
-            f"(supported: {', '.join(registry.BY_KERAS_NAME)})"
-        )
-    registry.check_keras_options(name, kind, cfg)
-    args = {key: _tuples(cfg[key]) for key in registry.keras_keys(cls) if key in cfg}
-    try:
-        return cls(**args, name=name, trainable=bool(cfg.get("trainable", True)))
-    except ArgumentError as exc:
-        raise ArgumentError(f"layer {name!r} ({kind}): {exc}") from None
 
 
 def read_keras_h5(path: str | Path) -> KerasH5:
@@ -97,46 +75,16 @@ def read_keras_h5(path: str | Path) -> KerasH5:
                     weights[layer_name] = [np.asarray(group[layer_name][n]) for n in names]
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read the HDF5 file ({exc})") from None
-    return _graph(path, config, weights)
-
-
-def _graph(path: Path, config: dict, weights: dict) -> KerasH5:
-    body = config.get("config") if isinstance(config, dict) else None
-    items = body.get("layers") if isinstance(body, dict) else None
-    if config.get("class_name") not in ("Model", "Functional") or not isinstance(items, list):
-        raise ModelFileError(
-            f"{path}: only Functional models are read (got {config.get('class_name')!r})"
-        )
-    first = items[0] if items else {}
-    if first.get("class_name") != "InputLayer" or len(body.get("input_layers", [])) != 1:
-        raise ModelFileError(f"{path}: the model must have one input, its first layer")
-    shape = first["config"].get("batch_input_shape") or first["config"].get("batch_shape")
-    graph = []
-    for item in items[1:]:
-        nodes = item.get("inbound_nodes") or []
-        if len(nodes) != 1:
-            raise ModelFileError(f"{path}: layer {item.get('name')!r} is used {len(nodes)} times")
-        graph.append((_layer(item), tuple(entry[0] for entry in nodes[0])))
-    for layer, _ in graph:
+    keras = read_config(path, config)
+    for layer, _ in keras.graph:
         if layer.weight_names and layer.name not in weights:
             raise ModelFileError(f"{path}: no weights for layer {layer.name!r}")
-    return KerasH5(
-        name=str(body.get("name", path.stem)),
-        input_name=str(first["config"].get("name", first.get("name"))),
-        input_shape=tuple(int(d) for d in shape[1:]),
-        graph=graph,
-        weights=weights,
-    )
+    return KerasH5(keras.name, keras.input_name, keras.input_shape, keras.graph, weights)
 
 
 def load_keras_h5(path: str | Path, seed: int | None = None) -> Model:
     """The whole model of a legacy Keras HDF5 file as a graph :class:`~cnnlab.nn.Model`, with
     its weights (without the optimizer)."""
     h5 = read_keras_h5(path)
-    model = Model(
-        Input(shape=h5.input_shape, name=h5.input_name), h5.graph, name=h5.name, seed=seed
-    )
-    for layer in model.layers:
-        if layer.name in h5.weights:
-            layer.set_weights(h5.weights[layer.name])
-    return model
+    keras = KerasGraph(h5.name, h5.input_name, h5.input_shape, h5.graph)
+    return build_model(path, keras, h5.weights, seed)

@@ -198,3 +198,43 @@ def serialize(layer: Layer) -> dict:
 def keras_keys(cls: type[Layer]) -> tuple[str, ...]:
     """The config keys a layer class shares with its Keras class."""
     return cls.config_keys if cls.keras_keys is None else cls.keras_keys
+
+
+def tuples(value: Any) -> Any:
+    """Lists (JSON's sequences) as tuples, nested."""
+    return tuple(tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def _dtype_name(dtype: Any) -> Any:
+    """A Keras dtype as its name: ``"float32"``, or a saved ``DTypePolicy`` dict's name."""
+    if isinstance(dtype, dict):
+        return (dtype.get("config") or {}).get("name", dtype.get("class_name"))
+    return dtype
+
+
+def from_keras_config(kind: str, config: dict) -> Layer:
+    """The cnnlab.nn layer for a Keras layer of class ``kind`` with ``config`` (its
+    ``get_config()``, or the same dict as a ``.keras`` or legacy ``.h5`` file stores it):
+    the class from :data:`BY_KERAS_NAME`, the options checked by
+    :func:`check_keras_options`, the keys it shares with Keras passed through, and the
+    name, dtype and ``trainable`` flag kept. Allocates nothing.
+
+    Raises:
+        ArgumentError: a Keras layer or option cnnlab.nn does not compute, naming the layer.
+    """
+    name = config.get("name", "?")
+    cls = BY_KERAS_NAME.get(kind)
+    if cls is None or cls is InputLayer:
+        raise ArgumentError(
+            f"from_keras: layer {name!r} of type {kind} is not supported by cnnlab.nn "
+            f"(supported: {', '.join(k for k in BY_KERAS_NAME if k != 'InputLayer')})"
+        )
+    config = {**config, "dtype": _dtype_name(config.get("dtype", "float32"))}
+    check_keras_options(name, kind, config)
+    args = {key: tuples(config[key]) for key in keras_keys(cls) if key in config}
+    try:
+        return cls(
+            **args, name=name, dtype=config["dtype"], trainable=bool(config.get("trainable", True))
+        )
+    except ArgumentError as exc:
+        raise ArgumentError(f"from_keras: layer {name!r} ({kind}): {exc}") from None

@@ -25,6 +25,7 @@ import numpy as np
 
 from cnnlab import _validate, interpret, ops, plots
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
+from cnnlab.engines import engine_of
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.explain.model import explain_model, keras_parents
 from cnnlab.interpret import SPLITS, Interpretation
@@ -491,7 +492,7 @@ def _plan(model: Any) -> dict:
 
     rows = {row.name: row.params for row in explain_model(model).rows}
     plan = {"params": rows}
-    if not hasattr(model, "forward_all"):
+    if engine_of(model) == "keras":
         import keras
 
         layers = [layer for layer in model.layers if registry.kind(layer) != "InputLayer"]
@@ -515,7 +516,7 @@ def _walk(model: Any, x: np.ndarray) -> list[_Step]:
     plan = _plan(model)
     params = plan["params"]
     steps: list[_Step] = []
-    if hasattr(model, "forward_all"):  # the NumPy engine: a Sequential
+    if engine_of(model) == "numpy":
         acts = model.forward_all(x, training=False)
         prev, prev_name = x[0], "input"
         for layer in model.layers:

@@ -15,11 +15,11 @@ from cnnlab.data import BUILTIN, REGISTRY
 from cnnlab.data.images import DEFAULT_IMAGE_SIZE, normalize_image_size
 from cnnlab.data.prepare import PREPROCESS, STEPS
 from cnnlab.data.source import SplitSpec
+from cnnlab.engines import ENGINES
 from cnnlab.errors import ArgumentError
 from cnnlab.keras_models import check_task_model
 from cnnlab.tasks import get_task
 
-ENGINES = ("keras", "numpy")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 MODEL_FILES = {"keras": "model.keras", "numpy": "model.npz"}
 DIGITS_IMAGE_SIZE = (16, 16)

@@ -14,6 +14,7 @@ import numpy as np
 from cnnlab import _validate
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
 from cnnlab.data.source import resolve_source
+from cnnlab.engines import check_engine, engine_of
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
@@ -98,8 +99,8 @@ def evaluate_run(
     run = load_run(run_dir)
     if data is not None:
         resolve_source(os.fspath(data))  # a missing or unsupported source, before the model
-    eng = engine or run.config.engine
-    model = load_model(run, eng)
+    model = load_model(run, engine)
+    eng = engine_of(model)
     if data is None:
         ds = load_data(run.config, None, progress=progress, streamed=True)
         if list(ds.class_names) != run.class_names:
@@ -340,7 +341,7 @@ def predict_images(
             f"top_k must be between 1 and the run's {len(run.class_names)} classes "
             f"({', '.join(run.class_names)}). Received: top_k={top_k!r}"
         )
-    eng = engine or run.config.engine
+    check_engine(engine)
     cfg = run.config
     results: list = []
     arrays: list[np.ndarray] = []
@@ -361,7 +362,8 @@ def predict_images(
                 raise
             results.append(RunError(f"{path}: {exc.strerror or exc}"))
     if arrays:  # the images are read first: a missing one is named before a model loads
-        model = load_model(run, eng)
+        model = load_model(run, engine)
+        eng = engine_of(model)
         x = scale_pixels(np.stack(arrays))
         probs = get_engine(eng).predict(model, x, run.config.batch_size)
         labels, p = get_task(run.config.task).labels(probs)

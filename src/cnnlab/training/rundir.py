@@ -19,9 +19,8 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock
     fcntl = None
 
-from cnnlab import _io, nn
+from cnnlab import _io, engines
 from cnnlab.errors import RunError
-from cnnlab.keras_models import strip_augmentation
 from cnnlab.tasks import get_task
 from cnnlab.training.config import (
     BEST_FILE,
@@ -30,7 +29,6 @@ from cnnlab.training.config import (
     MODEL_FILES,
     TrainConfig,
 )
-from cnnlab.training.engines import get_engine
 
 
 @dataclass
@@ -274,25 +272,18 @@ def epoch_metrics(history: dict[str, list[float]], epoch: int) -> dict:
 
 
 def load_model(run: Run | str | os.PathLike, engine: str | None = None):
-    """The run's model in ``engine`` ("keras" or "numpy"; default: the run's own engine).
+    """The run's model, to run (not to train on: the optimizer's state is not read).
 
-    A Keras run asked for in NumPy is converted with :func:`cnnlab.nn.from_keras`
-    (augmentation layers, which do nothing at inference, are left out); a NumPy
-    run asked for in Keras with ``model.to_keras()``.
+    Args:
+        engine: ``None``: the NumPy engine wherever it can run the model, so no TensorFlow
+            is imported for a Keras run (see :func:`cnnlab.engines.load_model`);
+            ``"keras"`` or ``"numpy"``: that engine (a NumPy run in Keras through
+            ``to_keras()``). :func:`cnnlab.engines.engine_of` tells which one came back.
     """
     run = run if isinstance(run, Run) else load_run(run)
-    own = run.config.engine
-    engine = engine or own
-    get_engine(engine)
-    model = get_engine(own).load(run.model_path)
+    model = engines.load_model(run.model_path, engine)
     check_outputs(run, model)
-    if engine == own:
-        return model
-
-    if own == "keras":
-
-        return nn.from_keras(strip_augmentation(model))
-    return model.to_keras()
+    return model
 
 
 def check_outputs(run: Run, model) -> None:

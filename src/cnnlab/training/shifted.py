@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnlab.data.prepare import prepare_arrays, scale_pixels
 from cnnlab.data.shifts import shift_images
+from cnnlab.engines import engine_of
 from cnnlab.tasks import get_task
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engines import Engine, get_engine
@@ -87,8 +88,8 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
         pixels or it has no test split.
     """
     run = load_run(run_dir)
-    eng = engine or run.config.engine
-    model = load_model(run, eng)
+    model = load_model(run, engine)
+    eng = engine_of(model)
     if eng != run.config.engine:
 
         compile_like(model, eng, run.config)
