@@ -27,14 +27,27 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cnnlab import nn
 from cnnlab.errors import ArgumentError, EngineNote
+from cnnlab.nn import registry
 from cnnlab.nn.keras_file import load_keras_model, read_keras
 
-__all__ = ["ENGINES", "check_engine", "engine_of", "load_model"]
+__all__ = [
+    "ENGINES",
+    "LayerOutput",
+    "check_engine",
+    "engine_of",
+    "keras_parents",
+    "layer_outputs",
+    "load_model",
+]
 
 #: The engines, by the name ``--engine`` takes.
 ENGINES = ("keras", "numpy")
@@ -86,3 +99,76 @@ def load_model(path: str | os.PathLike, engine: str | None = None):
             stacklevel=2,
         )
         return load_keras_model(path)
+
+
+# ---- the layer walk ----------------------------------------------------------------------
+@dataclass
+class LayerOutput:
+    """One layer's output for one image, and where its input came from.
+
+    Attributes:
+        layer: the layer (of the model's engine); name, kind: its name and Keras class name.
+        parents: the names of the tensors it takes (``"input"``: the image).
+        output: its output for the image, without the batch axis.
+    """
+
+    layer: Any
+    name: str
+    kind: str
+    parents: list[str]
+    output: np.ndarray
+
+
+def keras_parents(layer: Any) -> list[Any]:
+    """The layers feeding ``layer`` in a Keras functional graph (its first call)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    return [
+        t._keras_history.operation for t in nodes[0].input_tensors if hasattr(t, "_keras_history")
+    ]
+
+
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _keras_probe(model: Any):
+    """A Keras model returning every layer's output, built once per model."""
+    probe = _PROBES.get(model)
+    if probe is None:
+        import keras
+
+        layers = [la for la in model.layers if registry.kind(la) != "InputLayer"]
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        probe = (layers, keras.Model(inputs=inputs, outputs=[la.output for la in layers]))
+        _PROBES[model] = probe
+    return probe
+
+
+def layer_outputs(model: Any, x: np.ndarray) -> list[LayerOutput]:
+    """Every layer's output for one image ``x`` ``(1, H, W, C)``, in the model's order, in
+    inference mode, whichever engine the model is."""
+    if engine_of(model) == "numpy":
+        acts = model.forward_all(x, training=False)
+        inbound = getattr(model, "inbound", None)
+        steps, previous = [], "input"
+        for layer in model.layers:
+            parents = list(inbound[layer.name]) if inbound is not None else [previous]
+            parents = ["input" if p == model.input_name else p for p in parents]
+            out = np.asarray(acts[layer.name])[0]
+            steps.append(LayerOutput(layer, layer.name, registry.kind(layer), parents, out))
+            previous = layer.name
+        return steps
+    layers, probe = _keras_probe(model)
+    outs = probe(x, training=False)
+    outs = outs if isinstance(outs, list | tuple) else [outs]
+    return [
+        LayerOutput(
+            layer,
+            layer.name,
+            registry.kind(layer),
+            ["input" if registry.kind(p) == "InputLayer" else p.name for p in keras_parents(layer)],
+            np.asarray(out)[0],
+        )
+        for layer, out in zip(layers, outs, strict=True)
+    ]

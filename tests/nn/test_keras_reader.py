@@ -69,7 +69,7 @@ def test_every_cnnlab_model_reads_to_keras_own_predictions(tmp_path, task, model
     ]
 
 
-def test_a_functional_model_with_branches_reads_as_a_graph(tmp_path):
+def _branchy():
     inp = keras.Input((12, 12, 2), name="pixels")
     a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="z_first")(inp)
     b = keras.layers.SeparableConv2D(4, 3, padding="same", name="a_branch")(a)
@@ -79,7 +79,11 @@ def test_a_functional_model_with_branches_reads_as_a_graph(tmp_path):
     s = keras.layers.RandomFlip(name="flip")(s)  # augmentation: left out
     g = keras.layers.GlobalAveragePooling2D(name="gap")(s)
     out = keras.layers.Dense(3, activation="softmax", name="probs")(g)
-    km = _trained_looking(keras.Model(inp, out, name="branchy"))
+    return _trained_looking(keras.Model(inp, out, name="branchy"))
+
+
+def test_a_functional_model_with_branches_reads_as_a_graph(tmp_path):
+    km = _branchy()
     path = tmp_path / "g.keras"
     km.save(path)
     ours = read_keras(path)
@@ -169,3 +173,30 @@ def test_damaged_weights_are_one_clear_error(tmp_path):
                 dst.writestr(item, src.read(item))
     with pytest.raises(ModelFileError, match=r"missing\.keras"):
         read_keras(missing)
+
+
+def test_the_layer_walk_is_the_same_in_both_engines(tmp_path):
+    km = _branchy()
+    path = tmp_path / "g.keras"
+    km.save(path)
+    x = _images((12, 12, 2), n=1)
+    ours, theirs = engines.layer_outputs(read_keras(path), x), engines.layer_outputs(km, x)
+    theirs = [t for t in theirs if t.kind != "RandomFlip"]
+    assert [(o.name, o.kind) for o in ours] == [(t.name, t.kind) for t in theirs]
+    assert {o.name: o.parents for o in ours} == {
+        "z_first": ["input"],
+        "a_branch": ["z_first"],
+        "bn": ["a_branch"],
+        "a_second_conv": ["z_first"],
+        "sum": ["bn", "a_second_conv"],
+        "gap": ["sum"],
+        "probs": ["gap"],
+    }
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.output, t.output, rtol=1e-5, atol=1e-5, err_msg=o.name)
+    course = keras_models.build_model("signs", "course", (16, 16, 1), 10)
+    course.save(tmp_path / "c.keras")
+    digit = _images((16, 16, 1), n=1)
+    for model in (course, read_keras(tmp_path / "c.keras")):
+        chain = engines.layer_outputs(model, digit)
+        assert chain[0].parents == ["input"] and chain[1].parents == [chain[0].name]

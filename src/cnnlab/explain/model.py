@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate, keras_models
+from cnnlab.engines import keras_parents
 from cnnlab.errors import ArgumentError
 from cnnlab.explain.calculators import (
     FLOAT32_BYTES,
@@ -243,16 +244,6 @@ def explain_layers(
     return ModelExplanation(name, tuple(int(v) for v in input_shape), tuple(rows))
 
 
-def keras_parents(layer: Any) -> list[Any]:
-    """The layers feeding ``layer`` in a Keras functional graph (first call only)."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if not nodes:
-        return []
-    return [
-        t._keras_history.operation for t in nodes[0].input_tensors if hasattr(t, "_keras_history")
-    ]
-
-
 def explain_keras_model(model: Any) -> ModelExplanation:
     """Explain a built Keras model (Sequential or Functional) layer by layer.
 
@@ -324,7 +315,6 @@ def explain_model(
     if isinstance(target, str | os.PathLike):
         name = str(target)
         if name in COURSE_MODELS:
-
             build = keras_models.happy_model if name == "happy" else keras_models.signs_model
             if input_shape is None:
                 return explain_keras_model(build())

@@ -200,6 +200,13 @@ class Sequential:
         return (None, *self._input.shape)
 
     @property
+    def input_name(self) -> str:
+        """The name of the model's input (the tensor its first layer takes)."""
+        if self._input is None:
+            raise AttributeError(f"Model {self.name!r} has no input yet")
+        return self._input.name
+
+    @property
     def output_shape(self) -> tuple:
         self._require_built()
         return self._layers[-1].output_shape if self._layers else self.input_shape

@@ -25,11 +25,10 @@ import numpy as np
 
 from cnnlab import _validate, interpret, ops, plots
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
-from cnnlab.engines import engine_of
+from cnnlab.engines import layer_outputs
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
-from cnnlab.explain.model import explain_model, keras_parents
+from cnnlab.explain.model import explain_model
 from cnnlab.interpret import SPLITS, Interpretation
-from cnnlab.nn import registry
 from cnnlab.studio.encode import colour_maps, png_url, rounded
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.tasks import get_task
@@ -479,65 +478,26 @@ class _Step:
     output: np.ndarray
 
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _plan(model: Any) -> dict:
-    """What :func:`_walk` needs of a model, worked out once per loaded model: each layer's
-    parameter count (from ``cnnlab explain``), and for Keras the probe model that returns
-    every layer's output and the layer feeding each one."""
-    plan = _PLANS.get(model)
-    if plan is not None:
-        return plan
-
-    rows = {row.name: row.params for row in explain_model(model).rows}
-    plan = {"params": rows}
-    if engine_of(model) == "keras":
-        import keras
-
-        layers = [layer for layer in model.layers if registry.kind(layer) != "InputLayer"]
-        plan["layers"] = layers
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        plan["probe"] = keras.Model(inputs=inputs, outputs=[la.output for la in layers])
-        plan["parents"] = {
-            layer.name: [
-                "input" if registry.kind(p) == "InputLayer" else p.name
-                for p in keras_parents(layer)
-            ]
-            for layer in layers
-        }
-    _PLANS[model] = plan
-    return plan
+_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _walk(model: Any, x: np.ndarray) -> list[_Step]:
-    """Every layer's output for one image ``x`` (1, H, W, C), with the input each layer got."""
-
-    plan = _plan(model)
-    params = plan["params"]
+    """Every layer's output for one image ``x`` (1, H, W, C), with the input each layer got,
+    and its parameter count (from ``cnnlab explain``, worked out once per loaded model)."""
+    params = _PARAMS.get(model)
+    if params is None:
+        params = {row.name: row.params for row in explain_model(model).rows}
+        _PARAMS[model] = params
     steps: list[_Step] = []
-    if engine_of(model) == "numpy":
-        acts = model.forward_all(x, training=False)
-        prev, prev_name = x[0], "input"
-        for layer in model.layers:
-            out = np.asarray(acts[layer.name])[0]
-            n = params.get(layer.name, layer.count_params())
-            steps.append(_Step(layer, layer.name, registry.kind(layer), n, prev, prev_name, out))
-            prev, prev_name = out, layer.name
-        return steps
-    outs = plan["probe"](x, training=False)
-    outs = outs if isinstance(outs, list | tuple) else [outs]
-    layers = plan["layers"]
-    by_name = {layer.name: np.asarray(o)[0] for layer, o in zip(layers, outs, strict=True)}
-    for layer in layers:
-        parents = plan["parents"][layer.name]
-        if parents in ([], ["input"]):
+    by_name: dict[str, np.ndarray] = {"input": x[0]}
+    for got in layer_outputs(model, x):
+        if len(got.parents) == 1 and got.parents[0] in by_name:
+            src, src_name = by_name[got.parents[0]], got.parents[0]
+        elif not got.parents:
             src, src_name = x[0], "input"
-        elif len(parents) == 1 and parents[0] in by_name:
-            src, src_name = by_name[parents[0]], parents[0]
         else:  # Add, Concatenate, ...: several inputs, no single one to show
             src, src_name = np.zeros(0), "several"
-        n = params.get(layer.name, layer.count_params())
-        out = by_name[layer.name]
-        steps.append(_Step(layer, layer.name, registry.kind(layer), n, src, src_name, out))
+        n = params.get(got.name, got.layer.count_params())
+        steps.append(_Step(got.layer, got.name, got.kind, n, src, src_name, got.output))
+        by_name[got.name] = got.output
     return steps
