@@ -27,10 +27,25 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        import cnnlab
+
+        print(f"cnnlab {cnnlab.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show the full traceback of any error (also: CNNLAB_DEBUG=1)."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print cnnlab's version and exit.",
     ),
 ) -> None:
     """Foundations of convolutional neural networks: ops, models, data and pictures."""
