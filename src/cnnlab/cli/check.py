@@ -42,7 +42,7 @@ def check(
         typer.Argument(
             help="Your Python file or notebook (.py, .ipynb) with the course's functions; "
             "or, to grade a class, several submissions: files, or folders (one learner each).",
-            metavar="FILE_OR_SUBMISSIONS...",
+            metavar="FILE",
             show_default=False,
         ),
     ],
