@@ -332,3 +332,71 @@ def test_bad_points_or_a_missing_submission_is_one_line_and_writes_nothing(tmp_p
     result = run_cnnlab("check", "alice.py", "alice.py", "--json", cwd=tmp_path)
     assert_user_error(result, "--json", "--csv", max_lines=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alice.py"]
+
+
+def test_a_bug_on_one_submission_is_its_row_and_the_others_are_graded(tmp_path, monkeypatch):
+    import cnnlab.check.grade as grading
+
+    real = grading.check_module
+
+    def buggy(path, **kwargs):
+        if Path(path).stem == "bob":
+            raise TypeError("a bug in cnnlab")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(grading, "check_module", buggy)
+    for name in ("alice", "bob"):
+        (tmp_path / f"{name}.py").write_text(_only("zero_pad"))
+    seen = []
+    rows = grade(
+        [tmp_path / "alice.py", tmp_path / "bob.py"],
+        functions=["zero_pad"],
+        n_random=1,
+        progress=lambda done, total, row: seen.append((done, total, row.submission)),
+    )
+    alice, bob = rows
+    assert alice["zero_pad"].result == "pass" and not alice.internal_error
+    assert bob.internal_error
+    assert bob["zero_pad"].result == "error"
+    assert bob["zero_pad"].diagnosis == "internal error in cnnlab: TypeError: a bug in cnnlab"
+    assert [(done, total) for done, total, _ in seen] == [(1, 2), (2, 2)]
+    assert {name for _, _, name in seen} == {"alice", "bob"}
+
+
+def test_a_folder_of_many_learners_given_as_one_says_how_to_name_them(tmp_path):
+    for k in range(3):
+        (tmp_path / f"s{k}.py").write_text(_only("zero_pad"))
+    (row,) = grade([tmp_path], functions=["zero_pad"], n_random=1)
+    assert row["zero_pad"].result == "error"
+    assert row["zero_pad"].diagnosis == (
+        "defined in 3 files (s0.py, s1.py, ...): a folder is one learner's submission; "
+        "to grade each file, name them all (FOLDER/*)"
+    )
+
+
+@pytest.mark.slow
+def test_progress_lines_go_to_stderr_when_it_is_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    from reliability.conftest import CNNLAB
+
+    for name in ("alice", "bob"):
+        (tmp_path / f"{name}.py").write_text(_only("zero_pad"))
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [CNNLAB, "check", "alice.py", "bob.py", "-f", "zero_pad"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+        text=True, timeout=120,
+    )  # fmt: skip
+    os.close(follower)
+    err = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert proc.returncode == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 2, err
+    assert {line.split("] ")[1].split(":")[0] for line in lines} == {"alice", "bob"}
+    assert lines[0].startswith("[1/2] ") and lines[1].startswith("[2/2] ")
+    assert all("1/1 points" in line for line in lines)
+    assert "[1/2]" not in proc.stdout and "2 submissions graded; 2 pass" in proc.stdout

@@ -215,6 +215,15 @@ def _function_grade(f: FunctionResult, points: float) -> FunctionGrade:
     return FunctionGrade(f.name, "fail", _short(why), 0.0, points)
 
 
+def _duplicated(files: list[str]) -> str:
+    if len(files) == 2:
+        return f"defined in {files[0]} and {files[1]}: keep one"
+    return (
+        f"defined in {len(files)} files ({files[0]}, {files[1]}, ...): a folder is one "
+        "learner's submission; to grade each file, name them all (FOLDER/*)"
+    )
+
+
 def grade_one(
     sub: Submission,
     names: list[str],
@@ -257,8 +266,7 @@ def grade_one(
     for f in report.functions:
         g = _function_grade(f, points[f.name])
         if f.name in duplicated:
-            files = " and ".join(duplicated[f.name])
-            g = FunctionGrade(f.name, "error", f"defined in {files}: keep one", 0.0, points[f.name])
+            g = FunctionGrade(f.name, "error", _duplicated(duplicated[f.name]), 0.0, points[f.name])
         row.functions.append(g)
     return row
 
