@@ -108,7 +108,7 @@ def _rows() -> list[GradeRow]:
         g("conv_forward", "fail", "the stride is ignored, <both> & more", 0, 20),
     ]
     c = [
-        g("zero_pad", "timeout", "too slow", 0, 5),
+        g("zero_pad", "timeout", '=HYPERLINK("http://x", "raised")', 0, 5),
         g("conv_forward", "error", "SyntaxError", 0, 20),
     ]
     return [
@@ -132,6 +132,7 @@ def test_the_csv_has_a_row_per_submission_and_three_columns_per_function():
         "fail", "the stride is ignored, <both> & more", "0", "0", "25",
     ]  # fmt: skip
     assert rows[3][1] == "timeout" and rows[3][4] == "error" and rows[3][-2:] == ["0", "25"]
+    assert rows[3][2] == '\'=HYPERLINK("http://x", "raised")'  # never a formula
 
 
 def test_the_junit_xml_has_a_suite_per_submission_and_a_case_per_function():

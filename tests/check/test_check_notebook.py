@@ -51,6 +51,7 @@ def test_definitions_are_kept_and_running_plotting_and_magic_cells_are_not(tmp_p
         "!pip install numpy\nfig, ax = plt.subplots()\ndisplay(fig)",
         "%%time\ndef conv_forward(A_prev, W, b, hparameters):\n    return 0",
         "x = np.ones(3)\nfor i in range(3):\n    print(i)",
+        "np.pad?\nfiles = !ls\ndef distribute_value(dz, shape):\n    return np.full(shape, dz)",
     )
     source = notebook_source(nb)
     text = source.text
@@ -59,10 +60,12 @@ def test_definitions_are_kept_and_running_plotting_and_magic_cells_are_not(tmp_p
     for gone in ("matplotlib", "public_tests", "seed", "print", "pip", "plt", "x.shape", "%"):
         assert gone not in text, gone
     assert "conv_forward" not in text  # a %%time cell only runs
-    assert source.defines == {"zero_pad": ["cell 3"]}
+    assert "ls" not in text and "?" not in text
+    assert source.defines == {"zero_pad": ["cell 3"], "distribute_value": ["cell 7"]}
     report = check_module(nb, n_random=1)
-    assert report.passed, str(report)
-    assert [f.name for f in report.functions if f.counted] == ["zero_pad"]
+    assert [f.name for f in report.functions if f.counted] == ["zero_pad", "distribute_value"]
+    assert report["zero_pad"].status == "passed", str(report)
+    assert report["distribute_value"].status == "failed"  # dz, not dz / n: it ran
 
 
 def test_a_failure_names_the_cell_and_its_line():

@@ -167,7 +167,7 @@ def find_submissions(paths: Iterable) -> list[Submission]:
             )
             files = [f for f in inside if _defines_course_function(f)]
             out.append(Submission(p.name or str(p), p, files))
-        elif p.is_file() or p.suffix in SUFFIXES and p.exists():
+        elif p.exists():
             if p.suffix not in SUFFIXES:
                 raise CheckError(f"{p}: not a .py file, a .ipynb notebook or a folder")
             out.append(Submission(p.stem, p, [p]))
@@ -337,9 +337,16 @@ def _points_text(value: float) -> str:
     return f"{value:g}"
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (the diagnosis can quote the
+    learner's own exception message): a leading = + - @ gets a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def csv_text(rows: list[GradeRow]) -> str:
     """The CSV: ``submission``, then ``NAME``, ``NAME diagnosis``, ``NAME points`` for each
-    function, then ``total`` and ``max``."""
+    function, then ``total`` and ``max``. Text that would start a spreadsheet formula gets
+    a leading ``'``."""
     names = [f.name for f in rows[0].functions] if rows else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -348,9 +355,9 @@ def csv_text(rows: list[GradeRow]) -> str:
         header += [n, f"{n} diagnosis", f"{n} points"]
     writer.writerow([*header, "total", "max"])
     for row in rows:
-        cells: list[str] = [row.submission]
+        cells: list[str] = [_cell(row.submission)]
         for f in row.functions:
-            cells += [f.result, f.diagnosis, _points_text(f.points)]
+            cells += [f.result, _cell(f.diagnosis), _points_text(f.points)]
         writer.writerow([*cells, _points_text(row.total), _points_text(row.max_total)])
     return buf.getvalue()
 

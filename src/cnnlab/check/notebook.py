@@ -35,7 +35,9 @@ from pathlib import Path
 from cnnlab.check.cases import FUNCTIONS
 from cnnlab.check.runner import CheckError
 
-_MAGIC = re.compile(r"^\s*(%|!)")
+_MAGIC = re.compile(r"^\s*(%|!)")  # %matplotlib inline, !pip install ...
+_ASSIGNED_MAGIC = re.compile(r"^\s*\w+\s*=\s*[!%]")  # files = !ls
+_HELP = re.compile(r"^\s*[\w.]+\?\??\s*$")  # np.pad?
 _COURSE_DEF = re.compile(rf"^\s*def\s+({'|'.join(FUNCTIONS)})\s*\(", re.M)
 
 
@@ -73,7 +75,7 @@ class JoinedSource:
 
 def _cell_text(cell: dict) -> str:
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    return "".join(map(str, source)) if isinstance(source, list) else str(source)
 
 
 def read_cells(path: Path) -> list[tuple[int, str]]:
@@ -98,13 +100,14 @@ def read_cells(path: Path) -> list[tuple[int, str]]:
 
 
 def _without_magics(text: str) -> list[str] | None:
-    """The cell's lines with IPython's lines made ``pass``; None for a ``%%`` cell magic."""
+    """The cell's lines with IPython's own lines (magics, shell escapes, ``name?``) made
+    ``pass``; None for a cell that starts with a ``%%`` cell magic."""
     lines = text.split("\n")
     if lines and lines[0].lstrip().startswith("%%"):
         return None
     out = []
     for line in lines:
-        if _MAGIC.match(line) or re.match(r"^\s*\w+\s*=\s*[!%]", line):
+        if _MAGIC.match(line) or _ASSIGNED_MAGIC.match(line) or _HELP.match(line):
             indent = line[: len(line) - len(line.lstrip())]
             line = f"{indent}pass"
         out.append(line)
