@@ -401,3 +401,34 @@ def test_progress_lines_go_to_stderr_when_it_is_a_terminal(tmp_path):
     assert lines[0].startswith("[1/2] ") and lines[1].startswith("[2/2] ")
     assert all("1/1 points" in line for line in lines)
     assert "[1/2]" not in proc.stdout and "2 submissions graded; 2 pass" in proc.stdout
+
+
+def test_two_submissions_are_checked_at_a_time_and_rows_keep_their_order(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import cnnlab.check.grade as grading
+    from cnnlab.check import FunctionResult, Report
+
+    lock, active, most = threading.Lock(), [0], [0]
+
+    def counting(path, **kwargs):  # a check that takes a while, without a process
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.3 if Path(path).stem == "s0" else 0.1)  # s0 finishes last
+            return Report(str(path), [FunctionResult("zero_pad", "passed")])
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(grading, "check_module", counting)
+    paths = []
+    for k in range(5):
+        paths.append(tmp_path / f"s{k}.py")
+        paths[-1].write_text(_only("zero_pad"))
+    rows = grade(paths, functions=["zero_pad"], n_random=1)
+    assert most[0] == 2
+    assert [r.submission for r in rows] == [f"s{k}" for k in range(5)]
+    assert all(r["zero_pad"].result == "pass" for r in rows)

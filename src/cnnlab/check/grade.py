@@ -41,7 +41,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -324,12 +324,17 @@ def grade(
         rows[k] = grade_one(subs[k], names, points, timeout=timeout, seed=seed, n_random=n_random)
         return k
 
-    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-        for fut in [pool.submit(one, k) for k in range(len(subs))]:
+    pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
+    try:
+        for fut in as_completed([pool.submit(one, k) for k in range(len(subs))]):
             k = fut.result()
             done += 1
             if progress is not None:
                 progress(done, len(subs), rows[k])
+    except BaseException:  # Ctrl-C: the submissions not started never start
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [r for r in rows if r is not None]
 
 

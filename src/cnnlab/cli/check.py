@@ -19,7 +19,7 @@ from cnnlab.check.grade import (
     write_junit,
 )
 from cnnlab.check.report import format_text, rich_report
-from cnnlab.cli._common import fail
+from cnnlab.cli._common import fail, report_interrupt
 
 
 def exercise(
@@ -137,15 +137,21 @@ def check(
                 flush=True,
             )
 
-    rows = grade(
-        submissions,
-        parse_points(points),
-        functions=function,
-        jobs=jobs,
-        timeout=timeout,
-        seed=seed,
-        progress=progress,
-    )
+    try:
+        rows = grade(
+            submissions,
+            parse_points(points),
+            functions=function,
+            jobs=jobs,
+            timeout=timeout,
+            seed=seed,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        outputs = " and ".join(str(p) for p in (csv, junit) if p is not None)
+        kept = f"; {outputs} not written" if outputs else ""
+        report_interrupt(f"interrupted: grading stopped{kept}")
+        raise typer.Exit(130) from None
     print(summary_text(rows), end="")
     written = []
     if csv is not None:
