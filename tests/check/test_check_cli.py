@@ -156,3 +156,25 @@ def test_the_starter_holds_signatures_docstrings_and_no_solution():
         # the course's argument names and defaults
         ref_params = list(inspect.signature(getattr(reference, d.name)).parameters)
         assert [a.arg for a in d.args.args] == ref_params, d.name
+
+
+def test_help_says_what_each_exit_code_means(tmp_path):
+    result = run_cnnlab("check", "--help", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert result.code == 0, result.stderr
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "Exit codes: 0 every checked function passed" in text
+    assert "1 a function failed" in text and "2 a usage error" in text
+    assert "3 an internal error (a bug in cnnlab)" in text
+    for option in ("--csv", "--junit", "--points", "--jobs"):
+        assert option in text
+
+
+def test_one_file_without_csv_keeps_its_exit_codes(tmp_path):
+    """Exit 1 when a function fails (the report on stdout), and nothing written."""
+    result = run_cnnlab(
+        "check", SOLUTIONS / "bias_missing.py", "-f", "conv_single_step", cwd=tmp_path
+    )
+    assert result.code == 1, result.stderr
+    assert result.stdout.startswith(f"cnnlab check {SOLUTIONS / 'bias_missing.py'} (seed 0")
+    assert "submissions graded" not in result.stdout
+    assert not any(tmp_path.iterdir())

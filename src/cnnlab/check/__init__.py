@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cnnlab.check.cases import CALLS, FUNCTIONS, build_cases
 from cnnlab.check.compare import judge
+from cnnlab.check.notebook import compile_joined, joined_source, notebook_source, relocate
 from cnnlab.check.report import Diagnosis, Failure, FunctionResult, Report
 from cnnlab.check.runner import CheckError, check_syntax, run_isolated
 
@@ -40,6 +41,7 @@ __all__ = [
     "Failure",
     "FunctionResult",
     "Report",
+    "check_files",
     "check_module",
 ]
 
@@ -82,9 +84,11 @@ def check_module(
     """Check the course functions of a learner's file (or module) and report what is wrong.
 
     Args:
-        module_or_path: a path to a ``.py`` file, or a module: an imported one (its file
-            is checked), or a notebook's ``__main__`` (the source of its course functions
-            is written to a temporary file; helpers they call must be among them).
+        module_or_path: a path to a ``.py`` file or a Jupyter notebook (``.ipynb``: the
+            code cells' definitions are checked, see :mod:`.notebook`), or a module: an
+            imported one (its file is checked), or a notebook's ``__main__`` (the source of
+            its course functions is written to a temporary file; helpers they call must be
+            among them).
         functions: names of the functions to check (default: all eight). A name the file
             does not define then fails; without it, functions the file lacks are skipped.
         timeout: seconds each function may take for all its cases.
@@ -96,16 +100,18 @@ def check_module(
 
     Raises:
         CheckError: the file is missing or has a syntax error, a function name is
-            unknown, or the file defines none of the course's functions.
+            unknown, the file defines none of the course's functions, or a ``.ipynb``
+            file is not a notebook.
     """
 
     if not timeout > 0:
         raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")
     names, explicit = _names(functions)
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-src-") as tmp:
+        joined = None
         if isinstance(module_or_path, types.ModuleType):
             file = getattr(module_or_path, "__file__", None)
-            if file and str(file).endswith(".py"):
+            if file and str(file).endswith((".py", ".ipynb")):
                 path = Path(file)
             else:
                 path = Path(tmp) / "notebook_functions.py"
@@ -115,13 +121,39 @@ def check_module(
             path = Path(module_or_path)
             shown = str(path)
         if path.suffix == ".ipynb":
-            raise CheckError(
-                f"{path}: a notebook; check a .py file (the notebook exported as a script), "
-                "or run check_module(__main__) in the notebook itself"
-            )
-        check_syntax(path)
-        cases = build_cases(seed, n_random, names)
-        run = run_isolated(path, cases, timeout)
+            joined = notebook_source(path)
+            if not explicit and not joined.defines:
+                raise CheckError(
+                    f"{path}: a notebook with no code cell defining the course's functions "
+                    f"({', '.join(FUNCTIONS)}); define them in code cells, or call "
+                    "check_module(__main__) in the notebook itself"
+                )
+        return _check(path, shown, names, explicit, tmp, timeout, seed, n_random, joined)
+
+
+def check_files(
+    paths, shown: str, functions=None, *, timeout: float = 10.0, seed: int = 0, n_random: int = 5
+) -> Report:
+    """Check several files (``.py`` and ``.ipynb``, one learner's) joined into one, in the
+    order given (see :func:`.notebook.joined_source`); the report is named ``shown``."""
+
+    if not timeout > 0:
+        raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")
+    names, explicit = _names(functions)
+    with tempfile.TemporaryDirectory(prefix="cnnlab-check-src-") as tmp:
+        joined = joined_source([Path(p) for p in paths])
+        return _check(Path(shown), shown, names, explicit, tmp, timeout, seed, n_random, joined)
+
+
+def _check(path, shown, names, explicit, tmp, timeout, seed, n_random, joined) -> Report:
+    """Run the check of ``path`` (or of ``joined``, written to ``tmp``) and judge it."""
+    if joined is not None:
+        compile_joined(joined, shown)
+        path = Path(tmp) / "cnnlab_learner_code.py"  # a name no import can mean
+        path.write_text(joined.text, encoding="utf-8")
+    check_syntax(path)
+    cases = build_cases(seed, n_random, names)
+    run = run_isolated(path, cases, timeout)
 
     statuses = {raw.status for raw in run.functions.values()}
     if not explicit and statuses == {"missing"}:
@@ -145,4 +177,9 @@ def check_module(
         results[0].notes.append(
             f"the file printed {run.import_printed['total']} characters when imported"
         )
+    if joined is not None:  # line numbers of the joined file -> cells (and files)
+        for f in results:
+            if f.failure is not None:
+                f.failure.message = relocate(f.failure.message, joined)
+            f.notes = [relocate(n, joined) for n in f.notes]
     return Report(shown, results, seed=seed, timeout=timeout)

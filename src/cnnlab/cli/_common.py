@@ -8,8 +8,10 @@ a :class:`CnnlabError`         ``error: <message>`` (names the file or option)  
 an ``OSError`` on a path       ``error: <path>: <reason>``                         2
 ``MemoryError``                ``error: out of memory: <size> (in <function>)``    2
 Ctrl-C                         ``interrupted ...`` (what was kept, how to resume)  130
-anything else (a bug)          the traceback, then one line saying it is a bug     1
+anything else (a bug)          the traceback, then one line saying it is a bug     3
 =============================  ==================================================  =====
+
+A bug exits 3, never 1: for ``cnnlab check`` exit code 1 means "a function failed".
 
 ``--debug`` (or ``CNNLAB_DEBUG=1``) shows the traceback of every error.
 """
@@ -25,6 +27,8 @@ import typer
 
 from cnnlab import _validate
 from cnnlab.errors import ArgumentError, CnnlabError, EngineNote
+
+INTERNAL_ERROR = 3  # the exit code of a bug (1 is cnnlab check's "a function failed")
 
 
 class _State:
@@ -72,7 +76,7 @@ def run_cli(app: typer.Typer, args: list[str] | None = None) -> int:
             "shows where; please report it)",
             file=sys.stderr,
         )
-        return 1
+        return INTERNAL_ERROR
     code = code if isinstance(code, int) else 0
     if code == 130 and not state.interrupt_reported:
         print("interrupted", file=sys.stderr)
@@ -144,7 +148,6 @@ def parse_bytes(text: str | None, option: str) -> int | None:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, flags=re.IGNORECASE)
     value = float(match.group(1)) * _UNITS[match.group(2).upper()] if match else 0
     if not match or value < 1:
-
         raise ArgumentError(
             f"{option} must be a size such as 2G, 500M or 1000000 (bytes). Received: {text!r}"
         )
