@@ -133,7 +133,7 @@ def test_usage_errors_raise_a_check_error(tmp_path, source, functions, pattern):
         check_module(path, functions=functions)
 
 
-def test_a_notebook_file_is_pointed_to_the_right_way(tmp_path):
+def test_a_notebook_without_the_functions_is_pointed_to_the_right_way(tmp_path):
     path = tmp_path / "week1.ipynb"
     path.write_text('{"cells": [], "nbformat": 4}')
     with pytest.raises(CheckError, match=r"week1.ipynb: a notebook.*check_module\(__main__\)"):
