@@ -194,3 +194,13 @@ def test_figures_draw_non_utf8_class_and_file_names(tmp_path):
     )
     assert _png(sample_grid(ds, tmp_path / "grid.png", per_class=2)).shape[0] > 50
     _no_temp_files(tmp_path)
+
+
+def test_jet_is_matplotlibs_jet():
+    from matplotlib import colormaps
+
+    from cnnlab.plots import jet
+
+    heat = np.concatenate([np.linspace(0, 1, 10_001), [1 / 256, 255 / 256, 0.5 - 1e-12]])
+    np.testing.assert_allclose(jet(heat), colormaps["jet"](heat)[:, :3], atol=1e-12)
+    np.testing.assert_array_equal(jet(np.array([-1.0, 2.0])), jet(np.array([0.0, 1.0])))

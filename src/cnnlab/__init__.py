@@ -1,8 +1,15 @@
 """cnnlab: the foundations of convolutional neural networks, in NumPy and Keras."""
 
-from importlib import metadata as _metadata
 
-try:  # the one version is pyproject.toml's, as the installed package records it
-    __version__ = _metadata.version("cnnlab")
-except _metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``cnnlab.__version__``: pyproject.toml's version, as the installed package records it
+    (read when asked for: importing importlib.metadata costs a tenth of a second)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        return metadata.version("cnnlab")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "0+unknown"

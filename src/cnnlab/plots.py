@@ -533,18 +533,38 @@ def plot_grad_cam(
     return _done(fig, path)
 
 
+#: matplotlib's "jet" (its segment data, each channel linear between the points), as its
+#: 256-colour table: the studio colours a Grad-CAM with it without importing matplotlib.
+_JET_POINTS = {
+    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
+JET = np.stack(
+    [
+        np.interp(np.linspace(0.0, 1.0, 256), *zip(*_JET_POINTS[c], strict=True))
+        for c in ("red", "green", "blue")
+    ],
+    axis=1,
+)
+
+
+def jet(heat: np.ndarray) -> np.ndarray:
+    """``colormaps["jet"](heat)[..., :3]`` for ``heat`` in [0, 1], without matplotlib."""
+    index = np.clip(np.asarray(heat, dtype=np.float64) * 256, 0, 255).astype(np.intp)
+    return JET[index]
+
+
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     """An RGB ``(H, W, 3)`` picture: ``image`` (``(H, W, C)`` in [0, 1], grey or RGB) with
     ``heat`` (``(H, W)`` in [0, 1]) over it in the "jet" colours, each pixel's colour mixed
     in by ``alpha * heat`` (cold places show the image as it is)."""
-    from matplotlib import colormaps
-
     img = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
     if img.ndim == 2:
         img = img[:, :, None]
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
     heat = np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0)
-    colours = colormaps["jet"](heat)[:, :, :3]
+    colours = jet(heat)
     a = alpha * heat[:, :, None]
     return np.clip((1 - a) * img + a * colours, 0.0, 1.0)

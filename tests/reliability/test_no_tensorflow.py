@@ -100,3 +100,23 @@ def test_a_layer_the_numpy_engine_lacks_falls_back_to_keras_with_one_note(place,
 
     forced = run_cnnlab("predict", other, image, "--engine", "numpy", cwd=root)
     assert forced.code == 2 and "'dilated'" in forced.stderr and "Traceback" not in forced.stderr
+
+
+def test_the_studio_explores_a_keras_run_without_tensorflow_sklearn_or_matplotlib(place):
+    """The studio's first explore of a Keras run (model, data, feature maps, Grad-CAM) on a
+    fresh server imports none of them: each costs seconds on a small machine."""
+    import subprocess
+    import sys
+
+    run, _, _ = place
+    code = (
+        "import sys\n"
+        "from cnnlab.studio.explorer import RunsFolder\n"
+        f"got = RunsFolder({str(run.parent)!r}).explore({run.name!r}, 's:test:0')\n"
+        "assert got['layers'] and got['grad_cam']['overlay'], sorted(got)\n"
+        "heavy = ('tensorflow', 'keras', 'sklearn', 'scipy', 'matplotlib')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -20,7 +20,7 @@ from cnnlab.explain.calculators import explain_conv, explain_pool
 from cnnlab.nn import registry
 from cnnlab.studio import create_app
 from cnnlab.studio.app import safe_file
-from cnnlab.studio.encode import _lut
+from cnnlab.studio.encode import VIRIDIS
 from cnnlab.studio.explorer import NotFound
 from cnnlab.training.rundata import load_data
 
@@ -58,7 +58,7 @@ def _png(url: str) -> np.ndarray:
 
 def _unmap(rgb: np.ndarray) -> np.ndarray:
     """A viridis-coloured map back to its 0..255 level (the nearest colour of the table)."""
-    lut = _lut().astype(np.int64)
+    lut = VIRIDIS.astype(np.int64)
     d = ((rgb[..., None, :].astype(np.int64) - lut) ** 2).sum(-1)
     return d.argmin(-1)
 

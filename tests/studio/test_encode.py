@@ -35,6 +35,15 @@ def test_colour_maps_share_one_scale():
     assert dark.shape == (2, 2, 3) and dark.sum() < bright.sum()
 
 
+def test_the_written_out_viridis_is_matplotlibs():
+    from matplotlib import colormaps
+
+    from cnnlab.studio.encode import VIRIDIS
+
+    want = np.rint(colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(VIRIDIS, want)
+
+
 def test_rounded_keeps_six_digits_and_turns_nan_into_none():
     assert rounded(np.array([[1 / 3, np.nan]])) == [[0.333333, None]]
     assert rounded(np.float64(123456789.0)) == 123457000.0

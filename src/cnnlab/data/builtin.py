@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 from cnnlab import _validate
 from cnnlab.data.dataset import Dataset, split_dataset
 from cnnlab.data.images import conform_images, normalize_image_size
-from cnnlab.errors import ArgumentError
+from cnnlab.errors import ArgumentError, DatasetError
+
+
+def _digits_file() -> Path:
+    """``digits.csv.gz`` inside the installed scikit-learn, found without importing it."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise DatasetError("the built-in digits come with scikit-learn: pip install scikit-learn")
+    return Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """scikit-learn's bundled digits (1,797 real 8x8 images, 10 classes), no download.
 
+    The CSV file scikit-learn ships (each row 64 pixels 0..16, then the class) is read
+    directly: what ``sklearn.datasets.load_digits`` returns, without importing scikit-learn,
+    which imports SciPy's statistics (seconds on a small machine).
+
     Returns:
         ``x`` uint8 ``(1797, 8, 8, 1)`` (values 0..16 scaled to 0..255), ``y`` int64
         ``(1797,)``, class names ``"0"`` .. ``"9"``.
     """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = np.rint(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)[..., None]
-    return x, bunch.target.astype(np.int64), [str(int(t)) for t in bunch.target_names]
+    path = _digits_file()
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            data = np.loadtxt(fh, delimiter=",", ndmin=2)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path}: cannot read scikit-learn's digits ({exc})") from None
+    if data.shape[1] != 65:
+        raise DatasetError(f"{path}: expected 65 columns (64 pixels, the class), got {data.shape}")
+    images, target = data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    x = np.rint(images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)[..., None]
+    return x, target, [str(k) for k in range(10)]
 
 
 def make_synthetic_arrays(
