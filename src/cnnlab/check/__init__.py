@@ -31,7 +31,7 @@ from pathlib import Path
 from cnnlab.check.cases import CALLS, FUNCTIONS, build_cases
 from cnnlab.check.compare import judge
 from cnnlab.check.report import Diagnosis, Failure, FunctionResult, Report
-from cnnlab.check.runner import CheckError, check_syntax, run_isolated
+from cnnlab.check.runner import CheckError, check_syntax, check_timeout, run_isolated
 
 __all__ = [
     "FUNCTIONS",
@@ -99,8 +99,7 @@ def check_module(
             unknown, or the file defines none of the course's functions.
     """
 
-    if not timeout > 0:
-        raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")
+    timeout = check_timeout(timeout)
     names, explicit = _names(functions)
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-src-") as tmp:
         if isinstance(module_or_path, types.ModuleType):
@@ -132,7 +131,7 @@ def check_module(
     ]
     by_name = {f.name: f for f in results}
     for f in results:
-        if f.status == "failed":
+        if f.status == "failed" and f.failure.kind not in ("import", "refused", "foreign"):
             weak = [
                 c for c in CALLS.get(f.name, ()) if c in by_name and by_name[c].status != "passed"
             ]
@@ -145,4 +144,4 @@ def check_module(
         results[0].notes.append(
             f"the file printed {run.import_printed['total']} characters when imported"
         )
-    return Report(shown, results, seed=seed, timeout=timeout)
+    return Report(shown, results, seed=seed, timeout=timeout, sandboxed=run.sandboxed)

@@ -30,6 +30,8 @@ import traceback
 import numpy as np
 
 PRINT_LIMIT = 4000
+ADDRESS_SPACE = 2 * 1024**3  # the same values as cnnlab.check.sandbox's
+FILE_SIZE = 64 * 1024**2
 
 
 def encode(obj, store: dict, prefix: str = "a"):
@@ -140,6 +142,200 @@ def _error(exc: BaseException, path: str) -> dict:
     }
 
 
+# --- the guard: what the learner's code may not do (see cnnlab.check.sandbox) -------------
+
+#: Packages the learner's file may not import: the reference, and the frameworks that
+#: compute convolutions for it.
+REFUSED = ("cnnlab", "tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib")
+
+
+class RefusedImport(ImportError):
+    """Raised by the import hook; the child reports it as one line naming the import."""
+
+
+def refusal(name: str) -> str:
+    """The one line saying why importing ``name`` is not allowed."""
+    if name.split(".")[0] == "cnnlab":
+        return f"imports the reference implementation: {name}"
+    return f"imports {name}, which the check does not allow (the course's functions use NumPy)"
+
+
+class _RefuseImports:
+    """A ``sys.meta_path`` finder, installed first, that refuses :data:`REFUSED` (and
+    every submodule) and records each attempt, caught or not."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in REFUSED:
+            self.attempts.append(name)
+            raise RefusedImport(refusal(name), name=name)
+        return None
+
+
+def _set_limits(cpu_seconds: int) -> None:
+    """Address space, CPU seconds, file size; and, for a non-root user without the
+    seccomp filter, a process count (RLIMIT_NPROC counts all the user's processes, so the
+    limit is what the user runs now plus a few; root ignores it)."""
+    import resource
+    import signal
+
+    limits = {
+        "RLIMIT_AS": ADDRESS_SPACE,
+        "RLIMIT_CPU": cpu_seconds,
+        "RLIMIT_FSIZE": FILE_SIZE,
+        "RLIMIT_CORE": 0,
+    }
+    for name, value in limits.items():
+        which = getattr(resource, name, None)
+        if which is None:  # pragma: no cover - not on this system
+            continue
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        try:
+            resource.setrlimit(which, (value, hard if name != "RLIMIT_CPU" else value + 1))
+        except (ValueError, OSError):  # pragma: no cover - a hard limit lower still
+            pass
+    # a write past the file-size limit raises OSError (File too large), not a silent death
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _limit_processes() -> None:
+    import resource
+
+    if os.getuid() == 0 or not hasattr(resource, "RLIMIT_NPROC"):
+        return
+    mine = 0
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == os.getuid():
+                mine += len(os.listdir(f"/proc/{entry}/task"))
+        except OSError:
+            continue
+    value = mine + 16
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(resource.RLIMIT_NPROC, (value, value))
+
+
+#: Syscall numbers the filter denies, per architecture (the kernel's AUDIT_ARCH value).
+_SECCOMP = {
+    "x86_64": {
+        "arch": 0xC000003E,
+        # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal ptrace
+        # process_vm_writev fork vfork
+        "deny": (62, 200, 234, 129, 297, 424, 101, 311, 57, 58),
+        "clone": 56,
+        "clone3": 435,
+    },
+    "aarch64": {
+        "arch": 0xC00000B7,
+        "deny": (129, 130, 131, 138, 240, 424, 117, 271),
+        "clone": 220,
+        "clone3": 435,
+    },
+}
+
+
+def _seccomp_program(table: dict) -> list[tuple[int, int, int, int]]:
+    """A classic-BPF seccomp program: deny (EPERM) the calls that signal or trace another
+    process or fork one; allow clone only for threads (CLONE_THREAD); answer clone3 with
+    ENOSYS so that the C library falls back to clone; allow everything else."""
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    body: list[tuple] = [(ld, "", "", 4), (jeq, 0, "allow", table["arch"]), (ld, "", "", 0)]
+    if table["arch"] == 0xC000003E:
+        body.append((jge, "eperm", 0, 0x40000000))  # the x32 numbering, a way around
+    body += [(jeq, "eperm", 0, nr) for nr in table["deny"]]
+    body.append((jeq, "enosys", 0, table["clone3"]))
+    body.append((jeq, 0, "allow", table["clone"]))
+    body.append((ld, "", "", 16))  # the low 32 bits of clone's flags
+    body.append((jset, "allow", "eperm", 0x00010000))
+    labels = {"allow": len(body), "eperm": len(body) + 1, "enosys": len(body) + 2}
+    program = []
+    for i, (code, jt, jf, k) in enumerate(body):
+        jt = labels[jt] - i - 1 if isinstance(jt, str) and jt else (jt or 0)
+        jf = labels[jf] - i - 1 if isinstance(jf, str) and jf else (jf or 0)
+        program.append((code, jt, jf, k))
+    return program + [(ret, 0, 0, allow), (ret, 0, 0, eperm), (ret, 0, 0, enosys)]
+
+
+def _seccomp() -> bool:
+    """Install the filter of :func:`_seccomp_program`; False where it is not available."""
+    import ctypes
+    import platform
+
+    table = _SECCOMP.get(platform.machine())
+    if table is None or not sys.platform.startswith("linux"):
+        return False
+
+    class Filter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint),
+        ]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    program = _seccomp_program(table)
+    filters = (Filter * len(program))(*[Filter(*ins) for ins in program])
+    prog = Program(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+
+
+def _refused_in(exc: BaseException | None) -> RefusedImport | None:
+    """The refused import that made the import fail, even when wrapped in another error."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, RefusedImport):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def install_guard(plan: dict) -> dict:
+    """Limits, the seccomp filter, the import hook: before the learner's file is imported.
+    Returns what is in force, for the report."""
+    cpu = int(plan.get("timeout", 10) * (len(plan["functions"]) + 1)) + 2
+    _set_limits(cpu)
+    seccomp = bool(plan.get("seccomp", True)) and _seccomp()
+    if not seccomp:
+        _limit_processes()
+    hook = _RefuseImports()
+    sys.meta_path.insert(0, hook)
+    return {"seccomp": seccomp, "hook": hook}
+
+
+def origin(fn, module, folder: str) -> str | None:
+    """None when ``fn`` is the learner's own function (defined in the learner's file, or
+    in a file of the learner's folder); else what it is, for the report."""
+    import inspect
+    import types
+
+    inner = inspect.unwrap(fn) if callable(fn) else fn
+    if isinstance(inner, types.FunctionType):
+        file = os.path.abspath(inner.__code__.co_filename)
+        if inner.__module__ == module.__name__ or os.path.dirname(file) == folder:
+            return None
+        where = f"{inner.__module__}.{inner.__qualname__}"
+    else:
+        where = f"{getattr(inner, '__module__', None) or '?'}.{type(inner).__name__}"
+        name = getattr(inner, "__qualname__", getattr(inner, "__name__", None))
+        if isinstance(name, str):
+            where = f"{getattr(inner, '__module__', None) or 'builtins'}.{name}"
+    if where.split(".")[0] in REFUSED:
+        return refusal(where.rsplit(".", 1)[0])
+    return f"it is {where}, not a function written in your file"
+
+
 def main(plan_dir: str) -> int:
     channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -159,16 +355,34 @@ def main(plan_dir: str) -> int:
 
     path = os.path.abspath(plan["file"])
     sys.path.insert(0, os.path.dirname(path))
+    guard = install_guard(plan)
     try:
         spec = importlib.util.spec_from_file_location("__cnnlab_learner__", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules["__cnnlab_learner__"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # the learner's top-level code failed
-        send({"event": "import_failed", "error": _error(exc, path), "printed": capture.take()})
+        error = _error(exc, path)
+        refused = _refused_in(exc)
+        if refused:
+            words = error["code"].replace(",", " ").split()  # name the whole module
+            named = [w for w in words[1:2] if w.split(".")[0] == refused.name]
+            error["refused"] = refusal(named[0]) if named else str(refused)
+        send({"event": "import_failed", "error": error, "printed": capture.take()})
         return 0
     defined = [n for n in plan["names"] if callable(getattr(module, n, None))]
-    send({"event": "imported", "defined": defined, "printed": capture.take()})
+    folder = os.path.dirname(path)
+    foreign = {n: origin(getattr(module, n), module, folder) for n in defined}
+    foreign = {n: why for n, why in foreign.items() if why}
+    send(
+        {
+            "event": "imported",
+            "defined": defined,
+            "foreign": foreign,
+            "seccomp": guard["seccomp"],
+            "printed": capture.take(),
+        }
+    )
 
     for item in plan["functions"]:
         name = item["name"]
@@ -176,6 +390,9 @@ def main(plan_dir: str) -> int:
         fn = getattr(module, name, None)
         if not callable(fn):
             send({"event": "done", "function": name, "missing": True, "results": []})
+            continue
+        if name in foreign:  # not the learner's function: it is not run
+            send({"event": "done", "function": name, "foreign": foreign[name], "results": []})
             continue
         store: dict = {}
         results = []

@@ -53,7 +53,8 @@ class Failure:
     """The first case that failed: which, with what parameters, and what went wrong.
 
     ``kind`` is one of "value", "shape", "type", "error", "modified", "cache",
-    "timeout", "crash", "import".
+    "timeout", "crash", "import", "refused" (the file imports cnnlab, TensorFlow, Keras,
+    PyTorch or JAX) or "foreign" (the function is not written in the learner's file).
     """
 
     kind: str
@@ -107,6 +108,17 @@ class Report:
     functions: list[FunctionResult]
     seed: int = 0
     timeout: float = 10.0
+    sandboxed: bool = True  # False: the learner's code ran with the user's rights
+
+    @property
+    def warning(self) -> str | None:
+        """The report's first line where the code ran outside a sandbox."""
+        if self.sandboxed:
+            return None
+        return (
+            "warning: no sandbox here (bubblewrap, bwrap, is not installed or not allowed): "
+            "the checked code ran with your rights and could read and change your files"
+        )
 
     @property
     def passed(self) -> bool:
@@ -142,6 +154,7 @@ class Report:
             "exit_code": self.exit_code,
             "seed": self.seed,
             "timeout": self.timeout,
+            "sandboxed": self.sandboxed,
             "summary": self.counts(),
             "functions": [_jsonable(asdict(f)) for f in self.functions],
         }
@@ -221,7 +234,8 @@ def _cases(f: FunctionResult) -> str:
 
 def format_text(report: Report) -> str:
     """The plain-text report: one line per function, details indented under it."""
-    out = [
+    out = [report.warning] if report.warning else []
+    out += [
         f"cnnlab check {report.file} (seed {report.seed}, {report.timeout:g} s per function)",
         "",
     ]
@@ -242,6 +256,8 @@ def rich_report(report: Report, console=None) -> None:
     from rich.text import Text
 
     console = console or Console()
+    if report.warning:
+        console.print(Text(report.warning, style="yellow"))
     table = Table(
         title=f"cnnlab check {report.file}",
         caption=f"seed {report.seed}, {report.timeout:g} s per function",

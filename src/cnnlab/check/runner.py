@@ -12,6 +12,7 @@ functions still to run. No process is left behind, and the temporary folder is r
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import signal
@@ -26,11 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.check import _child
+from cnnlab.check import _child, sandbox
 from cnnlab.check.cases import FUNCTIONS, Case
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import ArgumentError, CnnlabError
 
 CHILD = Path(_child.__file__)
+
+#: The child installs its seccomp filter (see :mod:`.sandbox`); the tests turn it off to
+#: check what happens where the system has none.
+SECCOMP = True
 
 
 class CheckError(CnnlabError):
@@ -50,7 +55,8 @@ class Outcome:
 @dataclass
 class RawResult:
     """One function's run: ``status`` is "ran", "missing", "timeout", "import failed",
-    "import timeout" or "crashed"."""
+    "import timeout", "crashed" or "foreign" (not the learner's function; ``error``'s
+    message says whose it is)."""
 
     name: str
     status: str
@@ -65,6 +71,22 @@ class RunResult:
     defined: list[str]
     functions: dict[str, RawResult]
     import_printed: dict = field(default_factory=lambda: {"text": "", "total": 0})
+    sandboxed: bool = False  # bubblewrap: read-only file system, no network
+    seccomp: bool = False  # the child could not signal, trace or fork
+
+
+def check_timeout(timeout) -> float:
+    """The per-function time limit as a float: positive and finite, or an ArgumentError
+    (``inf`` would overflow the CPU limit and never end an endless loop)."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"timeout must be a number of seconds. Received: {timeout!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ArgumentError(
+            f"timeout must be a positive, finite number of seconds. Received: timeout={timeout!r}"
+        )
+    return value
 
 
 def check_syntax(path: Path) -> None:
@@ -104,15 +126,14 @@ def _kill(proc: subprocess.Popen) -> None:
 class _Child:
     """One child process and a thread that reads its JSON lines into a queue."""
 
-    def __init__(self, plan_dir: Path, work: Path) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        env["MKL_NUM_THREADS"] = "1"
+    def __init__(self, plan_dir: Path, work: Path, prefix: list[str]) -> None:
+        self.mark = sandbox.new_mark()
         self.stderr_path = plan_dir / "child-stderr.txt"
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(CHILD), str(plan_dir)],
+                [*prefix, sys.executable, "-I", str(CHILD), str(plan_dir)],
                 cwd=work,
-                env=env,
+                env=sandbox.child_env(work, self.mark),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -138,8 +159,10 @@ class _Child:
             return "timeout"
 
     def stop(self) -> str:
-        """Kill the child; the last line it wrote on stderr (why it died, if it did)."""
+        """Kill the child and all it started; the last line it wrote on stderr (why it
+        died, if it did)."""
         _kill(self.proc)
+        sandbox.kill_leftovers(self.mark)
         self.reader.join(timeout=5)  # the pipe ends with the process group
         if not self.reader.is_alive():
             self.proc.stdout.close()
@@ -153,14 +176,23 @@ class _Child:
 def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> RunResult:
     """Call the learner's functions in ``path`` on ``cases`` (name -> cases) in a child."""
 
+    timeout = check_timeout(timeout)
     path = Path(path).resolve()
+    bwrap = sandbox.sandbox_tool()
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-") as tmp:
         plan_dir = Path(tmp) / "plan"
         work = Path(tmp) / "work"
         plan_dir.mkdir()
         work.mkdir()
+        prefix = sandbox.bwrap_command(bwrap, Path(tmp), work, path) if bwrap else []
         store: dict[str, np.ndarray] = {}
-        plan = {"file": str(path), "names": list(FUNCTIONS), "functions": []}
+        plan = {
+            "file": str(path),
+            "names": list(FUNCTIONS),
+            "functions": [],
+            "timeout": timeout,
+            "seccomp": SECCOMP,
+        }
         for name, group in cases.items():
             encoded = [
                 {
@@ -175,11 +207,12 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
         results: dict[str, RawResult] = {}
         defined: list[str] = []
         import_printed = {"text": "", "total": 0}
+        seccomp = False
         remaining = list(cases)
         while remaining:
             plan["functions"] = [f for f in plan["functions"] if f["name"] in remaining]
             (plan_dir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-            child = _Child(plan_dir, work)
+            child = _Child(plan_dir, work, prefix)
             try:
                 event = child.next(timeout)
                 if event == "timeout" or event is None or event["event"] == "import_failed":
@@ -197,11 +230,13 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
                             results[name].printed = printed
                     break
                 defined = event["defined"]
+                seccomp = bool(event.get("seccomp"))
                 import_printed = event.get("printed", import_printed)
                 remaining = _collect(child, plan_dir, remaining, results, timeout)
             finally:
                 child.stop()
-        return RunResult(defined, {n: results[n] for n in cases}, import_printed)
+        functions = {n: results[n] for n in cases}
+        return RunResult(defined, functions, import_printed, bool(bwrap), seccomp)
 
 
 def _collect(child: _Child, plan_dir: Path, names: list[str], results, timeout: float):
@@ -224,6 +259,10 @@ def _collect(child: _Child, plan_dir: Path, names: list[str], results, timeout: 
             return names[k + 1 :]
         if event.get("missing"):
             results[name] = RawResult(name, "missing")
+            continue
+        if event.get("foreign"):
+            error = {"type": "foreign", "message": event["foreign"]}
+            results[name] = RawResult(name, "foreign", error=error)
             continue
         with np.load(plan_dir / f"out-{name}.npz", allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
