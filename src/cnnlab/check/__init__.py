@@ -144,4 +144,11 @@ def check_module(
         results[0].notes.append(
             f"the file printed {run.import_printed['total']} characters when imported"
         )
-    return Report(shown, results, seed=seed, timeout=timeout, sandboxed=run.sandboxed)
+    return Report(
+        shown,
+        results,
+        seed=seed,
+        timeout=timeout,
+        sandboxed=run.sandboxed,
+        guarded=run.seccomp,
+    )

@@ -368,7 +368,15 @@ def main(plan_dir: str) -> int:
             words = error["code"].replace(",", " ").split()  # name the whole module
             named = [w for w in words[1:2] if w.split(".")[0] == refused.name]
             error["refused"] = refusal(named[0]) if named else str(refused)
-        send({"event": "import_failed", "error": error, "printed": capture.take()})
+        printed = capture.take()
+        send(
+            {
+                "event": "import_failed",
+                "error": error,
+                "seccomp": guard["seccomp"],
+                "printed": printed,
+            }
+        )
         return 0
     defined = [n for n in plan["names"] if callable(getattr(module, n, None))]
     folder = os.path.dirname(path)

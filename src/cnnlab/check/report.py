@@ -109,15 +109,19 @@ class Report:
     seed: int = 0
     timeout: float = 10.0
     sandboxed: bool = True  # False: the learner's code ran with the user's rights
+    guarded: bool = True  # False: no seccomp filter; the code could signal and fork
 
     @property
     def warning(self) -> str | None:
         """The report's first line where the code ran outside a sandbox."""
         if self.sandboxed:
             return None
+        could = "read and change your files" + (
+            "" if self.guarded else " and signal your processes"
+        )
         return (
             "warning: no sandbox here (bubblewrap, bwrap, is not installed or not allowed): "
-            "the checked code ran with your rights and could read and change your files"
+            f"the checked code ran with your rights and could {could}"
         )
 
     @property
@@ -155,6 +159,7 @@ class Report:
             "seed": self.seed,
             "timeout": self.timeout,
             "sandboxed": self.sandboxed,
+            "guarded": self.guarded,
             "summary": self.counts(),
             "functions": [_jsonable(asdict(f)) for f in self.functions],
         }

@@ -215,6 +215,8 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
             child = _Child(plan_dir, work, prefix)
             try:
                 event = child.next(timeout)
+                if isinstance(event, dict):
+                    seccomp = bool(event.get("seccomp"))
                 if event == "timeout" or event is None or event["event"] == "import_failed":
                     last = child.stop()
                     error, printed = None, None
@@ -230,7 +232,6 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
                             results[name].printed = printed
                     break
                 defined = event["defined"]
-                seccomp = bool(event.get("seccomp"))
                 import_printed = event.get("printed", import_printed)
                 remaining = _collect(child, plan_dir, remaining, results, timeout)
             finally:
