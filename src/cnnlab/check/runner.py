@@ -192,6 +192,7 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
             "functions": [],
             "timeout": timeout,
             "seccomp": SECCOMP,
+            "sandboxed": bool(bwrap),
         }
         for name, group in cases.items():
             encoded = [
