@@ -9,10 +9,16 @@ Protocol, all inside ``PLAN_DIR`` (the parent writes, the child reads, nothing i
 
 * ``plan.json``: the learner's file, and for each function its cases as encoded arguments;
 * ``inputs.npz``: the arrays those arguments refer to;
-* the child writes one JSON line per event on its stdout (``imported``, ``start``,
-  ``done``), and for each finished function ``out-<name>.npz`` with the arrays of its
-  results. Whatever the learner prints is captured (the first few thousand characters)
-  and sent with the results; the real file descriptors 1 and 2 point to ``/dev/null``.
+* the child writes one JSON line per event on its stdout (``started``, ``imported`` or
+  ``import_failed``, then ``start`` and ``done`` per function), and for each finished
+  function ``out-<name>.npz`` with the arrays of its results. Whatever the learner
+  prints is captured (the first few thousand characters) and sent with the results;
+  the real file descriptors 1 and 2 point to ``/dev/null``.
+
+Before the learner's file is imported, the child installs its guard
+(:func:`install_guard`: resource limits, a seccomp filter, an import hook; see
+:mod:`cnnlab.check.sandbox` for the whole fence). A function that is not written in the
+learner's folder is not run (:func:`origin`).
 
 The encoding (:func:`encode` / :func:`decode`) is shared with the parent, which imports
 this module for it.
@@ -377,6 +383,7 @@ def main(plan_dir: str) -> int:
     guard = install_guard(plan)
     if not guard["seccomp"] and not plan.get("sandboxed") and hasattr(os, "fork"):
         behind_a_stand_in()
+    send({"event": "started", "seccomp": guard["seccomp"]})  # the learner's time starts
     try:
         spec = importlib.util.spec_from_file_location("__cnnlab_learner__", path)
         module = importlib.util.module_from_spec(spec)

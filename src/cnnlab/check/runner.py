@@ -37,6 +37,10 @@ CHILD = Path(_child.__file__)
 #: check what happens where the system has none.
 SECCOMP = True
 
+#: Seconds the child may take to start Python, NumPy and the sandbox before the learner's
+#: file is imported: not the learner's time, and slow on a loaded machine.
+START_LIMIT = 60.0
+
 
 class CheckError(CnnlabError):
     """The check cannot run: a missing file, a syntax error, an unknown function name."""
@@ -215,9 +219,10 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
             (plan_dir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
             child = _Child(plan_dir, work, prefix)
             try:
-                event = child.next(timeout)
-                if isinstance(event, dict):
+                event = child.next(START_LIMIT)
+                if isinstance(event, dict) and event.get("event") == "started":
                     seccomp = bool(event.get("seccomp"))
+                    event = child.next(timeout)  # the import is the learner's time
                 if event == "timeout" or event is None or event["event"] == "import_failed":
                     last = child.stop()
                     error, printed = None, None
