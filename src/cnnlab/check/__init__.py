@@ -28,10 +28,12 @@ import tempfile
 import types
 from pathlib import Path
 
+from cnnlab.check._child import refusal
 from cnnlab.check.cases import CALLS, FUNCTIONS, build_cases
-from cnnlab.check.compare import judge
+from cnnlab.check.compare import judge, refuse_passes
 from cnnlab.check.report import Diagnosis, Failure, FunctionResult, Report
 from cnnlab.check.runner import CheckError, check_syntax, check_timeout, run_isolated
+from cnnlab.check.sandbox import refused_in_source
 
 __all__ = [
     "FUNCTIONS",
@@ -121,6 +123,7 @@ def check_module(
         check_syntax(path)
         cases = build_cases(seed, n_random, names)
         run = run_isolated(path, cases, timeout)
+        refusals = [f"{refusal(n)} (line {line})" for n, line in refused_in_source(path)]
 
     statuses = {raw.status for raw in run.functions.values()}
     if not explicit and statuses == {"missing"}:
@@ -129,6 +132,7 @@ def check_module(
         judge(name, cases[name], raw, counted=explicit or raw.status != "missing")
         for name, raw in run.functions.items()
     ]
+    refuse_passes(results, refusals + [refusal(n) for n in run.refused])
     by_name = {f.name: f for f in results}
     for f in results:
         if f.status == "failed" and f.failure.kind not in ("import", "refused", "foreign"):

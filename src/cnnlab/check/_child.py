@@ -1,11 +1,13 @@
 """The child process of ``cnnlab check``: import the learner's file and call its functions.
 
-Run as a script (``python -I _child.py PLAN_DIR``) with the working directory set to a
+Run as a script (``python -I _child.py PLAN_DIR OUT_DIR``, a copy of this file in
+PLAN_DIR) with the working directory set to a
 temporary folder. It imports NumPy and nothing else of cnnlab, so the learner's code runs
 without TensorFlow and without any of the checker's state: the parent process computed the
 expected values before this process started, and passes only the inputs.
 
-Protocol, all inside ``PLAN_DIR`` (the parent writes, the child reads, nothing is pickled):
+Protocol (nothing is pickled): the parent writes ``PLAN_DIR`` (read-only in the sandbox),
+the child writes ``OUT_DIR``:
 
 * ``plan.json``: the learner's file, and for each function its cases as encoded arguments;
 * ``inputs.npz``: the arrays those arguments refer to;
@@ -163,7 +165,7 @@ def refusal(name: str) -> str:
     """The one line saying why importing ``name`` is not allowed."""
     if name.split(".")[0] == "cnnlab":
         return f"imports the reference implementation: {name}"
-    return f"imports {name}, which the check does not allow (the course's functions use NumPy)"
+    return f"imports {name}, which the check does not allow: the course's functions use NumPy"
 
 
 class _RefuseImports:
@@ -361,7 +363,7 @@ def origin(fn, module, folder: str) -> str | None:
     return f"it is {where}, not a function written in your file"
 
 
-def main(plan_dir: str) -> int:
+def main(plan_dir: str, out_dir: str) -> int:
     channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -381,6 +383,7 @@ def main(plan_dir: str) -> int:
     path = os.path.abspath(plan["file"])
     sys.path.insert(0, os.path.dirname(path))
     guard = install_guard(plan)
+    where_from = origin  # bound before the learner's code runs, which may patch the global
     if not guard["seccomp"] and not plan.get("sandboxed") and hasattr(os, "fork"):
         behind_a_stand_in()
     send({"event": "started", "seccomp": guard["seccomp"]})  # the learner's time starts
@@ -408,14 +411,14 @@ def main(plan_dir: str) -> int:
         return 0
     defined = [n for n in plan["names"] if callable(getattr(module, n, None))]
     folder = os.path.dirname(path)
-    foreign = {n: origin(getattr(module, n), module, folder) for n in defined}
+    foreign = {n: where_from(getattr(module, n), module, folder) for n in defined}
     foreign = {n: why for n, why in foreign.items() if why}
     send(
         {
             "event": "imported",
             "defined": defined,
             "foreign": foreign,
-            "seccomp": guard["seccomp"],
+            "refused": sorted(set(guard["hook"].attempts)),
             "printed": capture.take(),
         }
     )
@@ -455,11 +458,11 @@ def main(plan_dir: str) -> int:
                     "seconds": seconds,
                 }
             )
-        out = os.path.join(plan_dir, f"out-{name}.npz")
+        out = os.path.join(out_dir, f"out-{name}.npz")
         np.savez(out, **store)
         send({"event": "done", "function": name, "results": results, "printed": capture.take()})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -318,6 +318,18 @@ def judge(function: str, cases: list[Case], raw: RawResult, counted: bool) -> r.
     return res
 
 
+def refuse_passes(results: list[r.FunctionResult], refusals: list[str]) -> None:
+    """A file that imports (or tries to import) cnnlab or a framework gets no pass: each
+    function that would pass fails with the refusal; a function failing on its own keeps
+    its own failure, which says more."""
+    if not refusals:
+        return
+    for res in results:
+        if res.status == r.PASSED:
+            res.status = r.FAILED
+            res.failure = r.Failure("refused", refusals[0])
+
+
 def _scalar_note(res: r.FunctionResult, outcomes: list[Outcome]) -> None:
     shapes = {np.shape(o.value) for o in outcomes if o.error is None}
     if any(s != () for s in shapes):

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,9 @@ SECCOMP = True
 #: Seconds the child may take to start Python, NumPy and the sandbox before the learner's
 #: file is imported: not the learner's time, and slow on a loaded machine.
 START_LIMIT = 60.0
+
+#: The longest line the child may send (its events are a few kilobytes).
+LINE_LIMIT = 16 * 2**20
 
 
 class CheckError(CnnlabError):
@@ -77,6 +81,7 @@ class RunResult:
     import_printed: dict = field(default_factory=lambda: {"text": "", "total": 0})
     sandboxed: bool = False  # bubblewrap: read-only file system, no network
     seccomp: bool = False  # the child could not signal, trace or fork
+    refused: list[str] = field(default_factory=list)  # refused imports the file caught
 
 
 def check_timeout(timeout) -> float:
@@ -130,12 +135,19 @@ def _kill(proc: subprocess.Popen) -> None:
 class _Child:
     """One child process and a thread that reads its JSON lines into a queue."""
 
-    def __init__(self, plan_dir: Path, work: Path, prefix: list[str]) -> None:
+    def __init__(self, plan_dir: Path, out: Path, work: Path, prefix: list[str]) -> None:
         self.mark = sandbox.new_mark()
-        self.stderr_path = plan_dir / "child-stderr.txt"
+        self.stderr_path = out.parent / "child-stderr.txt"
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [*prefix, sys.executable, "-I", str(CHILD), str(plan_dir)],
+                [
+                    *prefix,
+                    sys.executable,
+                    "-I",
+                    str(plan_dir / CHILD.name),
+                    str(plan_dir),
+                    str(out),
+                ],
                 cwd=work,
                 env=sandbox.child_env(work, self.mark),
                 stdin=subprocess.DEVNULL,
@@ -144,11 +156,18 @@ class _Child:
                 start_new_session=hasattr(os, "killpg"),
             )
         self.events: queue.Queue = queue.Queue()
+        self.flooded = False
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
+        """Read the child's events. A line longer than LINE_LIMIT (code writing to the
+        checker's channel, file descriptor and all) ends the reading: the child is then
+        killed as a crash, and the checker's memory stays bounded."""
+        while line := self.proc.stdout.readline(LINE_LIMIT):
+            if not line.endswith(b"\n") and len(line) >= LINE_LIMIT:
+                self.flooded = True
+                break
             try:
                 self.events.put(json.loads(line))
             except ValueError:
@@ -174,6 +193,8 @@ class _Child:
             lines = self.stderr_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             lines = []
+        if self.flooded:
+            return f"it wrote over {LINE_LIMIT // 2**20} MiB in one line to the checker's channel"
         return lines[-1] if lines else f"exit code {self.proc.returncode}"
 
 
@@ -184,10 +205,10 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
     path = Path(path).resolve()
     bwrap = sandbox.sandbox_tool()
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-") as tmp:
-        plan_dir = Path(tmp) / "plan"
-        work = Path(tmp) / "work"
-        plan_dir.mkdir()
-        work.mkdir()
+        plan_dir, out, work = Path(tmp) / "plan", Path(tmp) / "out", Path(tmp) / "work"
+        for folder in (plan_dir, out, work):
+            folder.mkdir()
+        shutil.copy(CHILD, plan_dir / CHILD.name)  # in the sandbox, the package is hidden
         prefix = sandbox.bwrap_command(bwrap, Path(tmp), work, path) if bwrap else []
         store: dict[str, np.ndarray] = {}
         plan = {
@@ -212,12 +233,12 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
         results: dict[str, RawResult] = {}
         defined: list[str] = []
         import_printed = {"text": "", "total": 0}
-        seccomp = False
+        seccomp, refused = False, []
         remaining = list(cases)
         while remaining:
             plan["functions"] = [f for f in plan["functions"] if f["name"] in remaining]
             (plan_dir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-            child = _Child(plan_dir, work, prefix)
+            child = _Child(plan_dir, out, work, prefix)
             try:
                 event = child.next(START_LIMIT)
                 if isinstance(event, dict) and event.get("event") == "started":
@@ -238,15 +259,16 @@ def run_isolated(path: Path, cases: dict[str, list[Case]], timeout: float) -> Ru
                             results[name].printed = printed
                     break
                 defined = event["defined"]
+                refused = sorted(set(refused) | set(event.get("refused", [])))
                 import_printed = event.get("printed", import_printed)
-                remaining = _collect(child, plan_dir, remaining, results, timeout)
+                remaining = _collect(child, out, remaining, results, timeout)
             finally:
                 child.stop()
         functions = {n: results[n] for n in cases}
-        return RunResult(defined, functions, import_printed, bool(bwrap), seccomp)
+        return RunResult(defined, functions, import_printed, bool(bwrap), seccomp, refused)
 
 
-def _collect(child: _Child, plan_dir: Path, names: list[str], results, timeout: float):
+def _collect(child: _Child, out: Path, names: list[str], results, timeout: float):
     """Read the child's results function by function; the names still to run after a
     timeout or a crash (an empty list when all ran)."""
     for k, name in enumerate(names):
@@ -271,7 +293,7 @@ def _collect(child: _Child, plan_dir: Path, names: list[str], results, timeout: 
             error = {"type": "foreign", "message": event["foreign"]}
             results[name] = RawResult(name, "foreign", error=error)
             continue
-        with np.load(plan_dir / f"out-{name}.npz", allow_pickle=False) as data:
+        with np.load(out / f"out-{name}.npz", allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         outcomes = []
         for r in event["results"]:

@@ -105,19 +105,68 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+#: What the learner may not import (the same list as the child's import hook).
+REFUSED = ("cnnlab", "tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib")
+
+
+def hidden_packages() -> list[str]:
+    """The folders of the refused packages that are installed (found, not imported)."""
+    import importlib.util
+
+    found = []
+    for name in REFUSED:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            if os.path.isdir(folder):
+                found.append(os.path.realpath(folder))
+    return sorted(set(found))
+
+
+def refused_in_source(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of each import of a refused package written in the file: ``import``
+    and ``from ... import`` statements, and ``importlib.import_module`` / ``__import__``
+    calls with a literal name. Read by the parent, so the file's code cannot hide it."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = getattr(func, "attr", None) or getattr(func, "id", None)
+            first = node.args[0]
+            if called in ("import_module", "__import__") and isinstance(first, ast.Constant):
+                names = [first.value] if isinstance(first.value, str) else []
+        found += [(n, node.lineno) for n in names if n.split(".")[0] in REFUSED]
+    return sorted(found, key=lambda item: item[1])
+
+
 def _needed(learner: Path) -> list[str]:
     """What the child must read: the learner's folder, Python, NumPy and the child script."""
     import numpy
 
     paths = [learner.parent, sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent]
-    paths += [Path(numpy.__file__).parent.parent, Path(__file__).parent]
+    paths += [Path(numpy.__file__).parent.parent]
     return sorted({str(Path(p).resolve()) for p in paths})
 
 
 def bwrap_command(bwrap: str, scratch: Path, work: Path, learner: Path) -> list[str]:
     """The bubblewrap prefix: everything read-only but ``scratch`` (the check's temporary
-    folder), the home folders hidden (what the child needs from them shown again,
-    read-only), no network, a process namespace of its own that dies with the checker."""
+    folder; its ``plan`` read-only too), the home folders hidden (what the child needs from
+    them shown again, read-only), the packages the child may not import hidden (so that
+    code removing the import hook finds nothing), no network, and a process namespace of
+    its own that dies with the checker."""
     cmd = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     homes = sorted(_homes())
     for home in homes:
@@ -128,7 +177,12 @@ def bwrap_command(bwrap: str, scratch: Path, work: Path, learner: Path) -> list[
         if any(_inside(home, path) for home in homes):
             path = str(learner)  # the learner's folder is a home: show only the file
         cmd += ["--ro-bind", path, path]
-    cmd += ["--bind", str(scratch), str(scratch)]
+    cmd += ["--bind", str(scratch), str(scratch), "--ro-bind", *[str(scratch / "plan")] * 2]
+    hidden = hidden_packages()
+    for package in hidden:
+        cmd += ["--tmpfs", package]
+    if any(_inside(str(learner), package) for package in hidden):
+        cmd += ["--ro-bind", str(learner), str(learner)]  # the starter, checked in place
     cmd += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", str(work)]
     return [*cmd, "--"]
 
