@@ -7,6 +7,7 @@ and without it."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -23,6 +24,16 @@ from cnnlab.errors import ArgumentError
 
 SOLUTIONS = Path(__file__).parent / "solutions"
 HAS_SANDBOX = sandbox.sandbox_tool() is not None
+
+
+@functools.lru_cache(maxsize=1)
+def guarded() -> bool:
+    """True where the child's seccomp filter works (Linux x86-64 or ARM64, a kernel and a
+    container that allow it): without it a fork bomb would really fork, so its tests skip."""
+    return check_module(SOLUTIONS / "correct.py", functions=["zero_pad"], n_random=1).guarded
+
+
+needs_seccomp = pytest.mark.skipif("not guarded()", reason="no seccomp filter here")
 
 
 @pytest.fixture(params=["sandbox", "no sandbox"])
@@ -164,6 +175,7 @@ def test_ten_gigabytes_written_stops_at_the_file_size_limit(mode):
     assert seconds < 10
 
 
+@needs_seccomp
 def test_a_fork_bomb_cannot_fork(mode, mark):
     report, seconds = _check("fork_bomb", timeout=5)
     failure = report["zero_pad"].failure
@@ -179,13 +191,16 @@ def test_killing_its_parent_is_a_verdict_and_the_report_is_there(mode, mark):
     report, seconds = _check("kills_parent", timeout=5)
     failure = report["zero_pad"].failure
     assert report["zero_pad"].status == "failed"
-    if mode == "sandbox" or report.guarded:
+    if report.guarded:
         assert "Operation not permitted" in failure.message
         assert "os.kill(os.getppid(), signal.SIGKILL)" in failure.message
+    else:  # a stand-in, or the sandbox's init, took the signal
+        assert "RuntimeError: still here" in failure.message
     assert report["conv_single_step"].status == "passed"
     assert marked_processes(mark) == []
 
 
+@needs_seccomp
 def test_a_setsid_child_cannot_start(mode, mark):
     report, _ = _check("setsid_sleeper", timeout=5)
     failure = report["zero_pad"].failure

@@ -186,9 +186,12 @@ def _set_limits(cpu_seconds: int) -> None:
     """Address space, CPU seconds, file size; and, for a non-root user without the
     seccomp filter, a process count (RLIMIT_NPROC counts all the user's processes, so the
     limit is what the user runs now plus a few; root ignores it)."""
-    import resource
     import signal
 
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: no limits
+        return
     limits = {
         "RLIMIT_AS": ADDRESS_SPACE,
         "RLIMIT_CPU": cpu_seconds,
@@ -206,13 +209,17 @@ def _set_limits(cpu_seconds: int) -> None:
         except (ValueError, OSError):  # pragma: no cover - a hard limit lower still
             pass
     # a write past the file-size limit raises OSError (File too large), not a silent death
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _limit_processes() -> None:
-    import resource
-
-    if os.getuid() == 0 or not hasattr(resource, "RLIMIT_NPROC"):
+    """RLIMIT_NPROC at what this user runs now plus 16 (it counts all their processes)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return
+    if os.getuid() == 0 or not hasattr(resource, "RLIMIT_NPROC") or not os.path.isdir("/proc"):
         return
     mine = 0
     for entry in os.listdir("/proc"):

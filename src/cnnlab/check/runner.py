@@ -1,12 +1,16 @@
 """Run the learner's functions in a separate process, with a time limit per function.
 
 The parent writes the inputs of every case (``inputs.npz`` and ``plan.json``, no pickle)
-into a fresh temporary folder and starts ``python -I _child.py`` there, with the working
-directory set to an empty folder inside it. The child imports only NumPy and the
-learner's file, calls each function on each case, and reports back one function at a
-time. When a function runs past its time limit (an endless loop, say), the parent kills
-the child's whole process group, records the timeout, and starts a fresh child for the
-functions still to run. No process is left behind, and the temporary folder is removed.
+and a copy of ``_child.py`` into ``plan/`` of a fresh temporary folder, and starts
+``python -I plan/_child.py plan out`` with the working directory set to the empty
+``work/`` beside them, a minimal environment, and inside bubblewrap where it works (see
+:mod:`.sandbox`). The child installs its guard, imports only NumPy and the learner's file,
+calls each function on each case, and reports back one function at a time. When a
+function runs past its time limit (an endless loop, say), the parent kills the child's
+whole process group and every process carrying the check's mark, records the timeout, and
+starts a fresh child for the functions still to run. A child that dies, or kills what it
+can, is a verdict for the function it was running, never the end of the check. No process
+is left behind, and the temporary folder is removed.
 """
 
 from __future__ import annotations

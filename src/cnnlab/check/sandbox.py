@@ -1,7 +1,7 @@
 """How the learner's child process is started: its command, its environment, its cleanup.
 
 The learner's code is untrusted (a mistake, or a learner trying to fool the checker), so
-the child is fenced in three layers, each working without the others:
+the child is fenced in, in layers that each work without the others:
 
 * **the guard**, inside the child (:mod:`._child`): an import hook refusing cnnlab,
   TensorFlow, Keras, PyTorch and JAX; resource limits (address space, CPU seconds, file
@@ -9,9 +9,12 @@ the child is fenced in three layers, each working without the others:
   that signals or traces another process and every fork (threads stay allowed). So the
   child cannot kill the checker, start a fork bomb, or leave a ``setsid`` daemon behind.
 * **the sandbox**, where bubblewrap (``bwrap``) is installed and works: the child sees the
-  file system read-only except its own temporary folder, the user's home hidden, no
+  file system read-only except its own temporary folder (whose plan, with the child's
+  script, is read-only too), the user's home and the refused packages hidden, no
   network, and its own process namespace (it sees no other process, and everything in
   it dies with it).
+* **the parent**, which reads the learner's source for refused imports itself, bounds
+  what it reads from the child, and kills every process carrying the check's mark.
 * **the environment**: a minimal one (no tokens or keys of the user's), ``HOME`` and
   ``TMPDIR`` pointing into the empty working folder, one thread per math library.
 
@@ -23,7 +26,6 @@ misbehaves); the guard cannot be turned off from outside.
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -92,6 +94,8 @@ def sandbox_tool() -> str | None:
 
 def _homes() -> set[str]:
     """The user's home folders (``$HOME`` and the password file's), hidden in the sandbox."""
+    import pwd
+
     homes = {os.path.expanduser("~")}
     try:
         homes.add(pwd.getpwuid(os.getuid()).pw_dir)
