@@ -22,7 +22,7 @@ HAS_SANDBOX = sandbox.sandbox_tool() is not None
 DENIED = "PermissionError: [Errno 1] Operation not permitted at line"
 
 
-def _left_running(folder: Path) -> list[int]:
+def left_running(folder: Path) -> list[int]:
     """Live processes whose HOME lies in ``folder`` (a check's child's HOME is its work
     folder, inside the temporary folder the test gave the checker)."""
     needle = f"HOME={folder}/".encode()
@@ -63,7 +63,7 @@ def _check(tmp_path: Path, name: str, *extra: str, sandboxed: bool = True):
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     assert result.seconds < 40, result.seconds
     assert list(temp.iterdir()) == [], "the checker left temporary folders"
-    assert _left_running(temp) == [], "the checked code left processes running"
+    assert left_running(temp) == [], "the checked code left processes running"
     assert "fake-secret" not in result.stdout and "id_fake_key" not in result.stdout
     return result
 
