@@ -302,3 +302,12 @@ def test_a_flood_on_the_checkers_channel_is_a_crash_not_the_checkers_memory(mode
     assert "it wrote over 16 MiB in one line to the checker's channel" in failure.message
     assert report["conv_single_step"].status == "passed"
     assert marked_processes(mark) == []
+
+
+def test_the_limits_can_be_read_but_not_lifted(mode):
+    report, seconds = _check("raises_limits")
+    failure = report["zero_pad"].failure
+    assert failure.kind == "error", str(report)
+    assert failure.message.startswith(("raised ValueError", "raised PermissionError")), failure
+    assert "resource.setrlimit" in failure.message
+    assert seconds < 10

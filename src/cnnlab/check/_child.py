@@ -183,9 +183,8 @@ class _RefuseImports:
 
 
 def _set_limits(cpu_seconds: int) -> None:
-    """Address space, CPU seconds, file size; and, for a non-root user without the
-    seccomp filter, a process count (RLIMIT_NPROC counts all the user's processes, so the
-    limit is what the user runs now plus a few; root ignores it)."""
+    """Address space, CPU seconds, file size, no core file: soft and hard limits alike, so
+    the learner's code cannot raise them again (the seccomp filter stops root too)."""
     import signal
 
     try:
@@ -205,7 +204,10 @@ def _set_limits(cpu_seconds: int) -> None:
         soft, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         try:
-            resource.setrlimit(which, (value, hard if name != "RLIMIT_CPU" else value + 1))
+            # the CPU hard limit a second later: SIGXCPU at the soft one, then SIGKILL
+            top = value + 1 if name == "RLIMIT_CPU" else value
+            top = top if hard == resource.RLIM_INFINITY else min(top, hard)
+            resource.setrlimit(which, (value, top))
         except (ValueError, OSError):  # pragma: no cover - a hard limit lower still
             pass
     # a write past the file-size limit raises OSError (File too large), not a silent death
@@ -240,24 +242,27 @@ _SECCOMP = {
     "x86_64": {
         "arch": 0xC000003E,
         # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal ptrace
-        # process_vm_writev fork vfork
-        "deny": (62, 200, 234, 129, 297, 424, 101, 311, 57, 58),
+        # process_vm_writev fork vfork setrlimit
+        "deny": (62, 200, 234, 129, 297, 424, 101, 311, 57, 58, 160),
         "clone": 56,
         "clone3": 435,
+        "prlimit64": 302,
     },
     "aarch64": {
         "arch": 0xC00000B7,
-        "deny": (129, 130, 131, 138, 240, 424, 117, 271),
+        "deny": (129, 130, 131, 138, 240, 424, 117, 271, 164),
         "clone": 220,
         "clone3": 435,
+        "prlimit64": 261,
     },
 }
 
 
 def _seccomp_program(table: dict) -> list[tuple[int, int, int, int]]:
     """A classic-BPF seccomp program: deny (EPERM) the calls that signal or trace another
-    process or fork one; allow clone only for threads (CLONE_THREAD); answer clone3 with
-    ENOSYS so that the C library falls back to clone; allow everything else."""
+    process, fork one, or set a resource limit (prlimit64 only reading them is allowed);
+    allow clone only for threads (CLONE_THREAD); answer clone3 with ENOSYS so that the C
+    library falls back to clone; allow everything else."""
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
     body: list[tuple] = [(ld, "", "", 4), (jeq, 0, "allow", table["arch"]), (ld, "", "", 0)]
@@ -265,6 +270,11 @@ def _seccomp_program(table: dict) -> list[tuple[int, int, int, int]]:
         body.append((jge, "eperm", 0, 0x40000000))  # the x32 numbering, a way around
     body += [(jeq, "eperm", 0, nr) for nr in table["deny"]]
     body.append((jeq, "enosys", 0, table["clone3"]))
+    body.append((jeq, 0, 4, table["prlimit64"]))
+    body.append((ld, "", "", 32))  # prlimit64's new limit, a pointer: NULL only reads
+    body.append((jeq, 0, "eperm", 0))
+    body.append((ld, "", "", 36))
+    body.append((jeq, "allow", "eperm", 0))
     body.append((jeq, 0, "allow", table["clone"]))
     body.append((ld, "", "", 16))  # the low 32 bits of clone's flags
     body.append((jset, "allow", "eperm", 0x00010000))
