@@ -311,3 +311,25 @@ def test_the_limits_can_be_read_but_not_lifted(mode):
     assert failure.message.startswith(("raised ValueError", "raised PermissionError")), failure
     assert "resource.setrlimit" in failure.message
     assert seconds < 10
+
+
+@pytest.mark.skipif(not HAS_SANDBOX, reason="bubblewrap (bwrap) is not installed here")
+def test_a_file_in_the_home_folder_is_checked_and_the_rest_of_home_stays_hidden(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_fake_key").write_text("-----BEGIN FAKE KEY-----\n")
+    (home / "course").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    learner = tmp_path / "home" / "course" / "probe.py"
+    learner.write_text(
+        "import os\nfrom pathlib import Path\nfrom correct import *  # noqa: F403\n\n"
+        "def zero_pad(X, pad):\n"
+        f"    seen = sorted(os.listdir({str(home)!r}))\n"
+        "    raise RuntimeError(f'home holds {seen}')\n"
+    )
+    shutil.copy(SOLUTIONS / "correct.py", learner.parent / "correct.py")
+    report = check_module(learner, functions=["zero_pad", "conv_forward"], n_random=1)
+    assert "RuntimeError: home holds ['course']" in report["zero_pad"].failure.message
+    assert report["conv_forward"].status == "passed"  # correct.py, beside it, is seen
