@@ -152,3 +152,20 @@ def test_an_infinite_timeout_is_one_line_not_a_traceback(tmp_path):
 def test_a_timeout_below_the_minimum_is_a_usage_error(tmp_path, value):
     result = run_cnnlab("check", SOLUTIONS / "correct.py", "--timeout", value, cwd=tmp_path)
     assert_user_error(result, "--timeout", max_lines=3)  # the option parser's own message
+
+
+def test_an_endless_loop_times_out_and_leaves_no_process_or_folder(tmp_path):
+    # replaces test_check_cli.py's pidfile version: the child's environment no longer
+    # carries the test's variables, and in the sandbox it could not write the pidfile
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    result = run_cnnlab(
+        "check", SOLUTIONS / "endless_loop.py", "--timeout", "1", "-f", "pool_forward",
+        "-f", "pool_backward", cwd=tmp_path, env={"TMPDIR": str(temp)}, timeout=60,
+    )  # fmt: skip
+    assert result.code == 1, result.stderr
+    assert "pool_forward              TIMED OUT" in result.stdout
+    assert "pool_backward             passed" in result.stdout
+    assert result.seconds < 30
+    assert list(temp.iterdir()) == []
+    assert left_running(temp) == []
