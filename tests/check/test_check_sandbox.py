@@ -333,3 +333,21 @@ def test_a_file_in_the_home_folder_is_checked_and_the_rest_of_home_stays_hidden(
     report = check_module(learner, functions=["zero_pad", "conv_forward"], n_random=1)
     assert "RuntimeError: home holds ['course']" in report["zero_pad"].failure.message
     assert report["conv_forward"].status == "passed"  # correct.py, beside it, is seen
+
+
+def test_without_the_cleanup_a_setsid_child_would_outlive_the_check(mark, monkeypatch):
+    # the counter-test of the no-seccomp setsid test: the mark finds the sleepers, so it
+    # is the cleanup (kill_leftovers) that ends them, not luck
+    monkeypatch.setenv(sandbox.SANDBOX_VARIABLE, "off")
+    monkeypatch.setattr(runner, "SECCOMP", False)
+    monkeypatch.setattr(sandbox, "kill_leftovers", lambda mark: 0)
+    report, _ = _check("setsid_sleeper", timeout=5)
+    left = marked_processes(mark)
+    try:
+        assert len(left) == report["zero_pad"].cases_total  # one sleeper a case
+        for pid in left:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert command[:2] == [b"sleep", b"300"]
+    finally:
+        for pid in left:
+            os.kill(pid, 9)
