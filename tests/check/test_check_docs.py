@@ -27,7 +27,10 @@ def test_the_sample_report_matches_the_command(tmp_path):
     shutil.copy(SOLUTIONS / "correct.py", tmp_path / "correct.py")
     result = run_cnnlab(*shlex.split(command)[1:], cwd=tmp_path)
     assert result.code == 1, result.stderr
-    assert result.stdout.rstrip() == expected.rstrip(), "the docs' sample report is out of date"
+    out = result.stdout
+    if out.startswith("warning: no sandbox here"):  # a machine without bubblewrap
+        out = out.split("\n", 1)[1]
+    assert out.rstrip() == expected.rstrip(), "the docs' sample report is out of date"
 
 
 def test_every_mistake_has_a_section_on_the_page():

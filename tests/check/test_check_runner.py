@@ -11,18 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.check import CheckError, check_module
+from cnnlab.check import CheckError, check_module, sandbox
 from cnnlab.check.starter import __file__ as STARTER
 
 SOLUTIONS = Path(__file__).parent / "solutions"
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def marked_processes(mark: str) -> list[int]:
+    """The live processes whose environment carries a check's ``mark`` (zombies aside)."""
+    needle = f"{sandbox.MARK_VARIABLE}={mark}".encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
 
 
 def test_the_file_cannot_change_the_expected_values():
@@ -41,9 +48,10 @@ def test_the_child_runs_in_an_empty_folder_without_tensorflow_or_cnnlab(tmp_path
     assert not any(tmp_path.iterdir())
 
 
-def test_an_endless_loop_times_out_and_the_other_functions_still_run(tmp_path, monkeypatch):
-    pidfile = tmp_path / "pid"
-    monkeypatch.setenv("CNNLAB_TEST_PIDFILE", str(pidfile))
+def test_an_endless_loop_times_out_and_the_other_functions_still_run(monkeypatch):
+    # every child carries the check's mark in its environment; none may be left after
+    mark = f"test-{os.getpid()}-{time.time_ns()}"
+    monkeypatch.setattr(sandbox, "new_mark", lambda: mark)
     t0 = time.perf_counter()
     report = check_module(SOLUTIONS / "endless_loop.py", timeout=1.0, n_random=1)
     assert time.perf_counter() - t0 < 20
@@ -52,7 +60,7 @@ def test_an_endless_loop_times_out_and_the_other_functions_still_run(tmp_path, m
     others = [f.status for f in report.functions if f.name != "pool_forward"]
     assert others == ["passed"] * 7, str(report)
     assert report.exit_code == 1
-    assert _gone(int(pidfile.read_text()))
+    assert marked_processes(mark) == []
 
 
 def test_an_exception_is_reported_with_its_line():

@@ -28,11 +28,13 @@ import tempfile
 import types
 from pathlib import Path
 
+from cnnlab.check._child import refusal
 from cnnlab.check.cases import CALLS, FUNCTIONS, build_cases
-from cnnlab.check.compare import judge
+from cnnlab.check.compare import judge, refuse_passes
 from cnnlab.check.notebook import compile_joined, joined_source, notebook_source, relocate
 from cnnlab.check.report import Diagnosis, Failure, FunctionResult, Report
-from cnnlab.check.runner import CheckError, check_syntax, run_isolated
+from cnnlab.check.runner import CheckError, check_syntax, check_timeout, run_isolated
+from cnnlab.check.sandbox import refused_in_source
 
 __all__ = [
     "FUNCTIONS",
@@ -104,8 +106,7 @@ def check_module(
             file is not a notebook.
     """
 
-    if not timeout > 0:
-        raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")
+    timeout = check_timeout(timeout)
     names, explicit = _names(functions)
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-src-") as tmp:
         joined = None
@@ -137,8 +138,7 @@ def check_files(
     """Check several files (``.py`` and ``.ipynb``, one learner's) joined into one, in the
     order given (see :func:`.notebook.joined_source`); the report is named ``shown``."""
 
-    if not timeout > 0:
-        raise CheckError(f"timeout must be positive. Received: timeout={timeout!r}")
+    timeout = check_timeout(timeout)
     names, explicit = _names(functions)
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-src-") as tmp:
         joined = joined_source([Path(p) for p in paths])
@@ -154,6 +154,7 @@ def _check(path, shown, names, explicit, tmp, timeout, seed, n_random, joined) -
     check_syntax(path)
     cases = build_cases(seed, n_random, names)
     run = run_isolated(path, cases, timeout)
+    refusals = [f"{refusal(n)} (line {line})" for n, line in refused_in_source(path)]
 
     statuses = {raw.status for raw in run.functions.values()}
     if not explicit and statuses == {"missing"}:
@@ -162,9 +163,10 @@ def _check(path, shown, names, explicit, tmp, timeout, seed, n_random, joined) -
         judge(name, cases[name], raw, counted=explicit or raw.status != "missing")
         for name, raw in run.functions.items()
     ]
+    refuse_passes(results, refusals + [refusal(n) for n in run.refused])
     by_name = {f.name: f for f in results}
     for f in results:
-        if f.status == "failed":
+        if f.status == "failed" and f.failure.kind not in ("import", "refused", "foreign"):
             weak = [
                 c for c in CALLS.get(f.name, ()) if c in by_name and by_name[c].status != "passed"
             ]
@@ -182,4 +184,11 @@ def _check(path, shown, names, explicit, tmp, timeout, seed, n_random, joined) -
             if f.failure is not None:
                 f.failure.message = relocate(f.failure.message, joined)
             f.notes = [relocate(n, joined) for n in f.notes]
-    return Report(shown, results, seed=seed, timeout=timeout)
+    return Report(
+        shown,
+        results,
+        seed=seed,
+        timeout=timeout,
+        sandboxed=run.sandboxed,
+        guarded=run.seccomp,
+    )

@@ -260,10 +260,17 @@ def judge(function: str, cases: list[Case], raw: RawResult, counted: bool) -> r.
             "(an endless loop? check the loop bounds and that while loops advance)",
         )
         return res
+    if raw.status == "foreign":
+        res.status = r.FAILED
+        res.failure = r.Failure("foreign", f"{function}: {(raw.error or {}).get('message')}")
+        return res
     if raw.status in ("import failed", "import timeout", "crashed"):
         res.status = r.FAILED if raw.status != "import timeout" else r.TIMED_OUT
         e = raw.error or {}
-        if raw.status == "import failed":
+        if raw.status == "import failed" and e.get("refused"):
+            line = f" (line {e['line']}: {e['code']})" if e.get("line") else ""
+            res.failure = r.Failure("refused", f"{e['refused']}{line}")
+        elif raw.status == "import failed":
             line = f" at line {e['line']}: {e['code']}" if e.get("line") else ""
             msg = f"importing the file failed: {e.get('type')}: {e.get('message')}{line}"
             res.failure = r.Failure("import", msg)
@@ -309,6 +316,18 @@ def judge(function: str, cases: list[Case], raw: RawResult, counted: bool) -> r.
     ):
         res.diagnosis = diagnose(function, cases, outcomes, first_bad)
     return res
+
+
+def refuse_passes(results: list[r.FunctionResult], refusals: list[str]) -> None:
+    """A file that imports (or tries to import) cnnlab or a framework gets no pass: each
+    function that would pass fails with the refusal; a function failing on its own keeps
+    its own failure, which says more."""
+    if not refusals:
+        return
+    for res in results:
+        if res.status == r.PASSED:
+            res.status = r.FAILED
+            res.failure = r.Failure("refused", refusals[0])
 
 
 def _scalar_note(res: r.FunctionResult, outcomes: list[Outcome]) -> None:

