@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _procs import live_processes
 
 from cnnlab.check import CheckError, check_module, sandbox
 from cnnlab.check.starter import __file__ as STARTER
@@ -20,16 +21,7 @@ SOLUTIONS = Path(__file__).parent / "solutions"
 def marked_processes(mark: str) -> list[int]:
     """The live processes whose environment carries a check's ``mark`` (zombies aside)."""
     needle = f"{sandbox.MARK_VARIABLE}={mark}".encode()
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry))
-    return found
+    return live_processes(lambda environ: needle in environ)
 
 
 def test_the_file_cannot_change_the_expected_values():

@@ -5,11 +5,11 @@ without it (``CNNLAB_CHECK_SANDBOX=off``)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from _procs import live_processes
 from test_check_sandbox import guarded, needs_seccomp  # noqa: F401 (the skip's condition)
 
 from cnnlab.check import sandbox
@@ -26,16 +26,7 @@ def left_running(folder: Path) -> list[int]:
     """Live processes whose HOME lies in ``folder`` (a check's child's HOME is its work
     folder, inside the temporary folder the test gave the checker)."""
     needle = f"HOME={folder}/".encode()
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if any(v.startswith(needle) for v in environ.split(b"\0")) and state != "Z":
-            found.append(int(entry))
-    return found
+    return live_processes(lambda environ: any(v.startswith(needle) for v in environ))
 
 
 def _check(tmp_path: Path, name: str, *extra: str, sandboxed: bool = True):
