@@ -1,5 +1,7 @@
 """How fast the studio answers: one model-explorer request (request to JSON) for one image, on
-the course's SIGNS and Happy models in both engines, on the real data in ../shared/data.
+the course's SIGNS and Happy models trained in both engines, on the real data in ../shared/data.
+The studio runs either run's model in the NumPy engine (a Keras run's ``model.keras`` is read
+without TensorFlow, :mod:`cnnlab.engines`), so the two runs of a model answer alike.
 
 For each model the script trains a run of 1 epoch (the time of a request does not depend on
 how well the model learned), starts the studio app in this process, and times through
@@ -13,7 +15,7 @@ Starlette's TestClient (a real HTTP request and response, JSON included):
 - ``playground``: ``POST /api/playground/conv`` on a 64x64 grid with a 3x3 kernel.
 
 The first request of each kind is reported apart as ``first``: the first explore request
-of a run loads its model and data (and imports TensorFlow for a Keras run). Beside each,
+of a run loads its model and data. Beside each,
 for scale, the time TensorFlow takes for the bare
 ``model(x, training=False)`` of the Keras run on one image, measured in the same run.
 
