@@ -63,6 +63,15 @@ def _unmap(rgb: np.ndarray) -> np.ndarray:
     return d.argmin(-1)
 
 
+def _assert_diverging(rgb: np.ndarray, values: np.ndarray, extent: float) -> None:
+    """``rgb`` is ``values`` in blue-white-red on ``-extent..extent``: white at 0, blue
+    (33, 82, 156) at ``-extent``, red (196, 43, 52) at ``extent``, linear between."""
+    t = np.clip(values / extent, -1, 1)[..., None]
+    white, blue, red = np.array([255, 255, 255]), np.array([33, 82, 156]), np.array([196, 43, 52])
+    want = np.where(t < 0, white + (blue - white) * -t, white + (red - white) * t)
+    assert np.abs(rgb.astype(float) - want).max() <= 1
+
+
 def _png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
@@ -281,6 +290,12 @@ def test_explore_feature_maps_equal_the_engines_activations(client, runs_dir, na
         if a.ndim == 3:
             assert len(layer["maps"]) == a.shape[2]
             lo, hi = a.min(), a.max()
+            if lo < 0:  # signed values: blue-white-red around 0
+                assert layer["scale"] == "diverging"
+                for c, url in enumerate(layer["maps"]):
+                    _assert_diverging(_png(url), a[:, :, c], max(-lo, hi))
+                continue
+            assert layer["scale"] == "sequential"
             levels = np.rint((a - lo) / (hi - lo if hi > lo else 1) * 255)
             for c, url in enumerate(layer["maps"]):
                 assert np.abs(_unmap(_png(url)) - levels[:, :, c]).max() <= 1
@@ -340,6 +355,14 @@ def test_a_feature_map_shows_how_it_was_made(client, runs_dir, name):
         kernel, bias = (
             np.asarray(w, dtype=np.float64) for w in model.get_layer(layer).get_weights()
         )
+        # The studio's colours: the image gray as it is, kernels blue-white-red around 0.
+        if previous is None:
+            assert got["input_kind"] == "image"
+            np.testing.assert_array_equal(_png(got["inputs"][0]), ds.x_test[5, :, :, 0])
+        else:
+            assert got["input_kind"] == "activation"
+        for c, url in enumerate(got["kernels"]):
+            _assert_diverging(_png(url), kernel[:, :, c, 1], np.abs(kernel[..., 1]).max())
         np.testing.assert_allclose(got["kernel"], kernel[:, :, :, 1], rtol=1e-5)
         assert got["bias"] == pytest.approx(float(bias[1]), rel=1e-6)
         cfg = model.get_layer(layer).get_config()
@@ -632,6 +655,19 @@ def test_a_training_runs_confusion_follows_its_newest_checkpoint(runs_dir, tmp_p
         assert _ok(c.get("/api/runs/live/top-losses?k=2"))["epoch"] == run.model_epoch
         fresh = interpret.Interpretation.from_run(root / "live", progress=False)
         np.testing.assert_array_equal(after["matrix"], fresh.confusion_matrix())
+
+
+def test_a_blank_grad_cam_says_why(client, monkeypatch):
+    from cnnlab.studio import explorer
+
+    got = _ok(client.post("/api/runs/digits-numpy/explore", json={"sample": 7}))
+    assert got["grad_cam"]["blank"] is None
+    monkeypatch.setattr(
+        explorer.interpret, "grad_cam", lambda model, x, cls, layer: np.zeros((1, 16, 16))
+    )
+    blank = _ok(client.post("/api/runs/digits-numpy/explore", json={"sample": 7}))["grad_cam"]
+    assert "blank" in blank["blank"] and blank["layer"] in blank["blank"]
+    assert "gradients" in blank["blank"]
 
 
 def test_a_dark_on_light_upload_to_a_digits_run_is_inverted_with_a_note(client, runs_dir):

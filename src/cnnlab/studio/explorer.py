@@ -383,7 +383,8 @@ class RunsFolder:
                     "output_shape": list(out.shape),
                     "params": step.params,
                     "range": [lo, hi],
-                    "maps": colour_maps(out, lo, hi) if out.ndim == 3 else None,
+                    "maps": _value_maps(out, lo, hi) if out.ndim == 3 else None,
+                    "scale": "diverging" if lo < 0 else "sequential",
                     "values": rounded(out) if out.ndim == 1 and out.size <= MAX_VALUES else None,
                     "n_values": int(out.size),
                     "detail": step.kind == "Conv2D" and step.input.ndim == 3,
@@ -463,7 +464,7 @@ class RunsFolder:
             "z": rounded(z[0, :, :, 0]) if numbers else None,
             "output": rounded(out) if numbers else None,
             "channel_sums": rounded(shares) if numbers else None,
-            "output_map": colour_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
+            "output_map": _value_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
         }
 
     @staticmethod
@@ -472,9 +473,7 @@ class RunsFolder:
         is white), activations in viridis, and signed values blue-white-red around 0."""
         if input_name == "input":
             return gray_maps(prev)
-        if lo < 0:
-            return diverging_maps(prev, max(abs(lo), abs(hi)))
-        return colour_maps(prev, lo, hi)
+        return _value_maps(prev, lo, hi)
 
     def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[_Step]:
         """:func:`_walk` of the run's model on image ``image_id``, kept for the run's last
@@ -544,6 +543,14 @@ class RunsFolder:
             "loss": float(interp.losses[i]),
             "cam": None,
         }
+
+
+def _value_maps(maps: np.ndarray, lo: float, hi: float) -> list[str]:
+    """Activations in viridis on ``lo..hi``; maps with negative values in blue-white-red
+    around 0 (the studio's colours, docs/studio.md)."""
+    if lo < 0:
+        return diverging_maps(maps, max(abs(lo), abs(hi)))
+    return colour_maps(maps, lo, hi)
 
 
 def _split(split: Any) -> str:
