@@ -858,6 +858,7 @@ def test_one_colour_language(driver, studio, shots):
     """Images gray as they are (255 white), activations viridis, weights blue-white-red."""
     open_view(driver, studio, "playground")
     set_typed_input(driver, INPUT)  # typed numbers: gray from 0 (black) to their largest (white)
+    wait_for(lambda: np.array_equal(grid_values(driver, "conv-input")[0], INPUT), "the typed input")
     values, _ = grid_values(driver, "conv-input")
     r, c = np.unravel_index(np.nanargmax(values), values.shape)
     assert _fill(driver, "conv-input", r, c) == (255, 255, 255)
@@ -866,7 +867,10 @@ def test_one_colour_language(driver, studio, shots):
     # The kernel (1 0 -1 / 2 0 -2 / 1 0 -1 by default): white at 0, red at +2, blue at -2,
     # the same in the editor and in the cell's calculation.
     set_kernel(driver, KERNEL)
-    wait_for(lambda: by_testid(driver, "calc-kernel"), "the calculation")
+    wait_for(
+        lambda: np.array_equal(grid_values(driver, "calc-kernel")[0], KERNEL),
+        "the calculation with this kernel",
+    )
     assert _fill(driver, "calc-kernel", 0, 1) == (255, 255, 255)
     assert _fill(driver, "calc-kernel", 1, 0) == (196, 43, 52)
     assert _fill(driver, "calc-kernel", 1, 2) == (33, 82, 156)
@@ -874,8 +878,11 @@ def test_one_colour_language(driver, studio, shots):
         By.CSS_SELECTOR, '[data-testid="kernel-cell"][data-r="1"][data-c="0"]'
     )
     assert editor.value_of_css_property("background-color") == "rgba(196, 43, 52, 1)"
-    kinds = [e.get_attribute("data-kind") for e in by_testid(driver, "legend", many=True)]
-    assert "image" in kinds and "diverging" in kinds  # this output has negative values
+    kinds = driver.execute_script(
+        """return [...document.querySelectorAll('#conv-card [data-testid="legend"]')]
+        .map(e => e.dataset.kind);"""
+    )
+    assert kinds == ["image", "diverging"]  # this output has negative values
 
     # The pad: white ink, and the grid shows the ink white.
     by_testid(driver, "source-draw").click()
@@ -903,7 +910,10 @@ def test_one_colour_language(driver, studio, shots):
     kernel, _ = grid_values(driver, "detail-kernel-grid")
     r, c = np.unravel_index(np.nanargmax(np.abs(kernel)), kernel.shape)
     assert _fill(driver, "detail-kernel-grid", r, c) in {(196, 43, 52), (33, 82, 156)}
-    kinds = [e.get_attribute("data-kind") for e in by_testid(detail, "legend", many=True)]
+    kinds = driver.execute_script(
+        """return [...document.querySelectorAll('#detail [data-testid="legend"]')]
+        .map(e => e.dataset.kind);"""
+    )
     assert kinds[:2] == ["image", "diverging"]
 
 

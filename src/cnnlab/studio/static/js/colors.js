@@ -105,11 +105,13 @@ export function legend(scale, label = "") {
     "div",
     { class: "scale-legend", "data-testid": "legend", "data-kind": scale.kind, title: names[scale.kind] },
     label ? h("span", { class: "legend-label" }, label) : "",
-    h("span", { class: "legend-end" }, full(scale.lo)),
+    h("span", { class: "legend-end" }, short(scale.lo)),
     h("span", { class: "legend-bar", style: { background: `linear-gradient(to right, ${stops.join(", ")})` } }),
-    h("span", { class: "legend-end" }, full(scale.hi)),
+    h("span", { class: "legend-end" }, short(scale.hi)),
   );
 }
+
+const short = (v) => String(Number(Number(v).toPrecision(3)));
 
 /** A number short enough for a cell of `cell` pixels. */
 export function fmt(v, cell = 40) {

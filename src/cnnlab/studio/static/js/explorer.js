@@ -3,6 +3,7 @@
 
 import { getJSON, postJSON, postBytes, runPath } from "./api.js";
 import { probabilityBars } from "./charts.js";
+import { legend, makeScale } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
 import { showDetail, hideDetail } from "./detail.js";
@@ -255,7 +256,8 @@ function renderNetwork(a) {
           h("span", { class: "ltype" }, layer.type),
           h("span", { class: "shape" }, formatShape(layer.output_shape)),
           h("span", { class: "params" }, params),
-          layer.range ? h("span", { class: "range", title: "the colour scale of this layer's maps" }, `${fmtRange(layer.range[0])} … ${fmtRange(layer.range[1])}`) : null,
+          layer.range && !layer.maps ? h("span", { class: "range", title: "the range of this layer's values" }, `${fmtRange(layer.range[0])} … ${fmtRange(layer.range[1])}`) : null,
+          layer.maps ? legend(makeScale(layer.range, "values"), "") : null,
         ),
         body,
       ),

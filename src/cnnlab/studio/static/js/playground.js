@@ -234,7 +234,9 @@ function clearStage(kind, message) {
   card.dataset.error = "true";
   card.dataset.busy = "false";
   state[kind] = null;
-  (kind === "conv" ? convStepper : poolStepper).setCount(0);
+  const stepper = kind === "conv" ? convStepper : poolStepper;
+  stepper.setCount(0);
+  stepper.position.textContent = "no result";
   for (const id of [`#${kind}-input`, `#${kind}-output`, `#${kind}-formula`]) clear($(id));
   $(`#${kind}-explain`).textContent = "";
   const size = $(`#${kind}-output-size`);
