@@ -105,3 +105,25 @@ def colour_maps(maps: np.ndarray, lo: float, hi: float) -> list[str]:
     idx = np.rint(np.clip((np.asarray(maps, dtype=np.float64) - lo) / span, 0, 1) * 255)
     rgb = VIRIDIS[idx.astype(np.intp)]  # (H, W, C, 3)
     return [png_url(rgb[:, :, c]) for c in range(rgb.shape[2])]
+
+
+BLUE_WHITE_RED = ((33, 82, 156), (255, 255, 255), (196, 43, 52))
+"""The diverging scale of weights and signed values (colors.js uses the same three colours):
+blue for the most negative, white for 0, red for the most positive."""
+
+
+def diverging_maps(maps: np.ndarray, extent: float) -> list[str]:
+    """Each channel of ``(H, W, C)`` signed values as a PNG URL, blue-white-red on
+    ``-extent..extent`` (white is 0)."""
+    blue, white, red = (np.array(c, dtype=np.float64) for c in BLUE_WHITE_RED)
+    t = np.clip(np.asarray(maps, dtype=np.float64) / (extent or 1.0), -1.0, 1.0)[..., None]
+    rgb = np.where(t < 0, white + (blue - white) * -t, white + (red - white) * t)
+    rgb = np.rint(rgb).astype(np.uint8)
+    return [png_url(rgb[:, :, c]) for c in range(rgb.shape[2])]
+
+
+def gray_maps(maps: np.ndarray) -> list[str]:
+    """Each channel of ``(H, W, C)`` pixels scaled to 0..1 as a gray PNG URL (white is 1), as
+    the photo is: an image's channels are never drawn in a colour scale."""
+    a = np.asarray(maps, dtype=np.float64)
+    return [png_url(a[:, :, c]) for c in range(a.shape[2])]

@@ -29,7 +29,7 @@ from cnnlab.engines import layer_outputs
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.explain.model import explain_model
 from cnnlab.interpret import SPLITS, Interpretation
-from cnnlab.studio.encode import colour_maps, png_url, rounded
+from cnnlab.studio.encode import colour_maps, diverging_maps, gray_maps, png_url, rounded
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.tasks import get_task
 from cnnlab.training import load_model, load_run
@@ -44,6 +44,9 @@ KEEP_RUNS = 4
 """Runs whose loaded model, dataset and predictions stay in memory (the ones used last)."""
 MAX_VALUES = 1024
 """A 1-D layer output longer than this is not sent as numbers."""
+DRAWN_DATA = "digits"
+"""The data whose images are drawings (light strokes on a dark ground): its runs get the
+drawing pad, and a dark-on-light upload to them is inverted."""
 MAX_DETAIL_NUMBERS = 200_000
 """The feature-map detail sends the previous layer's numbers up to this many."""
 
@@ -75,7 +78,14 @@ class RunsFolder:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser().resolve()
         self._lock = threading.RLock()
+        """Guards the dictionaries below only: it is never held while a model is loaded or
+        anything is computed, so one run's slow work never makes another run wait."""
+        self._entry_locks: dict[tuple[str, str], threading.RLock] = {}
+        """One lock per cache entry (kind, run): the entry is made by one thread at a time;
+        the others asking for it wait on this lock only, and then find it made."""
         self._cache: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
+        self._inverted: set[str] = set()
+        """Upload ids inverted (dark-on-light uploads to a run of the built-in digits)."""
         self._uploads: OrderedDict[str, tuple[str, np.ndarray, bool]] = OrderedDict()
 
     # ---- finding runs --------------------------------------------------------------------
@@ -128,6 +138,7 @@ class RunsFolder:
             "engine": cfg.engine,
             "model": cfg.model,
             "data": cfg.data,
+            "drawn": cfg.data == DRAWN_DATA,
             "image_size": list(cfg.image_size),
             "channels": 1 if cfg.grayscale else 3,
             "preprocess": cfg.preprocess,
@@ -160,19 +171,41 @@ class RunsFolder:
     def _cached(self, kind: str, name: str, key: tuple, make):
         """``make()``'s value for run ``name``, kept while ``key`` (its files' names and times)
         is unchanged; only the :data:`KEEP_RUNS` runs used last keep theirs (a folder of many
-        runs would otherwise hold every model and dataset opened)."""
-        with self._lock:
-            hit = self._cache.get((kind, name))
-            if hit is not None and hit.key == key:
-                self._cache.move_to_end((kind, name))
+        runs would otherwise hold every model and dataset opened).
+
+        ``make()`` runs under the entry's own lock (:meth:`_entry_lock`), never under the
+        folder's: the loads of different runs (or kinds) go on side by side, and an entry that
+        several requests want at once is made once."""
+        hit = self._hit(kind, name, key)
+        if hit is not None:
+            return hit.value
+        with self._entry_lock(kind, name):
+            hit = self._hit(kind, name, key)  # made while this thread waited
+            if hit is not None:
                 return hit.value
             value = make()
-            self._cache[(kind, name)] = _Loaded(key, value)
-            self._cache.move_to_end((kind, name))
-            kept = list(dict.fromkeys(n for _, n in reversed(self._cache)))[:KEEP_RUNS]
-            for k in [k for k in self._cache if k[1] not in kept]:
-                del self._cache[k]
+            with self._lock:
+                self._cache[(kind, name)] = _Loaded(key, value)
+                self._cache.move_to_end((kind, name))
+                kept = list(dict.fromkeys(n for _, n in reversed(self._cache)))[:KEEP_RUNS]
+                for k in [k for k in self._cache if k[1] not in kept]:
+                    del self._cache[k]
             return value
+
+    def _hit(self, kind: str, name: str, key: tuple) -> _Loaded | None:
+        with self._lock:
+            hit = self._cache.get((kind, name))
+            if hit is None or hit.key != key:
+                return None
+            self._cache.move_to_end((kind, name))
+            return hit
+
+    def _entry_lock(self, kind: str, name: str) -> threading.RLock:
+        """The lock of one cache entry, or (kind "model-use") of one run's model while it
+        computes: its layers may keep what a forward pass saw for the backward one, so one
+        computation at a time per model. A lock is kept for each (kind, run) asked for."""
+        with self._lock:
+            return self._entry_locks.setdefault((kind, name), threading.RLock())
 
     def cached_runs(self) -> list[str]:
         """The runs whose model, data or predictions are held in memory, most recent first."""
@@ -195,17 +228,27 @@ class RunsFolder:
         key = (str(run.config.to_json()),)
         return run, self._cached("data", name, key, lambda: load_data(run.config, progress=False))
 
-    def _interpretation(self, name: str):
-
+    def _interpretation(self, name: str) -> tuple[Interpretation, int]:
+        """The test split's predictions by the run's current model, and the epoch whose
+        weights made them; a run still training gets new ones with each epoch's checkpoint."""
         run, model = self._model(name)
         _, ds = self._dataset(name)
-        key = (str(run.model_path), _mtime(run.model_path))
-        return self._cached(
+        epoch = run.model_epoch
+        key = (str(run.model_path), _mtime(run.model_path), epoch)
+        interp = self._cached(
             "interpretation",
             name,
             key,
-            lambda: Interpretation.from_run(run.dir, "test", model=model, dataset=ds),
+            lambda: self._using(
+                name, lambda: Interpretation.from_run(run.dir, "test", model=model, dataset=ds)
+            ),
         )
+        return interp, epoch
+
+    def _using(self, name: str, compute):
+        """``compute()`` while it alone uses run ``name``'s model."""
+        with self._entry_lock("model-use", name):
+            return compute()
 
     # ---- images --------------------------------------------------------------------------
     def samples(self, name: str, split: str = "test", limit: int = 24) -> dict:
@@ -273,10 +316,16 @@ class RunsFolder:
                 arr, found = decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
             except CnnlabError as exc:
                 raise ArgumentError(str(exc).replace(str(path), "the uploaded file")) from None
+        invert = cfg.data == DRAWN_DATA and float(arr.mean()) > 127.5
+        if invert:  # a digit drawn dark on light: the built-in digits are light on dark
+            arr = (255 - arr.astype(np.int16)).astype(np.uint8)
         with self._lock:
             self._uploads[image_id] = (name, arr, found)
+            if invert:
+                self._inverted.add(image_id)
             while len(self._uploads) > MAX_UPLOADS:
-                self._uploads.popitem(last=False)
+                gone, _ = self._uploads.popitem(last=False)
+                self._inverted.discard(gone)
         return image_id
 
     def image(self, name: str, image_id: str) -> tuple[np.ndarray, bool]:
@@ -302,14 +351,25 @@ class RunsFolder:
         run, model = self._model(name)
         x = scale_pixels(image[None])
         walk = self._walk(name, image_id, run, model, x)
-        with self._lock:
+        with self._entry_lock("model-use", name):
             probs = walk[-1].output[None]
             top = get_task(run.config.task).top_k(probs, len(run.class_names))[0]
             cam = None
             convs = interpret.conv_layer_names(model)
             if convs:
                 heat = interpret.grad_cam(model, x, top[0][0], convs[-1])
-                cam = {"layer": convs[-1], "overlay": png_url(plots.overlay(x[0], heat[0]))}
+                cam = {
+                    "layer": convs[-1],
+                    "overlay": png_url(plots.overlay(x[0], heat[0])),
+                    "blank": None,
+                }
+                if not heat.any():
+                    cam["blank"] = (
+                        f"Grad-CAM is blank here: the class score of "
+                        f"\u201c{run.class_names[top[0][0]]}\u201d gets no positive weighted sum "
+                        f"from {convs[-1]}'s maps (its gradients there are all zero, or every "
+                        "map that matters lowers the score), so no region is marked"
+                    )
         by_class = dict(top)
         layers = []
         for i, step in enumerate(walk):
@@ -323,8 +383,10 @@ class RunsFolder:
                     "output_shape": list(out.shape),
                     "params": step.params,
                     "range": [lo, hi],
-                    "maps": colour_maps(out, lo, hi) if out.ndim == 3 else None,
+                    "maps": _value_maps(out, lo, hi) if out.ndim == 3 else None,
+                    "scale": "diverging" if lo < 0 else "sequential",
                     "values": rounded(out) if out.ndim == 1 and out.size <= MAX_VALUES else None,
+                    "n_values": int(out.size),
                     "detail": step.kind == "Conv2D" and step.input.ndim == 3,
                 }
             )
@@ -332,6 +394,11 @@ class RunsFolder:
         if run.config.preprocess != "none" and not found:
             step = STEPS[run.config.preprocess]
             note = f"no {step.what} found: the model saw {step.instead}"
+        if image_id in self._inverted:
+            note = (
+                "the upload was dark on light; the digits are light on dark, so it was "
+                "inverted before the model saw it"
+            )
         return {
             "image_id": image_id,
             "input": {"thumb": png_url(image), "shape": list(image.shape)},
@@ -384,61 +451,86 @@ class RunsFolder:
             "layer": layer,
             "channel": channel,
             "input_layer": step.input_name,
-            "inputs": colour_maps(prev, lo, hi),
+            "inputs": self._input_maps(step.input_name, prev, lo, hi),
+            "input_kind": "image" if step.input_name == "input" else "activation",
             "input_range": [lo, hi],
             "padded": rounded(padded) if numbers else None,
             "pads": pads_json(pads),
             "stride": list(strides),
             "kernel": rounded(kernel),
-            "kernels": colour_maps(kernel, -k_abs, k_abs),
+            "kernels": diverging_maps(kernel, k_abs),
             "bias": bias,
             "activation": cfg.get("activation", "linear") or "linear",
             "z": rounded(z[0, :, :, 0]) if numbers else None,
             "output": rounded(out) if numbers else None,
             "channel_sums": rounded(shares) if numbers else None,
-            "output_map": colour_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
+            "output_map": _value_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
         }
+
+    @staticmethod
+    def _input_maps(input_name: str, prev: np.ndarray, lo: float, hi: float) -> list[str]:
+        """The maps a Conv2D read, in the studio's colours: the image as it is (gray, white
+        is white), activations in viridis, and signed values blue-white-red around 0."""
+        if input_name == "input":
+            return gray_maps(prev)
+        return _value_maps(prev, lo, hi)
 
     def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[_Step]:
         """:func:`_walk` of the run's model on image ``image_id``, kept for the run's last
         image: the explore answer computes it, and each feature map clicked then reuses it."""
         key = (str(run.model_path), _mtime(run.model_path), image_id)
-        return self._cached("walk", name, key, lambda: _walk(model, x))
+        return self._cached("walk", name, key, lambda: self._using(name, lambda: _walk(model, x)))
 
     # ---- runs: confusion and top losses --------------------------------------------------
     def confusion(self, name: str) -> dict:
-        interp = self._interpretation(name)
+        """The test split's confusion matrix by the run's current model (``epoch``: the epoch
+        whose weights it is; it changes while the run trains)."""
+        interp, epoch = self._interpretation(name)
         matrix = interp.confusion_matrix()
         return {
             "split": interp.split,
+            "epoch": epoch,
             "class_names": list(interp.class_names),
             "matrix": np.asarray(matrix).astype(int).tolist(),
             "accuracy": float((interp.preds == interp.targets).mean()),
         }
 
     def confusion_cell(self, name: str, true: int, pred: int, limit: int = 24) -> dict:
-        interp = self._interpretation(name)
+        interp, epoch = self._interpretation(name)
         k = len(interp.class_names)
         if not (0 <= true < k and 0 <= pred < k):
             raise NotFound(f"{name}: class indices are 0..{k - 1}. Received: {true}, {pred}")
         idx = np.flatnonzero((interp.targets == true) & (interp.preds == pred))
         return {
+            "epoch": epoch,
             "count": int(len(idx)),
             "images": [self._image_entry(interp, int(i)) for i in idx[: _limit(limit, 200)]],
         }
 
     def top_losses(self, name: str, k: int = 12) -> dict:
-
-        interp = self._interpretation(name)
-        idx, _ = interp.top_losses(_limit(k, 64))
+        """The ``k`` misclassified test images with the largest loss (``wrong``) and, when
+        fewer than ``k`` are misclassified, the correct ones with the largest loss to make up
+        ``k`` (``right``: the model is right but least sure), each with the Grad-CAM of its
+        guess. ``n_wrong``: how many test images are misclassified in all."""
+        interp, epoch = self._interpretation(name)
+        k = _limit(k, 64)
+        order, _ = interp.top_losses()
+        miss = interp.preds[order] != interp.targets[order]
+        wrong, right = order[miss][:k], order[~miss][: max(0, k - int(miss.sum()))]
+        idx = np.concatenate([wrong, right]).astype(int)
         entries = [self._image_entry(interp, int(i)) for i in idx]
         if len(idx) and interpret.conv_layer_names(interp.model):
-            with self._lock:
+            with self._entry_lock("model-use", name):
                 heat = interp.grad_cam(idx)
             x = scale_pixels(interp.images[idx])
             for entry, img, h in zip(entries, x, heat, strict=True):
                 entry["cam"] = png_url(plots.overlay(img, h))
-        return {"images": entries}
+        return {
+            "epoch": epoch,
+            "n_wrong": int(miss.sum()),
+            "wrong": entries[: len(wrong)],
+            "right": entries[len(wrong) :],
+        }
 
     def _image_entry(self, interp, i: int) -> dict:
         pred = int(interp.preds[i])
@@ -451,6 +543,14 @@ class RunsFolder:
             "loss": float(interp.losses[i]),
             "cam": None,
         }
+
+
+def _value_maps(maps: np.ndarray, lo: float, hi: float) -> list[str]:
+    """Activations in viridis on ``lo..hi``; maps with negative values in blue-white-red
+    around 0 (the studio's colours, docs/studio.md)."""
+    if lo < 0:
+        return diverging_maps(maps, max(abs(lo), abs(hi)))
+    return colour_maps(maps, lo, hi)
 
 
 def _split(split: Any) -> str:

@@ -3,7 +3,7 @@
 // activation, the output.
 
 import { getJSON, runPath } from "./api.js";
-import { makeScale, full } from "./colors.js";
+import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { NumberGrid } from "./grid.js";
 import { Stepper, setActive } from "./stepper.js";
@@ -118,8 +118,11 @@ function render(panel, d, previous) {
   const cols = d.padded[0].length;
   const [kh, kw] = [d.kernel.length, d.kernel[0].length];
   const [sh, sw] = d.stride;
-  const inScale = makeScale(d.padded.flat(2));
-  const kScale = makeScale(d.kernel.flat(2));
+  // The studio's colours: the image in gray as it is (scaled pixels, 1 is white), the previous
+  // layer's activations in viridis (blue-white-red when some are negative), kernels in
+  // blue-white-red around 0, the output in viridis (or blue-white-red).
+  const inScale = makeScale(d.padded.flat(2), d.input_kind === "image" ? "image" : "values");
+  const kScale = makeScale(d.kernel.flat(2), "weights");
   const pads = d.pads;
   const isPad = (r, c) => r < pads.top || r >= rows - pads.bottom || c < pads.left || c >= cols - pads.right;
   const shown = Math.min(cin, MAX_ROWS);
@@ -148,10 +151,15 @@ function render(panel, d, previous) {
     );
     channels.push({ grid, windowHost, share });
   }
+  rowsHost.prepend(
+    h("div", { class: "legends" }, legend(inScale, d.input_kind === "image" ? "input image" : "input maps"), legend(kScale, "kernels")),
+  );
   if (cin > shown) rowsHost.append(h("p", { class: "hint" }, `… and ${cin - shown} more input channels, whose shares are in the sum.`));
 
   const outGrid = new NumberGrid(outHost, { testid: "detail-output", maxPx: 320, maxCell: 64, label: "output map" });
-  outGrid.render(d.output, { fillable: true });
+  const outScale = makeScale(d.output.flat(), "values");
+  outGrid.render(d.output, { fillable: true, scale: outScale });
+  outHost.append(legend(outScale, "output"));
   const [oh, ow] = [d.output.length, d.output[0].length];
 
   const step = (k) => {
@@ -177,7 +185,7 @@ function render(panel, d, previous) {
     const z = d.z[i][j];
     const terms = shares.length <= 8 ? shares.map(full).join(" + ").replace(/\+ -/g, "− ") : `the ${shares.length} shares`;
     clear(sumHost).append(
-      h("div", {}, h("span", { class: "muted" }, `z[${i}, ${j}] = `), terms, ` + ${full(d.bias)} = `, h("b", { "data-testid": "detail-z", "data-value": String(z) }, full(z))),
+      h("div", {}, h("span", { class: "muted" }, `z[${i}, ${j}] = `), terms, ` ${plusTerm(d.bias)} = `, h("b", { "data-testid": "detail-z", "data-value": String(z) }, full(z))),
       h(
         "div",
         {},

@@ -3,6 +3,7 @@
 
 import { getJSON, postJSON, postBytes, runPath } from "./api.js";
 import { probabilityBars } from "./charts.js";
+import { legend, makeScale } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
 import { showDetail, hideDetail } from "./detail.js";
@@ -32,10 +33,19 @@ export function setRuns(runs, runsDir) {
   describeRun();
 }
 
+/** The drawing pad only for runs whose images are drawings (the built-in digits). */
+function offerPad() {
+  const run = currentRun();
+  const drawn = Boolean(run && run.drawn);
+  $("#explore-draw-block").hidden = !drawn;
+  $("#explore-draw-block").dataset.offered = String(drawn);
+}
+
 function describeRun() {
   const run = currentRun();
   if (!run) return;
   const acc = run.test_accuracy === null || run.test_accuracy === undefined ? "" : ` · test accuracy ${(run.test_accuracy * 100).toFixed(1)}%`;
+  offerPad();
   $("#explore-run-info").textContent = `${run.engine} engine · ${run.model} model · ${run.data} · ${run.image_size.join("×")}×${run.channels} · ${run.class_names.length} classes${acc}`;
 }
 
@@ -115,7 +125,9 @@ function render() {
   $("#explore-input-shape").textContent = a.input.shape.join(" × ");
   const cam = $("#explore-cam");
   cam.hidden = !a.grad_cam;
-  $("#explore-cam-none").hidden = Boolean(a.grad_cam);
+  const why = $("#explore-cam-none");
+  why.textContent = !a.grad_cam ? "No Conv2D layer: no Grad-CAM." : a.grad_cam.blank || "";
+  why.hidden = Boolean(a.grad_cam && !a.grad_cam.blank);
   if (a.grad_cam) {
     cam.src = a.grad_cam.overlay;
     $("#explore-cam-layer").textContent = `of “${a.predicted.class}”, at ${a.grad_cam.layer}`;
@@ -206,7 +218,7 @@ function renderNetwork(a) {
               "data-layer": layer.name,
               "data-channel": c,
               "data-detail": layer.detail ? "true" : "false",
-              tabindex: layer.detail ? 0 : null,
+              tabindex: layer.detail ? -1 : null,
             });
             if (layer.detail) {
               const from = previous;
@@ -216,14 +228,14 @@ function renderNetwork(a) {
                 guard(() => showDetail({ run: a.run, imageId: a.image_id, layer: layer.name, channel: c, previous: from }));
               };
               img.addEventListener("click", open);
-              img.addEventListener("keydown", (event) => event.key === "Enter" && open());
+              img.addEventListener("keydown", (event) => (event.key === "Enter" || event.key === " ") && open());
             }
             return img;
           }),
         )
       : layer.values
         ? valuesColumn(layer.values, layer.range)
-        : h("p", { class: "hint" }, "no values");
+        : h("p", { class: "hint", "data-testid": "too-many-values" }, tooMany(layer));
     const params = layer.params ? `${layer.params.toLocaleString("en")} params` : "no params";
     host.append(
       h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
@@ -244,13 +256,39 @@ function renderNetwork(a) {
           h("span", { class: "ltype" }, layer.type),
           h("span", { class: "shape" }, formatShape(layer.output_shape)),
           h("span", { class: "params" }, params),
-          layer.range ? h("span", { class: "range", title: "the colour scale of this layer's maps" }, `${fmtRange(layer.range[0])} … ${fmtRange(layer.range[1])}`) : null,
+          layer.range && !layer.maps ? h("span", { class: "range", title: "the range of this layer's values" }, `${fmtRange(layer.range[0])} … ${fmtRange(layer.range[1])}`) : null,
+          layer.maps ? legend(makeScale(layer.range, "values"), "") : null,
         ),
         body,
       ),
     );
     previous = layer.name;
   }
+  rovingMaps(host);
+}
+
+function tooMany(layer) {
+  const n = Number(layer.n_values || 0).toLocaleString("en");
+  const why = layer.type === "Flatten" ? "the maps before it hold the same numbers, in order" : "its range is in the heading";
+  return `${n} values: too many to list here (${why})`;
+}
+
+/** The openable maps are one Tab stop: arrow keys (and Home, End) move among them. */
+function rovingMaps(host) {
+  const maps = [...host.querySelectorAll(".fmap.clickable")];
+  maps.forEach((m, n) => (m.tabIndex = n === 0 ? 0 : -1));
+  host.addEventListener("keydown", (event) => {
+    const at = maps.indexOf(event.target);
+    if (at < 0) return;
+    const moves = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const to = Math.max(0, Math.min(maps.length - 1, at + moves[event.key]));
+    maps[at].tabIndex = -1;
+    maps[to].tabIndex = 0;
+    maps[to].focus();
+  });
 }
 
 function fmtRange(v) {
@@ -267,6 +305,12 @@ export function init() {
     guard(() => upload(chosen)).finally(() => (file.value = ""));
   });
   drawPad = new DrawPad($("#explore-draw-host"), { testid: "explore-draw" });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || $("#detail").hidden) return;
+    const opened = document.querySelector(".fmap.selected");
+    hideDetail();
+    if (opened) opened.focus();
+  });
   $("#explore-draw-clear").addEventListener("click", () => drawPad.clear());
   $("#explore-draw-use").addEventListener("click", () => {
     if (drawPad.empty) {
@@ -274,6 +318,6 @@ export function init() {
       return;
     }
     markChosen(null);
-    guard(async () => upload(await drawPad.toBlob()));
+    guard(async () => upload(await drawPad.toBlob({ centred: true })));
   });
 }

@@ -7,6 +7,7 @@ import { svg, clear } from "./dom.js";
 import { showTip, hideTip } from "./tooltip.js";
 
 let uid = 0;
+const CHAR_WIDTH = 0.62; // a digit's width in the grid's font, as a fraction of the font size
 
 export class NumberGrid {
   /**
@@ -33,6 +34,15 @@ export class NumberGrid {
     const isPad = opts.isPad || (() => false);
     const numbers = cell >= this.opts.minNumbers;
     const font = Math.max(7, Math.min(14, cell * (numbers && cell < 30 ? 0.34 : 0.3)));
+    // A number is written only where it fits its cell (the tooltip always has it in full): the
+    // short form first, one significant digit when that is too wide, else none.
+    const fits = (text) => text.length * font * CHAR_WIDTH <= cell - 2;
+    const label = (v) => {
+      const text = fmt(v, cell);
+      if (fits(text)) return text;
+      const short = String(Number(v.toPrecision(1)));
+      return fits(short) ? short : null;
+    };
     this.rows = rows;
     this.cols = cols;
     this.cell = cell;
@@ -78,10 +88,9 @@ export class NumberGrid {
             fill: pad ? (v === null || v === 0 ? `url(#${this.id}-hatch)` : colour.fill) : colour.fill,
           }),
         );
-        if (numbers && v !== null) {
-          g.append(
-            svg("text", { x: cell / 2, y: cell / 2, fill: pad ? "#8a94a6" : colour.text, text: fmt(v, cell) }),
-          );
+        const text = numbers && v !== null ? label(v) : null;
+        if (text !== null) {
+          g.append(svg("text", { x: cell / 2, y: cell / 2, fill: pad ? "#8a94a6" : colour.text, text }));
         }
         body.append(g);
         this.cells.push(g);
@@ -161,7 +170,8 @@ export class NumberGrid {
   }
 }
 
-/** A small canvas picture of a grid of numbers (gray, darker = larger), `px` pixels wide. */
+/** A small canvas picture of a grid of pixels (gray as the picture: 0 black, 255 white), `px`
+ * pixels wide. */
 export function gridThumb(values, px = 44) {
   const rows = values.length;
   const cols = values[0].length;
@@ -174,13 +184,8 @@ export function gridThumb(values, px = 44) {
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(cols, rows);
   const flat = values.flat();
-  const lo = Math.min(...flat);
-  const hi = Math.max(...flat);
-  flat.forEach((v, n) => {
-    const t = hi > lo ? (v - lo) / (hi - lo) : 0;
-    const g = Math.round(255 - t * 225);
-    image.data.set([g, g, Math.min(255, g + 12), 255], n * 4);
-  });
+  const scale = makeScale(flat, "image");
+  flat.forEach((v, n) => image.data.set([...scale.colour(v), 255], n * 4));
   ctx.putImageData(image, 0, 0);
   return canvas;
 }

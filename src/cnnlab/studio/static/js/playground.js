@@ -2,7 +2,7 @@
 // (cnnlab.ops computes everything) and step the window across the padded input.
 
 import { getJSON, postJSON } from "./api.js";
-import { makeScale, full } from "./colors.js";
+import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, $$, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
 import { NumberGrid, gridThumb } from "./grid.js";
@@ -49,9 +49,12 @@ function debounce(fn, ms) {
 
 // ---------- input ----------
 
-function setInput(grid, label) {
+/** `picture`: pixels 0..255 (a digit, a run's image, a drawing: 255 is white); typed numbers
+ * are gray from 0 (black) to their largest (white). */
+function setInput(grid, label, picture = true) {
   state.input = grid;
   state.inputLabel = label;
+  state.inputWhite = picture ? 255 : Math.max(1e-12, ...grid.flat());
   $("#input-label").textContent = `${label}: ${grid.length} × ${grid[0].length}`;
   $("#grid-text").value = grid.map((row) => row.join(" ")).join("\n");
   return runConv();
@@ -132,7 +135,7 @@ function chooseSource(source) {
 
 function renderKernelEditor() {
   const k = state.kernel;
-  const scale = makeScale(k.flat());
+  const scale = makeScale(k.flat(), "weights");
   const host = clear($("#kernel-editor"));
   host.style.gridTemplateColumns = `repeat(${k[0].length}, 1fr)`;
   k.forEach((row, r) =>
@@ -153,7 +156,7 @@ function renderKernelEditor() {
         if (input.value.trim() === "" || !Number.isFinite(value)) return;
         state.kernel[r][c] = value;
         $("#kernel-preset").value = "custom";
-        const cellColour = makeScale(state.kernel.flat());
+        const cellColour = makeScale(state.kernel.flat(), "weights");
         $$("input", host).forEach((el) => {
           const s = cellColour(state.kernel[el.dataset.r][el.dataset.c]);
           el.style.background = s.fill;
@@ -211,13 +214,42 @@ export async function runConv() {
     renderConv();
     if ($("#pool-source").value === "conv") await runPool();
   } catch (error) {
-    if (seq === state.convSeq) showError(error);
+    if (seq === state.convSeq) {
+      const message = `convolution: ${error.message || error}`;
+      showError(message);
+      clearStage("conv", message);
+      if ($("#pool-source").value === "conv") clearStage("pool", "pooling: nothing to pool, as the convolution failed");
+    }
   } finally {
     if (seq === state.convSeq) $("#conv-card").dataset.busy = "false";
   }
 }
 
 const runConvSoon = debounce(runConv, 220);
+
+/** After an error nothing stale stays on the stage: the grids and the cell's sum go, and the
+ * card says why (the message bar says it too). */
+function clearStage(kind, message) {
+  const card = $(`#${kind}-card`);
+  card.dataset.error = "true";
+  card.dataset.busy = "false";
+  state[kind] = null;
+  const stepper = kind === "conv" ? convStepper : poolStepper;
+  stepper.setCount(0);
+  stepper.position.textContent = "no result";
+  for (const id of [`#${kind}-input`, `#${kind}-output`, `#${kind}-formula`]) clear($(id));
+  $(`#${kind}-explain`).textContent = "";
+  const size = $(`#${kind}-output-size`);
+  size.textContent = "—";
+  size.dataset.rows = size.dataset.cols = "";
+  if (kind === "conv") $("#conv-input-shape").textContent = $("#conv-output-shape").textContent = "";
+  else $("#pool-input-shape").textContent = "";
+  clear($(`#${kind}-calc`)).append(h("p", { class: "stage-error", "data-testid": `${kind}-stage-error` }, message));
+}
+
+function stageOk(kind) {
+  $(`#${kind}-card`).dataset.error = "false";
+}
 
 function isPadFor(pads, rows, cols) {
   return (r, c) => r < pads.top || r >= rows - pads.bottom || c < pads.left || c >= cols - pads.right;
@@ -232,8 +264,13 @@ function renderConv() {
   const large = Math.max(rows, cols) > 10;
   $("#conv-card .triptych").classList.toggle("large", large);
   const cell = NumberGrid.cellSize(rows, cols, { maxPx: large ? 500 : 380, maxCell: 40 });
-  inputGrid.render(conv.padded, { isPad, cell });
-  outputGrid.render(conv.output, { fillable: true, cell });
+  stageOk("conv");
+  state.inputScale = makeScale(conv.padded.flat(), "image", { white: state.inputWhite });
+  state.outputScale = makeScale(conv.output.flat(), "values");
+  inputGrid.render(conv.padded, { isPad, cell, scale: state.inputScale });
+  outputGrid.render(conv.output, { fillable: true, cell, scale: state.outputScale });
+  $("#conv-input").append(legend(state.inputScale));
+  $("#conv-output").append(legend(state.outputScale));
   const h0 = state.input.length;
   const w0 = state.input[0].length;
   $("#conv-input-shape").textContent = `${h0} × ${w0}${rows !== h0 || cols !== w0 ? ` → padded ${rows} × ${cols}` : ""}`;
@@ -300,7 +337,7 @@ function renderConvCalc(i, j) {
   const windowValues = conv.padded.slice(r0, r0 + kh).map((row) => row.slice(c0, c0 + kw));
   const products = conv.products[i][j];
   const productRows = Array.from({ length: kh }, (_, r) => products.slice(r * kw, (r + 1) * kw));
-  const inputScale = makeScale(conv.padded.flat());
+  const inputScale = state.inputScale;
   const rows = conv.padded.length;
   const cols = conv.padded[0].length;
   const isPad = (r, c) => isPadFor(conv.pads, rows, cols)(r + r0, c + c0);
@@ -309,8 +346,8 @@ function renderConvCalc(i, j) {
   const terms = products.map((p) => full(p));
   const sum =
     products.length <= 9
-      ? `${terms.join(" + ").replace(/\+ -/g, "− ")}${bias ? ` + ${full(bias)}` : ""}`
-      : `the sum of the ${products.length} products${bias ? ` + bias ${full(bias)}` : ""}`;
+      ? `${terms.join(" + ").replace(/\+ -/g, "− ")}${bias ? ` ${plusTerm(bias)}` : ""}`
+      : `the sum of the ${products.length} products${bias ? ` ${plusTerm(bias)} (the bias)` : ""}`;
   const host = clear($("#conv-calc"));
   host.append(
     h(
@@ -318,9 +355,9 @@ function renderConvCalc(i, j) {
       { class: "calc-row" },
       h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "window"), miniGrid(windowValues, "calc-window", inputScale, { isPad }).host),
       h("span", { class: "op" }, "⊙"),
-      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "kernel"), miniGrid(state.conv.request.kernel, "calc-kernel").host),
+      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "kernel"), miniGrid(state.conv.request.kernel, "calc-kernel", makeScale(state.conv.request.kernel.flat(), "weights")).host),
       h("span", { class: "op" }, "="),
-      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "products"), miniGrid(productRows, "calc-products").host),
+      h("div", { class: "calc-part" }, h("span", { class: "calc-label" }, "products"), miniGrid(productRows, "calc-products", makeScale(products, "weights")).host),
     ),
     h(
       "div",
@@ -354,7 +391,11 @@ async function runPool() {
     state.pool = { ...answer, request: body };
     renderPool();
   } catch (error) {
-    if (seq === state.poolSeq) showError(error);
+    if (seq === state.poolSeq) {
+      const message = `pooling: ${error.message || error}`;
+      showError(message);
+      clearStage("pool", message);
+    }
   }
 }
 
@@ -369,9 +410,14 @@ function renderPool() {
   const large = Math.max(rows, cols) > 10;
   $("#pool-card .triptych").classList.toggle("large", large);
   const cell = NumberGrid.cellSize(rows, cols, { maxPx: large ? 500 : 360, maxCell: 40 });
-  const scale = makeScale([...pool.padded.flat(), ...pool.output.flat()]);
+  stageOk("pool");
+  const values = [...pool.padded.flat(), ...pool.output.flat()];
+  const ofInput = $("#pool-source").value !== "conv";
+  const scale = ofInput ? makeScale(values, "image", { white: state.inputWhite }) : makeScale(values, "values");
+  pool.scale = scale;
   poolInGrid.render(pool.padded, { isPad, cell, scale });
   poolOutGrid.render(pool.output, { fillable: true, cell: Math.max(cell, Math.min(46, cell * 1.5)), scale });
+  $("#pool-output").append(legend(scale));
   const size = $("#pool-output-size");
   size.textContent = `${oh} × ${ow}`;
   size.dataset.rows = oh;
@@ -401,7 +447,7 @@ function stepPool(k) {
   const r0 = i * sh;
   const c0 = j * sw;
   const windowValues = pool.padded.slice(r0, r0 + ph).map((row) => row.slice(c0, c0 + pw));
-  const scale = makeScale(pool.padded.flat());
+  const scale = pool.scale;
   const rows = pool.padded.length;
   const cols = pool.padded[0].length;
   const isPad = (r, c) => isPadFor(pool.pads, rows, cols)(r + r0, c + c0);
@@ -484,7 +530,7 @@ export async function init(info) {
   $("#sample-size").addEventListener("change", () => guard(loadRunSamples));
   const applyTyped = () => {
     try {
-      setInput(parseGrid($("#grid-text").value, state.limits.grid), "typed numbers");
+      setInput(parseGrid($("#grid-text").value, state.limits.grid), "typed numbers", false);
     } catch (error) {
       showError(error);
     }
@@ -508,7 +554,7 @@ export async function init(info) {
     if (button) button.classList.add("chosen");
     await setInput(start.grid, start.label);
   } else {
-    await setInput(STARTER, "a typed 3 (small integers)");
+    await setInput(STARTER, "a typed 3 (small integers)", false);
   }
 }
 

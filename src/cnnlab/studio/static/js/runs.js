@@ -9,7 +9,7 @@ import { emptyRunsMessage } from "./empty.js";
 import { guard, showError } from "./status.js";
 
 const POLL_MS = 2000;
-const state = { runs: [], broken: [], chosen: null, timer: null, seq: 0, visible: false };
+const state = { runs: [], broken: [], chosen: null, timer: null, seq: 0, visible: false, epochs: null };
 
 const pct = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 const num = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(4));
@@ -35,7 +35,7 @@ function renderList() {
         "data-testid": "run-item",
         "data-name": run.name,
       },
-      h("span", { class: "run-name" }, run.name, run.training ? h("span", { class: "live", title: "training now" }, "training") : null),
+      h("span", { class: "run-name" }, h("span", { class: "run-title", title: run.name, "data-testid": "run-title" }, run.name), run.training ? h("span", { class: "live", title: "training now" }, "training") : null),
       h("span", { class: "run-meta" }, `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`),
       h("span", { class: "run-acc" }, run.test_accuracy === null || run.test_accuracy === undefined ? "no test accuracy yet" : `test ${pct(run.test_accuracy)}`),
     );
@@ -86,12 +86,13 @@ function choose(name) {
       h(
         "div",
         { class: "card" },
-        h("h3", {}, "Top losses ", h("span", { class: "muted" }, "— the test images the model is most wrong about, with Grad-CAM of its guess")),
+        h("h3", {}, "Top losses ", h("span", { class: "muted", id: "top-losses-note" }, "— with Grad-CAM of the model's guess")),
         h("div", { id: "top-losses", class: "top-losses", "data-testid": "top-losses" }, h("p", { class: "hint" }, "Finding the test images with the largest loss…")),
       ),
     ),
   );
   const mine = ++state.seq;
+  state.epochs = null;
   guard(() => loadRun(name, mine, true));
   guard(() => loadConfusion(name, mine));
   guard(() => loadTopLosses(name, mine));
@@ -107,7 +108,14 @@ async function loadRun(name, mine, first) {
   }
   if (mine !== state.seq) return;
   if (run) renderRun(run, first);
+  const newEpoch = run && !first && state.epochs !== null && run.epochs_done !== state.epochs;
+  if (run) state.epochs = run.epochs_done;
   if (run && run.training) {
+    if (newEpoch) {
+      // A new epoch's checkpoint: its confusion matrix and top losses.
+      guard(() => loadConfusion(name, mine));
+      guard(() => loadTopLosses(name, mine));
+    }
     state.timer = setTimeout(() => loadRun(name, mine, false), POLL_MS);
   } else if (run && !first) {
     // It has just finished: the confusion matrix and top losses are now final.
@@ -135,12 +143,13 @@ function renderRun(run, first) {
       ),
     ),
   );
+  // append() writes null as the text "null": optional parts are left out, never passed.
   clear(summary).append(
     h(
       "header",
       { class: "card-head" },
       h("h2", {}, run.name),
-      run.training ? h("span", { class: "live", "data-testid": "training-badge" }, `training · epoch ${run.epochs_done} of ${run.epochs}`) : null,
+      ...(run.training ? [h("span", { class: "live", "data-testid": "training-badge" }, `training · epoch ${run.epochs_done} of ${run.epochs}`)] : []),
       h("span", { class: "muted" }, `${run.task} · ${run.engine} engine · ${run.model} model · ${run.data} · ${run.image_size.join("×")}×${run.channels}`),
     ),
     h(
@@ -156,8 +165,8 @@ function renderRun(run, first) {
       ),
       run.metrics ? table : h("p", { class: "hint" }, "No metrics yet: they are written when training ends."),
     ),
-    m.validated_on ? h("p", { class: "hint" }, m.validated_on) : null,
   );
+  if (m.validated_on) summary.append(h("p", { class: "hint" }, m.validated_on));
   const hist = run.history || {};
   lineChart($("#curve-loss"), {
     title: "loss",
@@ -193,7 +202,9 @@ function stat(label, value, testid) {
 async function loadConfusion(name, mine) {
   const answer = await getJSON(`${runPath(name)}/confusion`);
   if (mine !== state.seq) return;
-  $("#confusion-note").textContent = `— ${answer.split} split, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
+  const note = $("#confusion-note");
+  note.textContent = `— ${answer.split} split, the model of epoch ${answer.epoch}, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
+  note.dataset.epoch = answer.epoch;
   confusionMatrix($("#confusion-host"), answer, (t, p, td) => {
     document.querySelectorAll(".confusion td.picked").forEach((el) => el.classList.remove("picked"));
     td.classList.add("picked");
@@ -226,25 +237,46 @@ async function loadCell(name, names, t, p, mine) {
   host.dataset.pred = p;
 }
 
-async function loadTopLosses(name, mine) {
-  const answer = await getJSON(`${runPath(name)}/top-losses?k=12`);
-  if (mine !== state.seq) return;
-  const host = clear($("#top-losses"));
-  if (!answer.images.length) host.append(h("p", { class: "hint" }, "No test images."));
-  answer.images.forEach((img) =>
-    host.append(
-      h(
-        "figure",
-        { class: "loss-item", "data-testid": "top-loss" },
-        h("div", { class: "pair" }, h("img", { src: img.thumb, alt: `test image ${img.index}` }), img.cam ? h("img", { src: img.cam, alt: "Grad-CAM" }) : null),
-        h(
-          "figcaption",
-          {},
-          h("span", { class: img.true === img.pred ? "ok" : "bad" }, `true ${img.true} · guess ${img.pred}`),
-          h("span", { class: "muted" }, `p ${pct(img.p_pred)} · loss ${Number(img.loss).toFixed(2)}`),
-        ),
-      ),
+function lossItem(img) {
+  return h(
+    "figure",
+    { class: "loss-item", "data-testid": "top-loss", "data-true": img.true, "data-pred": img.pred },
+    h("div", { class: "pair" }, h("img", { src: img.thumb, alt: `test image ${img.index}` }), img.cam ? h("img", { src: img.cam, alt: "Grad-CAM" }) : ""),
+    h(
+      "figcaption",
+      {},
+      h("span", { class: img.true === img.pred ? "ok" : "bad" }, `true ${img.true} · guess ${img.pred}`),
+      h("span", { class: "muted" }, `p ${pct(img.p_pred)} · loss ${Number(img.loss).toFixed(2)}`),
     ),
   );
+}
+
+async function loadTopLosses(name, mine) {
+  const k = 12;
+  const answer = await getJSON(`${runPath(name)}/top-losses?k=${k}`);
+  if (mine !== state.seq) return;
+  const host = clear($("#top-losses"));
+  const note = $("#top-losses-note");
+  note.textContent = `— the model of epoch ${answer.epoch}, with Grad-CAM of its guess`;
+  host.dataset.epoch = answer.epoch;
+  if (!answer.wrong.length && !answer.right.length) host.append(h("p", { class: "hint" }, "No test images."));
+  if (answer.wrong.length) {
+    host.append(
+      h("h4", { "data-testid": "top-wrong-title" }, `Most wrong about: ${answer.wrong.length} of the ${answer.n_wrong} misclassified test images`),
+      h("div", { class: "loss-group", "data-testid": "top-wrong" }, answer.wrong.map(lossItem)),
+    );
+  } else if (answer.right.length) {
+    host.append(h("p", { class: "hint", "data-testid": "top-wrong-title" }, "Every test image is classified right."));
+  }
+  if (answer.right.length) {
+    host.append(
+      h(
+        "h4",
+        { "data-testid": "top-right-title" },
+        `Right, but least sure about: ${answer.right.length} correct image${answer.right.length === 1 ? "" : "s"} with the largest loss${answer.n_wrong ? ` (only ${answer.n_wrong} misclassified, fewer than ${k})` : ""}`,
+      ),
+      h("div", { class: "loss-group", "data-testid": "top-right" }, answer.right.map(lossItem)),
+    );
+  }
   host.dataset.ready = "true";
 }
