@@ -22,6 +22,8 @@ import cnnlab
 from cnnlab.check import _child, check_module, runner, sandbox
 from cnnlab.errors import ArgumentError
 
+pytestmark = pytest.mark.slow  # the slow tier: each case starts the checker's child, twice
+
 SOLUTIONS = Path(__file__).parent / "solutions"
 HAS_SANDBOX = sandbox.sandbox_tool() is not None
 

@@ -39,6 +39,8 @@ from test_check_runner import (
 
 from cnnlab.check import FUNCTIONS, check_module, compare
 
+pytestmark = pytest.mark.slow  # the slow tier: each case starts the checker's child
+
 SOLUTIONS = Path(__file__).parent / "solutions"
 LOOSEN = "CNNLAB_TEST_LOOSEN_TOLERANCES"
 TESTS = Path(__file__).parent
