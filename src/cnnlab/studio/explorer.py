@@ -15,7 +15,6 @@ import re
 import tempfile
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,11 @@ import numpy as np
 
 from cnnlab import _validate, interpret, ops, plots
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
-from cnnlab.engines import layer_outputs
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
-from cnnlab.explain.model import explain_model
 from cnnlab.interpret import SPLITS, Interpretation
 from cnnlab.studio.encode import colour_maps, diverging_maps, gray_maps, png_url, rounded
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
+from cnnlab.studio.walk import Step, walk
 from cnnlab.tasks import get_task
 from cnnlab.training import load_model, load_run
 from cnnlab.training.rundata import load_data
@@ -475,11 +473,11 @@ class RunsFolder:
             return gray_maps(prev)
         return _value_maps(prev, lo, hi)
 
-    def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[_Step]:
+    def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[Step]:
         """:func:`_walk` of the run's model on image ``image_id``, kept for the run's last
         image: the explore answer computes it, and each feature map clicked then reuses it."""
         key = (str(run.model_path), _mtime(run.model_path), image_id)
-        return self._cached("walk", name, key, lambda: self._using(name, lambda: _walk(model, x)))
+        return self._cached("walk", name, key, lambda: self._using(name, lambda: walk(model, x)))
 
     # ---- runs: confusion and top losses --------------------------------------------------
     def confusion(self, name: str) -> dict:
@@ -562,42 +560,3 @@ def _limit(value: Any, most: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
         raise ArgumentError(f"limit must be between 1 and {most}. Received: {value!r}")
     return value
-
-
-# ---- one image through a model, layer by layer ------------------------------------------
-@dataclass
-class _Step:
-    layer: Any
-    name: str
-    kind: str
-    params: int
-    input: np.ndarray
-    """The one input of the layer for this image (no batch axis)."""
-    input_name: str
-    """The layer feeding it ("input": the image)."""
-    output: np.ndarray
-
-
-_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _walk(model: Any, x: np.ndarray) -> list[_Step]:
-    """Every layer's output for one image ``x`` (1, H, W, C), with the input each layer got,
-    and its parameter count (from ``cnnlab explain``, worked out once per loaded model)."""
-    params = _PARAMS.get(model)
-    if params is None:
-        params = {row.name: row.params for row in explain_model(model).rows}
-        _PARAMS[model] = params
-    steps: list[_Step] = []
-    by_name: dict[str, np.ndarray] = {"input": x[0]}
-    for got in layer_outputs(model, x):
-        if len(got.parents) == 1 and got.parents[0] in by_name:
-            src, src_name = by_name[got.parents[0]], got.parents[0]
-        elif not got.parents:
-            src, src_name = x[0], "input"
-        else:  # Add, Concatenate, ...: several inputs, no single one to show
-            src, src_name = np.zeros(0), "several"
-        n = params.get(got.name, got.layer.count_params())
-        steps.append(_Step(got.layer, got.name, got.kind, n, src, src_name, got.output))
-        by_name[got.name] = got.output
-    return steps
