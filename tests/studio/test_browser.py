@@ -310,6 +310,18 @@ def conv_size(driver) -> tuple[int, int]:
     return int(el.get_attribute("data-rows")), int(el.get_attribute("data-cols"))
 
 
+def wait_for_new_answer(result, before: str | None, what: str) -> None:
+    """Until the explorer's result shows another image than ``before``, and is not busy."""
+    wait_for(
+        lambda: (
+            result.get_attribute("data-image-id") not in (before, None)
+            and result.get_attribute("data-busy") == "false"
+        ),
+        what,
+        timeout=30,
+    )
+
+
 def set_typed_input(driver, grid: np.ndarray, wait: bool = True) -> None:
     """Type ``grid`` as the playground's input; with ``wait``, until its grid is drawn (an
     input the convolution refuses is never drawn: the stage is cleared for the error)."""
@@ -578,14 +590,7 @@ def test_an_uploaded_image_gets_the_probabilities_of_cnnlab_predict(
         before = result.get_attribute("data-image-id")
         draw(driver, by_testid(driver, "explore-draw-canvas"))
         by_testid(driver, "explore-draw-use").click()
-        wait_for(
-            lambda: (
-                result.get_attribute("data-image-id") not in (before, None)
-                and result.get_attribute("data-busy") == "false"
-            ),
-            "the drawing's answer",
-            timeout=30,
-        )
+        wait_for_new_answer(result, before, "the drawing's answer")
         shown = [float(r.get_attribute("data-p")) for r in by_testid(driver, "prob-row", many=True)]
         assert sum(shown) == pytest.approx(1.0, abs=1e-3)
 
@@ -959,14 +964,7 @@ def test_the_pad_draws_like_the_digits_and_is_only_for_drawings(
         chain.release().perform()
         before = result.get_attribute("data-image-id")
         by_testid(driver, "explore-draw-use").click()
-        wait_for(
-            lambda: (
-                result.get_attribute("data-image-id") not in (before, None)
-                and result.get_attribute("data-busy") == "false"
-            ),
-            "the drawing's answer",
-            timeout=30,
-        )
+        wait_for_new_answer(result, before, "the drawing's answer")
         src = by_testid(driver, "explore-input").get_attribute("src")
         seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
         cy, cx, height, lit = _centre_and_extent(seen)
