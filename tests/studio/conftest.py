@@ -1,10 +1,13 @@
-"""Fixtures of the studio tests: two small finished runs (one per engine) in one runs folder.
+"""Fixtures of the studio tests: two small finished runs (one per engine) in one runs folder,
+and the browser tests' server, Chromium and screenshot folders (harness in _browser.py).
 
 Both train the course's SIGNS architecture on the built-in digits (16x16 gray, no download)
 for 2 epochs, so they take seconds and need no ../shared."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,93 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _train(root / "digits-numpy", "numpy")
     _train(root / "digits-keras", "keras")
     return root
+
+
+# ---------- the browser tests (Chromium through Selenium; see _browser.py) ----------
+
+
+@pytest.fixture(scope="module")
+def browser_paths() -> tuple[str, str]:
+    from _browser import _chromium  # skips the test when selenium is not installed
+
+    chromium, driver = _chromium(), shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    missing = " and ".join(
+        n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p
+    )
+    reason = (
+        f"{missing} not found: install the chromium and chromium-driver packages "
+        "to run the browser tests"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, where they must be installed)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def studio(runs_dir: Path, browser_paths) -> str:
+    from _browser import Studio
+
+    server = Studio(runs_dir)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(browser_paths, tmp_path_factory: pytest.TempPathFactory):
+    from _browser import HEIGHT, WIDTH
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = browser_paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--window-size={WIDTH},{HEIGHT}",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    browser.set_window_size(WIDTH, HEIGHT)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Where screenshots go: the pytest temp folder, and $CNNLAB_STUDIO_SCREENSHOTS when set."""
+    from _browser import SCREENSHOTS_ENV
+
+    places = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get(SCREENSHOTS_ENV):
+        extra = Path(os.environ[SCREENSHOTS_ENV])
+        extra.mkdir(parents=True, exist_ok=True)
+        places.append(extra)
+    return places
+
+
+@pytest.fixture
+def console_is_clean(request, driver):
+    """After each test: no error in the browser console (only the 4xx a test asked for)."""
+    from _browser import FAILED_LOAD
+
+    driver.get_log("browser")  # start from an empty log
+    yield
+    allowed = getattr(request.node, "allowed_failed_loads", 0)
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    expected = [e for e in errors if FAILED_LOAD.search(e["message"])][:allowed]
+    unexpected = [e["message"] for e in errors if e not in expected]
+    assert not unexpected, "errors in the browser console:\n" + "\n".join(unexpected)
