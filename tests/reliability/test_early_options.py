@@ -73,8 +73,16 @@ CASES = {
         ("m.txt", "must end in .keras"),
     ),
     "export-existing": (
-        ("export", "RUN", "--format", "onnx", "--out", "OLD"),
+        ("export", "RUN", "--format", "tf_saved_model", "--out", "OLD"),
         ("old.png", "already exists", "--force"),
+    ),
+    "export-onnx-suffix": (
+        ("export", "RUN", "--format", "onnx", "--out", "m.keras"),
+        ("m.keras", "must end in .onnx"),
+    ),
+    "export-saved-model-as-file": (
+        ("export", "RUN", "--format", "tf_saved_model", "--out", "m.tflite"),
+        ("m.tflite", "is a folder"),
     ),
     "export-under-file": (
         ("export", "RUN", "--format", "keras", "--out", "TXT/m.keras"),

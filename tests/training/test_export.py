@@ -164,6 +164,11 @@ def test_bad_arguments(runs, tmp_path):
         export_run(runs["numpy"], "litert", tmp_path / "m.lite")
     with pytest.raises(ArgumentError, match=r"must end in \.keras"):
         export_run(runs["numpy"], "keras", tmp_path / "m.h5")
+    with pytest.raises(ArgumentError, match=r"must end in \.onnx"):
+        export_run(runs["numpy"], "onnx", tmp_path / "m.keras")
+    with pytest.raises(ArgumentError, match=r"tf_saved_model is a folder, not a \.keras file"):
+        export_run(runs["numpy"], "tf_saved_model", tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
     with pytest.raises(RunError, match="no such run"):
         export_run(tmp_path / "nothing", "keras")
 

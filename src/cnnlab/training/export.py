@@ -99,8 +99,9 @@ def export_run(
     Args:
         run_dir: a run directory (either engine) or a loaded :class:`Run`.
         format: one of :data:`FORMATS`.
-        out: where to write (a ``.keras`` file must end in ``.keras``, a LiteRT file in
-            ``.tflite``; a SavedModel is a folder).
+        out: where to write (a ``.keras`` file must end in ``.keras``, an ONNX file in
+            ``.onnx``, a LiteRT file in ``.tflite``; a SavedModel is a folder, whose name
+            must not end like one of those files).
         overwrite: replace an existing output (otherwise it is an error).
         check: read the artifact back with its runtime and compare it with the run's model
             before putting it in place (see the module's docstring).
@@ -208,10 +209,15 @@ def _check_format(format: str) -> None:
 
 
 def _check_output_name(out: Path, format: str) -> None:
-    suffix = {"keras": ".keras", "litert": ".tflite"}.get(format)
+    suffix = SUFFIXES[format]
     if suffix and out.suffix != suffix:
         raise ArgumentError(
             f"--out for format {format} must end in {suffix}. Received: --out={out}"
+        )
+    file_suffixes = {s for s in SUFFIXES.values() if s} | {".h5", ".npz"}
+    if not suffix and out.suffix in file_suffixes:
+        raise ArgumentError(
+            f"--out for format {format} is a folder, not a {out.suffix} file. Received: --out={out}"
         )
 
 
