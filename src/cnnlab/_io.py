@@ -96,9 +96,27 @@ def _naming(path: Path) -> Iterator[None]:
         raise
 
 
-def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
-    """Write a Matplotlib figure to ``path`` as PNG, atomically; returns the path."""
+def png_path(path: str | os.PathLike, name: str = "out", what: str = "a PNG") -> Path:
+    """``path`` as a Path, if it names a PNG file.
+
+    Raises:
+        ArgumentError: the name does not end in ``.png`` (a ``.jpg`` would get PNG bytes).
+    """
+    from cnnlab.errors import ArgumentError
+
     path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ArgumentError(f"{name} must end in .png ({what}). Received: {name}={path}")
+    return path
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
+    """Write a Matplotlib figure to ``path`` as PNG, atomically; returns the path.
+
+    Raises:
+        ArgumentError: ``path`` does not end in ``.png``.
+    """
+    path = png_path(path, "path")
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", **savefig_kwargs)
     return path

@@ -101,6 +101,10 @@ CASES = {
     ),
     "explain-input": (("explain", "model", "happy", "--input", "5000"), ("--input", "1024")),
     "data-info-per-class": (("data", "info", "digits", "--per-class", "0"), ("--per-class",)),
+    "data-info-out-suffix": (
+        ("data", "info", "digits", "--out", "grid.jpg"),
+        ("grid.jpg", "must end in .png"),
+    ),
 }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab import _validate
+from cnnlab import _io, _validate
 from cnnlab.cli import _common
 from cnnlab.data import (
     REGISTRY,
@@ -104,6 +104,8 @@ def info(
     """Print images per class and split, the image size, class weights; write a sample grid."""
     if grid:  # before the images are loaded
         _validate.positive_int(per_class, "--per-class")
+        if out is not None:
+            _io.png_path(out, "--out", "the sample grid is a PNG")
     ds = _load(source, image_size, grayscale, seed)
     print(ds.summary())
     weights = ", ".join(f"{ds.class_names[k]}: {w:.3f}" for k, w in ds.class_weights().items())

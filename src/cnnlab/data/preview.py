@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import _validate
+from cnnlab import _io, _validate
 from cnnlab._io import save_figure
 from cnnlab._text import display_name
 from cnnlab.data.dataset import Dataset
@@ -25,6 +25,7 @@ def sample_grid(
         The path written.
     """
     per_class = _validate.positive_int(per_class, "per_class")
+    out = _io.png_path(out, "out", "the grid is a PNG")
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
 

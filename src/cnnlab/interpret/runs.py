@@ -346,8 +346,7 @@ def show(
             f"Received: class_index={class_index!r}"
         )
     out = Path(out) if out is not None else run.dir / f"show_{Path(image).stem}.png"
-    if out.suffix.lower() != ".png":
-        raise ArgumentError(f"out must end in .png (show draws a PNG). Received: out={out}")
+    _io.png_path(out, "out", "show draws a PNG")
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise ArgumentError(f"{out}: already exists (pass --force to replace it)")
     _io.check_folder_possible(out)
