@@ -290,3 +290,18 @@ def test_restricted_metrics_of_probabilities_outside_the_classes():
     want_loss = -(np.log(0.75) + np.log(0.5) + np.log(5 / 9)) / 3
     assert got["loss"] == pytest.approx(want_loss, rel=1e-6)
     assert got["accuracy"] == pytest.approx(3 / 3)  # a tie goes to the first class, as argmax
+
+
+def test_classes_of_a_folder_are_matched_before_its_images_are_read(run, tmp_path, monkeypatch):
+    x, y = _images(4)
+    folder = write_class_folders(tmp_path / "odd", ["class_0", "class_1", "happy"], images=(x, y))
+    (folder / "happy" / "broken.png").write_bytes(b"not a PNG")  # read later, if at all
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the classes were matched")
+
+    monkeypatch.setattr("cnnlab.training.inference.load_model", no_model)
+    with pytest.raises(ArgumentError, match=r"class_map names 'sad', not a class of .*odd"):
+        training.evaluate_run(run.dir, folder, class_map={"sad": "class_2"})
+    with pytest.raises(RunError, match=r"class 'happy' matches none .* --class-map happy=class_2"):
+        training.evaluate_run(run.dir, folder)

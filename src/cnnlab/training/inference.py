@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab import _validate
+from cnnlab.data.images import list_class_folders
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
 from cnnlab.data.source import resolve_source
 from cnnlab.engines import check_engine, engine_of
@@ -97,8 +98,10 @@ def evaluate_run(
         raise ArgumentError("class_map applies to the classes of data; give data with it")
     class_map = _check_class_map(class_map)
     run = load_run(run_dir)
-    if data is not None:
-        resolve_source(os.fspath(data))  # a missing or unsupported source, before the model
+    if data is not None:  # a missing or unsupported source, or unmatched classes: before the model
+        src = resolve_source(os.fspath(data))
+        if src.kind == "folder":  # its classes are its subfolders' names: no image is decoded
+            _match_classes(os.fspath(data), list_class_folders(src.path)[0], run, class_map)
     model = load_model(run, engine)
     eng = engine_of(model)
     if data is None:
