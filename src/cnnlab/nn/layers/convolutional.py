@@ -24,7 +24,23 @@ from cnnlab.ops import (
 )
 
 
-class Conv2D(ActivatedLayer):
+class _Windowed(ActivatedLayer):
+    """What the three convolutions share: a window (``kernel_size``, ``strides``,
+    ``padding``), an optional fused activation and bias, checked as Keras's base
+    convolution checks them."""
+
+    _input_rank = 4
+
+    def _set_window(self, kernel_size, strides, padding, activation, use_bias) -> None:
+        self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
+        self.strides = _validate.int_or_pair(strides, "strides")
+        self.padding = padding_mode(padding)
+        self.activation = activations.normalize(activation)
+        self.use_bias = bool(use_bias)
+        self._y = None
+
+
+class Conv2D(_Windowed):
     """2D convolution over NHWC images, with bias and an optional fused activation.
 
     Args:
@@ -87,18 +103,11 @@ class Conv2D(ActivatedLayer):
     ):
         super().__init__(**kwargs)
         self.filters = _validate.positive_int(filters, "filters")
-        self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
-        self.strides = _validate.int_or_pair(strides, "strides")
-        self.padding = padding_mode(padding)
-        self.activation = activations.normalize(activation)
-        self.use_bias = bool(use_bias)
+        self._set_window(kernel_size, strides, padding, activation, use_bias)
         self.kernel_initializer = inits.get(kernel_initializer)
         self.bias_initializer = inits.get(bias_initializer)
         self._l2 = l2_factor(kernel_regularizer)
         self._cache = None
-        self._y = None
-
-    _input_rank = 4
 
     def _weight_shapes(self, input_shape):
         kernel = (*self.kernel_size, int(input_shape[-1]), self.filters)
@@ -178,7 +187,7 @@ def l2_factor(regularizer: Any) -> float:
     return value
 
 
-class DepthwiseConv2D(ActivatedLayer):
+class DepthwiseConv2D(_Windowed):
     """Depthwise 2D convolution: each input channel convolved with its own
     ``depth_multiplier`` filters (Keras's ``DepthwiseConv2D``), with bias and an optional
     fused activation.
@@ -232,18 +241,11 @@ class DepthwiseConv2D(ActivatedLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
-        self.strides = _validate.int_or_pair(strides, "strides")
-        self.padding = padding_mode(padding)
+        self._set_window(kernel_size, strides, padding, activation, use_bias)
         self.depth_multiplier = _validate.positive_int(depth_multiplier, "depth_multiplier")
-        self.activation = activations.normalize(activation)
-        self.use_bias = bool(use_bias)
         self.depthwise_initializer = inits.get(depthwise_initializer)
         self.bias_initializer = inits.get(bias_initializer)
         self._cache = None
-        self._y = None
-
-    _input_rank = 4
 
     def _weight_shapes(self, input_shape):
         c = int(input_shape[-1])
@@ -279,7 +281,7 @@ class DepthwiseConv2D(ActivatedLayer):
         return dx
 
 
-class SeparableConv2D(ActivatedLayer):
+class SeparableConv2D(_Windowed):
     """Depthwise separable 2D convolution (Keras's ``SeparableConv2D``): a depthwise
     convolution (``kernel_size``, ``strides``, ``padding``, ``depth_multiplier``), then a 1x1
     convolution to ``filters`` channels, then the bias and an optional fused activation.
@@ -337,19 +339,12 @@ class SeparableConv2D(ActivatedLayer):
     ):
         super().__init__(**kwargs)
         self.filters = _validate.positive_int(filters, "filters")
-        self.kernel_size = _validate.int_or_pair(kernel_size, "kernel_size")
-        self.strides = _validate.int_or_pair(strides, "strides")
-        self.padding = padding_mode(padding)
+        self._set_window(kernel_size, strides, padding, activation, use_bias)
         self.depth_multiplier = _validate.positive_int(depth_multiplier, "depth_multiplier")
-        self.activation = activations.normalize(activation)
-        self.use_bias = bool(use_bias)
         self.depthwise_initializer = inits.get(depthwise_initializer)
         self.pointwise_initializer = inits.get(pointwise_initializer)
         self.bias_initializer = inits.get(bias_initializer)
         self._caches = None
-        self._y = None
-
-    _input_rank = 4
 
     def _weight_shapes(self, input_shape):
         c = int(input_shape[-1])
