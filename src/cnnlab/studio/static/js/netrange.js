@@ -124,17 +124,25 @@ function openUnits(host, a) {
       $$(".fmap.selected, .value-row.selected").forEach((el) => el.classList.remove("selected"));
       guard(() => showDetail({ run: a.run, imageId: a.image_id, layer: layer.name, channel: unit, previous: "" }));
     };
-    $$('[data-testid="unit-value"]', column).forEach((row, n) => {
+    const rows = $$('[data-testid="unit-value"]', column);
+    rows.forEach((row, n) => {
       row.classList.add("clickable");
       row.dataset.unit = n;
-      row.tabIndex = 0;
+      row.tabIndex = n === 0 ? 0 : -1; // one Tab stop per layer; the arrow keys move among its units
       row.title += " — click to see how it was made";
       const go = () => {
         open(n);
         row.classList.add("selected");
       };
       row.addEventListener("click", go);
-      row.addEventListener("keydown", (event) => (event.key === "Enter" || event.key === " ") && (event.preventDefault(), go()));
+      row.addEventListener("keydown", (event) => {
+        const to = { ArrowDown: n + 1, ArrowUp: n - 1 }[event.key];
+        if (event.key === "Enter" || event.key === " ") go();
+        else if (to !== undefined && rows[to]) rows[to].focus();
+        else return;
+        event.preventDefault();
+        event.stopPropagation();
+      });
     });
     const strip = column.querySelector("canvas.value-strip");
     if (strip) {
