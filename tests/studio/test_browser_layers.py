@@ -180,6 +180,20 @@ def test_relu_pool_dense_and_softmax_explain_themselves(driver, layer_studio, la
     assert _value(detail, "softmax-p") == pytest.approx(e[unit] / e.sum(), abs=1e-5)
     screenshot(driver, shots, "layer-dense", element=detail)
     screenshot(driver, shots, "layer-softmax", element=by_testid(detail, "activation-part"))
+    # the units are one Tab stop; the arrow keys move among them
+    units = by_testid(row, "unit-value", many=True)
+    assert [u.get_attribute("tabindex") for u in units].count("0") == 1
+
+    # Flatten: its "how?" button, one line and a value before -> after
+    flatten = names[-2]
+    column = driver.find_element(By.CSS_SELECTOR, f'[data-testid="layer"][data-name="{flatten}"]')
+    best = int(np.argmax(acts[flatten]))
+    detail = _open(driver, by_testid(column, "layer-how"), flatten, best)
+    assert detail.get_attribute("data-kind") == "note"
+    assert "no number changes" in by_testid(detail, "layer-what").text
+    biggest = float(acts[flatten].ravel()[np.abs(acts[flatten]).argmax()])
+    assert _value(detail, "layer-before") == pytest.approx(biggest, abs=1e-6)
+    assert _value(detail, "layer-after") == pytest.approx(biggest, abs=1e-6)
 
 
 def test_batch_normalization_shows_its_four_numbers(driver, layer_studio, layer_runs, shots):
@@ -212,7 +226,6 @@ def test_batch_normalization_shows_its_four_numbers(driver, layer_studio, layer_
         assert _value(detail, "layer-after") == pytest.approx(y, abs=1e-4)
         assert _value(detail, "layer-after") == pytest.approx(acts[bn][i, j, c], abs=1e-5)
     assert "√" in by_testid(detail, "bn-formula").text
-    screenshot(driver, shots, "layer-bn", element=detail)
 
 
 def test_the_range_choice_recolours_the_maps(driver, layer_studio, layer_runs, shots):
