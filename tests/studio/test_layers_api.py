@@ -335,3 +335,39 @@ def test_the_maps_colour_range_follows_the_choice(client, bn_run, choice):
     assert r.json()["error"] == (
         "range must be one of ['map', 'layer', 'network']. Received: range='everything'"
     )
+
+
+@pytest.mark.slow
+def test_a_keras_models_layers_explain_themselves_with_its_own_weights():
+    """The layer walk of a Keras model (the studio's path for a layer cnnlab.nn lacks): the
+    configs and weights are read from Keras's layers, and every number equals Keras's."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6, 6, 2)),
+            keras.layers.Conv2D(3, 3, padding="same", name="conv"),
+            keras.layers.BatchNormalization(axis=3, epsilon=0.01, name="bn"),
+            keras.layers.Activation("relu", name="relu"),
+            keras.layers.AveragePooling2D(2, name="avg"),
+            keras.layers.MaxPooling2D(2, strides=1, padding="same", name="max"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(2, activation="sigmoid", name="out"),
+        ]
+    )
+    model.get_layer("bn").set_weights([np.array(v, np.float32) for v in BN.values()])
+    steps = _steps(model, _image())
+    bn = layers.explain(steps["bn"], 1)
+    assert bn["gamma"] == pytest.approx(0.5) and bn["moving_variance"] == pytest.approx(2.0)
+    np.testing.assert_allclose(bn["after"], steps["bn"].output[:, :, 1], rtol=1e-5, atol=1e-6)
+    assert layers.explain(steps["relu"], 0)["kind"] == "activation"
+    avg = layers.explain(steps["avg"], 0)
+    np.testing.assert_allclose(np.array(avg["sums"]) / 4, avg["output"], rtol=1e-4, atol=1e-6)
+    mx = layers.explain(steps["max"], 2)
+    assert np.array(mx["padded"], dtype=float).shape == (4, 4)
+    assert layers.explain(steps["gap"], 0)["global"]
+    out = layers.explain(steps["out"], 0)
+    kernel, bias = (np.asarray(w, np.float64) for w in model.get_layer("out").get_weights())
+    z = steps["gap"].output.astype(np.float64) @ kernel + bias
+    assert out["z_unit"] == pytest.approx(z[0], abs=1e-5)
+    np.testing.assert_allclose(out["activation"]["output"], 1 / (1 + np.exp(-z)), rtol=1e-5)
