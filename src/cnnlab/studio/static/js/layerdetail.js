@@ -18,7 +18,7 @@ function heading(panel, d, close, noun) {
       "header",
       { class: "card-head" },
       h("h2", {}, `How ${d.layer} · ${noun} ${d.channel} was made`),
-      h("span", { class: "muted", "data-testid": "layer-what" }, `${d.type}: ${d.what}`),
+      h("span", { class: "muted layer-what", "data-testid": "layer-what" }, `${d.type}: ${d.what}`),
       h("button", { type: "button", class: "close", "aria-label": "Close", "data-testid": "detail-close", onclick: close }, "×"),
     ),
   );
