@@ -312,7 +312,8 @@ def test_clicking_a_feature_map_shows_its_kernels_and_steps_its_sums(driver, stu
         "the first sample",
         timeout=60,
     )
-    maps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map"][data-detail="true"]')
+    conv_maps = '[data-type="Conv2D"] [data-testid="feature-map"][data-detail="true"]'
+    maps = driver.find_elements(By.CSS_SELECTOR, conv_maps)
     assert maps, "no feature map can be opened"
     target = maps[-1]  # the last Conv2D layer: several input channels
     layer, channel = target.get_attribute("data-layer"), target.get_attribute("data-channel")
@@ -706,7 +707,8 @@ def test_smaller_defects_bias_esc_tab_stops_narrow_page(driver, studio):
     open_view(driver, studio, "explorer")
     result = by_testid(driver, "explore-result")
     wait_for(lambda: result.get_attribute("data-ready") == "true", "the first sample", timeout=60)
-    maps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map"][data-detail="true"]')
+    conv_maps = '[data-type="Conv2D"] [data-testid="feature-map"][data-detail="true"]'
+    maps = driver.find_elements(By.CSS_SELECTOR, conv_maps)
     assert len(maps) > 2
     stops = [m for m in maps if m.get_attribute("tabindex") == "0"]
     assert len(stops) == 1, f"{len(stops)} Tab stops among the feature maps"

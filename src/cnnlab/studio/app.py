@@ -316,6 +316,10 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
         p = request.path_params
         return await call(runs.feature_map, p["run"], p["image_id"], p["layer"], p["channel"])
 
+    async def maps(request: Request) -> Response:
+        p, choice = request.path_params, request.query_params.get("range", "layer")
+        return await call(runs.ranged_maps, p["run"], p["image_id"], choice)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         return _error(status, f"{request.method} {request.url.path}: {getattr(exc, 'detail', '')}")
@@ -345,6 +349,7 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
         Route(api + "/explore", explore, methods=["POST"]),
         Route(api + "/upload", upload, methods=["POST"]),
         Route(api + "/explore/{image_id}/layers/{layer}/channels/{channel:int}", feature_map),
+        Route(api + "/explore/{image_id}/maps", maps),
     ]
     hosts = allowed_hosts if allowed_hosts is not None else LOCAL_HOSTS
     return Starlette(

@@ -26,7 +26,9 @@ from cnnlab import _validate, interpret, ops, plots
 from cnnlab.data.prepare import STEPS, decode_prepared, scale_pixels
 from cnnlab.errors import ArgumentError, CnnlabError, RunError
 from cnnlab.interpret import SPLITS, Interpretation
-from cnnlab.studio.encode import colour_maps, diverging_maps, gray_maps, png_url, rounded
+from cnnlab.studio import layers as layer_detail
+from cnnlab.studio.encode import diverging_maps, gray_maps, png_url, rounded
+from cnnlab.studio.layers import value_maps as _value_maps
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.studio.walk import Step, walk
 from cnnlab.tasks import get_task
@@ -385,7 +387,7 @@ class RunsFolder:
                     "scale": "diverging" if lo < 0 else "sequential",
                     "values": rounded(out) if out.ndim == 1 and out.size <= MAX_VALUES else None,
                     "n_values": int(out.size),
-                    "detail": step.kind == "Conv2D" and step.input.ndim == 3,
+                    "detail": layer_detail.explains(step),
                 }
             )
         note = None
@@ -414,7 +416,8 @@ class RunsFolder:
         }
 
     def feature_map(self, name: str, image_id: str, layer: str, channel: Any) -> dict:
-        """How channel ``channel`` of Conv2D ``layer`` was made for this image."""
+        """How channel (or unit) ``channel`` of ``layer`` was made for this image (a Conv2D
+        here, every other layer in :mod:`cnnlab.studio.layers`)."""
 
         image, _ = self.image(name, image_id)
         run, model = self._model(name)
@@ -422,12 +425,14 @@ class RunsFolder:
         step = next((s for s in walk if s.name == layer), None)
         if step is None:
             raise NotFound(f"{name}: the model has no layer {layer!r}")
-        if step.kind != "Conv2D" or step.input.ndim != 3:
+        count = step.output.shape[-1] if step.output.ndim else 1
+        if not isinstance(channel, int) or not 0 <= channel < count:
+            what = "channels" if step.output.ndim == 3 else "units"
+            raise NotFound(f"{layer} has {what} 0..{count - 1}. Received: {channel!r}")
+        if step.kind != "Conv2D":  # every other layer: cnnlab.studio.layers
+            return layer_detail.explain(step, channel)
+        if step.input.ndim != 3:
             raise ArgumentError(f"{layer} is a {step.kind}: only a Conv2D's maps can be opened")
-        if not isinstance(channel, int) or not 0 <= channel < step.output.shape[2]:
-            raise NotFound(
-                f"{layer} has channels 0..{step.output.shape[2] - 1}. Received: {channel!r}"
-            )
         weights = [np.asarray(w, dtype=np.float64) for w in step.layer.get_weights()]
         kernel = weights[0][:, :, :, channel]
         bias = float(weights[1][channel]) if len(weights) > 1 else 0.0
@@ -464,6 +469,14 @@ class RunsFolder:
             "channel_sums": rounded(shares) if numbers else None,
             "output_map": _value_maps(out[:, :, None], float(out.min()), float(out.max()))[0],
         }
+
+    def ranged_maps(self, name: str, image_id: str, choice: Any) -> dict:
+        """Every feature map of the image's walk on the range ``choice`` (per map, layer or
+        network: :func:`cnnlab.studio.layers.ranged_maps`)."""
+        image, _ = self.image(name, image_id)
+        run, model = self._model(name)
+        walk = self._walk(name, image_id, run, model, scale_pixels(image[None]))
+        return layer_detail.ranged_maps(walk, choice)
 
     @staticmethod
     def _input_maps(input_name: str, prev: np.ndarray, lo: float, hi: float) -> list[str]:
@@ -541,14 +554,6 @@ class RunsFolder:
             "loss": float(interp.losses[i]),
             "cam": None,
         }
-
-
-def _value_maps(maps: np.ndarray, lo: float, hi: float) -> list[str]:
-    """Activations in viridis on ``lo..hi``; maps with negative values in blue-white-red
-    around 0 (the studio's colours, docs/studio.md)."""
-    if lo < 0:
-        return diverging_maps(maps, max(abs(lo), abs(hi)))
-    return colour_maps(maps, lo, hi)
 
 
 def _split(split: Any) -> str:

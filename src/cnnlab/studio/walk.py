@@ -28,6 +28,9 @@ class Step:
     input_name: str
     """The layer feeding it ("input": the image)."""
     output: np.ndarray
+    sources: tuple[tuple[str, np.ndarray], ...] = ()
+    """Every input of the layer, as ``(layer name, output)`` pairs ("input": the image): one
+    for most layers, several for Add or Concatenate."""
 
 
 _PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -50,6 +53,7 @@ def walk(model: Any, x: np.ndarray) -> list[Step]:
         else:  # Add, Concatenate, ...: several inputs, no single one to show
             src, src_name = np.zeros(0), "several"
         n = params.get(got.name, got.layer.count_params())
-        steps.append(Step(got.layer, got.name, got.kind, n, src, src_name, got.output))
+        sources = tuple((p, by_name[p]) for p in got.parents if p in by_name)
+        steps.append(Step(got.layer, got.name, got.kind, n, src, src_name, got.output, sources))
         by_name[got.name] = got.output
     return steps

@@ -6,6 +6,7 @@ import { getJSON, runPath } from "./api.js";
 import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { NumberGrid } from "./grid.js";
+import { renderLayer } from "./layerdetail.js";
 import { Stepper, setActive } from "./stepper.js";
 
 const MAX_ROWS = 16; // input channels drawn with their numbers; the others are summed all the same
@@ -39,7 +40,11 @@ export async function showDetail({ run, imageId, layer, channel, previous }) {
   const url = `${runPath(run)}/explore/${encodeURIComponent(imageId)}/layers/${encodeURIComponent(layer)}/channels/${channel}`;
   const d = await getJSON(url);
   if (mine !== seq) return;
-  render(panel, d, previous);
+  if (d.kind) {
+    // every layer but a Conv2D explains itself in layerdetail.js
+    if (current && current.stepper) current.stepper.pause();
+    current = renderLayer(panel, d, hideDetail);
+  } else render(panel, d, previous);
   panel.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 

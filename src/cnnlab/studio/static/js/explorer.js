@@ -9,6 +9,7 @@ import { DrawPad } from "./draw.js";
 import { showDetail, hideDetail } from "./detail.js";
 import { guard, showError } from "./status.js";
 import { emptyRunsMessage } from "./empty.js";
+import { afterNetwork } from "./netrange.js";
 
 const state = { runs: [], run: null, answer: null, seq: 0, shown: false };
 let drawPad;
@@ -143,6 +144,7 @@ function render() {
   note.hidden = !a.note;
   note.textContent = a.note || "";
   renderNetwork(a);
+  afterNetwork($("#network"), a); // the maps' colour range, the units that open (netrange.js)
   result.dataset.ready = "true";
 }
 
