@@ -36,7 +36,7 @@ function renderList() {
         "data-name": run.name,
       },
       h("span", { class: "run-name" }, h("span", { class: "run-title", title: run.name, "data-testid": "run-title" }, run.name), run.training ? h("span", { class: "live", title: "training now" }, "training") : null),
-      h("span", { class: "run-meta" }, `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`),
+      h("span", { class: "run-meta" }, run.source === "model" ? `${run.engine} · model file · ${run.data}` : `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`),
       h("span", { class: "run-acc" }, run.test_accuracy === null || run.test_accuracy === undefined ? "no test accuracy yet" : `test ${pct(run.test_accuracy)}`),
     );
     item.addEventListener("click", () => choose(run.name));
@@ -94,6 +94,13 @@ function choose(name) {
   const mine = ++state.seq;
   state.epochs = null;
   guard(() => loadRun(name, mine, true));
+  const listed = state.runs.find((r) => r.name === name);
+  if (listed && listed.source === "model" && !listed.labelled) {
+    // A model file with no labelled images: nothing to measure it on.
+    const why = "A model file with no labelled images: start the studio with --data DIR (a folder of class folders) to see this.";
+    for (const id of ["#confusion-host", "#top-losses"]) clear($(id)).append(h("p", { class: "hint", "data-testid": "no-labels" }, why));
+    return;
+  }
   guard(() => loadConfusion(name, mine));
   guard(() => loadTopLosses(name, mine));
 }
@@ -150,7 +157,7 @@ function renderRun(run, first) {
       { class: "card-head" },
       h("h2", {}, run.name),
       ...(run.training ? [h("span", { class: "live", "data-testid": "training-badge" }, `training · epoch ${run.epochs_done} of ${run.epochs}`)] : []),
-      h("span", { class: "muted" }, `${run.task} · ${run.engine} engine · ${run.model} model · ${run.data} · ${run.image_size.join("×")}×${run.channels}`),
+      h("span", { class: "muted" }, `${run.task} · ${run.engine} engine · ${run.source === "model" ? "model file" : `${run.model} model`} · ${run.data} · ${run.image_size.join("×")}×${run.channels}`),
     ),
     h(
       "div",
@@ -163,7 +170,7 @@ function renderRun(run, first) {
         stat("best epoch", run.best_epoch ?? "—", "stat-best"),
         stat("classes", run.class_names.length, "stat-classes"),
       ),
-      run.metrics ? table : h("p", { class: "hint" }, "No metrics yet: they are written when training ends."),
+      run.metrics ? table : h("p", { class: "hint" }, run.source === "model" ? "A model file cnnlab did not train: no training history, no metrics." : "No metrics yet: they are written when training ends."),
     ),
   );
   if (m.validated_on) summary.append(h("p", { class: "hint" }, m.validated_on));
