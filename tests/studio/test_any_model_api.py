@@ -245,6 +245,28 @@ def test_a_model_with_a_branch_is_explored(tmp_path):
     np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
 
 
+def test_a_dense_only_image_model_is_explored_without_grad_cam(tmp_path):
+    path = tmp_path / "mlp.npz"
+    model = nn.Sequential(
+        [
+            nn.Input(shape=(6, 6, 1)),
+            nn.Flatten(),
+            nn.Dense(5, activation="relu"),
+            nn.Dense(3, activation="softmax"),
+        ],
+        seed=2,
+    )
+    model.save(path)
+    client = _client(ModelFile(path))
+    image = np.arange(36, dtype=np.uint8).reshape(6, 6) * 7
+    got = _ok(client.post("/api/runs/mlp.npz/upload", content=_png(image)))
+    assert got["grad_cam"] is None
+    assert [la["output_shape"] for la in got["layers"]] == [[36], [5], [3]]
+    assert all(la["values"] is not None and la["maps"] is None for la in got["layers"])
+    probs = model.predict(scale_pixels(image[None, :, :, None]))[0]
+    np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
+
+
 def test_the_probabilities_equal_the_models_own_predict(tiny, tmp_path):
     path, model = tiny
     data = _data_folder(tmp_path / "data", size=30)
