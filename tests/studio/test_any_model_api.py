@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import urllib.request
 from pathlib import Path
@@ -320,6 +321,10 @@ def test_show_serves_a_cnnlab_model_with_images_and_stop_frees_the_port(capsys):
         assert f"cnnlab studio: {handle.url}" in capsys.readouterr().out
         with urllib.request.urlopen(handle.url + "api/runs", timeout=10) as answer:
             listed = json.load(answer)["runs"]
+            policy = answer.headers["content-security-policy"]
+        # a notebook on this machine may show it in a frame; no other page may
+        assert "frame-ancestors 'self' http://localhost:* http://127.0.0.1:*" in policy
+        assert "frame-ancestors 'none'" not in policy and "script-src 'self';" in policy
         assert [r["name"] for r in listed] == ["live.cnnlab.npz"]
         assert listed[0]["class_names"] == ["no", "yes"]
         request = urllib.request.Request(
@@ -353,3 +358,25 @@ def test_show_refuses_images_that_do_not_fit_the_model(tiny):
         show(path, np.zeros((2, 5, 5, 1), dtype=np.uint8))
     with pytest.raises(ArgumentError, match="float images must lie in 0..1"):
         show(path, np.full((1, 12, 12, 1), 3.0))
+
+
+def test_a_model_file_saved_again_is_read_again(tiny, tmp_path):
+    path, model = tiny
+    client = _client(ModelFile(path))
+    upload = _png(np.random.default_rng(3).integers(0, 256, (12, 12), dtype=np.uint8))
+    first = _ok(client.post("/api/runs/tiny.cnnlab.npz/upload", content=upload))
+    newer = nn.Sequential.from_config(model.get_config())
+    newer.set_weights([w * 3 + 0.1 for w in model.get_weights()])
+    newer.save(path)
+    os.utime(path, ns=(1, 2_000_000_000_000_000_000))
+    second = _ok(client.post("/api/runs/tiny.cnnlab.npz/upload", content=upload))
+    assert second["probabilities"] != first["probabilities"]
+    (tmp_path / "upload.png").write_bytes(upload)
+    x, _ = decode_prepared(tmp_path / "upload.png", (12, 12), True)
+    probs = newer.predict(scale_pixels(x[None]))[0]
+    np.testing.assert_allclose([p["p"] for p in second["probabilities"]], probs, rtol=1e-5)
+    _conv_model(path, units=4)  # another number of classes: refused, in one line
+    os.utime(path, ns=(1, 3_000_000_000_000_000_000))
+    refused = client.post("/api/runs/tiny.cnnlab.npz/upload", content=upload)
+    assert refused.status_code == 400
+    _one_line(refused.json()["error"], str(path), "restart the studio")

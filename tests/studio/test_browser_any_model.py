@@ -295,7 +295,7 @@ print("stopped", flush=True)
 """
 
 
-def test_show_in_a_python_process_serves_a_live_keras_model_and_stop_frees_it(tmp_path):
+def test_show_in_a_python_process_serves_a_live_keras_model_and_stop_frees_it(driver, tmp_path):
     script = tmp_path / "notebook.py"
     script.write_text(textwrap.dedent(SHOW_SCRIPT))
     proc = subprocess.Popen(
@@ -319,6 +319,13 @@ def test_show_in_a_python_process_serves_a_live_keras_model_and_stop_frees_it(tm
             [p["p"] for p in got["probabilities"]], shown["probs"][3], atol=1e-5
         )
         assert Path(shown["temp"], "notebook_model.keras").is_file()
+        # in the page: the images given as samples; no labels, so nothing to measure them on
+        open_view(driver, url, "explorer")
+        samples = wait_for(lambda: by_testid(driver, "explore-sample", many=True), "samples")
+        assert len(samples) == 4
+        open_view(driver, url, "runs")
+        hints = wait_for(lambda: by_testid(driver, "no-labels", many=True), "the no-labels hint")
+        assert len(hints) == 2 and "--data" in hints[0].text
         proc.stdin.write("\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "stopped"
@@ -331,3 +338,25 @@ def test_show_in_a_python_process_serves_a_live_keras_model_and_stop_frees_it(tm
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_legacy_h5_file_is_explored_by_the_numpy_engine(files, tmp_path):
+    import keras
+    from starlette.testclient import TestClient
+
+    from cnnlab.data.prepare import decode_prepared, scale_pixels
+    from cnnlab.studio import ModelFile, create_app
+
+    model = keras.models.load_model(files["residual"])
+    path = tmp_path / "legacy.h5"
+    model.save(path)  # Keras 2's HDF5 format
+    source = ModelFile(path, classes=CLASSES)
+    assert source.config.engine == "numpy"
+    client = TestClient(create_app(tmp_path / "runs", models=[source]), base_url="http://127.0.0.1")
+    picture = files["data"] / "dots" / "1.png"
+    answer = client.post("/api/runs/legacy.h5/upload", content=picture.read_bytes())
+    assert answer.status_code == 200, answer.text
+    x, _ = decode_prepared(picture, (SIZE, SIZE), False)
+    probs = np.asarray(model.predict(scale_pixels(x[None]), verbose=0))[0]
+    got = [p["p"] for p in answer.json()["probabilities"]]
+    np.testing.assert_allclose(got, probs, atol=1e-5)

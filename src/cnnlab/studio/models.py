@@ -243,6 +243,7 @@ class ModelFile:
         size, channels = image_input(self._model, shown)
         outputs = class_outputs(self._model, shown)
         n_classes = 2 if outputs == 1 else outputs
+        self._shape = (size, channels, n_classes)
         self.config = ModelConfig(
             task="mood" if outputs == 1 else "signs",
             engine=engine_of(self._model),
@@ -299,7 +300,15 @@ class ModelFile:
         """The model; read again when its file changed (a notebook saved a newer one)."""
         key = _mtime(self.path)
         if key != self._key:
-            self._model, self._key = open_model(self.path), key
+            model = open_model(self.path)
+            size, channels = image_input(model, self.path)
+            outputs = class_outputs(model, self.path)
+            if (size, channels, 2 if outputs == 1 else outputs) != self._shape:
+                raise ModelFileError(
+                    f"{self.path}: the file now holds a model with another input or number of "
+                    "classes; restart the studio to open it"
+                )
+            self._model, self._key = model, key
         return self._model
 
     def dataset(self) -> Images:
