@@ -237,8 +237,13 @@ def test_a_model_file_in_the_runs_view_has_no_history_but_its_data_confusion(dri
     assert "model file" in items[0].text
     summary = wait_for(lambda: by_testid(driver, "run-summary"), "the summary")
     wait_for(lambda: "no training history" in summary.text, "the model file's summary")
+    wait_for(lambda: by_testid(driver, "no-history"), "the hint in place of the curves")
+    assert not by_testid(driver, "curve-loss", many=True)
+    assert not by_testid(driver, "stat-epochs", many=True)  # no epochs to count
     cells = wait_for(lambda: by_testid(driver, "confusion-cell", many=True), "the confusion")
     assert sum(int(c.get_attribute("data-count")) for c in cells) == 12  # --data's images
+    note = driver.find_element(By.ID, "confusion-note").text
+    assert note.startswith("— the model file, on the images of --data, accuracy"), note
     wait_for(lambda: by_testid(driver, "top-loss", many=True), "the top losses")
 
 

@@ -166,14 +166,18 @@ function renderRun(run, first) {
         "div",
         { class: "stats" },
         stat("test accuracy", pct(run.test_accuracy), "stat-test-acc"),
-        stat("epochs", `${run.epochs_done} / ${run.epochs}`, "stat-epochs"),
-        stat("best epoch", run.best_epoch ?? "—", "stat-best"),
+        ...(run.source === "model" ? [] : [stat("epochs", `${run.epochs_done} / ${run.epochs}`, "stat-epochs"), stat("best epoch", run.best_epoch ?? "—", "stat-best")]),
         stat("classes", run.class_names.length, "stat-classes"),
       ),
       run.metrics ? table : h("p", { class: "hint" }, run.source === "model" ? "A model file cnnlab did not train: no training history, no metrics." : "No metrics yet: they are written when training ends."),
     ),
   );
   if (m.validated_on) summary.append(h("p", { class: "hint" }, m.validated_on));
+  if (run.source === "model") {
+    const card = $("#curve-loss") && $("#curve-loss").closest(".card");
+    if (card) card.replaceChildren(h("h3", {}, "Learning curves"), h("p", { class: "hint", "data-testid": "no-history" }, "None: a model file has no training history."));
+    return;
+  }
   const hist = run.history || {};
   lineChart($("#curve-loss"), {
     title: "loss",
@@ -202,6 +206,14 @@ function renderRun(run, first) {
   }
 }
 
+/** Whose predictions these are: a run's model of one epoch, or a model file on --data's images. */
+function madeBy(name, answer, split) {
+  if (isModelFile(name)) return "the model file, on the images of --data";
+  return `${split ? `${answer.split} split, ` : ""}the model of epoch ${answer.epoch}`;
+}
+
+const isModelFile = (name) => state.runs.some((r) => r.name === name && r.source === "model");
+
 function stat(label, value, testid) {
   return h("div", { class: "stat", "data-testid": testid }, h("b", {}, String(value)), h("span", {}, label));
 }
@@ -210,7 +222,7 @@ async function loadConfusion(name, mine) {
   const answer = await getJSON(`${runPath(name)}/confusion`);
   if (mine !== state.seq) return;
   const note = $("#confusion-note");
-  note.textContent = `— ${answer.split} split, the model of epoch ${answer.epoch}, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
+  note.textContent = `— ${madeBy(name, answer, true)}, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
   note.dataset.epoch = answer.epoch;
   confusionMatrix($("#confusion-host"), answer, (t, p, td) => {
     document.querySelectorAll(".confusion td.picked").forEach((el) => el.classList.remove("picked"));
@@ -264,7 +276,7 @@ async function loadTopLosses(name, mine) {
   if (mine !== state.seq) return;
   const host = clear($("#top-losses"));
   const note = $("#top-losses-note");
-  note.textContent = `— the model of epoch ${answer.epoch}, with Grad-CAM of its guess`;
+  note.textContent = `— ${madeBy(name, answer, false)}, with Grad-CAM of its guess`;
   host.dataset.epoch = answer.epoch;
   if (!answer.wrong.length && !answer.right.length) host.append(h("p", { class: "hint" }, "No test images."));
   if (answer.wrong.length) {
