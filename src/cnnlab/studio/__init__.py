@@ -251,7 +251,10 @@ def show(
         raise
     local = host in LOCAL
     app = create_app(temp, allowed_hosts=None if local else ["*"], models=[source], notebook=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    # log_config=None: the host program's (the notebook's) logging is left as it is
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", log_config=None
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="cnnlab-studio", daemon=True
