@@ -380,3 +380,25 @@ def test_a_model_file_saved_again_is_read_again(tiny, tmp_path):
     refused = client.post("/api/runs/tiny.cnnlab.npz/upload", content=upload)
     assert refused.status_code == 400
     _one_line(refused.json()["error"], str(path), "restart the studio")
+
+
+def test_show_in_jupyter_displays_the_page_in_an_iframe(tiny, monkeypatch, capsys):
+    import IPython
+    import IPython.display
+
+    class Kernel:
+        config = {"IPKernelApp": {"connection_file": "kernel.json"}}
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Kernel())
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    path, _ = tiny
+    handle = show(path, classes=CLASSES)
+    try:
+        assert len(shown) == 1 and isinstance(shown[0], IPython.display.IFrame)
+        assert shown[0].src == handle.url
+        assert capsys.readouterr().out == ""  # the frame, not the URL line
+        assert handle.url in repr(handle) and "running" in repr(handle)
+    finally:
+        handle.stop()
+    assert "stopped" in repr(handle)
