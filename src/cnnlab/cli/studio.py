@@ -28,18 +28,23 @@ def studio(
             "--model",
             help="A model file cnnlab did not train (.keras, .h5, .npz) to explore; "
             "repeat for more.",
+            metavar="FILE",
         ),
     ] = None,
     data: Annotated[
         Path | None,
         typer.Option(
             help="With --model: a folder of class folders; its classes name the model's "
-            "outputs and its images are the samples (and its confusion matrix)."
+            "outputs and its images are the samples (and its confusion matrix).",
+            metavar="DIR",
         ),
     ] = None,
     classes: Annotated[
         str | None,
-        typer.Option(help="With --model: the class names, comma-separated (default: 0, 1, ...)."),
+        typer.Option(
+            help="With --model: the class names, comma-separated (default: 0, 1, ...).",
+            metavar="A,B,...",
+        ),
     ] = None,
 ) -> None:
     """Explore convolution, pooling and your own runs in the browser (a local web server).

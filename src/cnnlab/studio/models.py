@@ -268,7 +268,7 @@ class ModelFile:
             if images is not None:
                 self.config.data = "images"
         if classes is not None and data is not None:
-            self._check_names(list(classes), shown)
+            self._check_names(list(classes))
         self.class_names = list(self._images.class_names)
 
     def _read_data(self, data, n_classes: int, shown: Path) -> Images:
@@ -288,7 +288,7 @@ class ModelFile:
         y = np.concatenate([ds.y_train, ds.y_val, ds.y_test]).astype(np.int64)
         return Images(list(ds.class_names), x, y)
 
-    def _check_names(self, classes: list[str], shown: Path) -> None:
+    def _check_names(self, classes: list[str]) -> None:
         if classes != list(self._images.class_names):
             raise ArgumentError(
                 f"--classes {','.join(classes)} differ from the class folders of --data "
