@@ -7,6 +7,10 @@
   how it was made from the previous layer's maps, the filter's kernels and the bias.
 - **Runs**: learning curves, metrics, the confusion matrix (click a cell for its images) and
   the top losses; a run still training updates while you watch.
+- **Your own model**: a ``.keras``, legacy ``.h5`` or cnnlab ``.npz`` file cnnlab did not
+  train (``cnnlab studio --model FILE [--data DIR | --classes a,b]``), or a live model in a
+  notebook (:func:`show`), is explored like a run with no training history
+  (:mod:`cnnlab.studio.models`). Its images are scaled to [0, 1], as cnnlab's runs are.
 
 Start it with ``cnnlab studio`` or :func:`serve`; :func:`create_app` gives the ASGI app
 (for tests, or another server). The JSON API is in docs/studio-api.md.
@@ -14,18 +18,33 @@ Start it with ``cnnlab studio`` or :func:`serve`; :func:`create_app` gives the A
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
+import re
+import shutil
 import socket
+import sys
+import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from cnnlab.errors import ArgumentError
 from cnnlab.studio.app import create_app, log_to_stderr
 from cnnlab.studio.explorer import RunsFolder
+from cnnlab.studio.models import ModelFile
 from cnnlab.studio.playground import digit_images
 
-__all__ = ["RunsFolder", "create_app", "open_socket", "serve"]
+__all__ = [
+    "ModelFile",
+    "RunsFolder",
+    "StudioHandle",
+    "create_app",
+    "open_socket",
+    "serve",
+    "show",
+]
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
@@ -72,6 +91,7 @@ def serve(
     open_browser: bool = False,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] | None = None,
+    models: list[ModelFile] = (),
 ) -> None:
     """Run the studio until Ctrl-C.
 
@@ -82,6 +102,7 @@ def serve(
         port: the port (0: any free one; the URL said names it).
         open_browser: open the page in the default browser.
         say: called with the URL line (and where the runs are).
+        models: model files served beside the runs (``cnnlab studio --model``).
 
     Raises:
         ArgumentError: the runs folder is a file, or the port is taken.
@@ -98,15 +119,17 @@ def serve(
             "studio and see your runs; use --host 127.0.0.1 to keep it private"
         )
     sock = open_socket(host, port)
-    app = create_app(root, allowed_hosts=None if local else ["*"])
+    app = create_app(root, allowed_hosts=None if local else ["*"], models=models)
     url = url_of(sock, host)
     runs = RunsFolder(root).list_runs()["runs"] if root.is_dir() else []
     counted = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    if models:
+        counted = f"{', '.join(m.name for m in models)} and {counted}"
     say(f"cnnlab studio: {url}  ({counted} in {root.resolve()}; Ctrl-C to stop)")
     log_to_stderr()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    _warm_up(runs)
+    _warm_up(runs + [{"engine": m.config.engine} for m in models])
     if open_browser:
         _open_later(url, say)
     try:
@@ -142,3 +165,116 @@ def _open_later(url: str, say: Callable[[str], None]) -> None:
         say("no display here: open the URL above in a browser")
         return
     threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+
+
+class StudioHandle:
+    """A studio serving in a background thread (what :func:`show` returns).
+
+    Attributes:
+        url: the page's address.
+    """
+
+    def __init__(self, url: str, server, thread: threading.Thread, sock, temp: Path):
+        self.url = url
+        self._server, self._thread, self._sock, self._temp = server, thread, sock, temp
+
+    def stop(self) -> None:
+        """Stop the server, free its port and remove the temporary model file (if any)."""
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._sock.close()
+            self._server = None
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._thread.is_alive()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<cnnlab studio at {self.url} ({state}; .stop() to stop it)>"
+
+
+def show(
+    model,
+    images=None,
+    classes: list[str] | None = None,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+) -> StudioHandle:
+    """Open a model in the studio from a notebook (or any Python program).
+
+    The studio serves in a background thread on ``host:port`` (0: a free port). In Jupyter
+    (an IPython kernel) the page is shown inline as an IFrame; elsewhere its URL is printed.
+
+    Args:
+        model: a Keras model, a :mod:`cnnlab.nn` model, or a model file's path (``.keras``,
+            ``.h5``, ``.npz``). A live model is saved to a temporary file (removed by
+            ``stop()``).
+        images: sample images for the explorer: an array (N, H, W, C) of uint8 0..255 or
+            float 0..1 (unlabelled), or a folder of class folders (labelled: the runs view
+            then shows its confusion matrix and top losses).
+        classes: the class names, one per output (default: "0", "1", ...).
+
+    Returns:
+        A :class:`StudioHandle`: ``.url``, ``.stop()``.
+
+    Raises:
+        ModelFileError: the model cannot be read or is not an image classifier.
+        ArgumentError: ``images`` or ``classes`` do not fit the model; the port is taken.
+    """
+    import uvicorn
+
+    from cnnlab.engines import engine_of
+
+    temp = Path(tempfile.mkdtemp(prefix="cnnlab-show-"))
+    try:
+        if isinstance(model, str | os.PathLike):
+            path = Path(model)
+        else:
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", str(getattr(model, "name", "") or "model"))
+            numpy = engine_of(model) == "numpy"
+            path = temp / f"{name}.{'cnnlab.npz' if numpy else 'keras'}"
+            model.save(path)
+        folder = isinstance(images, str | os.PathLike)
+        source = ModelFile(
+            path,
+            data=images if folder else None,
+            classes=classes,
+            images=None if folder else images,
+        )
+        sock = open_socket(host, port)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    local = host in LOCAL
+    app = create_app(temp, allowed_hosts=None if local else ["*"], models=[source], notebook=True)
+    # log_config=None: the host program's (the notebook's) logging is left as it is
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", log_config=None
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="cnnlab-studio", daemon=True
+    )
+    thread.start()
+    handle = StudioHandle(url_of(sock, host), server, thread, sock, temp)
+    atexit.register(handle.stop)
+    while not server.started and thread.is_alive():
+        threading.Event().wait(0.02)
+    if _in_notebook():
+        from IPython.display import IFrame, display
+
+        display(IFrame(handle.url, width="100%", height=820))
+    else:
+        print(f"cnnlab studio: {handle.url}  ({source.name}; .stop() to stop it)", flush=True)
+    return handle
+
+
+def _in_notebook() -> bool:
+    """Whether an IPython kernel (Jupyter) runs this code."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})

@@ -81,20 +81,25 @@ CONTENT_POLICY = (
     "frame-ancestors 'none'; form-action 'none'"
 )
 """The page runs only its own scripts, talks only to this server, and cannot be framed."""
+NOTEBOOK_FRAMES = (
+    "'self' http://localhost:* http://127.0.0.1:* https://localhost:* https://127.0.0.1:* "
+    "vscode-webview:"
+)
+"""Who may frame a studio started by :func:`cnnlab.studio.show`: notebooks on this machine."""
 
 
 class SecurityHeaders:
     """Add the content policy, ``nosniff`` and no-referrer to every answer (ASGI middleware)."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, policy: str = CONTENT_POLICY):
+        self.app, self.policy = app, policy.encode()
 
     async def __call__(self, scope, receive, send):
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += [
-                    (b"content-security-policy", CONTENT_POLICY.encode()),
+                    (b"content-security-policy", self.policy),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
@@ -197,15 +202,23 @@ def _int(request: Request, name: str, default: int) -> int:
         raise ArgumentError(f"{name} must be an integer. Received: {name}={value!r}") from None
 
 
-def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = None) -> Starlette:
+def create_app(
+    runs_dir: str | Path = "runs",
+    allowed_hosts: list[str] | None = None,
+    models=(),
+    notebook: bool = False,
+) -> Starlette:
     """The studio as an ASGI app serving the runs under ``runs_dir``.
 
     Args:
         runs_dir: the folder whose subfolders are runs (it need not exist yet).
         allowed_hosts: Host header values answered (default: 127.0.0.1 and localhost);
             ``["*"]`` for any (a server on 0.0.0.0).
+        models: model files (:class:`~cnnlab.studio.models.ModelFile`) served beside the
+            runs, listed first (``cnnlab studio --model``).
+        notebook: let a notebook page on this machine show it in a frame (:func:`show`).
     """
-    runs = RunsFolder(runs_dir)
+    runs = RunsFolder(runs_dir, models)
 
     async def call(fn, *args) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(fn, *args))
@@ -227,7 +240,8 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
             {
                 "version": __version__,
                 "runs_dir": str(runs.root),
-                "n_runs": len(listed["runs"]),
+                "n_runs": len(listed["runs"]) - len(runs.models),
+                "models": list(runs.models),
                 "presets": playground.PRESETS,
                 "limits": {
                     "grid": playground.MAX_GRID,
@@ -306,7 +320,7 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
 
     async def upload(request: Request) -> Response:
         name = request.path_params["run"]
-        runs.run_dir(name)  # an unknown run is refused before the body is read
+        runs.check_name(name)  # an unknown run is refused before the body is read
         data = await _body(request, MAX_UPLOAD)
         if not data:
             raise ArgumentError("the upload is empty: send the image file's bytes as the body")
@@ -352,9 +366,15 @@ def create_app(runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = 
         Route(api + "/explore/{image_id}/maps", maps),
     ]
     hosts = allowed_hosts if allowed_hosts is not None else LOCAL_HOSTS
+    policy = CONTENT_POLICY
+    if notebook:
+        policy = policy.replace("frame-ancestors 'none'", f"frame-ancestors {NOTEBOOK_FRAMES}")
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(LocalHostOnly, allowed=hosts)],
+        middleware=[
+            Middleware(SecurityHeaders, policy=policy),
+            Middleware(LocalHostOnly, allowed=hosts),
+        ],
         exception_handlers={
             HTTPException: not_found,
             CnnlabError: user_error,

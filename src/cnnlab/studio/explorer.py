@@ -29,11 +29,11 @@ from cnnlab.interpret import SPLITS, Interpretation
 from cnnlab.studio import layers as layer_detail
 from cnnlab.studio.encode import diverging_maps, gray_maps, png_url, rounded
 from cnnlab.studio.layers import value_maps as _value_maps
+from cnnlab.studio.models import ModelFile, RunSource
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.studio.walk import Step, walk
 from cnnlab.tasks import get_task
-from cnnlab.training import load_model, load_run
-from cnnlab.training.rundata import load_data
+from cnnlab.training import load_run
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
 """A run is named by its folder; anything else (``..``, ``a/b``, an absolute path) is refused."""
@@ -73,10 +73,13 @@ class RunsFolder:
 
     Args:
         root: the runs folder. It need not exist (then there are no runs).
+        models: model files (:class:`~cnnlab.studio.models.ModelFile`) listed before the
+            runs, by their names; the explorer and the runs view treat them as runs.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, models: list[ModelFile] = ()):
         self.root = Path(root).expanduser().resolve()
+        self.models = {m.name: m for m in models}
         self._lock = threading.RLock()
         """Guards the dictionaries below only: it is never held while a model is loaded or
         anything is computed, so one run's slow work never makes another run wait."""
@@ -103,12 +106,19 @@ class RunsFolder:
             raise NotFound(f"no run named {name!r} in {self.root}")
         return resolved
 
-    def _load_run(self, name: str):
+    def check_name(self, name: str) -> None:
+        """Raises NotFound unless ``name`` is a model file's or a run folder's."""
+        if name not in self.models:
+            self.run_dir(name)
 
+    def _load_run(self, name: str) -> RunSource | ModelFile:
+        """The source of run (or model file) ``name``: see :mod:`cnnlab.studio.models`."""
+        if isinstance(name, str) and name in self.models:
+            return self.models[name]
         path = self.run_dir(name)
         if not (path / "config.json").is_file():
             raise NotFound(f"{name!r} in {self.root} is not a run (no config.json)")
-        return load_run(path)
+        return RunSource(load_run(path))
 
     def list_runs(self) -> dict:
         """Every run in the folder, newest first, and the folders that look like broken runs."""
@@ -117,6 +127,8 @@ class RunsFolder:
             for path in self.root.iterdir():
                 if not path.is_dir() or not RUN_NAME.fullmatch(path.name):
                     continue
+                if path.name in self.models:
+                    continue
                 if not (path / "config.json").exists():
                     continue
                 try:
@@ -124,13 +136,14 @@ class RunsFolder:
                 except (CnnlabError, OSError) as exc:
                     broken.append({"name": path.name, "error": str(exc)})
         runs.sort(key=lambda r: r["updated"], reverse=True)
+        runs[:0] = [self.summary(name) for name in self.models]
         return {"runs_dir": str(self.root), "runs": runs, "broken": broken}
 
     def summary(self, name: str, run=None) -> dict:
         """One run's settings and state (no model is loaded)."""
         run = run or self._load_run(name)
         cfg = run.config
-        updated = _mtime(run.dir / "checkpoint.json") / 1e9
+        updated = run.updated()
         test = (run.metrics or {}).get("test") or {}
         return {
             "name": name,
@@ -149,16 +162,14 @@ class RunsFolder:
             "training": (not run.finished) and time.time() - updated < TRAINING_SECONDS,
             "test_accuracy": test.get("accuracy"),
             "updated": updated,
+            "source": run.source,
+            "labelled": run.labelled,
         }
 
     def details(self, name: str) -> dict:
         """The summary, history, metrics, config and picture files of a run."""
         run = self._load_run(name)
-        files = sorted(
-            p.name
-            for p in run.dir.iterdir()
-            if p.is_file() and p.suffix in (".png", ".json", ".csv", ".txt")
-        )
+        files = run.files()
         return self.summary(name, run) | {
             "history": run.history,
             "metrics": run.metrics,
@@ -217,7 +228,7 @@ class RunsFolder:
         run = self._load_run(name)
         key = (str(run.model_path), _mtime(run.model_path))
         try:
-            model = self._cached("model", name, key, lambda: load_model(run))
+            model = self._cached("model", name, key, run.load_model)
         except FileNotFoundError:
             raise RunError(f"{name}: its model is being replaced by a newer epoch; retry") from None
         return run, model
@@ -226,7 +237,7 @@ class RunsFolder:
 
         run = self._load_run(name)
         key = (str(run.config.to_json()),)
-        return run, self._cached("data", name, key, lambda: load_data(run.config, progress=False))
+        return run, self._cached("data", name, key, run.dataset)
 
     def _interpretation(self, name: str) -> tuple[Interpretation, int]:
         """The test split's predictions by the run's current model, and the epoch whose
@@ -239,9 +250,7 @@ class RunsFolder:
             "interpretation",
             name,
             key,
-            lambda: self._using(
-                name, lambda: Interpretation.from_run(run.dir, "test", model=model, dataset=ds)
-            ),
+            lambda: self._using(name, lambda: run.interpretation(model, ds)),
         )
         return interp, epoch
 
@@ -261,8 +270,7 @@ class RunsFolder:
             "split": split,
             "count": int(len(x)),
             "samples": [
-                {"index": i, "label": run.class_names[int(y[i])], "thumb": png_url(x[i])}
-                for i in range(n)
+                {"index": i, "label": run.label(y[i]), "thumb": png_url(x[i])} for i in range(n)
             ],
         }
 
@@ -278,7 +286,7 @@ class RunsFolder:
         return [
             {
                 "id": f"{name}:{i}",
-                "label": run.class_names[int(y[i])],
+                "label": run.label(y[i]),
                 "grid": gray_grid(x[i], size),
             }
             for i in range(min(n, len(x)))
@@ -388,6 +396,7 @@ class RunsFolder:
                     "values": rounded(out) if out.ndim == 1 and out.size <= MAX_VALUES else None,
                     "n_values": int(out.size),
                     "detail": layer_detail.explains(step),
+                    "note": _undrawn(out),
                 }
             )
         note = None
@@ -554,6 +563,13 @@ class RunsFolder:
             "loss": float(interp.losses[i]),
             "cam": None,
         }
+
+
+def _undrawn(out: np.ndarray) -> str | None:
+    """Why a layer's output is not drawn (only (H, W, C) maps and 1-D vectors are), or None."""
+    if out.ndim in (1, 3):
+        return None
+    return f"a {' × '.join(map(str, out.shape)) or 'scalar'} output: not drawn as maps"
 
 
 def _split(split: Any) -> str:

@@ -47,7 +47,8 @@ function describeRun() {
   if (!run) return;
   const acc = run.test_accuracy === null || run.test_accuracy === undefined ? "" : ` · test accuracy ${(run.test_accuracy * 100).toFixed(1)}%`;
   offerPad();
-  $("#explore-run-info").textContent = `${run.engine} engine · ${run.model} model · ${run.data} · ${run.image_size.join("×")}×${run.channels} · ${run.class_names.length} classes${acc}`;
+  const what = run.source === "model" ? "model file" : `${run.model} model`;
+  $("#explore-run-info").textContent = `${run.engine} engine · ${what} · ${run.data} · ${run.image_size.join("×")}×${run.channels} · ${run.class_names.length} classes${acc}`;
 }
 
 /** Called when the view is shown: load the samples and explore the first one. */
@@ -79,6 +80,7 @@ async function chooseRun(name) {
     });
     host.append(button);
   });
+  if (!answer.samples.length) host.append(h("p", { class: "hint", "data-testid": "no-samples" }, "No sample images: upload one (or start the studio with --data DIR)."));
   const first = host.querySelector("button");
   if (first) {
     markChosen(first);
@@ -237,7 +239,9 @@ function renderNetwork(a) {
         )
       : layer.values
         ? valuesColumn(layer.values, layer.range)
-        : h("p", { class: "hint", "data-testid": "too-many-values" }, tooMany(layer));
+        : layer.note
+          ? h("p", { class: "hint", "data-testid": "layer-note" }, layer.note)
+          : h("p", { class: "hint", "data-testid": "too-many-values" }, tooMany(layer));
     const params = layer.params ? `${layer.params.toLocaleString("en")} params` : "no params";
     host.append(
       h("span", { class: "arrow", "aria-hidden": "true" }, "→"),

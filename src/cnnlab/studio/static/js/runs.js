@@ -36,7 +36,7 @@ function renderList() {
         "data-name": run.name,
       },
       h("span", { class: "run-name" }, h("span", { class: "run-title", title: run.name, "data-testid": "run-title" }, run.name), run.training ? h("span", { class: "live", title: "training now" }, "training") : null),
-      h("span", { class: "run-meta" }, `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`),
+      h("span", { class: "run-meta" }, run.source === "model" ? `${run.engine} · model file · ${run.data}` : `${run.engine} · ${run.model} · ${run.data} · ${run.epochs_done}/${run.epochs} epochs`),
       h("span", { class: "run-acc" }, run.test_accuracy === null || run.test_accuracy === undefined ? "no test accuracy yet" : `test ${pct(run.test_accuracy)}`),
     );
     item.addEventListener("click", () => choose(run.name));
@@ -94,6 +94,13 @@ function choose(name) {
   const mine = ++state.seq;
   state.epochs = null;
   guard(() => loadRun(name, mine, true));
+  const listed = state.runs.find((r) => r.name === name);
+  if (listed && listed.source === "model" && !listed.labelled) {
+    // A model file with no labelled images: nothing to measure it on.
+    const why = "A model file with no labelled images: start the studio with --data DIR (a folder of class folders) to see this.";
+    for (const id of ["#confusion-host", "#top-losses"]) clear($(id)).append(h("p", { class: "hint", "data-testid": "no-labels" }, why));
+    return;
+  }
   guard(() => loadConfusion(name, mine));
   guard(() => loadTopLosses(name, mine));
 }
@@ -150,7 +157,7 @@ function renderRun(run, first) {
       { class: "card-head" },
       h("h2", {}, run.name),
       ...(run.training ? [h("span", { class: "live", "data-testid": "training-badge" }, `training · epoch ${run.epochs_done} of ${run.epochs}`)] : []),
-      h("span", { class: "muted" }, `${run.task} · ${run.engine} engine · ${run.model} model · ${run.data} · ${run.image_size.join("×")}×${run.channels}`),
+      h("span", { class: "muted" }, `${run.task} · ${run.engine} engine · ${run.source === "model" ? "model file" : `${run.model} model`} · ${run.data} · ${run.image_size.join("×")}×${run.channels}`),
     ),
     h(
       "div",
@@ -159,14 +166,18 @@ function renderRun(run, first) {
         "div",
         { class: "stats" },
         stat("test accuracy", pct(run.test_accuracy), "stat-test-acc"),
-        stat("epochs", `${run.epochs_done} / ${run.epochs}`, "stat-epochs"),
-        stat("best epoch", run.best_epoch ?? "—", "stat-best"),
+        ...(run.source === "model" ? [] : [stat("epochs", `${run.epochs_done} / ${run.epochs}`, "stat-epochs"), stat("best epoch", run.best_epoch ?? "—", "stat-best")]),
         stat("classes", run.class_names.length, "stat-classes"),
       ),
-      run.metrics ? table : h("p", { class: "hint" }, "No metrics yet: they are written when training ends."),
+      run.metrics ? table : h("p", { class: "hint" }, run.source === "model" ? "A model file cnnlab did not train: no training history, no metrics." : "No metrics yet: they are written when training ends."),
     ),
   );
   if (m.validated_on) summary.append(h("p", { class: "hint" }, m.validated_on));
+  if (run.source === "model") {
+    const card = $("#curve-loss") && $("#curve-loss").closest(".card");
+    if (card) card.replaceChildren(h("h3", {}, "Learning curves"), h("p", { class: "hint", "data-testid": "no-history" }, "None: a model file has no training history."));
+    return;
+  }
   const hist = run.history || {};
   lineChart($("#curve-loss"), {
     title: "loss",
@@ -195,6 +206,14 @@ function renderRun(run, first) {
   }
 }
 
+/** Whose predictions these are: a run's model of one epoch, or a model file on --data's images. */
+function madeBy(name, answer, split) {
+  if (isModelFile(name)) return "the model file, on the images of --data";
+  return `${split ? `${answer.split} split, ` : ""}the model of epoch ${answer.epoch}`;
+}
+
+const isModelFile = (name) => state.runs.some((r) => r.name === name && r.source === "model");
+
 function stat(label, value, testid) {
   return h("div", { class: "stat", "data-testid": testid }, h("b", {}, String(value)), h("span", {}, label));
 }
@@ -203,7 +222,7 @@ async function loadConfusion(name, mine) {
   const answer = await getJSON(`${runPath(name)}/confusion`);
   if (mine !== state.seq) return;
   const note = $("#confusion-note");
-  note.textContent = `— ${answer.split} split, the model of epoch ${answer.epoch}, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
+  note.textContent = `— ${madeBy(name, answer, true)}, accuracy ${pct(answer.accuracy)}; click a cell for its images`;
   note.dataset.epoch = answer.epoch;
   confusionMatrix($("#confusion-host"), answer, (t, p, td) => {
     document.querySelectorAll(".confusion td.picked").forEach((el) => el.classList.remove("picked"));
@@ -257,7 +276,7 @@ async function loadTopLosses(name, mine) {
   if (mine !== state.seq) return;
   const host = clear($("#top-losses"));
   const note = $("#top-losses-note");
-  note.textContent = `— the model of epoch ${answer.epoch}, with Grad-CAM of its guess`;
+  note.textContent = `— ${madeBy(name, answer, false)}, with Grad-CAM of its guess`;
   host.dataset.epoch = answer.epoch;
   if (!answer.wrong.length && !answer.right.length) host.append(h("p", { class: "hint" }, "No test images."));
   if (answer.wrong.length) {
