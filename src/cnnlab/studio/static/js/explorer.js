@@ -6,7 +6,8 @@ import { probabilityBars } from "./charts.js";
 import { legend, makeScale } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
-import { showDetail, hideDetail } from "./detail.js";
+import { showDetail, hideDetail, closeDetail } from "./detail.js";
+import { changed } from "./links.js";
 import { guard, showError } from "./status.js";
 import { emptyRunsMessage } from "./empty.js";
 
@@ -56,7 +57,8 @@ export async function onShow() {
   await chooseRun(state.run);
 }
 
-async function chooseRun(name) {
+/** Load a run's samples and explore `imageId` (an image id), or else its first sample. */
+async function chooseRun(name, imageId = null) {
   state.run = name;
   describeRun();
   hideDetail();
@@ -79,7 +81,8 @@ async function chooseRun(name) {
     host.append(button);
   });
   const first = host.querySelector("button");
-  if (first) {
+  if (imageId) await showImage(imageId);
+  else if (first) {
     markChosen(first);
     await exploreSample(answer.samples[0].index);
   }
@@ -144,6 +147,7 @@ function render() {
   note.textContent = a.note || "";
   renderNetwork(a);
   result.dataset.ready = "true";
+  changed("explorer");
 }
 
 function mapSize(count) {
@@ -308,7 +312,7 @@ export function init() {
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || $("#detail").hidden) return;
     const opened = document.querySelector(".fmap.selected");
-    hideDetail();
+    closeDetail();
     if (opened) opened.focus();
   });
   $("#explore-draw-clear").addEventListener("click", () => drawPad.clear());
@@ -321,3 +325,30 @@ export function init() {
     guard(async () => upload(await drawPad.toBlob({ centred: true })));
   });
 }
+
+// ---------- links: the state a link holds and how one is opened (explorer-link.js) ----------
+
+/** Explore an image by its id (s:SPLIT:INDEX or an upload's u:...), its thumbnail chosen. */
+function showImage(imageId) {
+  const sample = /^s:test:(\d+)$/.exec(imageId);
+  markChosen(sample ? document.querySelector(`#explore-samples [data-index="${sample[1]}"]`) : null);
+  return show(() => postJSON(`${runPath(state.run)}/explore`, { image_id: imageId }));
+}
+
+export const linkView = {
+  runs: () => state.runs,
+  run: () => state.run,
+  answer: () => (state.answer && state.answer.run === state.run ? state.answer : null),
+  /** Open run `name` (its samples, then `imageId` or its first sample). */
+  async open(name, imageId = null) {
+    state.shown = true;
+    const a = linkView.answer();
+    if (name !== state.run || !a) {
+      $("#explore-run").value = name;
+      return chooseRun(name, imageId);
+    }
+    if (imageId && imageId !== a.image_id) return showImage(imageId);
+    return undefined;
+  },
+  onShow,
+};

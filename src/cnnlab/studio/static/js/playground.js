@@ -6,6 +6,8 @@ import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, $$, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
 import { NumberGrid, gridThumb } from "./grid.js";
+import { pickableStage } from "./cellpick.js";
+import { changed } from "./links.js";
 import { guard, showError } from "./status.js";
 import { Stepper, setActive } from "./stepper.js";
 
@@ -51,9 +53,10 @@ function debounce(fn, ms) {
 
 /** `picture`: pixels 0..255 (a digit, a run's image, a drawing: 255 is white); typed numbers
  * are gray from 0 (black) to their largest (white). */
-function setInput(grid, label, picture = true) {
+function setInput(grid, label, picture = true, origin = { input: picture ? "drawing" : "numbers" }) {
   state.input = grid;
   state.inputLabel = label;
+  state.origin = origin; // what a link says of this input (playground-link.js)
   state.inputWhite = picture ? 255 : Math.max(1e-12, ...grid.flat());
   $("#input-label").textContent = `${label}: ${grid.length} × ${grid[0].length}`;
   $("#grid-text").value = grid.map((row) => row.join(" ")).join("\n");
@@ -87,7 +90,7 @@ async function loadDigits() {
   const answer = await (digitsRequest || getJSON("/api/playground/images?source=digits"));
   digitsRequest = null;
   const host = clear($("#digit-thumbs"));
-  answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label), "digit-thumb")));
+  answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label, true, { input: image.id }), "digit-thumb")));
   return answer.images;
 }
 
@@ -101,7 +104,9 @@ async function loadRunSamples() {
   if ($("#sample-run").value !== run || $("#sample-size").value !== size) return;
   clear(host);
   answer.images.forEach((image) =>
-    host.append(thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`), "sample-grid-thumb")),
+    host.append(
+      thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`, true, { input: "run", run, size, sample: image.id.split(":").pop() }), "sample-grid-thumb"),
+    ),
   );
 }
 
@@ -319,6 +324,7 @@ function stepConv(k) {
   outputGrid.setFilled(k);
   outputGrid.setCurrent(i, j);
   renderConvCalc(i, j);
+  changed("playground");
 }
 
 function miniGrid(values, testid, scale, opts = {}) {
@@ -470,6 +476,7 @@ function stepPool(k) {
       h("strong", {}, full(value)),
     ),
   );
+  changed("playground");
 }
 
 // ---------- runs for the sample source ----------
@@ -503,6 +510,8 @@ export async function init(info) {
   setActive(convStepper);
   $("#pool-card").addEventListener("pointerdown", () => setActive(poolStepper));
   $("#conv-card").addEventListener("pointerdown", () => setActive(convStepper));
+  pickableStage(inputGrid, outputGrid, convStepper, () => state.conv && { window: state.conv.kernel_size, stride: state.conv.stride, output: state.conv.output_shape });
+  pickableStage(poolInGrid, poolOutGrid, poolStepper, () => state.pool && { window: state.pool.pool_size, stride: state.pool.stride, output: state.pool.output_shape });
 
   const presetSelect = clear($("#kernel-preset"));
   Object.keys(state.presets).forEach((name) => presetSelect.append(h("option", { value: name }, PRESET_NAMES[name] || name)));
@@ -552,7 +561,7 @@ export async function init(info) {
   if (start) {
     const button = $(`#digit-thumbs [data-id="${start.id}"]`);
     if (button) button.classList.add("chosen");
-    await setInput(start.grid, start.label);
+    await setInput(start.grid, start.label, true, { input: start.id });
   } else {
     await setInput(STARTER, "a typed 3 (small integers)", false);
   }
@@ -577,3 +586,13 @@ function useDrawing(quiet) {
   const n = Number($("#draw-size").value);
   setInput(drawPad.toGrid(n), "your drawing");
 }
+
+// ---------- links (playground-link.js reads and opens this view's state) ----------
+export const link = {
+  state: () => state,
+  steppers: () => ({ conv: convStepper, pool: poolStepper }),
+  setInput,
+  setKernel,
+  chooseSource,
+  runPool,
+};
