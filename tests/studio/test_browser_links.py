@@ -9,6 +9,8 @@ off the page are checked against ``cnnlab.ops``.
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -20,6 +22,7 @@ selenium = pytest.importorskip(
     "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
 )
 from _browser import (  # noqa: E402
+    Studio,
     by_testid,
     conv_size,
     grid_values,
@@ -493,3 +496,26 @@ def test_two_runs_compared_with_a_legend_log_scale_and_best_epochs(driver, studi
     assert driver.find_element(
         By.CSS_SELECTOR, '[data-testid="compare-run"][data-name="digits-keras"]'
     ).is_selected()
+
+
+def test_a_run_without_a_learning_rate_says_so(driver, runs_dir, tmp_path):
+    """A run made before history.csv had a learning_rate column: no curve is guessed."""
+    old = tmp_path / "runs" / "old-run"
+    shutil.copytree(runs_dir / "digits-numpy", old)
+    checkpoint = json.loads((old / "checkpoint.json").read_text())
+    del checkpoint["history"]["learning_rate"]
+    (old / "checkpoint.json").write_text(json.dumps(checkpoint))
+    rows = list(csv.DictReader((old / "history.csv").read_text().splitlines()))
+    with open(old / "history.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, [k for k in rows[0] if k != "learning_rate"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "learning_rate"} for r in rows)
+    server = Studio(tmp_path / "runs")
+    try:
+        reopen(driver, f"{server.url}#runs?run=old-run")
+        note = wait_for(lambda: by_testid(driver, "lr-none"), "the learning-rate note")
+        assert note.text.startswith("no learning rate recorded")
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="curve-lr"]')
+        assert by_testid(driver, "curve-loss").find_elements(By.CSS_SELECTOR, "path")
+    finally:
+        server.stop()
