@@ -63,6 +63,9 @@ export function lineChart(host, { title, series, testid, percent = false, best =
     lo = Math.min(0, lo);
   }
   if (hi - lo < 1e-12) hi = lo + 1;
+  const bests = best === null || best === undefined ? [] : typeof best === "number" ? [{ epoch: best }] : best;
+  const labels = bests.filter((b) => b.label).length;
+  if (labels && !log && !percent) hi += (hi - lo) * 0.09 * (labels + 1); // room for the labels
   const t = (v) => (log ? Math.log10(v) : v);
   const x = (e) => m.left + (n === 1 ? (width - m.left - m.right) / 2 : (e * (width - m.left - m.right)) / (n - 1));
   const y = (v) => m.top + ((t(hi) - t(v)) * (height - m.top - m.bottom)) / (t(hi) - t(lo));
@@ -80,7 +83,6 @@ export function lineChart(host, { title, series, testid, percent = false, best =
   }
   axis.append(svg("text", { x: (m.left + width - m.right) / 2, y: height - 4, "text-anchor": "middle", class: "axis-title", text: "epoch" }));
   root.append(axis);
-  const bests = best === null || best === undefined ? [] : typeof best === "number" ? [{ epoch: best }] : best;
   bests.forEach((b, k) => {
     if (!b.epoch || b.epoch > n) return;
     const bx = x(b.epoch - 1);
