@@ -382,6 +382,31 @@ def test_back_and_forward_move_between_the_states_made(driver, studio):
     )
 
 
+def test_back_and_forward_in_the_playground(driver, studio):
+    open_view(driver, studio, "playground")
+    wait_for(lambda: params(driver)[1].get("stride") == "1", "the playground's state in the URL")
+    assert params(driver)[1]["kernel"] == "vertical_edge" and conv_size(driver) == (6, 6)
+    type_into(by_testid(driver, "conv-stride"), "2")
+    wait_for(lambda: params(driver)[1].get("stride") == "2", "stride 2 in the URL")
+    Select(by_testid(driver, "kernel-preset")).select_by_value("blur")
+    wait_for(lambda: params(driver)[1].get("kernel") == "blur", "the blur kernel in the URL")
+
+    def shown(kernel, stride, size):
+        return (
+            by_testid(driver, "kernel-preset").get_attribute("value") == kernel
+            and by_testid(driver, "conv-stride").get_attribute("value") == stride
+            and conv_size(driver) == size
+        )
+
+    driver.back()
+    wait_for(lambda: shown("vertical_edge", "2", (3, 3)), "the edge kernel, stride 2, by Back")
+    driver.back()
+    wait_for(lambda: shown("vertical_edge", "1", (6, 6)), "stride 1 by Back")
+    driver.forward()
+    driver.forward()
+    wait_for(lambda: shown("blur", "2", (3, 3)), "blur, stride 2, by Forward twice")
+
+
 def test_bad_values_in_a_link_give_one_error_line_and_a_sane_view(request, driver, studio):
     request.node.allowed_failed_loads = 1  # the out-of-range image's 404
 
