@@ -7,7 +7,8 @@
 import { getJSON } from "./api.js";
 import { $, $$ } from "./dom.js";
 import { register } from "./links.js";
-import { link, parseGrid, runConv } from "./playground.js";
+import { parseGrid } from "./gridtext.js";
+import { link, runConv } from "./playground.js";
 import { showError } from "./status.js";
 
 const rowsText = (grid) => grid.map((row) => row.join(",")).join(";");
