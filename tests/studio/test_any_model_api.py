@@ -235,7 +235,7 @@ def test_a_model_with_a_branch_is_explored(tmp_path):
     layers = {la["name"]: la for la in got["layers"]}
     assert list(layers) == ["stem", "branch", "bn", "add", "gap", "out"]
     assert layers["add"]["type"] == "Add" and len(layers["add"]["maps"]) == 4
-    assert layers["add"]["detail"] is False  # two inputs: no single "how it was made"
+    assert layers["add"]["detail"] is True  # its two inputs and their sum (studio/layers.py)
     assert layers["bn"]["type"] == "BatchNormalization" and layers["bn"]["maps"]
     assert layers["gap"]["values"] is not None and layers["gap"]["output_shape"] == [4]
     acts = model.forward_all(scale_pixels(image[None]))

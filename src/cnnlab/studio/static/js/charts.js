@@ -16,32 +16,65 @@ function niceTicks(lo, hi, count = 4) {
   return ticks;
 }
 
+/** 1, 2 and 5 times the powers of ten from lo to hi (only the powers when many decades). */
+function logTicks(lo, hi) {
+  const ticks = [];
+  const few = Math.log10(hi / lo) <= 2.5;
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of few ? [1, 2, 5] : [1]) {
+      const v = Number((m * Math.pow(10, e)).toPrecision(6));
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) ticks.push(v);
+    }
+  }
+  return ticks;
+}
+
+/** The log axis's ends: 1, 2 or 5 times a power of ten, below `v` (down) or above it (up). */
+function logBound(v, up) {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  const steps = up ? [1, 2, 5, 10] : [5, 2, 1];
+  return Number((p * steps.find((m) => (up ? m * p >= v * (1 - 1e-9) : m * p <= v * (1 + 1e-9)))).toPrecision(6));
+}
+
+const tickText = (v) => String(Number(v.toPrecision(4)));
+
 /**
- * A line chart of one metric per epoch: series = [{name, values, colour}] (values may hold null).
+ * A line chart of one metric per epoch: series = [{name, values, colour, dash}] (values may
+ * hold null). `log`: a log-scale y axis (values <= 0 are left out). `best`: the best epoch, or
+ * [{epoch, colour, label}], each a dotted line with its label at the top.
  */
-export function lineChart(host, { title, series, testid, percent = false, best = null }) {
+export function lineChart(host, { title, series, testid, percent = false, best = null, log = false }) {
   const width = 420;
   const height = 230;
   const m = { left: 48, right: 14, top: 12, bottom: 34 };
   const n = Math.max(...series.map((s) => s.values.length), 1);
-  const all = series.flatMap((s) => s.values).filter((v) => v !== null && Number.isFinite(v));
+  const usable = (v) => v !== null && v !== undefined && Number.isFinite(v) && (!log || v > 0);
+  const all = series.flatMap((s) => s.values).filter(usable);
   let lo = all.length ? Math.min(...all) : 0;
   let hi = all.length ? Math.max(...all) : 1;
-  if (percent) {
+  if (log) {
+    lo = logBound(all.length ? lo : 0.1, false);
+    hi = logBound(all.length ? hi : 1, true);
+    if (hi <= lo) [lo, hi] = [logBound(lo * 0.99, false), logBound(hi * 1.01, true)];
+  } else if (percent) {
     lo = Math.max(0, Math.floor(lo * 10) / 10);
     hi = Math.min(1, Math.ceil(hi * 10) / 10);
   } else {
     lo = Math.min(0, lo);
   }
-  if (hi - lo < 1e-9) hi = lo + 1;
+  if (hi - lo < 1e-12) hi = lo + 1;
+  const bests = best === null || best === undefined ? [] : typeof best === "number" ? [{ epoch: best }] : best;
+  const labels = bests.filter((b) => b.label).length;
+  if (labels && !log && !percent) hi += (hi - lo) * 0.09 * (labels + 1); // room for the labels
+  const t = (v) => (log ? Math.log10(v) : v);
   const x = (e) => m.left + (n === 1 ? (width - m.left - m.right) / 2 : (e * (width - m.left - m.right)) / (n - 1));
-  const y = (v) => m.top + ((hi - v) * (height - m.top - m.bottom)) / (hi - lo);
-  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, "data-testid": testid, role: "img", "aria-label": title });
+  const y = (v) => m.top + ((t(hi) - t(v)) * (height - m.top - m.bottom)) / (t(hi) - t(lo));
+  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, "data-testid": testid, "data-scale": log ? "log" : "linear", role: "img", "aria-label": title });
   const axis = svg("g", { class: "axis" });
-  for (const t of niceTicks(lo, hi)) {
+  for (const v of log ? logTicks(lo, hi) : niceTicks(lo, hi)) {
     axis.append(
-      svg("line", { x1: m.left, x2: width - m.right, y1: y(t), y2: y(t), class: "gridline" }),
-      svg("text", { x: m.left - 6, y: y(t), "text-anchor": "end", "dominant-baseline": "middle", text: percent ? `${Math.round(t * 100)}%` : t }),
+      svg("line", { x1: m.left, x2: width - m.right, y1: y(v), y2: y(v), class: "gridline" }),
+      svg("text", { x: m.left - 6, y: y(v), "text-anchor": "end", "dominant-baseline": "middle", class: "tick-y", "data-value": v, text: percent ? `${Math.round(v * 100)}%` : tickText(v) }),
     );
   }
   const every = Math.max(1, Math.ceil(n / 10));
@@ -50,13 +83,30 @@ export function lineChart(host, { title, series, testid, percent = false, best =
   }
   axis.append(svg("text", { x: (m.left + width - m.right) / 2, y: height - 4, "text-anchor": "middle", class: "axis-title", text: "epoch" }));
   root.append(axis);
-  if (best) {
-    root.append(svg("line", { x1: x(best - 1), x2: x(best - 1), y1: m.top, y2: height - m.bottom, class: "best-line" }));
-  }
+  bests.forEach((b, k) => {
+    if (!b.epoch || b.epoch > n) return;
+    const bx = x(b.epoch - 1);
+    const style = b.colour ? { stroke: b.colour } : null;
+    root.append(svg("line", { x1: bx, x2: bx, y1: m.top, y2: height - m.bottom, class: "best-line", style }));
+    if (!b.label) return;
+    const right = bx > (m.left + width - m.right) / 2;
+    root.append(
+      svg("text", {
+        x: bx + (right ? -4 : 4),
+        y: m.top + 9 + k * 13,
+        "text-anchor": right ? "end" : "start",
+        class: "best-label",
+        fill: b.colour || "#2a8a4a",
+        "data-testid": "best-label",
+        "data-epoch": b.epoch,
+        text: b.label,
+      }),
+    );
+  });
   for (const s of series) {
-    const points = s.values.map((v, e) => (v === null || !Number.isFinite(v) ? null : [x(e), y(v)]));
+    const points = s.values.map((v, e) => (usable(v) ? [x(e), y(v)] : null));
     const d = points.reduce((acc, p, e) => (p ? `${acc}${acc && points[e - 1] ? "L" : "M"}${p[0].toFixed(1)},${p[1].toFixed(1)}` : acc), "");
-    root.append(svg("path", { d, class: "line", stroke: s.colour, "data-series": s.name }));
+    root.append(svg("path", { d, class: "line", stroke: s.colour, "stroke-dasharray": s.dash ? "6 4" : null, "data-series": s.name, "data-run": s.run || null }));
     points.forEach((p) => p && root.append(svg("circle", { cx: p[0], cy: p[1], r: n > 40 ? 1.5 : 3, fill: s.colour })));
   }
   const cursor = svg("line", { class: "cursor", y1: m.top, y2: height - m.bottom, visibility: "hidden" });
@@ -71,7 +121,7 @@ export function lineChart(host, { title, series, testid, percent = false, best =
     cursor.setAttribute("visibility", "visible");
     const lines = series.map((s) => {
       const v = s.values[e];
-      return `${s.name}: ${v === null || v === undefined ? "—" : percent ? `${(v * 100).toFixed(2)}%` : v.toFixed(4)}`;
+      return `${s.name}: ${v === null || v === undefined ? "—" : percent ? `${(v * 100).toFixed(2)}%` : Math.abs(v) < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`;
     });
     root.dataset.hoverEpoch = e + 1;
     showTip(event, `epoch ${e + 1}\n${lines.join("\n")}`);
@@ -84,7 +134,14 @@ export function lineChart(host, { title, series, testid, percent = false, best =
   const legend = h(
     "div",
     { class: "chart-legend" },
-    series.map((s) => h("span", {}, h("i", { style: { background: s.colour } }), s.name)),
+    series.map((s) =>
+      h(
+        "span",
+        { "data-testid": "legend-item", "data-series": s.name },
+        h("i", { class: s.dash ? "dash" : null, style: s.dash ? { borderColor: s.colour } : { background: s.colour } }),
+        s.name,
+      ),
+    ),
   );
   clear(host).append(h("div", { class: "chart-title" }, title), root, legend);
   return root;

@@ -5,8 +5,10 @@
 import { getJSON, runPath } from "./api.js";
 import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, h, clear } from "./dom.js";
+import { pickableStage } from "./cellpick.js";
 import { NumberGrid } from "./grid.js";
 import { renderLayer } from "./layerdetail.js";
+import { changed } from "./links.js";
 import { Stepper, setActive } from "./stepper.js";
 
 const MAX_ROWS = 16; // input channels drawn with their numbers; the others are summed all the same
@@ -24,6 +26,21 @@ export function hideDetail() {
   current = null;
 }
 
+/** Closed by the user (the close button, Esc): the URL follows. */
+export function closeDetail() {
+  hideDetail();
+  changed("explorer");
+}
+
+/** {layer, channel, cell: [i, j]} of the open detail (for a link), or null. */
+export function detailState() {
+  if (!current || !current.layer) return null;
+  const { stepper, ow } = current;
+  const cell = stepper && ow ? [Math.floor(stepper.k / ow), stepper.k % ow] : null;
+  const goTo = ([i, j]) => stepper && i < stepper.count / ow && j < ow && (stepper.go(i * ow + j), true);
+  return { layer: current.layer, channel: current.channel, imageId: current.imageId, cell, goTo };
+}
+
 function channelOf(padded, ch) {
   return padded.map((row) => row.map((cell) => cell[ch]));
 }
@@ -32,7 +49,8 @@ function activate(name, z) {
   return name === "relu" ? `relu(${full(z)}) = max(0, ${full(z)})` : `${name}(${full(z)})`;
 }
 
-export async function showDetail({ run, imageId, layer, channel, previous }) {
+/** Open how `layer`'s map `channel` was made; `cell` [i, j]: the step to start on. */
+export async function showDetail({ run, imageId, layer, channel, previous, cell = null }) {
   const mine = ++seq;
   const panel = $("#detail");
   panel.hidden = false;
@@ -41,21 +59,23 @@ export async function showDetail({ run, imageId, layer, channel, previous }) {
   const d = await getJSON(url);
   if (mine !== seq) return;
   if (d.kind) {
-    // every layer but a Conv2D explains itself in layerdetail.js
+    // every layer but a Conv2D explains itself in layerdetail.js (its link keeps no cell)
     if (current && current.stepper) current.stepper.pause();
-    current = renderLayer(panel, d, hideDetail);
-  } else render(panel, d, previous);
+    current = { ...renderLayer(panel, d, closeDetail), layer, channel };
+  } else render(panel, d, previous, cell);
+  current.imageId = imageId;
+  changed("explorer");
   panel.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
-function render(panel, d, previous) {
+function render(panel, d, previous, cell) {
   if (current && current.stepper) current.stepper.pause();
   const cin = d.kernels.length;
   const numbers = Array.isArray(d.padded) && Array.isArray(d.z);
   clear(panel);
   panel.dataset.layer = d.layer;
   panel.dataset.channel = d.channel;
-  const close = h("button", { type: "button", class: "close", "aria-label": "Close", "data-testid": "detail-close", onclick: hideDetail }, "×");
+  const close = h("button", { type: "button", class: "close", "aria-label": "Close", "data-testid": "detail-close", onclick: closeDetail }, "×");
   panel.append(
     h(
       "header",
@@ -102,7 +122,7 @@ function render(panel, d, previous) {
   if (!numbers) {
     panel.append(h("p", { class: "hint", "data-testid": "detail-too-big" }, "This layer is too large to show every number; the pictures above are exact."));
     panel.dataset.ready = "true";
-    current = { stepper: null };
+    current = { stepper: null, layer: d.layer, channel: d.channel };
     return;
   }
   const stepHost = h("div", {});
@@ -201,14 +221,18 @@ function render(panel, d, previous) {
       ),
     );
     panel.dataset.k = k;
+    changed("explorer");
   };
   const stepper = new Stepper(stepHost, {
     testid: "detail-step",
     onStep: step,
     describe: (k) => `cell (${Math.floor(k / ow)}, ${k % ow}) · ${k + 1} of ${oh * ow}`,
   });
-  current = { stepper };
-  stepper.setCount(oh * ow, 0);
+  current = { stepper, layer: d.layer, channel: d.channel, ow };
+  const geometry = { window: [kh, kw], stride: [sh, sw], output: [oh, ow] };
+  pickableStage(channels.map((ch) => ch.grid), outGrid, stepper, () => geometry);
+  const start = cell && cell[0] < oh && cell[1] < ow ? cell[0] * ow + cell[1] : 0;
+  stepper.setCount(oh * ow, start);
   setActive(stepper);
   panel.dataset.ready = "true";
 }

@@ -6,7 +6,8 @@ import { probabilityBars } from "./charts.js";
 import { legend, makeScale } from "./colors.js";
 import { $, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
-import { showDetail, hideDetail } from "./detail.js";
+import { showDetail, hideDetail, closeDetail } from "./detail.js";
+import { changed } from "./links.js";
 import { guard, showError } from "./status.js";
 import { emptyRunsMessage } from "./empty.js";
 import { afterNetwork } from "./netrange.js";
@@ -58,7 +59,8 @@ export async function onShow() {
   await chooseRun(state.run);
 }
 
-async function chooseRun(name) {
+/** Load a run's samples and explore `imageId` (an image id), or else its first sample. */
+async function chooseRun(name, imageId = null) {
   state.run = name;
   describeRun();
   hideDetail();
@@ -82,7 +84,8 @@ async function chooseRun(name) {
   });
   if (!answer.samples.length) host.append(h("p", { class: "hint", "data-testid": "no-samples" }, "No sample images: upload one (or start the studio with --data DIR)."));
   const first = host.querySelector("button");
-  if (first) {
+  if (imageId) await showImage(imageId);
+  else if (first) {
     markChosen(first);
     await exploreSample(answer.samples[0].index);
   }
@@ -148,6 +151,7 @@ function render() {
   renderNetwork(a);
   afterNetwork($("#network"), a); // the maps' colour range, the units that open (netrange.js)
   result.dataset.ready = "true";
+  changed("explorer");
 }
 
 function mapSize(count) {
@@ -314,7 +318,7 @@ export function init() {
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || $("#detail").hidden) return;
     const opened = document.querySelector(".fmap.selected");
-    hideDetail();
+    closeDetail();
     if (opened) opened.focus();
   });
   $("#explore-draw-clear").addEventListener("click", () => drawPad.clear());
@@ -327,3 +331,30 @@ export function init() {
     guard(async () => upload(await drawPad.toBlob({ centred: true })));
   });
 }
+
+// ---------- links: the state a link holds and how one is opened (explorer-link.js) ----------
+
+/** Explore an image by its id (s:SPLIT:INDEX or an upload's u:...), its thumbnail chosen. */
+function showImage(imageId) {
+  const sample = /^s:test:(\d+)$/.exec(imageId);
+  markChosen(sample ? document.querySelector(`#explore-samples [data-index="${sample[1]}"]`) : null);
+  return show(() => postJSON(`${runPath(state.run)}/explore`, { image_id: imageId }));
+}
+
+export const linkView = {
+  runs: () => state.runs,
+  run: () => state.run,
+  answer: () => (state.answer && state.answer.run === state.run ? state.answer : null),
+  /** Open run `name` (its samples, then `imageId` or its first sample). */
+  async open(name, imageId = null) {
+    state.shown = true;
+    const a = linkView.answer();
+    if (name !== state.run || !a) {
+      $("#explore-run").value = name;
+      return chooseRun(name, imageId);
+    }
+    if (imageId && imageId !== a.image_id) return showImage(imageId);
+    return undefined;
+  },
+  onShow,
+};

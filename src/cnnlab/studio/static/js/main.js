@@ -1,31 +1,27 @@
 // Start-up: the tabs (#playground, #explorer, #runs), the server's info and runs, the keyboard,
-// and the `data-ready` mark the tests (and the start-up timing) wait for.
+// the link the page was opened with (links.js: the URL holds each view's state), and the
+// `data-ready` mark the tests (and the start-up timing) wait for.
 
 import { getJSON } from "./api.js";
 import { $, $$ } from "./dom.js";
 import * as explorer from "./explorer.js";
+import "./explorer-link.js";
+import { VIEWS, onViewShown, parseHash, route } from "./links.js";
 import * as playground from "./playground.js";
+import "./playground-link.js";
 import * as runsView from "./runs.js";
+import "./runs-link.js";
 import { handleKey } from "./stepper.js";
 import { guard, hideMessage, showError } from "./status.js";
 
-const VIEWS = ["playground", "explorer", "runs"];
-
-function currentView() {
-  const name = location.hash.replace("#", "");
-  return VIEWS.includes(name) ? name : "playground";
-}
-
-function showView() {
-  const name = currentView();
+/** Show one view (links.js opens its state: a link's, or the one it had). */
+function showView(name) {
   for (const view of VIEWS) {
     $(`#view-${view}`).hidden = view !== name;
     $(`#tab-${view}`).setAttribute("aria-selected", String(view === name));
   }
   document.body.dataset.view = name;
-  if (name === "explorer") guard(explorer.onShow);
-  if (name === "runs") runsView.onShow();
-  else runsView.onHide();
+  if (name !== "runs") runsView.onHide();
 }
 
 async function loadRuns() {
@@ -39,7 +35,9 @@ async function loadRuns() {
 
 async function start() {
   $("#message-close").addEventListener("click", hideMessage);
-  window.addEventListener("hashchange", showView);
+  onViewShown(showView);
+  window.addEventListener("hashchange", () => guard(route));
+  window.addEventListener("popstate", () => guard(route));
   document.addEventListener("keydown", (event) => {
     const tag = event.target.tagName;
     if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) || event.target.isContentEditable) return;
@@ -56,7 +54,10 @@ async function start() {
   } catch (error) {
     showError(error);
   }
-  showView();
+  // A link's state is opened before the page says it is ready; a bare view's first image (the
+  // explorer's) is not waited for, as before links.
+  const routing = guard(route);
+  if (Object.keys(parseHash().params).length) await routing;
   document.body.dataset.ready = "true";
   window.studioReadyMs = performance.now();
 }

@@ -6,6 +6,9 @@ import { makeScale, full, legend, plusTerm } from "./colors.js";
 import { $, $$, h, clear } from "./dom.js";
 import { DrawPad } from "./draw.js";
 import { NumberGrid, gridThumb } from "./grid.js";
+import { parseGrid } from "./gridtext.js";
+import { pickableStage } from "./cellpick.js";
+import { changed } from "./links.js";
 import { guard, showError } from "./status.js";
 import { Stepper, setActive } from "./stepper.js";
 
@@ -51,9 +54,10 @@ function debounce(fn, ms) {
 
 /** `picture`: pixels 0..255 (a digit, a run's image, a drawing: 255 is white); typed numbers
  * are gray from 0 (black) to their largest (white). */
-function setInput(grid, label, picture = true) {
+function setInput(grid, label, picture = true, origin = { input: picture ? "drawing" : "numbers" }) {
   state.input = grid;
   state.inputLabel = label;
+  state.origin = origin; // what a link says of this input (playground-link.js)
   state.inputWhite = picture ? 255 : Math.max(1e-12, ...grid.flat());
   $("#input-label").textContent = `${label}: ${grid.length} × ${grid[0].length}`;
   $("#grid-text").value = grid.map((row) => row.join(" ")).join("\n");
@@ -87,7 +91,7 @@ async function loadDigits() {
   const answer = await (digitsRequest || getJSON("/api/playground/images?source=digits"));
   digitsRequest = null;
   const host = clear($("#digit-thumbs"));
-  answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label), "digit-thumb")));
+  answer.images.forEach((image) => host.append(thumbButton(image, () => setInput(image.grid, image.label, true, { input: image.id }), "digit-thumb")));
   return answer.images;
 }
 
@@ -101,28 +105,10 @@ async function loadRunSamples() {
   if ($("#sample-run").value !== run || $("#sample-size").value !== size) return;
   clear(host);
   answer.images.forEach((image) =>
-    host.append(thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`), "sample-grid-thumb")),
+    host.append(
+      thumbButton(image, () => setInput(image.grid, `${run}: ${image.label}`, true, { input: "run", run, size, sample: image.id.split(":").pop() }), "sample-grid-thumb"),
+    ),
   );
-}
-
-/** Rows of numbers from the text box; throws with a one-line reason. */
-export function parseGrid(text, limit = 64) {
-  const rows = text
-    .trim()
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => line.split(/[\s,;]+/).filter(Boolean).map(Number));
-  if (!rows.length) throw new Error("the grid is empty: type rows of numbers");
-  const width = rows[0].length;
-  rows.forEach((row, r) => {
-    if (row.length !== width) throw new Error(`grid row ${r + 1} has ${row.length} numbers, row 1 has ${width}`);
-    row.forEach((v, c) => {
-      if (!Number.isFinite(v)) throw new Error(`grid row ${r + 1}, number ${c + 1} is not a number`);
-    });
-  });
-  if (rows.length > limit || width > limit) throw new Error(`the grid is ${rows.length} × ${width}; at most ${limit} × ${limit}`);
-  return rows;
 }
 
 function chooseSource(source) {
@@ -319,6 +305,7 @@ function stepConv(k) {
   outputGrid.setFilled(k);
   outputGrid.setCurrent(i, j);
   renderConvCalc(i, j);
+  changed("playground");
 }
 
 function miniGrid(values, testid, scale, opts = {}) {
@@ -470,6 +457,7 @@ function stepPool(k) {
       h("strong", {}, full(value)),
     ),
   );
+  changed("playground");
 }
 
 // ---------- runs for the sample source ----------
@@ -503,6 +491,8 @@ export async function init(info) {
   setActive(convStepper);
   $("#pool-card").addEventListener("pointerdown", () => setActive(poolStepper));
   $("#conv-card").addEventListener("pointerdown", () => setActive(convStepper));
+  pickableStage(inputGrid, outputGrid, convStepper, () => state.conv && { window: state.conv.kernel_size, stride: state.conv.stride, output: state.conv.output_shape });
+  pickableStage(poolInGrid, poolOutGrid, poolStepper, () => state.pool && { window: state.pool.pool_size, stride: state.pool.stride, output: state.pool.output_shape });
 
   const presetSelect = clear($("#kernel-preset"));
   Object.keys(state.presets).forEach((name) => presetSelect.append(h("option", { value: name }, PRESET_NAMES[name] || name)));
@@ -552,7 +542,7 @@ export async function init(info) {
   if (start) {
     const button = $(`#digit-thumbs [data-id="${start.id}"]`);
     if (button) button.classList.add("chosen");
-    await setInput(start.grid, start.label);
+    await setInput(start.grid, start.label, true, { input: start.id });
   } else {
     await setInput(STARTER, "a typed 3 (small integers)", false);
   }
@@ -577,3 +567,13 @@ function useDrawing(quiet) {
   const n = Number($("#draw-size").value);
   setInput(drawPad.toGrid(n), "your drawing");
 }
+
+// ---------- links (playground-link.js reads and opens this view's state) ----------
+export const link = {
+  state: () => state,
+  steppers: () => ({ conv: convStepper, pool: poolStepper }),
+  setInput,
+  setKernel,
+  chooseSource,
+  runPool,
+};

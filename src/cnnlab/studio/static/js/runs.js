@@ -3,9 +3,11 @@
 // losses with their Grad-CAM.
 
 import { getJSON, runPath } from "./api.js";
-import { lineChart, confusionMatrix, CURVE_COLOURS } from "./charts.js";
+import { confusionMatrix } from "./charts.js";
+import { curvesCard, drawCurves } from "./compare.js";
 import { $, h, clear } from "./dom.js";
 import { emptyRunsMessage } from "./empty.js";
+import { changed, explorerHref } from "./links.js";
 import { guard, showError } from "./status.js";
 
 const POLL_MS = 2000;
@@ -59,7 +61,7 @@ export function onHide() {
   state.visible = false;
 }
 
-function choose(name) {
+export function choose(name) {
   state.chosen = name;
   clearTimeout(state.timer);
   [...document.querySelectorAll(".run-item")].forEach((el) => el.classList.toggle("chosen", el.dataset.name === name));
@@ -67,12 +69,7 @@ function choose(name) {
   main.dataset.run = name;
   main.append(
     h("div", { class: "card", id: "run-summary", "data-testid": "run-summary" }, h("p", { class: "hint" }, "Reading the run…")),
-    h(
-      "div",
-      { class: "card" },
-      h("h3", {}, "Learning curves ", h("span", { class: "muted" }, "— hover for the values")),
-      h("div", { class: "curves" }, h("div", { id: "curve-loss", class: "chart-box" }), h("div", { id: "curve-acc", class: "chart-box" })),
-    ),
+    curvesCard(state.runs, name),
     h(
       "div",
       { class: "two" },
@@ -103,6 +100,7 @@ function choose(name) {
   }
   guard(() => loadConfusion(name, mine));
   guard(() => loadTopLosses(name, mine));
+  changed("runs");
 }
 
 async function loadRun(name, mine, first) {
@@ -174,30 +172,11 @@ function renderRun(run, first) {
   );
   if (m.validated_on) summary.append(h("p", { class: "hint" }, m.validated_on));
   if (run.source === "model") {
-    const card = $("#curve-loss") && $("#curve-loss").closest(".card");
+    const card = $('[data-testid="curves-card"]');
     if (card) card.replaceChildren(h("h3", {}, "Learning curves"), h("p", { class: "hint", "data-testid": "no-history" }, "None: a model file has no training history."));
     return;
   }
-  const hist = run.history || {};
-  lineChart($("#curve-loss"), {
-    title: "loss",
-    testid: "curve-loss",
-    best: run.best_epoch,
-    series: [
-      { name: "train", values: hist.loss || [], colour: CURVE_COLOURS.train },
-      { name: "validation", values: hist.val_loss || [], colour: CURVE_COLOURS.val },
-    ],
-  });
-  lineChart($("#curve-acc"), {
-    title: "accuracy",
-    testid: "curve-accuracy",
-    percent: true,
-    best: run.best_epoch,
-    series: [
-      { name: "train", values: hist.accuracy || [], colour: CURVE_COLOURS.train },
-      { name: "validation", values: hist.val_accuracy || [], colour: CURVE_COLOURS.val },
-    ],
-  });
+  drawCurves(run);
   if (!first) {
     // Keep the list in step: epochs done, the training badge, the test accuracy.
     const listed = state.runs.find((r) => r.name === run.name);
@@ -243,10 +222,10 @@ async function loadCell(name, names, t, p, mine) {
       { class: "gallery" },
       answer.images.map((img) =>
         h(
-          "figure",
-          { class: "gal-item", "data-testid": "confusion-image", title: `test image ${img.index}` },
+          "a",
+          { class: "gal-item", href: explorerHref(name, `test:${img.index}`), "data-testid": "confusion-image", "data-run": name, "data-image": `test:${img.index}`, title: `test image ${img.index}: open it in the model explorer` },
           h("img", { src: img.thumb, alt: `test image ${img.index}` }),
-          h("figcaption", {}, `#${img.index} · p ${pct(img.p_pred)}`),
+          h("span", { class: "caption" }, `#${img.index} · p ${pct(img.p_pred)}`),
         ),
       ),
     ),
@@ -256,11 +235,17 @@ async function loadCell(name, names, t, p, mine) {
   host.dataset.pred = p;
 }
 
-function lossItem(img) {
+function lossItem(name, img) {
+  const image = `test:${img.index}`;
   return h(
     "figure",
-    { class: "loss-item", "data-testid": "top-loss", "data-true": img.true, "data-pred": img.pred },
-    h("div", { class: "pair" }, h("img", { src: img.thumb, alt: `test image ${img.index}` }), img.cam ? h("img", { src: img.cam, alt: "Grad-CAM" }) : ""),
+    { class: "loss-item", "data-testid": "top-loss", "data-true": img.true, "data-pred": img.pred, "data-image": image },
+    h(
+      "a",
+      { class: "pair", href: explorerHref(name, image), "data-testid": "top-loss-link", "data-run": name, "data-image": image, title: `test image ${img.index}: open it in the model explorer` },
+      h("img", { src: img.thumb, alt: `test image ${img.index}` }),
+      img.cam ? h("img", { src: img.cam, alt: "Grad-CAM" }) : "",
+    ),
     h(
       "figcaption",
       {},
@@ -282,7 +267,7 @@ async function loadTopLosses(name, mine) {
   if (answer.wrong.length) {
     host.append(
       h("h4", { "data-testid": "top-wrong-title" }, `Most wrong about: ${answer.wrong.length} of the ${answer.n_wrong} misclassified test images`),
-      h("div", { class: "loss-group", "data-testid": "top-wrong" }, answer.wrong.map(lossItem)),
+      h("div", { class: "loss-group", "data-testid": "top-wrong" }, answer.wrong.map((img) => lossItem(name, img))),
     );
   } else if (answer.right.length) {
     host.append(h("p", { class: "hint", "data-testid": "top-wrong-title" }, "Every test image is classified right."));
@@ -294,8 +279,11 @@ async function loadTopLosses(name, mine) {
         { "data-testid": "top-right-title" },
         `Right, but least sure about: ${answer.right.length} correct image${answer.right.length === 1 ? "" : "s"} with the largest loss${answer.n_wrong ? ` (only ${answer.n_wrong} misclassified, fewer than ${k})` : ""}`,
       ),
-      h("div", { class: "loss-group", "data-testid": "top-right" }, answer.right.map(lossItem)),
+      h("div", { class: "loss-group", "data-testid": "top-right" }, answer.right.map((img) => lossItem(name, img))),
     );
   }
   host.dataset.ready = "true";
 }
+
+// ---------- links (runs-link.js) ----------
+export const linkView = { runs: () => state.runs, chosen: () => state.chosen, choose };
