@@ -9,6 +9,7 @@ import { DrawPad } from "./draw.js";
 import { showDetail, hideDetail } from "./detail.js";
 import { guard, showError } from "./status.js";
 import { emptyRunsMessage } from "./empty.js";
+import { initCamera, stopCamera } from "./camera.js";
 
 const state = { runs: [], run: null, answer: null, seq: 0, shown: false };
 let drawPad;
@@ -57,6 +58,7 @@ export async function onShow() {
 }
 
 async function chooseRun(name) {
+  stopCamera(); // the camera's frames go to one run: another run releases it
   state.run = name;
   describeRun();
   hideDetail();
@@ -305,6 +307,7 @@ export function init() {
     guard(() => upload(chosen)).finally(() => (file.value = ""));
   });
   drawPad = new DrawPad($("#explore-draw-host"), { testid: "explore-draw" });
+  initCamera(() => state.run);
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || $("#detail").hidden) return;
     const opened = document.querySelector(".fmap.selected");
