@@ -28,10 +28,6 @@ function cameraError(error) {
   return `camera: ${reasons[error && error.name] || (error && error.message) || String(error)}`;
 }
 
-export function cameraRunning() {
-  return cam.stream !== null;
-}
-
 /** Ask for the camera and start sending frames to run ``run``. */
 export async function startCamera(run) {
   stopCamera();
