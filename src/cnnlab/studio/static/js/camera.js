@@ -59,7 +59,12 @@ export async function startCamera(run) {
   $("#camera-rate").textContent = "starting the camera…";
   const video = $("#camera-video");
   video.srcObject = stream;
-  await video.play();
+  try {
+    await video.play();
+  } catch (error) {
+    if (token !== cam.token) return; // stopped before the video started: not an error
+    throw error;
+  }
   loop(token);
 }
 
