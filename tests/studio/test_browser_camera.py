@@ -6,7 +6,8 @@ The tests check that frames arrive, that the prediction on screen is the run's m
 prediction of the crop the page shows (the fake capture changes the pixels a little, so the
 crop shown is the reference, and it must be one of the clip's images as the run prepares
 them), that a mood run's face step runs on the frames ("no face found" on the empty frame),
-that Stop, leaving the explorer and choosing another run release the camera (its track's
+that the page asks for the camera only when told, at most 5 frames a second, that Stop,
+leaving the explorer and choosing another run release the camera (its track's
 ``readyState`` is "ended"), and that a camera error is one line in the error bar.
 """
 
@@ -194,8 +195,20 @@ def driver(browser_paths, clip, tmp_path_factory):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     browser.set_window_size(WIDTH, HEIGHT)
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_ASKS})
     yield browser
     browser.quit()
+
+
+COUNT_ASKS = """window.cameraAsks = 0;
+if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+  const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (constraints) => {
+    window.cameraAsks += 1;
+    return ask(constraints);
+  };
+}"""
+"""Counts the page's requests for the camera (run in every page before its own scripts)."""
 
 
 # ---------- helpers ----------
@@ -228,7 +241,8 @@ def _start(driver, studio: str, run: str) -> None:
         lambda: by_testid(driver, "explore-result").get_attribute("data-busy") == "false",
         "the explorer's first answer",
     )
-    assert by_testid(driver, "camera").get_attribute("hidden") is not None  # no camera before asked
+    assert by_testid(driver, "camera").get_attribute("hidden") is not None
+    assert driver.execute_script("return window.cameraAsks") == 0  # nothing before it is asked
     by_testid(driver, "camera-start").click()
     wait_for(lambda: _shown(driver)["frames"] >= 1, "the first camera frame's answer")
 
@@ -287,6 +301,11 @@ def test_camera_frames_are_predicted_by_the_run_s_model(driver, studio, camera_r
         classes.add(shown["cls"])
     rate = by_testid(driver, "camera-rate").text
     assert "ms from grab to answer" in rate, rate
+    assert driver.execute_script("return window.cameraAsks") == 1
+    before = _shown(driver)["frames"]
+    driver.execute_script("return new Promise(r => setTimeout(r, 3000))")
+    sent = _shown(driver)["frames"] - before
+    assert 1 <= sent <= 16, sent  # at most 5 a second
 
     def sure_and_right():
         shown = _shown(driver)
