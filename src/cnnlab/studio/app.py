@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from cnnlab import __version__, _validate
 from cnnlab.errors import ArgumentError, CnnlabError
-from cnnlab.studio import playground
+from cnnlab.studio import camera, playground
 from cnnlab.studio.explorer import NotFound, RunsFolder
 
 STATIC = Path(__file__).parent / "static"
@@ -326,6 +326,12 @@ def create_app(
             raise ArgumentError("the upload is empty: send the image file's bytes as the body")
         return await call(lambda: runs.explore(name, runs.upload(name, data)))
 
+    async def frame(request: Request) -> Response:
+        name = request.path_params["run"]
+        runs.run_dir(name)  # an unknown run is refused before the body is read
+        data = await _body(request, camera.MAX_FRAME)
+        return await call(camera.frame, runs, name, data)
+
     async def feature_map(request: Request) -> Response:
         p = request.path_params
         return await call(runs.feature_map, p["run"], p["image_id"], p["layer"], p["channel"])
@@ -362,6 +368,7 @@ def create_app(
         Route(api + "/top-losses", top_losses),
         Route(api + "/explore", explore, methods=["POST"]),
         Route(api + "/upload", upload, methods=["POST"]),
+        Route(api + "/frame", frame, methods=["POST"]),
         Route(api + "/explore/{image_id}/layers/{layer}/channels/{channel:int}", feature_map),
         Route(api + "/explore/{image_id}/maps", maps),
     ]

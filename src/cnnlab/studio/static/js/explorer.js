@@ -11,6 +11,7 @@ import { changed } from "./links.js";
 import { guard, showError } from "./status.js";
 import { emptyRunsMessage } from "./empty.js";
 import { afterNetwork } from "./netrange.js";
+import { initCamera, stopCamera } from "./camera.js";
 
 const state = { runs: [], run: null, answer: null, seq: 0, shown: false };
 let drawPad;
@@ -61,6 +62,7 @@ export async function onShow() {
 
 /** Load a run's samples and explore `imageId` (an image id), or else its first sample. */
 async function chooseRun(name, imageId = null) {
+  stopCamera(); // the camera's frames go to one run: another run releases it
   state.run = name;
   describeRun();
   hideDetail();
@@ -315,6 +317,7 @@ export function init() {
     guard(() => upload(chosen)).finally(() => (file.value = ""));
   });
   drawPad = new DrawPad($("#explore-draw-host"), { testid: "explore-draw" });
+  initCamera(() => state.run);
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || $("#detail").hidden) return;
     const opened = document.querySelector(".fmap.selected");

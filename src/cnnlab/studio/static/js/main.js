@@ -49,7 +49,10 @@ async function start() {
   explorer.init();
   try {
     const info = await getJSON("/api/info");
-    $("#topinfo").textContent = `v${info.version} · ${info.n_runs} run${info.n_runs === 1 ? "" : "s"} in ${info.runs_dir}`;
+    const models = info.models || [];
+    const modelsText = models.length ? ` · ${models.length === 1 ? models[0] : `${models.length} model files`}` : "";
+    const runsText = models.length && !info.n_runs ? "" : ` · ${info.n_runs} run${info.n_runs === 1 ? "" : "s"} in ${info.runs_dir}`;
+    $("#topinfo").textContent = `v${info.version}${modelsText}${runsText}`;
     await Promise.all([playground.init(info), guard(loadRuns)]);
   } catch (error) {
     showError(error);
