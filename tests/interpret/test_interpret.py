@@ -210,6 +210,22 @@ def test_report_matches_numbers_computed_by_hand():
     assert mood.most_confused() == [("yes", "no", 1)]
 
 
+
+def test_the_confusion_matrix_counts_as_scikit_learns():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(5), size=200)
+    targets = rng.integers(0, 4, 200)  # class 4 has no image, and is predicted all the same
+    it = interpret.Interpretation(list("abcde"), targets, probs)
+    want = confusion_matrix(targets, it.preds, labels=range(5))
+    np.testing.assert_array_equal(it.confusion_matrix(), want)
+    assert it.confusion_matrix().dtype.kind == "i"
+    rows = want.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        it.confusion_matrix("true"), np.where(rows > 0, want / np.maximum(rows, 1), 0.0)
+    )
+
 # The shared small run (NumPy engine by default), trained for 1 epoch here.
 _config = functools.partial(train_config, epochs=1)
 

@@ -103,8 +103,9 @@ def test_a_layer_the_numpy_engine_lacks_falls_back_to_keras_with_one_note(place,
 
 
 def test_the_studio_explores_a_keras_run_without_tensorflow_sklearn_or_matplotlib(place):
-    """The studio's first explore of a Keras run (model, data, feature maps, Grad-CAM) on a
-    fresh server imports none of them: each costs seconds on a small machine."""
+    """The studio's first explore of a Keras run (model, data, feature maps, Grad-CAM) and its
+    confusion matrix, on a fresh server, import none of them: each costs seconds on a small
+    machine, and an import holds up every other request of the server meanwhile."""
     import subprocess
     import sys
 
@@ -114,6 +115,9 @@ def test_the_studio_explores_a_keras_run_without_tensorflow_sklearn_or_matplotli
         "from cnnlab.studio.explorer import RunsFolder\n"
         f"got = RunsFolder({str(run.parent)!r}).explore({run.name!r}, 's:test:0')\n"
         "assert got['layers'] and got['grad_cam']['overlay'], sorted(got)\n"
+        f"folder = RunsFolder({str(run.parent)!r})\n"
+        f"cm = folder.confusion({run.name!r})\n"
+        "assert cm['matrix'], sorted(cm)\n"
         "heavy = ('tensorflow', 'keras', 'sklearn', 'scipy', 'matplotlib')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
