@@ -36,7 +36,16 @@ from cnnlab.training.rundata import load_data
 selenium = pytest.importorskip(
     "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
 )
-from _browser import HEIGHT, WIDTH, Studio, by_testid, open_view, screenshot, wait_for  # noqa: E402
+from _browser import (  # noqa: E402
+    HEIGHT,
+    WIDTH,
+    Studio,
+    by_testid,
+    open_view,
+    screenshot,
+    wait_for,
+    wait_for_new_answer,
+)
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -345,6 +354,9 @@ def test_leaving_the_explorer_or_choosing_another_run_releases_the_camera(driver
 
 def test_a_camera_error_is_one_line_in_the_error_bar(driver, studio):
     open_view(driver, studio, "explorer")
+    # The explorer's first answer (a POST that succeeds clears the error bar) before the camera.
+    result = by_testid(driver, "explore-result")
+    wait_for_new_answer(result, None, "the explorer's first answer")
     for name, words in (
         ("NotAllowedError", "camera: access was denied"),
         ("NotFoundError", "camera: no camera was found"),
