@@ -328,7 +328,7 @@ def test_camera_frames_are_predicted_by_the_run_s_model(driver, studio, camera_r
         "document.querySelector('[data-testid=\"camera-video\"]').pause();" + SHOWN
     )["frames"]
     wait_for(lambda: _shown(driver)["frames"] > frames + 1, "an answer for the held frame")
-    screenshot(driver, shots, "camera", by_testid(driver, "camera"))
+    screenshot(driver, shots, "camera")  # the whole page: a figure is at least 600 px a side
     driver.execute_script("document.querySelector('[data-testid=\"camera-video\"]').play()")
     _track(driver)
     by_testid(driver, "camera-stop").click()
