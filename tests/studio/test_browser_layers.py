@@ -143,7 +143,7 @@ def test_relu_pool_dense_and_softmax_explain_themselves(driver, layer_studio, la
         r, cc = int(picked.get_attribute("data-r")), int(picked.get_attribute("data-c"))
         assert acts[relu][r, cc, c] == pytest.approx(window.max(), abs=1e-6)
         assert _value(detail, "layer-after") == pytest.approx(acts[pool][i, j, c], abs=1e-5)
-    screenshot(driver, shots, "layer-pool", element=detail)
+    screenshot(driver, shots, "layer-pool")  # the whole page: a figure is at least 600 px a side
 
     # Dense + softmax: the predicted class's unit, as a sum of shares, then the probabilities
     probs = acts[dense]

@@ -513,7 +513,7 @@ def test_two_runs_compared_with_a_legend_log_scale_and_best_epochs(driver, studi
     assert by_testid(driver, "curve-lr").get_attribute("data-scale") == "log"
     assert by_testid(driver, "curve-accuracy").get_attribute("data-scale") == "linear"
     wait_for(lambda: params(driver)[1].get("log") == "1", "the log scale in the URL")
-    screenshot(driver, shots, "runs-compared", element=by_testid(driver, "curves-card"))
+    screenshot(driver, shots, "runs-compared")  # the whole page: a figure is at least 600 px a side
 
     reopen(driver, driver.current_url)  # the comparison reopens from its link
     wait_for(lambda: runs_drawn("curve-loss") == {"digits-numpy", "digits-keras"}, "two runs")
