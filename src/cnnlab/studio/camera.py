@@ -1,7 +1,7 @@
 """The model explorer's live camera: one frame (a JPEG the page grabbed from the camera)
 through a run's own preparation and model, answered light enough for a few frames a second.
 
-A frame is prepared exactly as an uploaded image (:func:`cnnlab.training.inference.read_image`:
+A frame is prepared exactly as an uploaded image (:meth:`RunsFolder.prepared`:
 the run's size and colour, and its face or hand step), then the run's model gives the class
 probabilities and the Grad-CAM of the predicted class over the crop it saw. No layer walk, no
 feature maps: that is what makes it fast (docs/benchmarks.md#studio). Frames are never kept:
@@ -10,37 +10,21 @@ each is decoded from a private temporary file that is gone when the answer is ma
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
-
-import numpy as np
 
 from cnnlab import interpret, plots
 from cnnlab.data.prepare import STEPS, scale_pixels
 from cnnlab.engines import engine_of
-from cnnlab.errors import ArgumentError, CnnlabError
+from cnnlab.errors import ArgumentError
 from cnnlab.studio.encode import png_url
-from cnnlab.studio.explorer import DRAWN_DATA, RunsFolder
+from cnnlab.studio.explorer import RunsFolder
 from cnnlab.tasks import get_task
 from cnnlab.training.engines import get_engine
-from cnnlab.training.inference import read_image
 
 __all__ = ["MAX_FRAME", "frame"]
 
 MAX_FRAME = 2 * 1024 * 1024
 """The largest frame the route takes (bytes): a 640x480 JPEG is 30 to 150 KB."""
-
-
-def _prepared(cfg, data: bytes) -> tuple[np.ndarray, bool]:
-    """The frame as the run sees an uploaded image: ``(uint8 (H, W, C), found)``."""
-    with tempfile.TemporaryDirectory(prefix="cnnlab-camera-") as tmp:
-        path = Path(tmp) / "frame"
-        path.write_bytes(data)
-        try:
-            return read_image(cfg, path)
-        except CnnlabError as exc:
-            raise ArgumentError(str(exc).replace(str(path), "the camera frame")) from None
 
 
 def frame(runs: RunsFolder, name: str, data: bytes) -> dict:
@@ -64,14 +48,12 @@ def frame(runs: RunsFolder, name: str, data: bytes) -> dict:
     t0 = time.perf_counter()
     if not data:
         raise ArgumentError("the camera frame is empty: send the JPEG's bytes as the body")
-    run = runs._load_run(name)
+    run, image, found, inverted = runs.prepared(name, data, "the camera frame")
     cfg = run.config
-    image, found = _prepared(cfg, data)
     note = None
     if cfg.preprocess != "none" and not found:
         note = f"no {STEPS[cfg.preprocess].what} found"
-    if cfg.data == DRAWN_DATA and float(image.mean()) > 127.5:  # as an upload (explorer.py)
-        image = (255 - image.astype(np.int16)).astype(np.uint8)
+    if inverted:
         note = "the frame was dark on light; the digits are light on dark, so it was inverted"
     run, model = runs._model(name)
     task = get_task(cfg.task)

@@ -302,31 +302,40 @@ class RunsFolder:
             )
         return x[index]
 
-    def upload(self, name: str, data: bytes) -> str:
-        """Decode an uploaded image file as the run sees its images; returns its image id.
+    def prepared(self, name: str, data: bytes, what: str) -> tuple[Any, np.ndarray, bool, bool]:
+        """Image-file bytes as run ``name`` sees its images: ``(run, uint8 (H, W, C), found,
+        inverted)``, for an upload and a camera frame alike.
 
         The bytes go to a private temporary file and through cnnlab's own decoding (format
-        sniffing, the decompression-bomb limit, the run's size, colour and face step).
+        sniffing, the decompression-bomb limit, the run's size, colour and face or hand
+        step); a dark-on-light image for a run of the built-in digits is inverted. An error
+        names the file as ``what``.
         """
-
         run = self._load_run(name)
         cfg = run.config
+        with tempfile.TemporaryDirectory(prefix="cnnlab-studio-") as tmp:
+            path = Path(tmp) / "image"
+            path.write_bytes(data)
+            try:
+                arr, found = decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
+            except CnnlabError as exc:
+                raise ArgumentError(str(exc).replace(str(path), what)) from None
+        invert = cfg.data == DRAWN_DATA and float(arr.mean()) > 127.5
+        if invert:  # a digit drawn dark on light: the built-in digits are light on dark
+            arr = (255 - arr.astype(np.int16)).astype(np.uint8)
+        return run, arr, found, invert
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Decode an uploaded image file as the run sees its images (:meth:`prepared`);
+        returns its image id."""
+        self._load_run(name)  # an unknown run before anything else
         digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:20]
         image_id = f"u:{digest}"
         with self._lock:
             if image_id in self._uploads:
                 self._uploads.move_to_end(image_id)
                 return image_id
-        with tempfile.TemporaryDirectory(prefix="cnnlab-studio-") as tmp:
-            path = Path(tmp) / "upload"
-            path.write_bytes(data)
-            try:
-                arr, found = decode_prepared(path, cfg.image_size, cfg.grayscale, cfg.preprocess)
-            except CnnlabError as exc:
-                raise ArgumentError(str(exc).replace(str(path), "the uploaded file")) from None
-        invert = cfg.data == DRAWN_DATA and float(arr.mean()) > 127.5
-        if invert:  # a digit drawn dark on light: the built-in digits are light on dark
-            arr = (255 - arr.astype(np.int16)).astype(np.uint8)
+        _, arr, found, invert = self.prepared(name, data, "the uploaded file")
         with self._lock:
             self._uploads[image_id] = (name, arr, found)
             if invert:
