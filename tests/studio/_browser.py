@@ -57,13 +57,14 @@ def _free_port() -> int:
 class Studio:
     """``cnnlab studio`` in a subprocess; its output is drained by a thread (kept for errors)."""
 
-    def __init__(self, runs: Path):
+    def __init__(self, runs: Path, *args: str):
+        """``cnnlab studio --runs RUNS [ARGS...]`` on a free port, once it answers."""
         if not CNNLAB.exists():
             pytest.fail(f"the cnnlab entry point is not installed beside {sys.executable}")
         port = _free_port()
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [str(CNNLAB), "studio", "--runs", str(runs), "--port", str(port), "--no-open"],
+            [str(CNNLAB), "studio", "--runs", str(runs), "--port", str(port), "--no-open", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -83,10 +84,10 @@ class Studio:
 
         threading.Thread(target=drain, daemon=True).start()
         try:
-            self.url = found.get(timeout=90)
+            self.url = found.get(timeout=120)
         except queue.Empty:
             self.stop()
-            pytest.fail("cnnlab studio printed no URL in 90 s:\n" + "\n".join(self.lines[-30:]))
+            pytest.fail("cnnlab studio printed no URL in 120 s:\n" + "\n".join(self.lines[-30:]))
         assert self.url == f"http://127.0.0.1:{port}/", self.url
         deadline = time.monotonic() + 30
         while True:
@@ -108,6 +109,36 @@ class Studio:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def start_chromium(browser_paths: tuple[str, str], profile: Path, *flags: str):
+    """The system's headless Chromium (``browser_paths``: it and chromedriver) at
+    ``WIDTH`` x ``HEIGHT``, its console logged, with ``flags`` added."""
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = browser_paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--window-size={WIDTH},{HEIGHT}",
+        f"--user-data-dir={profile}",
+        *flags,
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    browser.set_window_size(WIDTH, HEIGHT)
+    return browser
 
 
 # ---------- helpers ----------

@@ -73,32 +73,9 @@ def studio(runs_dir: Path, browser_paths) -> str:
 
 @pytest.fixture(scope="module")
 def driver(browser_paths, tmp_path_factory: pytest.TempPathFactory):
-    from _browser import HEIGHT, WIDTH
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from _browser import start_chromium
 
-    chromium, chromedriver = browser_paths
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--window-size={WIDTH},{HEIGHT}",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    browser.set_window_size(WIDTH, HEIGHT)
+    browser = start_chromium(browser_paths, tmp_path_factory.mktemp("chromium-profile"))
     yield browser
     browser.quit()
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -25,7 +22,14 @@ from PIL import Image
 selenium = pytest.importorskip(
     "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
 )
-from _browser import CNNLAB, by_testid, open_view, screenshot, wait_for  # noqa: E402
+from _browser import (  # noqa: E402
+    CNNLAB,
+    Studio,  # noqa: E402
+    by_testid,
+    open_view,
+    screenshot,
+    wait_for,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -81,46 +85,6 @@ def _keras_models(folder: Path) -> tuple[Path, Path]:
     return residual, sequence
 
 
-class _Cli:
-    """``cnnlab studio ARGS`` in a subprocess; its output kept; ``url`` once it listens."""
-
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen(
-            [str(CNNLAB), "studio", "--no-open", "--port", "0", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env=ENV,
-        )
-        self.lines: list[str] = []
-        found: queue.Queue[str] = queue.Queue()
-
-        def drain() -> None:
-            for line in self.proc.stdout:
-                self.lines.append(line.rstrip())
-                match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-                if match:
-                    found.put(match.group(0))
-
-        threading.Thread(target=drain, daemon=True).start()
-        try:
-            self.url = found.get(timeout=120)
-        except queue.Empty:
-            self.stop()
-            pytest.fail("cnnlab studio printed no URL:\n" + "\n".join(self.lines[-30:]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("any-model")
@@ -129,11 +93,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def model_studio(files, tmp_path_factory) -> _Cli:
+def model_studio(files, tmp_path_factory) -> Studio:
     runs = tmp_path_factory.mktemp("no-runs")
-    server = _Cli(
-        "--runs",
-        str(runs),
+    server = Studio(
+        runs,
         "--model",
         str(files["residual"]),
         "--model",

@@ -37,16 +37,14 @@ selenium = pytest.importorskip(
     "selenium", reason="selenium is not installed (uv sync installs the dev dependencies)"
 )
 from _browser import (  # noqa: E402
-    HEIGHT,
-    WIDTH,
     Studio,
     by_testid,
     open_view,
     screenshot,
+    start_chromium,
     wait_for,
     wait_for_new_answer,
 )
-from selenium import webdriver  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("console_is_clean")]
@@ -177,33 +175,13 @@ def studio(camera_runs: Path, browser_paths) -> str:
 def driver(browser_paths, clip, tmp_path_factory):
     """Chromium as conftest.py starts it, with a fake camera that plays ``clip`` and grants
     the page's request for it without asking."""
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, chromedriver = browser_paths
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tmp_path_factory.mktemp("chromium-camera-profile")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--window-size={WIDTH},{HEIGHT}",
-        f"--user-data-dir={profile}",
+    browser = start_chromium(
+        browser_paths,
+        tmp_path_factory.mktemp("chromium-camera-profile"),
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip[0]}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    browser.set_window_size(WIDTH, HEIGHT)
+    )
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_ASKS})
     yield browser
     browser.quit()
