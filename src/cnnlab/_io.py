@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from cnnlab.errors import ArgumentError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -102,8 +104,6 @@ def png_path(path: str | os.PathLike, name: str = "out", what: str = "a PNG") ->
     Raises:
         ArgumentError: the name does not end in ``.png`` (a ``.jpg`` would get PNG bytes).
     """
-    from cnnlab.errors import ArgumentError
-
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ArgumentError(f"{name} must end in .png ({what}). Received: {name}={path}")

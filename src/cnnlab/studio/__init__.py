@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from cnnlab.engines import engine_of
 from cnnlab.errors import ArgumentError
 from cnnlab.studio.app import create_app, log_to_stderr
 from cnnlab.studio.explorer import RunsFolder
@@ -226,8 +227,6 @@ def show(
         ArgumentError: ``images`` or ``classes`` do not fit the model; the port is taken.
     """
     import uvicorn
-
-    from cnnlab.engines import engine_of
 
     temp = Path(tempfile.mkdtemp(prefix="cnnlab-show-"))
     try:

@@ -22,12 +22,15 @@ from typing import Any
 import numpy as np
 
 from cnnlab.data import load_split
+from cnnlab.data.prepare import scale_pixels
 from cnnlab.data.source import SplitSpec
 from cnnlab.engines import engine_of
 from cnnlab.engines import load_model as load_model_file
 from cnnlab.errors import ArgumentError, CnnlabError, EngineNote, ModelFileError, RunError
 from cnnlab.interpret import Interpretation
+from cnnlab.nn import load_keras_h5
 from cnnlab.training import load_model as load_run_model
+from cnnlab.training.engines import get_engine
 from cnnlab.training.rundata import load_data
 
 __all__ = ["MODEL_SUFFIXES", "Images", "ModelConfig", "ModelFile", "RunSource", "open_model"]
@@ -146,8 +149,6 @@ def open_model(path: str | os.PathLike):
 
 
 def _open_h5(path: Path):
-    from cnnlab.nn import load_keras_h5
-
     try:
         return load_keras_h5(path)
     except ArgumentError as exc:  # a layer cnnlab.nn lacks: Keras reads the file itself
@@ -322,9 +323,6 @@ class ModelFile:
             )
         if len(ds.x_test) == 0:
             raise RunError(f"{self.name}: --data {self.config.data} holds no images")
-        from cnnlab.data.prepare import scale_pixels
-        from cnnlab.training.engines import get_engine
-
         probs = get_engine(engine_of(model)).predict(model, scale_pixels(ds.x_test), BATCH)
         return Interpretation(
             list(self.class_names), ds.y_test, probs, images=ds.x_test, model=model
