@@ -246,6 +246,18 @@ def test_a_model_with_a_branch_is_explored(tmp_path):
     np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
 
 
+def test_a_camera_frame_goes_to_a_model_file_as_an_upload_does(tmp_path):
+    path = tmp_path / "residual.npz"
+    model = _branch_model(path)
+    client = _client(ModelFile(path, classes=["left", "right"]))
+    image = np.random.default_rng(4).integers(0, 256, (10, 10, 3), dtype=np.uint8)
+    got = _ok(client.post("/api/runs/residual.npz/frame", content=_png(image)))
+    probs = model.predict(scale_pixels(image[None]))[0]
+    np.testing.assert_allclose([p["p"] for p in got["probabilities"]], probs, rtol=1e-5)
+    assert got["predicted"]["class"] == ["left", "right"][int(np.argmax(probs))]
+    assert client.post("/api/runs/other.npz/frame", content=_png(image)).status_code == 404
+
+
 def test_a_dense_only_image_model_is_explored_without_grad_cam(tmp_path):
     path = tmp_path / "mlp.npz"
     model = nn.Sequential(

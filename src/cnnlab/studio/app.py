@@ -328,7 +328,7 @@ def create_app(
 
     async def frame(request: Request) -> Response:
         name = request.path_params["run"]
-        runs.run_dir(name)  # an unknown run is refused before the body is read
+        runs.check_name(name)  # an unknown run is refused before the body is read
         data = await _body(request, camera.MAX_FRAME)
         return await call(camera.frame, runs, name, data)
 

@@ -29,7 +29,7 @@ from cnnlab.interpret import SPLITS, Interpretation
 from cnnlab.studio import layers as layer_detail
 from cnnlab.studio.encode import diverging_maps, gray_maps, png_url, rounded
 from cnnlab.studio.layers import value_maps as _value_maps
-from cnnlab.studio.models import ModelFile, RunSource
+from cnnlab.studio.models import ModelFile, RunSource, mtime_ns
 from cnnlab.studio.playground import gray_grid, pads_json, window_view
 from cnnlab.studio.walk import Step, walk
 from cnnlab.tasks import get_task
@@ -59,13 +59,6 @@ class NotFound(CnnlabError):
 class _Loaded:
     key: tuple
     value: Any
-
-
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
 
 
 class RunsFolder:
@@ -226,7 +219,7 @@ class RunsFolder:
     def _model(self, name: str):
 
         run = self._load_run(name)
-        key = (str(run.model_path), _mtime(run.model_path))
+        key = (str(run.model_path), mtime_ns(run.model_path))
         try:
             model = self._cached("model", name, key, run.load_model)
         except FileNotFoundError:
@@ -245,7 +238,7 @@ class RunsFolder:
         run, model = self._model(name)
         _, ds = self._dataset(name)
         epoch = run.model_epoch
-        key = (str(run.model_path), _mtime(run.model_path), epoch)
+        key = (str(run.model_path), mtime_ns(run.model_path), epoch)
         interp = self._cached(
             "interpretation",
             name,
@@ -328,7 +321,7 @@ class RunsFolder:
     def upload(self, name: str, data: bytes) -> str:
         """Decode an uploaded image file as the run sees its images (:meth:`prepared`);
         returns its image id."""
-        self._load_run(name)  # an unknown run before anything else
+        self.check_name(name)  # an unknown run before anything else
         digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:20]
         image_id = f"u:{digest}"
         with self._lock:
@@ -507,7 +500,7 @@ class RunsFolder:
     def _walk(self, name: str, image_id: str, run, model, x: np.ndarray) -> list[Step]:
         """:func:`_walk` of the run's model on image ``image_id``, kept for the run's last
         image: the explore answer computes it, and each feature map clicked then reuses it."""
-        key = (str(run.model_path), _mtime(run.model_path), image_id)
+        key = (str(run.model_path), mtime_ns(run.model_path), image_id)
         return self._cached("walk", name, key, lambda: self._using(name, lambda: walk(model, x)))
 
     # ---- runs: confusion and top losses --------------------------------------------------

@@ -40,7 +40,8 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".npz")
 BATCH = 64
 
 
-def _mtime(path: Path) -> int:
+def mtime_ns(path: Path) -> int:
+    """``path``'s modification time in ns, 0 when it is gone (a cache key part)."""
     try:
         return path.stat().st_mtime_ns
     except OSError:
@@ -75,7 +76,7 @@ class RunSource:
         return Interpretation.from_run(self.run.dir, "test", model=model, dataset=ds)
 
     def updated(self) -> float:
-        return _mtime(self.run.dir / "checkpoint.json") / 1e9
+        return mtime_ns(self.run.dir / "checkpoint.json") / 1e9
 
     def files(self) -> list[str]:
         return sorted(
@@ -200,6 +201,14 @@ def class_outputs(model, path: Path) -> int:
     return int(shape[1])
 
 
+def model_shape(model, path: Path) -> tuple[tuple[int, int], int, int, int]:
+    """``((H, W), channels, outputs, classes)`` of an image classifier (2 classes for one
+    sigmoid output); one line naming ``path`` when it is not one."""
+    size, channels = image_input(model, path)
+    outputs = class_outputs(model, path)
+    return size, channels, outputs, 2 if outputs == 1 else outputs
+
+
 def _shape(shape: Any) -> str:
     if not isinstance(shape, tuple):
         return str(shape)
@@ -240,11 +249,9 @@ class ModelFile:
         self.name = name or self.path.name
         shown = Path(path)
         self._model = open_model(shown)
-        self._key = _mtime(self.path)
-        size, channels = image_input(self._model, shown)
-        outputs = class_outputs(self._model, shown)
-        n_classes = 2 if outputs == 1 else outputs
-        self._shape = (size, channels, n_classes)
+        self._key = mtime_ns(self.path)
+        self._shape = model_shape(self._model, shown)
+        size, channels, outputs, n_classes = self._shape
         self.config = ModelConfig(
             task="mood" if outputs == 1 else "signs",
             engine=engine_of(self._model),
@@ -299,12 +306,10 @@ class ModelFile:
     # ---- the source interface ------------------------------------------------------------
     def load_model(self):
         """The model; read again when its file changed (a notebook saved a newer one)."""
-        key = _mtime(self.path)
+        key = mtime_ns(self.path)
         if key != self._key:
             model = open_model(self.path)
-            size, channels = image_input(model, self.path)
-            outputs = class_outputs(model, self.path)
-            if (size, channels, 2 if outputs == 1 else outputs) != self._shape:
+            if model_shape(model, self.path) != self._shape:
                 raise ModelFileError(
                     f"{self.path}: the file now holds a model with another input or number of "
                     "classes; restart the studio to open it"
@@ -329,7 +334,7 @@ class ModelFile:
         )
 
     def updated(self) -> float:
-        return _mtime(self.path) / 1e9
+        return mtime_ns(self.path) / 1e9
 
     def files(self) -> list[str]:
         return []
