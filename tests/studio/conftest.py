@@ -15,13 +15,13 @@ import pytest
 from cnnlab import training
 
 
-def _train(out: Path, engine: str) -> Path:
+def _train(out: Path, engine: str, model: str = "course", epochs: int = 2) -> Path:
     cfg = training.TrainConfig(
         task="signs",
         engine=engine,
-        model="course",
+        model=model,
         data="digits",
-        epochs=2,
+        epochs=epochs,
         batch_size=64,
         learning_rate=0.01,
         seed=1,
@@ -38,6 +38,25 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _train(root / "digits-numpy", "numpy")
     _train(root / "digits-keras", "keras")
     return root
+
+
+@pytest.fixture(scope="session")
+def recommended_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-epoch NumPy run of the recommended model on the digits (Conv2D,
+    BatchNormalization, ReLU, MaxPooling2D, AveragePooling2D, Flatten, Dropout, Dense
+    softmax): a few seconds. Copy it into a runs folder of your own to serve it."""
+    return _train(tmp_path_factory.mktemp("recommended") / "run", "numpy", "recommended", 1)
+
+
+@pytest.fixture(scope="module")
+def client(runs_dir: Path):
+    """The studio app on ``runs_dir``, through Starlette's TestClient."""
+    from starlette.testclient import TestClient
+
+    from cnnlab.studio.app import create_app
+
+    with TestClient(create_app(runs_dir), base_url="http://127.0.0.1") as c:
+        yield c
 
 
 # ---------- the browser tests (Chromium through Selenium; see _browser.py) ----------

@@ -28,12 +28,6 @@ URL = "http://127.0.0.1"
 RUNS = ("digits-numpy", "digits-keras")
 
 
-@pytest.fixture(scope="module")
-def client(runs_dir: Path) -> TestClient:
-    with TestClient(create_app(runs_dir), base_url=URL) as c:
-        yield c
-
-
 def _ok(response) -> dict:
     assert response.status_code == 200, response.text
     return response.json()

@@ -11,24 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from starlette.testclient import TestClient
 
 from cnnlab import interpret, plots, training
 from cnnlab.data.prepare import scale_pixels
 from cnnlab.engines import load_model
-from cnnlab.studio import create_app
 from cnnlab.studio.camera import MAX_FRAME
 from cnnlab.training.inference import read_image
 from cnnlab.training.rundata import load_data
 
 URL = "http://127.0.0.1"
 RUNS = ("digits-numpy", "digits-keras")
-
-
-@pytest.fixture(scope="module")
-def client(runs_dir: Path) -> TestClient:
-    with TestClient(create_app(runs_dir), base_url=URL) as c:
-        yield c
 
 
 def _png(url: str) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -225,22 +226,10 @@ def test_an_explanation_that_does_not_give_the_output_is_refused():
 
 
 @pytest.fixture(scope="module")
-def bn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-epoch NumPy run of the recommended model on the digits (BatchNormalization,
-    AveragePooling2D, Dropout, Dense softmax): a few seconds."""
+def bn_run(recommended_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs folder holding the recommended run as ``bn``."""
     root = tmp_path_factory.mktemp("bn-runs")
-    cfg = training.TrainConfig(
-        task="signs",
-        engine="numpy",
-        model="recommended",
-        data="digits",
-        epochs=1,
-        batch_size=64,
-        learning_rate=0.01,
-        seed=1,
-        out=str(root / "bn"),
-    )
-    training.train(cfg, progress=False, log=lambda line: None)
+    shutil.copytree(recommended_run, root / "bn")
     return root
 
 
