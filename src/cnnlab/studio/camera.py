@@ -55,11 +55,10 @@ def frame(runs: RunsFolder, name: str, data: bytes) -> dict:
         note = f"no {STEPS[cfg.preprocess].what} found"
     if inverted:
         note = "the frame was dark on light; the digits are light on dark, so it was inverted"
-    run, model = runs._model(name)
     task = get_task(cfg.task)
     x = scale_pixels(image[None])
-    engine = get_engine(engine_of(model))
-    with runs._entry_lock("model-use", name):
+    with runs.model_in_use(name) as (run, model):
+        engine = get_engine(engine_of(model))
         probs = engine.predict(model, x, 1)
         (best, p), *_ = top = task.top_k(probs, len(run.class_names))[0]
         cam = None

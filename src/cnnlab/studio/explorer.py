@@ -9,6 +9,7 @@ their files are unchanged (a run still training gets a new model each epoch).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -225,6 +226,14 @@ class RunsFolder:
         except FileNotFoundError:
             raise RunError(f"{name}: its model is being replaced by a newer epoch; retry") from None
         return run, model
+
+    @contextlib.contextmanager
+    def model_in_use(self, name: str):
+        """``(run, model)`` of run ``name``, its model used by this computation alone for the
+        ``with`` block (see :meth:`_entry_lock`): for the explorer and the camera alike."""
+        run, model = self._model(name)
+        with self._entry_lock("model-use", name):
+            yield run, model
 
     def _dataset(self, name: str):
 
