@@ -122,8 +122,7 @@ def violations(floors: dict[str, int]) -> list[str]:
                     f"{where}:{line}: {module} (floor {own}) imports {target} (floor {theirs})"
                 )
             lazy_ok = any(
-                module == m and (target == t or target.startswith(t + "."))
-                for m, t in LAZY_ALLOWED
+                module == m and (target == t or target.startswith(t + ".")) for m, t in LAZY_ALLOWED
             )
             if not top and not lazy_ok:
                 problems.append(f"{where}:{line}: {module} imports {target} inside a function")

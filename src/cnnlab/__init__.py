@@ -1,7 +1,6 @@
 """cnnlab: the foundations of convolutional neural networks, in NumPy and Keras."""
 
 
-
 def __getattr__(name: str) -> str:
     """``cnnlab.__version__``: pyproject.toml's version, as the installed package records it
     (read when asked for: importing importlib.metadata costs a tenth of a second)."""

@@ -240,8 +240,7 @@ def image_size(
     if ints is None or len(ints) != 2 or min(ints) < 1:
         native = ", or native" if allow_native else ""
         raise ArgumentError(
-            f"{label} must be N or HxW, e.g. 64 or 64x48{native}. "
-            f"Received: {received(name, value)}"
+            f"{label} must be N or HxW, e.g. 64 or 64x48{native}. Received: {received(name, value)}"
         )
     if max(ints) > max_side:
         option = "" if name.startswith("--") else " (--image-size)"

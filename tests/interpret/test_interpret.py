@@ -210,7 +210,6 @@ def test_report_matches_numbers_computed_by_hand():
     assert mood.most_confused() == [("yes", "no", 1)]
 
 
-
 def test_the_confusion_matrix_counts_as_scikit_learns():
     from sklearn.metrics import confusion_matrix
 
@@ -225,6 +224,7 @@ def test_the_confusion_matrix_counts_as_scikit_learns():
     np.testing.assert_allclose(
         it.confusion_matrix("true"), np.where(rows > 0, want / np.maximum(rows, 1), 0.0)
     )
+
 
 # The shared small run (NumPy engine by default), trained for 1 epoch here.
 _config = functools.partial(train_config, epochs=1)

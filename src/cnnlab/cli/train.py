@@ -336,9 +336,7 @@ def evaluate(
             "0=not_smiling,1=smiling."
         ),
     ] = None,
-    engine: Annotated[
-        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
-    ] = None,
+    engine: Annotated[Engine | None, typer.Option(help=RUN_ENGINE_HELP)] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the metrics as JSON (nothing else).")
     ] = False,
@@ -410,9 +408,7 @@ def predict(
     images: Annotated[
         list[Path], typer.Argument(help="Image files: JPEG, PNG, BMP, GIF, TIFF or WebP, any size.")
     ],
-    engine: Annotated[
-        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
-    ] = None,
+    engine: Annotated[Engine | None, typer.Option(help=RUN_ENGINE_HELP)] = None,
     top_k: Annotated[
         int | None,
         typer.Option("--top-k", help="Print the K most probable classes of each image."),
@@ -458,9 +454,7 @@ def show(
     out: Annotated[
         Path | None, typer.Option(help="PNG to write. (default: RUN/show_IMAGE.png)")
     ] = None,
-    engine: Annotated[
-        Engine | None, typer.Option(help=RUN_ENGINE_HELP)
-    ] = None,
+    engine: Annotated[Engine | None, typer.Option(help=RUN_ENGINE_HELP)] = None,
     cam: Annotated[
         bool,
         typer.Option(

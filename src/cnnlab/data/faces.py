@@ -90,7 +90,6 @@ _LEVELS_MARGIN = 0.2
 _DETECT_PAD = 1.5
 
 
-
 @dataclass(frozen=True)
 class Face:
     """One detected face, in pixels of the image it was found in.

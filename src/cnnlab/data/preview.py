@@ -28,7 +28,6 @@ def sample_grid(
     out = _io.png_path(out, "out", "the grid is a PNG")
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
-
     x = np.concatenate([dataset.x_train, dataset.x_val, dataset.x_test])
     y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
     rng = np.random.default_rng(seed)

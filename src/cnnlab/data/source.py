@@ -164,8 +164,7 @@ class SplitSpec:
         unknown = sorted(set(fields) - names)
         if unknown:
             raise ArgumentError(
-                f"unknown split option(s) {', '.join(unknown)}; expected "
-                f"{', '.join(sorted(names))}"
+                f"unknown split option(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}"
             )
         return cls(**fields) if spec is None else dataclasses.replace(spec, **fields)
 

@@ -210,9 +210,7 @@ def affine(x, angle, scale, shift, flip=None, fill: str = "nearest") -> np.ndarr
         raise ArgumentError(f"scale must be positive. Received: min(scale)={scale.min()}")
     shift = per_image(shift, "shift", n, 2)
     flip = np.broadcast_to(np.asarray(False if flip is None else flip, dtype=bool), (n,))
-    return by_chunks(
-        x, lambda sl: affine_f(x[sl], angle[sl], scale[sl], shift[sl], flip[sl], fill)
-    )
+    return by_chunks(x, lambda sl: affine_f(x[sl], angle[sl], scale[sl], shift[sl], flip[sl], fill))
 
 
 def affine_f(x, angle, scale, shift, flip, fill) -> np.ndarray:

@@ -286,9 +286,7 @@ def check_fit_args(x, y, sample_weight, validation_data, seed, epochs, initial_e
     if (
         validation_data is not None
         and not is_batch_source(validation_data)
-        and (
-            not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3)
-        )
+        and (not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3))
     ):
         raise ArgumentError(
             "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "

@@ -486,8 +486,15 @@ class Sequential:
                 if seed is not None:
                     seed_layers(self._layers, seed, epoch, own_generators)
                 logs = run_epoch(
-                    self, epoch, epochs, batches(epoch), steps, verbose, callbacks,
-                    validation_data, bs,
+                    self,
+                    epoch,
+                    epochs,
+                    batches(epoch),
+                    steps,
+                    verbose,
+                    callbacks,
+                    validation_data,
+                    bs,
                 )
                 history.append(epoch, logs)
                 call_hooks(callbacks, "on_epoch_end", epoch, logs)

@@ -232,7 +232,6 @@ class TrainConfig:
                 f"Received: preprocess={self.preprocess!r}"
             )
         if self.image_size is not None:
-
             self.image_size = normalize_image_size(self.image_size)
 
     def split_spec(self) -> SplitSpec:

@@ -81,7 +81,6 @@ def warn_default(message: str) -> None:
 def check_finite_inputs(cfg: TrainConfig, arrays) -> None:
     bad = sum(int(x.size - np.count_nonzero(np.isfinite(x))) for x in arrays)
     if bad:
-
         raise DatasetError(
             f"{cfg.data}: the training and validation images hold {bad} NaN or infinite "
             "values; cnnlab trains on finite pixel values only"

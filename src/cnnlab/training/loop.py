@@ -203,8 +203,10 @@ def _train_locked(cfg: TrainConfig, out: Path, progress, log, warn, created: boo
                 "or choose another --out"
             )
         if log is not None:
-            log(f"{out}: holds only the start of a run stopped before its first epoch; "
-                "starting it again")
+            log(
+                f"{out}: holds only the start of a run stopped before its first epoch; "
+                "starting it again"
+            )
         for leftover in out.iterdir():
             if leftover.name != LOCK_FILE and leftover.is_file():
                 leftover.unlink()

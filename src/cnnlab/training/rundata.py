@@ -54,8 +54,6 @@ def class_weights(ds, enabled: bool) -> dict[int, float] | None:
     return {int(k): float(v) for k, v in dict(ds.class_weights()).items()}
 
 
-
-
 def memory_budget_default() -> int:
     """A quarter of the machine's RAM, in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4

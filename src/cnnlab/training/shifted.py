@@ -91,7 +91,6 @@ def evaluate_shifted(run_dir: str | os.PathLike, *, engine: str | None = None) -
     model = load_model(run, engine)
     eng = engine_of(model)
     if eng != run.config.engine:
-
         compile_like(model, eng, run.config)
     cfg = run.config
     ds = load_data(cfg, progress=False)
