@@ -8,6 +8,8 @@ import io
 import json
 import os
 import socket
+import sys
+import types
 import urllib.request
 from pathlib import Path
 
@@ -337,6 +339,7 @@ def test_show_serves_a_cnnlab_model_with_images_and_stop_frees_the_port(capsys):
         # a notebook on this machine may show it in a frame; no other page may
         assert "frame-ancestors 'self' http://localhost:* http://127.0.0.1:*" in policy
         assert "frame-ancestors 'none'" not in policy and "script-src 'self';" in policy
+        assert "colab" not in policy  # not in Colab: its pages may not
         assert [r["name"] for r in listed] == ["live.cnnlab.npz"]
         assert listed[0]["class_names"] == ["no", "yes"]
         request = urllib.request.Request(
@@ -414,3 +417,32 @@ def test_show_in_jupyter_displays_the_page_in_an_iframe(tiny, monkeypatch, capsy
     finally:
         handle.stop()
     assert "stopped" in repr(handle)
+
+
+def test_show_in_colab_has_colab_frame_the_kernels_port(tiny, monkeypatch, capsys):
+    served = []
+    output = types.SimpleNamespace(
+        serve_kernel_port_as_iframe=lambda port, **kw: served.append((port, kw))
+    )
+    colab = types.ModuleType("google.colab")
+    colab.output = output
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    path, _ = tiny
+    handle = show(path, classes=CLASSES)
+    try:
+        port = int(handle.url.rsplit(":", 1)[1].strip("/"))
+        assert served == [(port, {"height": 820})]
+        assert capsys.readouterr().out == ""  # Colab's frame, not the URL line
+        # the page comes through Colab's proxy, which names its own host: answered
+        proxied = urllib.request.Request(
+            handle.url + "api/runs", headers={"Host": "8000-m-s-1a2b.prod.colab.dev"}
+        )
+        with urllib.request.urlopen(proxied, timeout=10) as answer:
+            policy = answer.headers["content-security-policy"]
+            assert json.load(answer)["runs"][0]["name"] == path.name
+        assert "https://*.googleusercontent.com https://colab.research.google.com" in policy
+        assert "frame-ancestors 'self' http://localhost:*" in policy
+    finally:
+        handle.stop()
+    assert not handle.running

@@ -208,7 +208,9 @@ def show(
     """Open a model in the studio from a notebook (or any Python program).
 
     The studio serves in a background thread on ``host:port`` (0: a free port). In Jupyter
-    (an IPython kernel) the page is shown inline as an IFrame; elsewhere its URL is printed.
+    (an IPython kernel) the page is shown inline as an IFrame; in Colab, as a frame that
+    Colab proxies to the kernel's port (``google.colab.output.serve_kernel_port_as_iframe``);
+    elsewhere its URL is printed.
 
     Args:
         model: a Keras model, a :mod:`cnnlab.nn` model, or a model file's path (``.keras``,
@@ -249,7 +251,11 @@ def show(
         shutil.rmtree(temp, ignore_errors=True)
         raise
     local = host in LOCAL
-    app = create_app(temp, allowed_hosts=None if local else ["*"], models=[source], notebook=True)
+    colab = _in_colab()
+    # In Colab the page reaches the server through the kernel's proxy, whose Host header is
+    # its own; the server still listens on the Colab machine's loopback only.
+    hosts = None if local and not colab else ["*"]
+    app = create_app(temp, allowed_hosts=hosts, models=[source], notebook=True, colab=colab)
     # log_config=None: the host program's (the notebook's) logging is left as it is
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", log_config=None
@@ -263,13 +269,22 @@ def show(
     atexit.register(handle.stop)
     while not server.started and thread.is_alive():
         threading.Event().wait(0.02)
-    if _in_notebook():
+    if colab:  # the browser is not on the kernel's machine: Colab proxies the port
+        from google.colab import output
+
+        output.serve_kernel_port_as_iframe(sock.getsockname()[1], height=820)
+    elif _in_notebook():
         from IPython.display import IFrame, display
 
         display(IFrame(handle.url, width="100%", height=820))
     else:
         print(f"cnnlab studio: {handle.url}  ({source.name}; .stop() to stop it)", flush=True)
     return handle
+
+
+def _in_colab() -> bool:
+    """Whether a Colab kernel runs this code (it imports ``google.colab`` as it starts)."""
+    return "google.colab" in sys.modules
 
 
 def _in_notebook() -> bool:

@@ -86,6 +86,8 @@ NOTEBOOK_FRAMES = (
     "vscode-webview:"
 )
 """Who may frame a studio started by :func:`cnnlab.studio.show`: notebooks on this machine."""
+COLAB_FRAMES = "https://*.googleusercontent.com https://colab.research.google.com"
+"""And in Colab: its notebook page and the output frame that holds the studio's frame."""
 
 
 class SecurityHeaders:
@@ -207,6 +209,7 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     models=(),
     notebook: bool = False,
+    colab: bool = False,
 ) -> Starlette:
     """The studio as an ASGI app serving the runs under ``runs_dir``.
 
@@ -217,6 +220,7 @@ def create_app(
         models: model files (:class:`~cnnlab.studio.models.ModelFile`) served beside the
             runs, listed first (``cnnlab studio --model``).
         notebook: let a notebook page on this machine show it in a frame (:func:`show`).
+        colab: with ``notebook``, let Colab's pages frame it too (:data:`COLAB_FRAMES`).
     """
     runs = RunsFolder(runs_dir, models)
 
@@ -375,7 +379,8 @@ def create_app(
     hosts = allowed_hosts if allowed_hosts is not None else LOCAL_HOSTS
     policy = CONTENT_POLICY
     if notebook:
-        policy = policy.replace("frame-ancestors 'none'", f"frame-ancestors {NOTEBOOK_FRAMES}")
+        frames = f"{NOTEBOOK_FRAMES} {COLAB_FRAMES}" if colab else NOTEBOOK_FRAMES
+        policy = policy.replace("frame-ancestors 'none'", f"frame-ancestors {frames}")
     return Starlette(
         routes=routes,
         middleware=[
