@@ -49,8 +49,9 @@ def train(
     model: Annotated[
         ModelName | None,
         typer.Option(
-            help="course, recommended or transfer (a pretrained backbone, mood only, Keras "
-            "engine). (default: the task's default model, recommended for both)"
+            help="course, recommended or transfer (fer's pretrained expression backbone with a "
+            "new head; mood only, either engine). (default: transfer for mood, recommended "
+            "for signs)"
         ),
     ] = None,
     data: Annotated[
