@@ -485,17 +485,8 @@ class Sequential:
                 call_hooks(callbacks, "on_epoch_begin", epoch, {})
                 if seed is not None:
                     seed_layers(self._layers, seed, epoch, own_generators)
-                logs = run_epoch(
-                    self,
-                    epoch,
-                    epochs,
-                    batches(epoch),
-                    steps,
-                    verbose,
-                    callbacks,
-                    validation_data,
-                    bs,
-                )
+                args = (epochs, batches(epoch), steps, verbose, callbacks, validation_data, bs)
+                logs = run_epoch(self, epoch, *args)
                 history.append(epoch, logs)
                 call_hooks(callbacks, "on_epoch_end", epoch, logs)
                 if self.stop_training:
