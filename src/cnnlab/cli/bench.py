@@ -8,9 +8,6 @@ import platform
 
 import typer
 
-from cnnlab import blas
-from cnnlab.ops.ladder import speed_ladder
-
 
 def bench(
     batch: int = typer.Option(16, help="Images in the batch."),
@@ -40,6 +37,8 @@ def bench(
     """
     from rich.console import Console
     from rich.table import Table
+
+    from cnnlab.ops.ladder import speed_ladder
 
     console = Console(highlight=False)
     if blas:
@@ -98,6 +97,7 @@ def bench(
 
 def _print_blas(console, summary: bool) -> None:
     """The BLAS line, and one warning line when its kernel is older than the CPU's best."""
+    from cnnlab import blas
 
     info = blas.blas_info()
     console.print(blas.blas_line(info), markup=False, soft_wrap=True)

@@ -8,17 +8,6 @@ from typing import Annotated
 
 import typer
 
-from cnnlab.check import check_module
-from cnnlab.check.exercise import write_exercise
-from cnnlab.check.grade import (
-    GradeRow,
-    grade,
-    parse_points,
-    summary_text,
-    write_csv,
-    write_junit,
-)
-from cnnlab.check.report import format_text, rich_report
 from cnnlab.cli._common import fail, report_interrupt
 
 
@@ -30,6 +19,7 @@ def exercise(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write the course's exercise: a starter file to fill in, and how to check it."""
+    from cnnlab.check.exercise import write_exercise
 
     written = write_exercise(directory, force=force)
     print(f"wrote {', '.join(str(p) for p in written)}")
@@ -110,6 +100,16 @@ def check(
     the grades); 1 a function failed; 2 a usage error (a missing file, a syntax error in
     a single file, a bad option); 3 an internal error (a bug in cnnlab).
     """
+    from cnnlab.check import check_module
+    from cnnlab.check.grade import (
+        GradeRow,
+        grade,
+        parse_points,
+        summary_text,
+        write_csv,
+        write_junit,
+    )
+    from cnnlab.check.report import format_text, rich_report
 
     if not (csv or junit or points is not None or len(submissions) > 1 or submissions[0].is_dir()):
         report = check_module(submissions[0], functions=function, timeout=timeout, seed=seed)

@@ -7,20 +7,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab import _io, _validate
+from cnnlab import _validate
 from cnnlab.cli import _common
-from cnnlab.data import (
-    REGISTRY,
-    cache_dir,
-    dataset_dir,
-    export_h5,
-    is_fetched,
-    load_dataset,
-    verify_fetched,
-)
-from cnnlab.data import fetch as fetch_dataset
-from cnnlab.data.preview import sample_grid
-from cnnlab.data.tfrecord import MANIFEST, export_tfrecord
 from cnnlab.errors import ArgumentError
 
 app = typer.Typer(help="List, fetch, inspect and export datasets.", no_args_is_help=True)
@@ -37,6 +25,7 @@ def parse_image_size(text: str) -> tuple[int, int] | None:
 @app.command("list")
 def list_() -> None:
     """List the built-in and named datasets, and whether each is in the cache."""
+    from cnnlab.data import REGISTRY, cache_dir, dataset_dir, is_fetched
 
     print("built-in (no download):")
     print("  digits     1,797 images, 10 classes, 8x8 gray (scikit-learn's digits)")
@@ -70,6 +59,8 @@ def fetch(
     ] = False,
 ) -> None:
     """Download a named dataset (or take it from --from PATH) into the cache."""
+    from cnnlab.data import fetch as fetch_dataset
+    from cnnlab.data import verify_fetched
 
     folder = fetch_dataset(name, from_path=from_path, force=force)
     manifest = verify_fetched(name)
@@ -79,6 +70,8 @@ def fetch(
 
 
 def _load(source: str, image_size: str, grayscale: bool, seed: int):
+
+    from cnnlab.data import load_dataset
 
     return load_dataset(
         source,
@@ -102,6 +95,9 @@ def info(
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Write the sample grid.")] = True,
 ) -> None:
     """Print images per class and split, the image size, class weights; write a sample grid."""
+    from cnnlab import _io
+    from cnnlab.data.preview import sample_grid
+
     if grid:  # before the images are loaded
         _validate.positive_int(per_class, "--per-class")
         if out is not None:
@@ -145,6 +141,8 @@ def export(
 ) -> None:
     """Write a dataset in the course's HDF5 layout (train file = train + validation), or as
     sharded TFRecord files (train, val and test; see docs/scaling.md)."""
+    from cnnlab.data import export_h5
+    from cnnlab.data.tfrecord import MANIFEST, export_tfrecord
 
     if h5 is not None and out is not None:
         raise ArgumentError("give the folder once: --h5 DIR or --out DIR, not both")

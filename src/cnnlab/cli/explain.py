@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab import _validate, explain
+from cnnlab import _validate
 from cnnlab.errors import ArgumentError
 
 app = typer.Typer(
@@ -50,6 +50,8 @@ def _png_path(kind: str, out: Path | None) -> Path:
 
 def _write_figures(kind: str, e, png: Path, animate: bool, seed: int) -> None:
 
+    from cnnlab import explain
+
     draw = explain.conv_figure if kind == "conv" else explain.pool_figure
     animation = explain.conv_animation if kind == "conv" else explain.pool_animation
     typer.echo("")
@@ -80,6 +82,7 @@ def conv(
 
     Example: cnnlab explain conv --input 6x6x3 --filters 8 --kernel 3 --stride 2 --padding same
     """
+    from cnnlab import explain
 
     png = _png_path("conv", out)
     e = explain.explain_conv(
@@ -118,6 +121,7 @@ def pool(
 
     Example: cnnlab explain pool --input 4x4 --size 2 --mode both --animate
     """
+    from cnnlab import explain
 
     png = _png_path("pool", out)
     e = explain.explain_pool(
@@ -152,6 +156,7 @@ def params(
 
     Example: cnnlab explain params --input 1000x1000x3 --dense 1000
     """
+    from cnnlab import explain
 
     sizes = [_validate.shape(s, "input") for s in (input or ["1000x1000x3"])]
     if small and (64, 64, 3) not in sizes:
@@ -181,6 +186,7 @@ def model(
 
     Example: cnnlab explain model signs
     """
+    from cnnlab import explain
 
     shape = None if input is None else _validate.shape(input, "input")
     if out is not None and out.suffix.lower() != ".png":

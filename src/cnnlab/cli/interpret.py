@@ -9,8 +9,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab.interpret import report_text, write_interpretation
-
 Split = Literal["test", "val", "train"]
 
 
@@ -26,6 +24,7 @@ def interpret(
     ] = None,
 ) -> None:
     """Why did the model decide? Per-class report, confusions, top losses and Grad-CAM."""
+    from cnnlab.interpret import report_text, write_interpretation
 
     interp, written = write_interpretation(run, split, top=top, cam=cam, layer=layer)
     print(report_text(interp), end="")

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cnnlab import pretrained as shipped
 from cnnlab.errors import ModelFileError
 
 
@@ -19,6 +18,8 @@ def pretrained(
 ) -> None:
     """List the pretrained models shipped inside cnnlab: licence, source, input and output.
     Nothing is downloaded; the licences and the NOTICE are in the folder printed last."""
+    from cnnlab import pretrained as shipped
+
     for model in shipped.MODELS.values():
         print(f"{model.name}  ({model.licence})")
         print(f"    {model.origin}; trained on {model.trained_on}")

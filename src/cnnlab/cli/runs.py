@@ -8,12 +8,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab._io import save_figure
-from cnnlab.plots import plot_compare_curves
-from cnnlab.training import load_run
-from cnnlab.training.compare import compare_runs, format_comparison
-from cnnlab.training.export import TOLERANCE, describe_io, export_run
-
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
 # They equal cnnlab.training.export.FORMATS (a test checks it), spelled out here so that
 # `cnnlab --help` does not import TensorFlow.
@@ -34,6 +28,10 @@ def compare(
     Reads only history.csv, metrics.json and the run's config (no model is loaded). Runs of
     different tasks may be compared; their accuracies are then on different test sets.
     """
+    from cnnlab._io import save_figure
+    from cnnlab.plots import plot_compare_curves
+    from cnnlab.training.compare import compare_runs, format_comparison
+
     if len(runs) < 2:
         raise typer.BadParameter(
             f"compare needs at least 2 runs; received {len(runs)}", param_hint="RUN..."
@@ -74,6 +72,8 @@ def export(
     The exported file is read back with its own runtime and must give the run's
     probabilities within 1e-5 before it is put in place.
     """
+    from cnnlab.training import load_run
+    from cnnlab.training.export import TOLERANCE, describe_io, export_run
 
     loaded = load_run(run)
     path = export_run(loaded, format, out, overwrite=force)

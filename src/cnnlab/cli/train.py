@@ -10,10 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from cnnlab import interpret, training
 from cnnlab.cli._common import parse_bytes, parse_image_size, report_interrupt
-from cnnlab.data.h5 import find_h5_pair
-from cnnlab.data.prepare import STEPS
 from cnnlab.errors import ArgumentError, CnnlabError, TrainingInterrupted
 
 # Typer lists these in --help and refuses anything else with its usage message (exit 2).
@@ -192,6 +189,7 @@ def train(
     With no options: the recommended Keras model on the built-in 8x8 digits upscaled to
     16x16 (grayscale), 15 epochs; under a minute on 2 cores.
     """
+    from cnnlab import training
 
     if resume is not None:
         given = {
@@ -346,6 +344,9 @@ def evaluate(
     all of --data."""
     import json
 
+    from cnnlab import training
+    from cnnlab.data.prepare import STEPS
+
     if class_map is not None and data is None:
         raise ArgumentError("--class-map renames the classes of --data; give --data with it")
     mapping = _parse_class_map(class_map)
@@ -375,6 +376,7 @@ def evaluate(
 
 def _source_files(data: str) -> str:
     """``data``, and both file names when it is (or names) a course pair: both were used."""
+    from cnnlab.data.h5 import find_h5_pair
 
     path = Path(data)
     if not path.is_dir():  # a file named on its own is that file alone
@@ -416,6 +418,7 @@ def predict(
     ] = None,
 ) -> None:
     """Class name and probability for each image (or its K most probable classes)."""
+    from cnnlab import training
 
     def note(line: str) -> None:
         sys.stdout.flush()
@@ -473,6 +476,7 @@ def show(
 ) -> None:
     """Draw the first layer's filters and every conv layer's feature maps for one image
     (with --cam: also where the evidence for the class lies)."""
+    from cnnlab import interpret
 
     path = interpret.show(
         run,
