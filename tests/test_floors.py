@@ -21,7 +21,6 @@ MAX_LINES = 600
 
 LAZY_ALLOWED = {
     # module: (imported module, why it stays in a function)
-    ("cnnlab.cli.studio", "cnnlab.studio"): "the server needs Starlette and uvicorn",
     ("cnnlab.nn.model", "cnnlab.nn.saving"): "nn.saving builds a Sequential from nn.model",
     ("cnnlab.nn.model", "cnnlab.nn.interop"): "nn.interop builds a Sequential from nn.model",
     ("cnnlab.nn.functional", "cnnlab.nn.saving"): "nn.saving builds a Model from nn.functional",
