@@ -55,20 +55,21 @@ def _root(
 
 def _register() -> None:
 
-    app.command("bench")(bench.bench)
-    app.add_typer(data.app, name="data")
-    app.add_typer(explain.app, name="explain")
-    app.command("show")(train.show)
+    # In --help's order: a run's life first, then the pictures, the data, the grader.
     app.command("train")(train.train)
     app.command("evaluate")(train.evaluate)
     app.command("predict")(train.predict)
+    app.command("show")(train.show)
     app.command("interpret")(interpret.interpret)
     app.command("compare")(runs.compare)
     app.command("export")(runs.export)
     app.command("studio")(studio.studio)
+    app.add_typer(explain.app, name="explain")
+    app.add_typer(data.app, name="data")
+    app.command("pretrained")(pretrained.pretrained)
+    app.command("bench")(bench.bench)
     app.command("exercise")(check.exercise)
     app.command("check")(check.check)
-    app.command("pretrained")(pretrained.pretrained)
 
 
 _register()

@@ -85,8 +85,7 @@ def check(
         int, typer.Option(help="Submissions checked at the same time when grading.", min=1)
     ] = 2,
 ) -> None:
-    """Check your own implementation of the course's functions, and see what is wrong; or
-    grade a class.
+    """Check your implementation of the course's functions and see what is wrong, or grade a class.
 
     Runs your file's code in a separate process. A notebook's code cells that define
     things (functions, imports, constants) are checked; cells that only run or plot are

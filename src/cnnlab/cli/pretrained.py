@@ -17,6 +17,7 @@ def pretrained(
     ] = False,
 ) -> None:
     """List the pretrained models shipped inside cnnlab: licence, source, input and output.
+
     Nothing is downloaded; the licences and the NOTICE are in the folder printed last."""
     from cnnlab import pretrained as shipped
 

@@ -340,8 +340,7 @@ def evaluate(
         bool, typer.Option("--json", help="Print the metrics as JSON (nothing else).")
     ] = False,
 ) -> None:
-    """Loss and accuracy of a run's model on its train, validation and test splits, or on
-    all of --data."""
+    """Loss and accuracy of a run's model on its own splits, or on all of --data."""
     import json
 
     from cnnlab import training
@@ -474,8 +473,7 @@ def show(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing PNG.")] = False,
 ) -> None:
-    """Draw the first layer's filters and every conv layer's feature maps for one image
-    (with --cam: also where the evidence for the class lies)."""
+    """Draw one image's feature maps and first-layer filters (--cam: and its Grad-CAM)."""
     from cnnlab import interpret
 
     path = interpret.show(
