@@ -484,6 +484,48 @@ def test_a_training_run_shows_no_null_and_its_confusion_follows_each_epoch(
         server.stop()
 
 
+def _points(driver, chart: str, series: str) -> int:
+    """How many epochs a chart's line for ``series`` has (its path's M and L commands)."""
+    path = driver.find_elements(
+        By.CSS_SELECTOR, f'[data-testid="{chart}"] path[data-series="{series}"]'
+    )
+    return len(re.findall(r"[ML]", path[0].get_attribute("d"))) if path else 0
+
+
+def test_a_compared_run_that_trains_is_drawn_again_with_each_epoch(
+    driver, browser_paths, runs_dir, tmp_path
+):
+    runs = tmp_path / "runs"
+    shutil.copytree(runs_dir / "digits-numpy", runs / "done")
+    _start_training(runs_dir / "digits-numpy", runs / "live")
+    server = Studio(runs)
+    try:
+        open_view(driver, server.url, "runs")
+        wait_for(lambda: by_testid(driver, "run-item", many=True), "the runs")
+        driver.find_element(By.CSS_SELECTOR, '[data-testid="run-item"][data-name="done"]').click()
+        summary = by_testid(driver, "run-summary")
+        wait_for(lambda: summary.get_attribute("data-training") == "false", "the finished run")
+        driver.find_element(
+            By.CSS_SELECTOR, '[data-testid="compare-run"][data-name="live"]'
+        ).click()
+        wait_for(
+            lambda: _points(driver, "curve-loss", "live · train") == 2, "the live run's 2 epochs"
+        )
+        done = _points(driver, "curve-loss", "done · train")
+        _one_more_checkpoint(runs / "live")
+        wait_for(
+            lambda: _points(driver, "curve-loss", "live · train") == 3,
+            "the compared run's next epoch",
+            timeout=10,
+        )
+        assert _points(driver, "curve-accuracy", "live · validation") == 3
+        assert _points(driver, "curve-loss", "done · train") == done  # the chosen run as it was
+        assert summary.get_attribute("data-training") == "false"
+    finally:
+        driver.get("about:blank")
+        server.stop()
+
+
 def test_grid_numbers_never_overlap_in_a_7x7_kernel(driver, studio, shots):
     """A 7 x 7 kernel drawn as the detail view draws one (120 px wide): every number shown
     fits its cell, and the value is in the data for the tooltip either way."""

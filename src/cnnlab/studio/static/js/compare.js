@@ -1,7 +1,8 @@
 // The runs view's learning curves: the chosen run's, or several runs overlaid (each run in its
 // own colour, train solid, validation dashed, a legend), loss, accuracy and the learning rate
 // (history.csv's learning_rate, which cnnlab's training writes each epoch; "lr" too), a log
-// scale for the loss and learning-rate axes, and each run's best epoch as a labelled line.
+// scale for the loss and learning-rate axes, and each run's best epoch as a labelled line. A
+// compared run that is still training is read again every 2 s, as the chosen run is.
 
 import { getJSON, runPath } from "./api.js";
 import { lineChart, CURVE_COLOURS } from "./charts.js";
@@ -11,8 +12,10 @@ import { showError } from "./status.js";
 
 export const RUN_COLOURS = ["#2f6fd0", "#e0803a", "#2a9d6f", "#b04bc4", "#c9a227", "#d6454f", "#3fa7b8", "#7a6a58"];
 
-// compare: the other runs overlaid; details: run name -> its /api/runs/{run} answer.
-export const curves = { compare: [], log: false, main: null, details: new Map(), host: null, seq: 0 };
+// compare: the other runs overlaid; details: run name -> its /api/runs/{run} answer; read:
+// run name -> when that answer came; timer: the next read of compared runs still training.
+export const curves = { compare: [], log: false, main: null, details: new Map(), read: new Map(), host: null, seq: 0, timer: null };
+const POLL_MS = 2000;
 
 const lrOf = (history) => history.learning_rate || history.lr || null;
 const fmt = (v) => (v === null || v === undefined ? "—" : Number(Number(v).toPrecision(4)).toString());
@@ -23,6 +26,7 @@ export function curvesCard(runs, chosen) {
   curves.compare = curves.compare.filter((name) => name !== chosen && runs.some((r) => r.name === name));
   curves.main = null;
   curves.details.clear(); // read again: a compared run may have trained on
+  curves.read.clear();
   const others = runs.filter((r) => r.name !== chosen && r.source !== "model"); // a model file has no curves
   const picks = others.map((r) => {
     const box = h("input", { type: "checkbox", "data-testid": "compare-run", "data-name": r.name, checked: curves.compare.includes(r.name) });
@@ -71,13 +75,23 @@ export function drawCurves(run) {
   return redraw();
 }
 
+// A compared run's answer is read again when it is missing, or when its run was training and
+// the answer is a poll old.
+function stale(name) {
+  const detail = curves.details.get(name);
+  return !detail || (detail.training && Date.now() - curves.read.get(name) >= POLL_MS - 100);
+}
+
 async function redraw() {
   const mine = ++curves.seq;
-  const missing = curves.compare.filter((name) => !curves.details.has(name));
+  const missing = curves.compare.filter(stale);
   if (missing.length) {
     try {
       const answers = await Promise.all(missing.map((name) => getJSON(runPath(name))));
-      answers.forEach((a) => curves.details.set(a.name, a));
+      answers.forEach((a) => {
+        curves.details.set(a.name, a);
+        curves.read.set(a.name, Date.now());
+      });
     } catch (error) {
       showError(error);
       curves.compare = curves.compare.filter((name) => curves.details.has(name));
@@ -86,6 +100,18 @@ async function redraw() {
   if (mine !== curves.seq || !curves.main || !curves.host || !curves.host.isConnected) return;
   const runs = [curves.main, ...curves.compare.map((name) => curves.details.get(name)).filter(Boolean)];
   draw(runs);
+  pollCompared();
+}
+
+// While a compared run trains, draw again every 2 s (the chosen run's own poll may draw
+// sooner; then this one finds nothing stale to read and only draws).
+function pollCompared() {
+  const live = curves.compare.some((name) => (curves.details.get(name) || {}).training);
+  if (!live || curves.timer !== null) return;
+  curves.timer = setTimeout(() => {
+    curves.timer = null;
+    if (curves.host && curves.host.isConnected) redraw();
+  }, POLL_MS);
 }
 
 function seriesOf(runs, key, valKey) {
