@@ -1,11 +1,12 @@
 """The model explorer's live camera in a real browser: headless Chromium whose fake camera
-plays a y4m clip made here (test digits, and smiles photos when ../shared/data is there, and
-a frame with nothing in it), against the real ``cnnlab studio``.
+plays a y4m clip made here (test digits, smiles and sign-language photos when ../shared/data
+is there, and a frame with nothing in it), against the real ``cnnlab studio``.
 
 The tests check that frames arrive, that the prediction on screen is the run's model's
 prediction of the crop the page shows (the fake capture changes the pixels a little, so the
 crop shown is the reference, and it must be one of the clip's images as the run prepares
-them), that a mood run's face step runs on the frames ("no face found" on the empty frame),
+them), that a mood run's face step and a signs run's hand step run on the frames ("no face
+found", "no hand found" on the empty frame),
 that the page asks for the camera only when told, at most 5 frames a second, that Stop,
 leaving the explorer and choosing another run release the camera (its track's
 ``readyState`` is "ended"), and that a camera error is one line in the error bar.
@@ -50,6 +51,7 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("console_is_clean")]
 
 SMILES = Path(__file__).parents[2].parent / "shared" / "data" / "smiles"
+SIGNS = Path(__file__).parents[2].parent / "shared" / "data" / "sign-language-digits"
 FRAME_W, FRAME_H = 640, 480
 FPS, FRAMES_EACH = 5, 8  # each picture of the clip stays 1.6 s
 
@@ -98,6 +100,15 @@ def _smiles_photos() -> list[Path] | None:
     return None
 
 
+def _signs_photos() -> list[list[Path]] | None:
+    """The sign-language photos, by class (0-9), or None without them."""
+    if all((SIGNS / str(k)).is_dir() for k in range(10)):
+        return [sorted((SIGNS / str(k)).glob("*.[jJ][pP][gG]")) for k in range(10)]
+    if os.environ.get("CI"):
+        pytest.fail(f"{SIGNS} is missing (CI is set, where the shared data must be present)")
+    return None
+
+
 @pytest.fixture(scope="module")
 def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
     """A runs folder with the two digits runs, ``digits-sure`` (the same model trained 10
@@ -142,6 +153,25 @@ def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
             out=str(root / "mood-face"),
         )
         training.train(cfg, progress=False, log=lambda line: None)
+    signs = _signs_photos()
+    if signs is not None:  # a tiny hand-step run: 8 photos a class, the clip's two left out
+        data = tmp_path_factory.mktemp("signs-small")
+        for k, files in enumerate(signs):
+            (data / str(k)).mkdir()
+            for path in files[1 : 1 + 8]:
+                shutil.copy(path, data / str(k) / path.name)
+        cfg = training.TrainConfig(
+            task="signs",
+            model="course",
+            engine="numpy",
+            data=str(data),
+            epochs=1,
+            batch_size=16,
+            seed=1,
+            preprocess="hand",
+            out=str(root / "signs-hand"),
+        )
+        training.train(cfg, progress=False, log=lambda line: None)
     return root
 
 
@@ -158,6 +188,11 @@ def clip(camera_runs: Path, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
         for files in photos:
             face = np.asarray(Image.open(files[0]).convert("RGB"))
             pictures.append(_framed(face, 420))
+    signs = _signs_photos()
+    if signs is not None:
+        for files in (signs[2], signs[5]):
+            hand = np.asarray(Image.open(files[0]).convert("RGB"))
+            pictures.append(_framed(hand, FRAME_H))
     pictures.append(np.full((FRAME_H, FRAME_W, 3), 110, np.uint8))
     path = tmp_path_factory.mktemp("clip") / "camera.y4m"
     _write_y4m(pictures, path)
@@ -369,4 +404,22 @@ def test_a_mood_run_s_face_step_runs_on_camera_frames(driver, studio, camera_run
     assert shown["note"] is None
     wait_for(lambda: _shown(driver)["found"] == "false", "a frame with no face (the gray one)")
     assert _shown(driver)["note"] == "no face found"
+    by_testid(driver, "camera-stop").click()
+
+
+def test_a_signs_run_s_hand_step_runs_on_camera_frames(driver, studio, camera_runs):
+    if not (camera_runs / "signs-hand").is_dir():
+        pytest.skip(f"needs the sign-language photos in {SIGNS} (the shared data)")
+    name = "signs-hand"
+    _start(driver, studio, name)
+    wait_for(lambda: _shown(driver)["found"] == "true", "a frame where the hand step finds a hand")
+    shown = _shown(driver)
+    crop = _crop(shown["crop"], (64, 64, 3))  # the hand's pose drawn on black, as in training
+    assert crop[0, 0].tolist() == [0, 0, 0] and crop.max() > 100
+    (best, p), *_ = _model_says(camera_runs, name, crop)
+    assert shown["cls"] == training.load_run(camera_runs / name).class_names[best]
+    assert shown["p"] == pytest.approx(p, rel=1e-5, abs=1e-6)
+    assert shown["note"] is None
+    wait_for(lambda: _shown(driver)["found"] == "false", "a frame with no hand (the gray one)")
+    assert _shown(driver)["note"] == "no hand found"
     by_testid(driver, "camera-stop").click()
