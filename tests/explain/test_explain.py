@@ -553,5 +553,6 @@ def test_make_figures_script_names_every_docs_figure():
     spec.loader.exec_module(module)
     named = {*module.CONV, *module.POOL, "params.png", "model-happy.png", "model-signs.png"}
     named.add(module.INTERPRET)
+    named.add(module.SHIFT)
     drawn = {p.name for p in (DOCS / "figures").glob("*.png") if not p.name.startswith(STUDIO_SHOT)}
     assert named == drawn
