@@ -268,6 +268,22 @@ def wait_for_new_answer(result, before: str | None, what: str) -> None:
     )
 
 
+def upload_image(driver, image: Path, timeout: float = 60.0):
+    """Upload ``image`` in the explorer and wait until its answer is shown (an upload's id
+    starts with "u:"); returns the result element."""
+    by_testid(driver, "explore-file").send_keys(str(image))
+    result = by_testid(driver, "explore-result")
+    wait_for(
+        lambda: (
+            (result.get_attribute("data-image-id") or "").startswith("u:")
+            and result.get_attribute("data-busy") == "false"
+        ),
+        "the upload's answer",
+        timeout=timeout,
+    )
+    return result
+
+
 def set_typed_input(driver, grid: np.ndarray, wait: bool = True) -> None:
     """Type ``grid`` as the playground's input; with ``wait``, until its grid is drawn (an
     input the convolution refuses is never drawn: the stage is cleared for the error)."""

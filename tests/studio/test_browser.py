@@ -41,6 +41,7 @@ from _browser import (  # noqa: E402
     set_typed_input,
     shown_text,
     type_into,
+    upload_image,
     wait_for,
     wait_for_new_answer,
 )
@@ -264,16 +265,7 @@ def test_an_uploaded_image_gets_the_probabilities_of_cnnlab_predict(
     open_view(driver, studio, "explorer")
     Select(by_testid(driver, "explore-run")).select_by_value(run)
     wait_for(lambda: by_testid(driver, "explore-sample", many=True), "the run's samples")
-    by_testid(driver, "explore-file").send_keys(str(image))
-    result = by_testid(driver, "explore-result")
-    wait_for(
-        lambda: (
-            (result.get_attribute("data-image-id") or "").startswith("u:")
-            and result.get_attribute("data-busy") == "false"
-        ),
-        "the upload's answer",
-        timeout=60,
-    )
+    result = upload_image(driver, image)
 
     rows = by_testid(driver, "prob-row", many=True)
     shown = [(r.get_attribute("data-class"), float(r.get_attribute("data-p"))) for r in rows]
@@ -493,7 +485,7 @@ def _points(driver, chart: str, series: str) -> int:
 
 
 def test_a_compared_run_that_trains_is_drawn_again_with_each_epoch(
-    driver, browser_paths, runs_dir, tmp_path
+    driver, browser_paths, runs_dir, tmp_path, shots
 ):
     runs = tmp_path / "runs"
     shutil.copytree(runs_dir / "digits-numpy", runs / "done")
@@ -521,6 +513,7 @@ def test_a_compared_run_that_trains_is_drawn_again_with_each_epoch(
         assert _points(driver, "curve-accuracy", "live · validation") == 3
         assert _points(driver, "curve-loss", "done · train") == done  # the chosen run as it was
         assert summary.get_attribute("data-training") == "false"
+        screenshot(driver, shots[:1], "runs-compared-live", by_testid(driver, "curves-card"))
     finally:
         driver.get("about:blank")
         server.stop()

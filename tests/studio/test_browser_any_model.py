@@ -28,6 +28,7 @@ from _browser import (  # noqa: E402
     by_testid,
     open_view,
     screenshot,
+    upload_image,
     wait_for,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -121,19 +122,6 @@ def _post(url: str, body: dict) -> dict:
         return json.load(answer)
 
 
-def _upload_and_wait(driver, image: Path) -> None:
-    by_testid(driver, "explore-file").send_keys(str(image))
-    result = by_testid(driver, "explore-result")
-    wait_for(
-        lambda: (
-            (result.get_attribute("data-image-id") or "").startswith("u:")
-            and result.get_attribute("data-busy") == "false"
-        ),
-        "the upload's answer",
-        timeout=120,
-    )
-
-
 def test_a_keras_file_in_the_explorer_gets_its_own_predicts_probabilities(
     driver, model_studio, files, tmp_path, shots
 ):
@@ -168,7 +156,7 @@ def test_a_keras_file_in_the_explorer_gets_its_own_predicts_probabilities(
     upload = tmp_path / "waves.png"
     picture = np.asarray(Image.open(files["data"] / "waves" / "2.png"))
     Image.fromarray(picture[::-1]).save(upload)  # flipped: an image the model has not seen
-    _upload_and_wait(driver, upload)
+    upload_image(driver, upload, timeout=120)
     rows = by_testid(driver, "prob-row", many=True)
     shown = {r.get_attribute("data-class"): float(r.get_attribute("data-p")) for r in rows}
     model = keras.models.load_model(files["residual"])

@@ -109,6 +109,14 @@ def _signs_photos() -> list[list[Path]] | None:
     return None
 
 
+def _tiny_run(out: Path, **config) -> None:
+    """Train the course model with the NumPy engine: 1 epoch, batches of 32, seed 1, unless
+    ``config`` says otherwise."""
+    defaults = dict(model="course", engine="numpy", epochs=1, batch_size=32, seed=1)
+    cfg = training.TrainConfig(**{**defaults, **config, "out": str(out)})
+    training.train(cfg, progress=False, log=lambda line: None)
+
+
 @pytest.fixture(scope="module")
 def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
     """A runs folder with the two digits runs, ``digits-sure`` (the same model trained 10
@@ -118,18 +126,7 @@ def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("camera-runs")
     shutil.copytree(runs_dir / "digits-numpy", root / "digits-numpy")
     shutil.copytree(runs_dir / "digits-keras", root / "digits-keras")
-    cfg = training.TrainConfig(
-        task="signs",
-        engine="numpy",
-        model="course",
-        data="digits",
-        epochs=10,
-        batch_size=32,
-        learning_rate=0.01,
-        seed=1,
-        out=str(root / "digits-sure"),
-    )
-    training.train(cfg, progress=False, log=lambda line: None)
+    _tiny_run(root / "digits-sure", task="signs", data="digits", epochs=10, learning_rate=0.01)
     photos = _smiles_photos()
     if photos is not None:
         data = tmp_path_factory.mktemp("smiles-small")
@@ -141,18 +138,7 @@ def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
                 if digest not in seen:  # the set has a few photos in both classes
                     seen.add(digest)
                     shutil.copy(path, data / cls / path.name)
-        cfg = training.TrainConfig(
-            task="mood",
-            model="course",
-            engine="numpy",
-            data=str(data),
-            epochs=1,
-            batch_size=32,
-            seed=1,
-            preprocess="face",
-            out=str(root / "mood-face"),
-        )
-        training.train(cfg, progress=False, log=lambda line: None)
+        _tiny_run(root / "mood-face", task="mood", data=str(data), preprocess="face")
     signs = _signs_photos()
     if signs is not None:  # a tiny hand-step run: 8 photos a class, the clip's two left out
         data = tmp_path_factory.mktemp("signs-small")
@@ -160,18 +146,9 @@ def camera_runs(runs_dir: Path, tmp_path_factory) -> Path:
             (data / str(k)).mkdir()
             for path in files[1 : 1 + 8]:
                 shutil.copy(path, data / str(k) / path.name)
-        cfg = training.TrainConfig(
-            task="signs",
-            model="course",
-            engine="numpy",
-            data=str(data),
-            epochs=1,
-            batch_size=16,
-            seed=1,
-            preprocess="hand",
-            out=str(root / "signs-hand"),
+        _tiny_run(
+            root / "signs-hand", task="signs", data=str(data), batch_size=16, preprocess="hand"
         )
-        training.train(cfg, progress=False, log=lambda line: None)
     return root
 
 
@@ -407,7 +384,7 @@ def test_a_mood_run_s_face_step_runs_on_camera_frames(driver, studio, camera_run
     by_testid(driver, "camera-stop").click()
 
 
-def test_a_signs_run_s_hand_step_runs_on_camera_frames(driver, studio, camera_runs):
+def test_a_signs_run_s_hand_step_runs_on_camera_frames(driver, studio, camera_runs, shots):
     if not (camera_runs / "signs-hand").is_dir():
         pytest.skip(f"needs the sign-language photos in {SIGNS} (the shared data)")
     name = "signs-hand"
@@ -416,6 +393,7 @@ def test_a_signs_run_s_hand_step_runs_on_camera_frames(driver, studio, camera_ru
     shown = _shown(driver)
     crop = _crop(shown["crop"], (64, 64, 3))  # the hand's pose drawn on black, as in training
     assert crop[0, 0].tolist() == [0, 0, 0] and crop.max() > 100
+    screenshot(driver, shots[:1], "camera-hand", by_testid(driver, "camera"))  # a test artefact
     (best, p), *_ = _model_says(camera_runs, name, crop)
     assert shown["cls"] == training.load_run(camera_runs / name).class_names[best]
     assert shown["p"] == pytest.approx(p, rel=1e-5, abs=1e-6)
