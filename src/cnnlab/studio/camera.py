@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import time
 
-from cnnlab import interpret, plots
 from cnnlab.data.prepare import STEPS, scale_pixels
 from cnnlab.engines import engine_of
 from cnnlab.errors import ArgumentError
 from cnnlab.studio.encode import png_url
-from cnnlab.studio.explorer import RunsFolder
-from cnnlab.tasks import get_task
+from cnnlab.studio.explorer import RunsFolder, decision
 from cnnlab.training.engines import get_engine
 
 __all__ = ["MAX_FRAME", "frame"]
@@ -55,29 +53,15 @@ def frame(runs: RunsFolder, name: str, data: bytes) -> dict:
         note = f"no {STEPS[cfg.preprocess].what} found"
     if inverted:
         note = "the frame was dark on light; the digits are light on dark, so it was inverted"
-    task = get_task(cfg.task)
     x = scale_pixels(image[None])
     with runs.model_in_use(name) as (run, model):
-        engine = get_engine(engine_of(model))
-        probs = engine.predict(model, x, 1)
-        (best, p), *_ = top = task.top_k(probs, len(run.class_names))[0]
-        cam = None
-        convs = interpret.conv_layer_names(model)
-        if convs:
-            heat = interpret.grad_cam(model, x, best, convs[-1])
-            cam = {
-                "layer": convs[-1],
-                "overlay": png_url(plots.overlay(x[0], heat[0])),
-                "blank": None if heat.any() else "Grad-CAM is blank: no region speaks for it",
-            }
-    by_class = dict(top)
+        probs = get_engine(engine_of(model)).predict(model, x, 1)
+        decided = decision(run, model, x, probs, "Grad-CAM is blank: no region speaks for it")
     return {
         "crop": png_url(image),
         "shape": list(image.shape),
         "found": bool(found),
         "note": note,
-        "predicted": {"index": best, "class": run.class_names[best], "p": p},
-        "probabilities": [{"class": c, "p": by_class[k]} for k, c in enumerate(run.class_names)],
-        "grad_cam": cam,
+        **decided,
         "ms": round((time.perf_counter() - t0) * 1e3, 1),
     }

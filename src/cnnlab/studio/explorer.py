@@ -62,6 +62,38 @@ class _Loaded:
     value: Any
 
 
+BLANK_CAM = (
+    "Grad-CAM is blank here: the class score of \u201c{cls}\u201d gets no positive weighted sum "
+    "from {layer}'s maps (its gradients there are all zero, or every map that matters lowers "
+    "the score), so no region is marked"
+)
+"""The explorer's line for an all-zero Grad-CAM (``{cls}``, ``{layer}`` filled in)."""
+
+
+def decision(run, model, x: np.ndarray, probs: np.ndarray, blank: str = BLANK_CAM):
+    """``{"predicted", "probabilities", "grad_cam"}`` of an explore or camera answer: ``x`` (a
+    batch of one) and its class ``probs``, the model held by the caller (:meth:`RunsFolder.
+    model_in_use`); ``blank`` is the line for an all-zero Grad-CAM (:data:`BLANK_CAM`)."""
+    top = get_task(run.config.task).top_k(probs, len(run.class_names))[0]
+    best, p = top[0]
+    cls = run.class_names[best]
+    cam = None
+    convs = interpret.conv_layer_names(model)
+    if convs:
+        heat = interpret.grad_cam(model, x, best, convs[-1])
+        cam = {
+            "layer": convs[-1],
+            "overlay": png_url(plots.overlay(x[0], heat[0])),
+            "blank": None if heat.any() else blank.format(cls=cls, layer=convs[-1]),
+        }
+    by_class = dict(top)
+    return {
+        "predicted": {"index": best, "class": cls, "p": p},
+        "probabilities": [{"class": c, "p": by_class[k]} for k, c in enumerate(run.class_names)],
+        "grad_cam": cam,
+    }
+
+
 class RunsFolder:
     """The runs under one folder, as the studio shows them.
 
@@ -371,25 +403,7 @@ class RunsFolder:
         x = scale_pixels(image[None])
         walk = self._walk(name, image_id, run, model, x)
         with self._entry_lock("model-use", name):
-            probs = walk[-1].output[None]
-            top = get_task(run.config.task).top_k(probs, len(run.class_names))[0]
-            cam = None
-            convs = interpret.conv_layer_names(model)
-            if convs:
-                heat = interpret.grad_cam(model, x, top[0][0], convs[-1])
-                cam = {
-                    "layer": convs[-1],
-                    "overlay": png_url(plots.overlay(x[0], heat[0])),
-                    "blank": None,
-                }
-                if not heat.any():
-                    cam["blank"] = (
-                        f"Grad-CAM is blank here: the class score of "
-                        f"\u201c{run.class_names[top[0][0]]}\u201d gets no positive weighted sum "
-                        f"from {convs[-1]}'s maps (its gradients there are all zero, or every "
-                        "map that matters lowers the score), so no region is marked"
-                    )
-        by_class = dict(top)
+            decided = decision(run, model, x, walk[-1].output[None])
         layers = []
         for i, step in enumerate(walk):
             out = step.output
@@ -423,15 +437,7 @@ class RunsFolder:
             "image_id": image_id,
             "input": {"thumb": png_url(image), "shape": list(image.shape)},
             "note": note,
-            "predicted": {
-                "index": top[0][0],
-                "class": run.class_names[top[0][0]],
-                "p": top[0][1],
-            },
-            "probabilities": [
-                {"class": c, "p": by_class[k]} for k, c in enumerate(run.class_names)
-            ],
-            "grad_cam": cam,
+            **decided,
             "layers": layers,
         }
 
